@@ -1,0 +1,194 @@
+"""Grants: the kit's own revocation state for Cognito access tokens.
+
+A Cognito access token stays cryptographically valid until it expires, even after its
+refresh token is revoked (Cognito docs, "Revoking tokens"). So the MCP endpoint does not
+trust the JWT alone: the grant behind it, found by the token's ``origin_jti`` (the claim
+linking an access token to the refresh-token session it came from), must exist and be
+active. Revoking a grant therefore stops its access tokens within ``GRANT_CACHE_SECONDS``.
+
+Item layout: see docs/storage-schema.md (``GRANT#<origin_jti>`` in the grants table).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Final, Literal, Protocol
+
+from functions.core import aws
+from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
+
+GrantStatus = Literal["active", "revoked"]
+GRANT_PREFIX: Final = "GRANT#"
+
+
+@dataclass(frozen=True)
+class Grant:
+    grant_id: str  # the upstream session's origin_jti
+    sub: str
+    client_id: str  # the (virtual) OAuth client the user authorized
+    scopes: frozenset[str]  # kit scope names the user granted
+    created_at: int
+    expires_at: int  # epoch seconds; also the DynamoDB TTL attribute
+    status: GrantStatus = "active"
+    username: str = ""
+    revoked_at: int | None = None
+    revoked_reason: str | None = None
+
+    def is_active(self, now: float) -> bool:
+        return self.status == "active" and now < self.expires_at
+
+
+class GrantRepository(Protocol):
+    def get(self, grant_id: str) -> Grant | None: ...
+
+    def create(self, grant: Grant) -> None:
+        """Store a new grant; raises ``ConditionFailed`` if the id exists."""
+        ...
+
+    def revoke(self, grant_id: str, reason: str, now: int) -> bool:
+        """Mark revoked; True if this call changed an active grant."""
+        ...
+
+
+class InMemoryGrantRepository:
+    """Test double with the same semantics as the DynamoDB implementation."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Grant] = {}
+        self.reads = 0
+
+    def get(self, grant_id: str) -> Grant | None:
+        self.reads += 1
+        return self.items.get(grant_id)
+
+    def create(self, grant: Grant) -> None:
+        if grant.grant_id in self.items:
+            raise ConditionFailed("create grant")
+        self.items[grant.grant_id] = grant
+
+    def revoke(self, grant_id: str, reason: str, now: int) -> bool:
+        grant = self.items.get(grant_id)
+        if grant is None or grant.status != "active":
+            return False
+        self.items[grant_id] = replace(grant, status="revoked", revoked_at=now, revoked_reason=reason)
+        return True
+
+
+class DynamoGrantRepository:
+    def __init__(self, table: str, client: Any = None) -> None:
+        self._table = table
+        self._client = client
+
+    @property
+    def _ddb(self) -> Any:
+        return self._client or aws.dynamodb()
+
+    def get(self, grant_id: str) -> Grant | None:
+        with dependency_call("read grant"):
+            # Strongly consistent: a revocation must be visible on the next uncached read.
+            resp = self._ddb.get_item(
+                TableName=self._table, Key={"pk": {"S": GRANT_PREFIX + grant_id}}, ConsistentRead=True
+            )
+        item = resp.get("Item")
+        return None if item is None else _grant_from(from_item(item))
+
+    def create(self, grant: Grant) -> None:
+        with dependency_call("create grant"):
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(_grant_to(grant)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def revoke(self, grant_id: str, reason: str, now: int) -> bool:
+        try:
+            with dependency_call("revoke grant"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": GRANT_PREFIX + grant_id}},
+                    UpdateExpression="SET #s = :revoked, revoked_at = :now, revoked_reason = :why",
+                    ConditionExpression="attribute_exists(pk) AND #s = :active",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":revoked": {"S": "revoked"},
+                        ":active": {"S": "active"},
+                        ":now": {"N": str(now)},
+                        ":why": {"S": reason},
+                    },
+                )
+        except ConditionFailed:
+            return False
+        return True
+
+
+def _grant_to(grant: Grant) -> dict[str, Any]:
+    return {
+        "pk": GRANT_PREFIX + grant.grant_id,
+        "kind": "grant",
+        "grant_id": grant.grant_id,
+        "sub": grant.sub,
+        "username": grant.username or None,
+        "client_id": grant.client_id,
+        "scopes": sorted(grant.scopes) or None,  # DynamoDB sets cannot be empty; lists can, but stay uniform
+        "status": grant.status,
+        "created_at": grant.created_at,
+        "expires_at": grant.expires_at,
+        "ttl": grant.expires_at,
+        "revoked_at": grant.revoked_at,
+        "revoked_reason": grant.revoked_reason,
+    }
+
+
+def _grant_from(item: dict[str, Any]) -> Grant:
+    return Grant(
+        grant_id=str(item["grant_id"]),
+        sub=str(item["sub"]),
+        username=str(item.get("username", "")),
+        client_id=str(item["client_id"]),
+        scopes=frozenset(str(s) for s in item.get("scopes", [])),
+        status="revoked" if item.get("status") != "active" else "active",
+        created_at=int(item["created_at"]),
+        expires_at=int(item["expires_at"]),
+        revoked_at=int(item["revoked_at"]) if "revoked_at" in item else None,
+        revoked_reason=str(item["revoked_reason"]) if "revoked_reason" in item else None,
+    )
+
+
+class CachedGrants:
+    """Per-container read-through cache of grants.
+
+    An entry lives at most ``ttl_seconds`` (GRANT_CACHE_SECONDS): that bounds how long a
+    revoked grant's tokens keep working. Misses are cached too, so a flood of valid JWTs
+    without a grant cannot turn into a flood of DynamoDB reads; that is safe because a grant
+    is always written before its first access token is handed out.
+    """
+
+    MAX_ENTRIES: Final = 4096
+
+    def __init__(
+        self, repo: GrantRepository, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._repo = repo
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Grant | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, grant_id: str) -> Grant | None:
+        now = self._clock()
+        if self._ttl > 0:
+            hit = self._entries.get(grant_id)
+            if hit is not None and now - hit[0] < self._ttl:
+                return hit[1]
+        grant = self._repo.get(grant_id)
+        if self._ttl > 0:
+            with self._lock:
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    # Drop the oldest insertion; dicts keep insertion order.
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries.pop(grant_id, None)
+                self._entries[grant_id] = (now, grant)
+        return grant

@@ -1,0 +1,73 @@
+"""The kit's public HTTP surface: the one home of every route path.
+
+The CDK stack maps exactly these routes to their functions, the local gateway serves
+exactly these routes, and the metadata documents advertise URLs built from these paths,
+so AWS and `make dev` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+MCP_PATH: Final = "/mcp"
+# RFC 9728 section 3.1: the well-known URI is inserted before the resource's path.
+PRM_ROOT_PATH: Final = "/.well-known/oauth-protected-resource"
+PRM_MCP_PATH: Final = PRM_ROOT_PATH + MCP_PATH
+# RFC 8414 section 3: issuer without a path -> metadata at the root well-known URI.
+AS_METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
+REGISTER_PATH: Final = "/register"
+REGISTER_CLIENT_PATH: Final = "/register/{client_id}"
+AUTHORIZE_PATH: Final = "/authorize"
+CALLBACK_PATH: Final = "/oauth/callback"
+CONSENT_PATH: Final = "/consent"
+TOKEN_PATH: Final = "/token"
+REVOKE_PATH: Final = "/revoke"
+
+FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
+Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Lambda function: its package under functions/ and its handler entry point."""
+
+    name: FunctionName
+    handler: str  # "module.attribute", importable from the asset root
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Method
+    path: str
+    function: FunctionName
+
+    @property
+    def route_key(self) -> str:
+        """The API Gateway HTTP API route key, e.g. ``POST /mcp``."""
+        return f"{self.method} {self.path}"
+
+
+FUNCTIONS: Final[dict[FunctionName, FunctionSpec]] = {
+    "mcp_server": FunctionSpec("mcp_server", "functions.mcp_server.handler.handler"),
+    "metadata": FunctionSpec("metadata", "functions.metadata.handler.handler"),
+}
+
+ROUTES: Final[tuple[Route, ...]] = (
+    # MCP Streamable HTTP: POST carries JSON-RPC; GET (SSE stream) and DELETE (session end)
+    # are answered 405 by a stateless JSON server, as the transport spec allows.
+    Route("POST", MCP_PATH, "mcp_server"),
+    Route("GET", MCP_PATH, "mcp_server"),
+    Route("DELETE", MCP_PATH, "mcp_server"),
+    # Discovery documents, readable cross-origin by browser-based MCP clients.
+    Route("GET", PRM_MCP_PATH, "metadata"),
+    Route("OPTIONS", PRM_MCP_PATH, "metadata"),
+    Route("GET", PRM_ROOT_PATH, "metadata"),
+    Route("OPTIONS", PRM_ROOT_PATH, "metadata"),
+    Route("GET", AS_METADATA_PATH, "metadata"),
+    Route("OPTIONS", AS_METADATA_PATH, "metadata"),
+)
+
+
+def routes_for(function: FunctionName) -> tuple[Route, ...]:
+    return tuple(r for r in ROUTES if r.function == function)

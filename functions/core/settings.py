@@ -1,0 +1,154 @@
+"""Environment settings: one typed model per function, validated once at cold start.
+
+``Env`` is the one home of every environment variable name; the CDK stack and the local
+stack import it to set them. A missing or malformed variable raises ``SettingsError``
+naming the variable, so a misconfigured function fails at init, never mid-request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Annotated, Final, Self, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from functions.core.routes import MCP_PATH
+
+
+class Env:
+    """Environment variable names (the single source for functions, infra and local)."""
+
+    BASE_URL: Final = "KIT_BASE_URL"
+    ALLOWED_ORIGINS: Final = "KIT_ALLOWED_ORIGINS"
+    RESOURCE_NAME: Final = "KIT_RESOURCE_NAME"
+    USER_POOL_ID: Final = "COGNITO_USER_POOL_ID"
+    REGION: Final = "COGNITO_REGION"
+    ISSUER: Final = "COGNITO_ISSUER"
+    JWKS_URL: Final = "COGNITO_JWKS_URL"
+    GATEWAY_CLIENT_ID: Final = "COGNITO_GATEWAY_CLIENT_ID"
+    RESOURCE_SERVER_ID: Final = "COGNITO_RESOURCE_SERVER_ID"
+    RESOURCE_BINDING: Final = "COGNITO_RESOURCE_BINDING"
+    GRANTS_TABLE: Final = "GRANTS_TABLE"
+    APP_TABLE: Final = "APP_TABLE"
+    GRANT_CACHE_SECONDS: Final = "GRANT_CACHE_SECONDS"
+    JWKS_MIN_REFRESH_SECONDS: Final = "JWKS_MIN_REFRESH_SECONDS"
+    TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"
+
+
+class SettingsError(RuntimeError):
+    """Configuration is missing or malformed; the message names each variable."""
+
+
+_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
+
+
+def _origin_only(url: str, what: str) -> str:
+    """An absolute http(s) URL with no path, query or fragment; https unless loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{what} must be an absolute http(s) URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{what} must be scheme://host[:port] with no path, query, fragment or userinfo")
+    # OAuth 2.1 section 1.5: TLS everywhere; plain http only for a developer's loopback.
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ValueError(f"{what} must use https (http is allowed only for localhost)")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class CoreSettings(BaseModel):
+    """What every function needs: the public base URL ``<B>``.
+
+    ``<B>`` is the issuer and the prefix of every advertised URL. It always comes from
+    configuration, never from the Host header, which a caller controls.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    base_url: str = Field(alias=Env.BASE_URL)
+    resource_name: str = Field(default="MCP Cognito Kit", alias=Env.RESOURCE_NAME, min_length=1, max_length=200)
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return _origin_only(value, "the base URL")
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    @property
+    def mcp_url(self) -> str:
+        """The canonical MCP server URI (MCP spec: resource parameter, RFC 8707)."""
+        return self.base_url + MCP_PATH
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        source = os.environ if environ is None else environ
+        try:
+            return cls.model_validate(dict(source))
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "settings"
+                problems.append(f"{name}: {err['msg']}")
+            raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+class CognitoSettings(CoreSettings):
+    """What a function that verifies Cognito access tokens needs."""
+
+    user_pool_id: str = Field(alias=Env.USER_POOL_ID, pattern=r"^[\w-]+_[0-9a-zA-Z]+$")
+    region: str = Field(alias=Env.REGION, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    gateway_client_id: str = Field(alias=Env.GATEWAY_CLIENT_ID, min_length=1, max_length=128)
+    issuer_override: str | None = Field(default=None, alias=Env.ISSUER)
+    jwks_url_override: str | None = Field(default=None, alias=Env.JWKS_URL)
+    resource_server_override: str | None = Field(default=None, alias=Env.RESOURCE_SERVER_ID)
+    # RFC 8707 resource binding: Cognito puts the bound resource into ``aud``.
+    resource_binding: bool = Field(default=True, alias=Env.RESOURCE_BINDING)
+    jwks_min_refresh_seconds: float = Field(default=60.0, alias=Env.JWKS_MIN_REFRESH_SECONDS, ge=1, le=3600)
+    token_leeway_seconds: int = Field(default=10, alias=Env.TOKEN_LEEWAY_SECONDS, ge=0, le=120)
+
+    @property
+    def cognito_issuer(self) -> str:
+        return self.issuer_override or f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.jwks_url_override or f"{self.cognito_issuer}/.well-known/jwks.json"
+
+    @property
+    def resource_server_id(self) -> str:
+        """Cognito resource-server identifier, the prefix of custom scopes (the MCP URL)."""
+        return self.resource_server_override or self.mcp_url
+
+
+class McpSettings(CognitoSettings):
+    """Settings of the MCP function."""
+
+    grants_table: str = Field(alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
+    app_table: str = Field(alias=Env.APP_TABLE, min_length=3, max_length=255)
+    grant_cache_seconds: float = Field(default=10.0, alias=Env.GRANT_CACHE_SECONDS, ge=0, le=300)
+    # Extra browser origins allowed to call /mcp (the MCP transport spec requires Origin
+    # validation against DNS rebinding); <B> itself is always allowed.
+    allowed_origins: CsvList = Field(default=(), alias=Env.ALLOWED_ORIGINS)
+
+
+_S = TypeVar("_S", bound=CoreSettings)
+
+
+@cache
+def load(model: type[_S]) -> _S:
+    """Validate once per container (cold start) and reuse on every warm invocation."""
+    return model.from_env()

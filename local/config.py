@@ -1,0 +1,66 @@
+"""Configuration of the local stack (``make dev``): ports and fixed names.
+
+Every port can be overridden from the environment, so tests start the stack on free ports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Final
+
+REGION: Final = "us-east-1"
+POOL_NAME: Final = "mcp-cognito-kit-local"
+GATEWAY_CLIENT_NAME: Final = "mcp-kit-gateway"
+GRANTS_TABLE: Final = "mcp-kit-grants"
+APP_TABLE: Final = "mcp-kit-app"
+EDITORS_GROUP: Final = "editors"
+# Dummy credentials for moto; never real ones.
+FAKE_CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    groups: tuple[str, ...]
+
+
+DEMO_USERS: Final = (
+    DemoUser("alice@example.com", (EDITORS_GROUP,)),
+    DemoUser("bob@example.com", ()),
+)
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    port: int = 8000
+    moto_port: int = 8001
+    cognito_port: int = 8002
+    host: str = "localhost"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def cognito_url(self) -> str:
+        """The emulated Cognito domain (managed login + /oauth2 endpoints)."""
+        return f"http://{self.host}:{self.cognito_port}"
+
+    @classmethod
+    def from_env(cls) -> LocalConfig:
+        def port(name: str, default: int) -> int:
+            raw = os.environ.get(name, str(default))
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise SystemExit(f"{name} must be a TCP port number, got {raw!r}")
+            return int(raw)
+
+        return cls(
+            port=port("PORT", 8000),
+            moto_port=port("MOTO_PORT", 8001),
+            cognito_port=port("COGNITO_PORT", 8002),
+        )
