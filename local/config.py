@@ -16,7 +16,7 @@ GRANTS_TABLE: Final = "mcp-kit-grants"
 APP_TABLE: Final = "mcp-kit-app"
 EDITORS_GROUP: Final = "editors"
 # Dummy credentials for moto; never real ones.
-FAKE_CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105
+FAKE_CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 @dataclass(frozen=True)

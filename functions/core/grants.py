@@ -34,6 +34,7 @@ class Grant:
     expires_at: int  # epoch seconds; also the DynamoDB TTL attribute
     status: GrantStatus = "active"
     username: str = ""
+    email: str = ""
     revoked_at: int | None = None
     revoked_reason: str | None = None
 
@@ -131,6 +132,7 @@ def _grant_to(grant: Grant) -> dict[str, Any]:
         "grant_id": grant.grant_id,
         "sub": grant.sub,
         "username": grant.username or None,
+        "email": grant.email or None,
         "client_id": grant.client_id,
         "scopes": sorted(grant.scopes) or None,  # DynamoDB sets cannot be empty; lists can, but stay uniform
         "status": grant.status,
@@ -147,6 +149,7 @@ def _grant_from(item: dict[str, Any]) -> Grant:
         grant_id=str(item["grant_id"]),
         sub=str(item["sub"]),
         username=str(item.get("username", "")),
+        email=str(item.get("email", "")),
         client_id=str(item["client_id"]),
         scopes=frozenset(str(s) for s in item.get("scopes", [])),
         status="revoked" if item.get("status") != "active" else "active",
@@ -168,9 +171,7 @@ class CachedGrants:
 
     MAX_ENTRIES: Final = 4096
 
-    def __init__(
-        self, repo: GrantRepository, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, repo: GrantRepository, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._repo = repo
         self._ttl = ttl_seconds
         self._clock = clock

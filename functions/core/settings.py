@@ -35,7 +35,7 @@ class Env:
     APP_TABLE: Final = "APP_TABLE"
     GRANT_CACHE_SECONDS: Final = "GRANT_CACHE_SECONDS"
     JWKS_MIN_REFRESH_SECONDS: Final = "JWKS_MIN_REFRESH_SECONDS"
-    TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"
+    TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"  # noqa: S105 (a variable name)
 
 
 class SettingsError(RuntimeError):
@@ -76,8 +76,10 @@ class CoreSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
-    base_url: str = Field(alias=Env.BASE_URL)
-    resource_name: str = Field(default="MCP Cognito Kit", alias=Env.RESOURCE_NAME, min_length=1, max_length=200)
+    base_url: str = Field(validation_alias=Env.BASE_URL)
+    resource_name: str = Field(
+        default="MCP Cognito Kit", validation_alias=Env.RESOURCE_NAME, min_length=1, max_length=200
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -109,16 +111,16 @@ class CoreSettings(BaseModel):
 class CognitoSettings(CoreSettings):
     """What a function that verifies Cognito access tokens needs."""
 
-    user_pool_id: str = Field(alias=Env.USER_POOL_ID, pattern=r"^[\w-]+_[0-9a-zA-Z]+$")
-    region: str = Field(alias=Env.REGION, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    gateway_client_id: str = Field(alias=Env.GATEWAY_CLIENT_ID, min_length=1, max_length=128)
-    issuer_override: str | None = Field(default=None, alias=Env.ISSUER)
-    jwks_url_override: str | None = Field(default=None, alias=Env.JWKS_URL)
-    resource_server_override: str | None = Field(default=None, alias=Env.RESOURCE_SERVER_ID)
+    user_pool_id: str = Field(validation_alias=Env.USER_POOL_ID, pattern=r"^[\w-]+_[0-9a-zA-Z]+$")
+    region: str = Field(validation_alias=Env.REGION, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    gateway_client_id: str = Field(validation_alias=Env.GATEWAY_CLIENT_ID, min_length=1, max_length=128)
+    issuer_override: str | None = Field(default=None, validation_alias=Env.ISSUER)
+    jwks_url_override: str | None = Field(default=None, validation_alias=Env.JWKS_URL)
+    resource_server_override: str | None = Field(default=None, validation_alias=Env.RESOURCE_SERVER_ID)
     # RFC 8707 resource binding: Cognito puts the bound resource into ``aud``.
-    resource_binding: bool = Field(default=True, alias=Env.RESOURCE_BINDING)
-    jwks_min_refresh_seconds: float = Field(default=60.0, alias=Env.JWKS_MIN_REFRESH_SECONDS, ge=1, le=3600)
-    token_leeway_seconds: int = Field(default=10, alias=Env.TOKEN_LEEWAY_SECONDS, ge=0, le=120)
+    resource_binding: bool = Field(default=True, validation_alias=Env.RESOURCE_BINDING)
+    jwks_min_refresh_seconds: float = Field(default=60.0, validation_alias=Env.JWKS_MIN_REFRESH_SECONDS, ge=1, le=3600)
+    token_leeway_seconds: int = Field(default=10, validation_alias=Env.TOKEN_LEEWAY_SECONDS, ge=0, le=120)
 
     @property
     def cognito_issuer(self) -> str:
@@ -137,12 +139,12 @@ class CognitoSettings(CoreSettings):
 class McpSettings(CognitoSettings):
     """Settings of the MCP function."""
 
-    grants_table: str = Field(alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
-    app_table: str = Field(alias=Env.APP_TABLE, min_length=3, max_length=255)
-    grant_cache_seconds: float = Field(default=10.0, alias=Env.GRANT_CACHE_SECONDS, ge=0, le=300)
+    grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
+    app_table: str = Field(validation_alias=Env.APP_TABLE, min_length=3, max_length=255)
+    grant_cache_seconds: float = Field(default=10.0, validation_alias=Env.GRANT_CACHE_SECONDS, ge=0, le=300)
     # Extra browser origins allowed to call /mcp (the MCP transport spec requires Origin
     # validation against DNS rebinding); <B> itself is always allowed.
-    allowed_origins: CsvList = Field(default=(), alias=Env.ALLOWED_ORIGINS)
+    allowed_origins: CsvList = Field(default=(), validation_alias=Env.ALLOWED_ORIGINS)
 
 
 _S = TypeVar("_S", bound=CoreSettings)

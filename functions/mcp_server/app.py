@@ -1,0 +1,153 @@
+"""The ``/mcp`` endpoint as an ASGI app: auth gate, step-up check, then the MCP SDK.
+
+Why a fresh ``StreamableHTTPSessionManager`` per request: the SDK's manager can enter
+``run()`` only once per instance, and under Mangum every Lambda invocation is a separate
+event-loop run, so a manager bound to one app lifespan breaks on the second warm call
+(NOTES.md). A stateless JSON-response manager holds nothing between requests, so making
+one per request is cheap (a task group and a transport) and correct everywhere: Lambda,
+uvicorn, tests. The MCPServer itself (tools, schemas) is built once per container.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from functions.core.errors import HttpAnswer
+from functions.core.routes import MCP_PATH
+from functions.mcp_server import principal as principal_ctx
+from functions.mcp_server.auth import Denied, McpAuthenticator
+from functions.mcp_server.registry import ToolRegistry
+from functions.mcp_server.server import ScopedMCPServer
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# API Gateway caps payloads at 10 MB; MCP requests are small. Read at most this much
+# before deciding on scopes, so a huge body cannot exhaust the function's memory.
+MAX_BODY_BYTES: Final = 1024 * 1024
+
+
+def _response(answer: HttpAnswer) -> Response:
+    return Response(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _tool_calls(body: bytes) -> list[str]:
+    """Names of tools a JSON-RPC payload calls (a single message or a legacy batch)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return []  # the SDK answers the parse error
+    messages = payload if isinstance(payload, list) else [payload]
+    names = []
+    for msg in messages:
+        if isinstance(msg, dict) and msg.get("method") == "tools/call":
+            params = msg.get("params")
+            if isinstance(params, dict) and isinstance(params.get("name"), str):
+                names.append(params["name"])
+    return names
+
+
+class McpEndpoint:
+    def __init__(
+        self,
+        *,
+        server: ScopedMCPServer,
+        registry: ToolRegistry,
+        authenticator: McpAuthenticator,
+        security: TransportSecuritySettings,
+    ) -> None:
+        self._server = server
+        self._registry = registry
+        self._auth = authenticator
+        self._security = security
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["path"].rstrip("/") != MCP_PATH:
+            await JSONResponse({"message": "Not Found"}, status_code=404)(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        outcome = self._auth.authenticate(request.headers.get("authorization"))
+        if isinstance(outcome, Denied):
+            await _response(outcome.answer)(scope, receive, send)
+            return
+
+        if scope["method"] == "POST":
+            body = await _read_body(receive)
+            if body is None:
+                await JSONResponse({"error": "request body too large"}, status_code=413)(scope, receive, send)
+                return
+            for name in _tool_calls(body):
+                needed = self._registry.required_scopes(name)
+                if needed is not None and not needed <= outcome.scopes:
+                    # Step-up before the SDK runs anything (MCP spec 2025-11-25).
+                    await _response(self._auth.insufficient_scope(needed, name))(scope, receive, send)
+                    return
+            receive = _replay(body)
+
+        token = principal_ctx.bind(outcome)
+        try:
+            manager = StreamableHTTPSessionManager(
+                # The low-level server behind MCPServer; the manager is per request (see above).
+                app=self._server._lowlevel_server,
+                json_response=True,
+                stateless=True,
+                security_settings=self._security,
+            )
+            async with manager.run():
+                await manager.handle_request(scope, receive, send)
+        finally:
+            principal_ctx.unbind(token)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop: every request is self-contained."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,93 @@
+"""Bearer-token authentication of MCP requests (the resource-server side of OAuth).
+
+Order matters: the JWT is verified first (cheap, offline, rejects forgeries without any
+DynamoDB read), then the grant behind it is looked up, because a Cognito access token
+keeps verifying after revocation and only the kit's grant state can say it was revoked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from functions.core import scopes as catalogue
+from functions.core.errors import DependencyError, HttpAnswer, challenge_answer, unavailable_answer
+from functions.core.grants import CachedGrants
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.observability import logger
+from functions.core.routes import PRM_MCP_PATH
+from functions.core.settings import McpSettings
+from functions.mcp_server.principal import Principal
+
+_BEARER: Final = "bearer "
+
+
+@dataclass(frozen=True)
+class Denied:
+    answer: HttpAnswer
+    reason: str
+
+
+class McpAuthenticator:
+    def __init__(self, settings: McpSettings, verifier: CognitoAccessTokenVerifier, grants: CachedGrants) -> None:
+        self._verifier = verifier
+        self._grants = grants
+        self._resource_server_id = settings.resource_server_id
+        self._gateway_client_id = settings.gateway_client_id
+        self.resource_metadata_url = settings.base_url + PRM_MCP_PATH
+        # MCP spec 2025-11-25 "Scope Selection Strategy": the 401 challenge names the scopes
+        # a client should request; offline_access is never listed.
+        self.default_scopes = list(catalogue.DEFAULT_SCOPES)
+
+    def challenge(self, reason: str, *, presented: bool) -> Denied:
+        """401: RFC 6750 section 3.1 sets ``error`` only when a token was presented."""
+        return Denied(
+            challenge_answer(
+                401,
+                resource_metadata=self.resource_metadata_url,
+                scope=self.default_scopes,
+                error="invalid_token" if presented else None,
+                description=reason if presented else "authorization required",
+            ),
+            reason,
+        )
+
+    def insufficient_scope(self, needed: frozenset[str], tool: str) -> HttpAnswer:
+        """403 step-up: ``scope`` names what this operation needs (RFC 6750 s3.1, SEP-2350)."""
+        return challenge_answer(
+            403,
+            resource_metadata=self.resource_metadata_url,
+            scope=catalogue.order(needed),
+            error="insufficient_scope",
+            description=f"tool {tool} requires more scopes",
+        )
+
+    def authenticate(self, authorization: str | None) -> Principal | Denied:
+        if not authorization or not authorization.lower().startswith(_BEARER):
+            # No bearer credentials at all (absent, or another scheme).
+            return self.challenge("no bearer token", presented=False)
+        token = authorization[len(_BEARER) :].strip()
+        try:
+            access = self._verifier.verify(token)
+            grant = self._grants.get(access.origin_jti)
+        except TokenRejected as exc:
+            logger.info("bearer token rejected", extra={"reason": exc.reason})
+            return self.challenge(exc.description, presented=True)
+        except DependencyError as exc:
+            # Fail closed but honestly: an outage is 503 + Retry-After, never an allow.
+            logger.warning("authentication dependency failed", extra={"detail": str(exc)})
+            return Denied(unavailable_answer(), "dependency")
+        if grant is None or not grant.is_active(time.time()) or grant.sub != access.sub:
+            logger.info("grant inactive", extra={"reason": "no_grant" if grant is None else grant.status})
+            return self.challenge("the authorization behind this token was revoked or is unknown", presented=True)
+        token_scopes = catalogue.kit_scopes_from_cognito(self._resource_server_id, access.scopes)
+        return Principal(
+            sub=access.sub,
+            username=access.username or grant.username,
+            email=grant.email,
+            client_id=grant.client_id,
+            gateway_client_id=access.client_id,
+            scopes=token_scopes & grant.scopes,
+            grant_id=grant.grant_id,
+        )

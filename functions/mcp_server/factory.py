@@ -1,0 +1,59 @@
+"""Wiring: build the MCP endpoint from settings (once per container)."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from mcp.server.transport_security import TransportSecuritySettings
+
+from functions.core.grants import CachedGrants, DynamoGrantRepository, GrantRepository
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
+from functions.core.settings import McpSettings
+from functions.mcp_server import tools
+from functions.mcp_server.app import McpEndpoint
+from functions.mcp_server.auth import McpAuthenticator
+from functions.mcp_server.registry import REGISTRY
+from functions.mcp_server.server import build_server
+from functions.mcp_server.todos import DynamoTodoRepository, TodoRepository
+
+
+def transport_security(settings: McpSettings) -> TransportSecuritySettings:
+    """Host/Origin checks (MCP transport spec: servers MUST validate Origin).
+
+    The allowed host is the public base URL's host (the API Gateway or custom domain), so
+    the SDK's localhost-only default does not answer 421 behind API Gateway.
+    """
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[urlsplit(settings.base_url).netloc],
+        allowed_origins=[settings.base_url, *settings.allowed_origins],
+    )
+
+
+def _quiet_sdk_logs() -> None:
+    # The SDK logs every per-request session manager start/stop at INFO: noise, and cost,
+    # in CloudWatch. Warnings and errors still come through.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
+
+
+def create_endpoint(
+    settings: McpSettings,
+    *,
+    grants: GrantRepository | None = None,
+    todos: TodoRepository | None = None,
+    jwks: JwksCache | None = None,
+) -> McpEndpoint:
+    _quiet_sdk_logs()
+    tools.configure(todos or DynamoTodoRepository(settings.app_table))
+    authenticator = McpAuthenticator(
+        settings,
+        CognitoAccessTokenVerifier(settings, jwks),
+        CachedGrants(grants or DynamoGrantRepository(settings.grants_table), settings.grant_cache_seconds),
+    )
+    return McpEndpoint(
+        server=build_server(REGISTRY, name=settings.resource_name),
+        registry=REGISTRY,
+        authenticator=authenticator,
+        security=transport_security(settings),
+    )

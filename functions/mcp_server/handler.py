@@ -1,0 +1,26 @@
+"""Lambda entry point of the MCP function: API Gateway HTTP API (payload 2.0) -> ASGI.
+
+Everything expensive (imports, settings validation, the MCPServer with its tool schemas)
+happens at module import, in the Lambda init phase, which SnapStart snapshots. Warm
+invocations only run the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from mangum import Mangum
+
+from functions.core import settings as settings_mod
+from functions.core.observability import logger
+from functions.mcp_server.factory import create_endpoint
+
+_settings = settings_mod.load(settings_mod.McpSettings)
+# lifespan="off": the endpoint keeps no per-app state that needs starting (see app.py).
+_asgi = Mangum(create_endpoint(_settings), lifespan="off")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _asgi(event, context)

@@ -1,0 +1,43 @@
+"""The MCP server object: the SDK's ``MCPServer`` with scope-aware tool listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from functions.mcp_server.principal import current_principal
+from functions.mcp_server.registry import ToolRegistry
+
+
+class ScopedMCPServer(MCPServer):
+    """Hides tools the caller's effective scopes do not allow and refuses to run them."""
+
+    def __init__(self, registry: ToolRegistry, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._registry = registry
+        for spec in registry:
+            self.add_tool(
+                spec.fn,
+                name=spec.name,
+                title=spec.title,
+                description=spec.description,
+                annotations=ToolAnnotations(read_only_hint=spec.read_only) if spec.read_only else None,
+            )
+
+    async def list_tools(self) -> Any:
+        granted = current_principal().scopes
+        return [t for t in await super().list_tools() if self._registry.allows(t.name, granted)]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        # Defence in depth: the HTTP layer already answered 403 for this case.
+        needed = self._registry.required_scopes(name)
+        if needed is not None and not needed <= current_principal().scopes:
+            raise ToolError(f"insufficient scope for tool {name}")
+        return await super().call_tool(name, arguments, context)
+
+
+def build_server(registry: ToolRegistry, *, name: str) -> ScopedMCPServer:
+    return ScopedMCPServer(registry, name=name, version="0.1.0")

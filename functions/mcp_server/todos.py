@@ -1,0 +1,130 @@
+"""Data access for the demo to-do tools, partitioned by the caller's ``sub``.
+
+Every key starts with ``USER#<sub>`` taken from the verified token, never from tool
+arguments, so one user can neither read nor change another user's items.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from functions.core import aws
+from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
+
+MAX_TITLE_LENGTH: Final = 200
+MAX_LIST: Final = 100
+
+
+@dataclass(frozen=True)
+class Todo:
+    id: str
+    title: str
+    done: bool
+    created_at: int
+
+
+class TodoNotFound(LookupError):
+    pass
+
+
+class TodoRepository(Protocol):
+    def list(self, sub: str) -> list[Todo]: ...
+
+    def add(self, sub: str, title: str) -> Todo: ...
+
+    def complete(self, sub: str, todo_id: str) -> Todo: ...
+
+
+def new_todo_id() -> str:
+    # Time-ordered so Query returns creation order; random suffix avoids collisions.
+    return f"{time.time_ns():016x}{secrets.token_hex(4)}"
+
+
+class DynamoTodoRepository:
+    def __init__(self, table: str, client: Any = None) -> None:
+        self._table = table
+        self._client = client
+
+    @property
+    def _ddb(self) -> Any:
+        return self._client or aws.dynamodb()
+
+    @staticmethod
+    def _pk(sub: str) -> str:
+        return f"USER#{sub}"
+
+    def list(self, sub: str) -> list[Todo]:
+        with dependency_call("list todos"):
+            resp = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :todo)",
+                ExpressionAttributeValues={":pk": {"S": self._pk(sub)}, ":todo": {"S": "TODO#"}},
+                Limit=MAX_LIST,
+            )
+        return [_todo(from_item(i)) for i in resp.get("Items", [])]
+
+    def add(self, sub: str, title: str) -> Todo:
+        todo = Todo(id=new_todo_id(), title=title, done=False, created_at=int(time.time()))
+        with dependency_call("add todo"):
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": self._pk(sub),
+                        "sk": f"TODO#{todo.id}",
+                        "id": todo.id,
+                        "title": todo.title,
+                        "done": False,
+                        "created_at": todo.created_at,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(sk)",
+            )
+        return todo
+
+    def complete(self, sub: str, todo_id: str) -> Todo:
+        try:
+            with dependency_call("complete todo"):
+                resp = self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": self._pk(sub)}, "sk": {"S": f"TODO#{todo_id}"}},
+                    UpdateExpression="SET done = :t",
+                    ConditionExpression="attribute_exists(sk)",
+                    ExpressionAttributeValues={":t": {"BOOL": True}},
+                    ReturnValues="ALL_NEW",
+                )
+        except ConditionFailed:
+            raise TodoNotFound(todo_id) from None
+        return _todo(from_item(resp["Attributes"]))
+
+
+def _todo(item: dict[str, Any]) -> Todo:
+    return Todo(
+        id=str(item["id"]), title=str(item["title"]), done=bool(item["done"]), created_at=int(item["created_at"])
+    )
+
+
+class InMemoryTodoRepository:
+    """Test double with the same per-user partitioning as the DynamoDB implementation."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Todo] = {}
+
+    def list(self, sub: str) -> list[Todo]:
+        return [t for (owner, _), t in sorted(self.items.items()) if owner == sub][:MAX_LIST]
+
+    def add(self, sub: str, title: str) -> Todo:
+        todo = Todo(id=new_todo_id(), title=title, done=False, created_at=int(time.time()))
+        self.items[(sub, todo.id)] = todo
+        return todo
+
+    def complete(self, sub: str, todo_id: str) -> Todo:
+        todo = self.items.get((sub, todo_id))
+        if todo is None:
+            raise TodoNotFound(todo_id)
+        done = Todo(todo.id, todo.title, True, todo.created_at)
+        self.items[(sub, todo_id)] = done
+        return done

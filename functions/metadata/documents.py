@@ -1,0 +1,50 @@
+"""The discovery documents, as pure functions of settings.
+
+* RFC 9728 Protected Resource Metadata, for the MCP resource ``<B>/mcp``.
+* RFC 8414 Authorization Server Metadata for the kit's facade, whose ``issuer`` is ``<B>``
+  exactly (RFC 8414 section 3.3: the issuer must equal the URL the document came from,
+  minus the well-known suffix), so clients never see Cognito's own issuer here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from functions.core import scopes
+from functions.core.routes import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH
+from functions.core.settings import CoreSettings
+
+TOKEN_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+
+
+def protected_resource_metadata(settings: CoreSettings) -> dict[str, Any]:
+    return {
+        "resource": settings.mcp_url,
+        "authorization_servers": [settings.issuer],
+        # MCP spec: offline_access is not a resource scope and is never listed here.
+        "scopes_supported": list(scopes.SCOPE_NAMES),
+        "bearer_methods_supported": ["header"],
+        "resource_name": settings.resource_name,
+    }
+
+
+def authorization_server_metadata(settings: CoreSettings) -> dict[str, Any]:
+    base = settings.issuer
+    return {
+        "issuer": base,
+        "authorization_endpoint": base + AUTHORIZE_PATH,
+        "token_endpoint": base + TOKEN_PATH,
+        "registration_endpoint": base + REGISTER_PATH,
+        "revocation_endpoint": base + REVOKE_PATH,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        # OAuth 2.1 / MCP: PKCE with S256 only; clients must refuse an AS without this field.
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "scopes_supported": list(scopes.SCOPE_NAMES),
+        "client_id_metadata_document_supported": True,
+        # RFC 9207: the authorization response carries iss.
+        "authorization_response_iss_parameter_supported": True,
+    }

@@ -1,0 +1,110 @@
+"""Seed moto with what the CDK stack creates in AWS: user pool, resource server, gateway
+client, groups, demo users, DynamoDB tables and the KMS key. Plain boto3 against moto.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from functions.core import scopes
+from functions.core.routes import CALLBACK_PATH
+from local.config import (
+    APP_TABLE,
+    DEMO_USERS,
+    EDITORS_GROUP,
+    GATEWAY_CLIENT_NAME,
+    GRANTS_TABLE,
+    POOL_NAME,
+    REGION,
+    LocalConfig,
+)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    user_pool_id: str
+    gateway_client_id: str
+    gateway_client_secret: str
+    kms_key_id: str
+    passwords: dict[str, str]
+
+
+def generate_password() -> str:
+    """Meets Cognito's default policy: upper, lower, digit, symbol, length >= 8."""
+    alphabet = string.ascii_letters + string.digits
+    core = "".join(secrets.choice(alphabet) for _ in range(14))
+    return core + "Aa1!"
+
+
+def _table(ddb: Any, name: str, *, sort_key: bool) -> None:
+    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if sort_key:
+        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attrs.append({"AttributeName": "sk", "AttributeType": "S"})
+    ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+
+
+def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
+    idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=cfg.moto_url)
+    ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=cfg.moto_url)
+    kms = boto3.client("kms", region_name=REGION, endpoint_url=cfg.moto_url)
+
+    pool_id = idp.create_user_pool(
+        PoolName=POOL_NAME,
+        AutoVerifiedAttributes=["email"],
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
+    )["UserPool"]["Id"]
+    resource_server_id = cfg.base_url + "/mcp"
+    idp.create_resource_server(
+        UserPoolId=pool_id,
+        Identifier=resource_server_id,
+        Name="mcp",
+        Scopes=[{"ScopeName": s.name, "ScopeDescription": s.description} for s in scopes.CATALOGUE],
+    )
+    client = idp.create_user_pool_client(
+        UserPoolId=pool_id,
+        ClientName=GATEWAY_CLIENT_NAME,
+        GenerateSecret=True,
+        AllowedOAuthFlows=["code"],
+        AllowedOAuthFlowsUserPoolClient=True,
+        AllowedOAuthScopes=["openid", "email", "profile"]
+        + [scopes.cognito_scope(resource_server_id, s) for s in scopes.SCOPE_NAMES],
+        CallbackURLs=[cfg.base_url + CALLBACK_PATH],
+        LogoutURLs=[cfg.base_url + "/"],
+        SupportedIdentityProviders=["COGNITO"],
+        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"],
+    )["UserPoolClient"]
+    idp.create_group(UserPoolId=pool_id, GroupName=EDITORS_GROUP, Description="May grant todos:write")
+
+    passwords: dict[str, str] = {}
+    for user in DEMO_USERS:
+        pw = password or generate_password()
+        idp.admin_create_user(
+            UserPoolId=pool_id,
+            Username=user.email,
+            UserAttributes=[{"Name": "email", "Value": user.email}, {"Name": "email_verified", "Value": "true"}],
+            MessageAction="SUPPRESS",
+        )
+        idp.admin_set_user_password(UserPoolId=pool_id, Username=user.email, Password=pw, Permanent=True)
+        for group in user.groups:
+            idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
+        passwords[user.email] = pw
+
+    _table(ddb, GRANTS_TABLE, sort_key=False)
+    _table(ddb, APP_TABLE, sort_key=True)
+    key_id = kms.create_key(Description="mcp-cognito-kit upstream token encryption (local)")["KeyMetadata"]["KeyId"]
+
+    return Seeded(
+        user_pool_id=pool_id,
+        gateway_client_id=client["ClientId"],
+        gateway_client_secret=client["ClientSecret"],
+        kms_key_id=key_id,
+        passwords=passwords,
+    )

@@ -1,0 +1,134 @@
+"""``make dev``: the whole kit on localhost, offline, in one foreground process.
+
+Starts a moto server (Cognito admin APIs, DynamoDB, KMS), seeds it, starts the Cognito
+managed-login emulator on its own port (the "Cognito domain"), and serves every kit
+function on ``http://localhost:$PORT`` through a local API Gateway stand-in that invokes
+the real Lambda handlers. Ctrl-C (or SIGTERM) stops everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from functions.core.routes import FUNCTIONS, MCP_PATH
+from functions.core.settings import Env
+from local.config import APP_TABLE, FAKE_CREDENTIALS, GRANTS_TABLE, REGION, LocalConfig
+from local.seed import Seeded, seed
+
+READY_LINE = "mcp-cognito-kit local stack ready"
+
+
+def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
+    """The environment the CDK stack gives the functions, with local values."""
+    return {
+        Env.BASE_URL: cfg.base_url,
+        Env.USER_POOL_ID: seeded.user_pool_id,
+        Env.REGION: REGION,
+        Env.GATEWAY_CLIENT_ID: seeded.gateway_client_id,
+        # moto serves the pool's JWKS on its own URL, while tokens carry the AWS-form issuer.
+        Env.JWKS_URL: f"{cfg.moto_url}/{seeded.user_pool_id}/.well-known/jwks.json",
+        Env.RESOURCE_BINDING: "true",
+        Env.GRANTS_TABLE: GRANTS_TABLE,
+        Env.APP_TABLE: APP_TABLE,
+        Env.GRANT_CACHE_SECONDS: os.environ.get(Env.GRANT_CACHE_SECONDS, "10"),
+        "POWERTOOLS_SERVICE_NAME": "mcp-cognito-kit",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
+    }
+
+
+def _serve(app: Any, port: int, name: str) -> tuple[Any, threading.Thread]:
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def _wait_started(servers: list[Any], thread_list: list[threading.Thread], stop: threading.Event) -> bool:
+    while not all(s.started for s in servers):
+        if any(not t.is_alive() for t in thread_list):
+            return False
+        if stop.wait(0.05):
+            return False
+    return True
+
+
+def main() -> int:
+    cfg = LocalConfig.from_env()
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ.update(AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION, AWS_ENDPOINT_URL=cfg.moto_url)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    from moto.server import ThreadedMotoServer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=cfg.moto_port, verbose=False)
+    moto.start()
+    servers: list[Any] = []
+    threads: list[threading.Thread] = []
+    gateway = None
+    try:
+        seeded = seed(cfg, os.environ.get("DEMO_PASSWORD") or None)
+        os.environ.update(function_environment(cfg, seeded))
+
+        from local.cognito_emulator import create_app as create_emulator
+        from local.gateway import LambdaGateway, load_handler
+
+        emulator = create_emulator(
+            moto_url=cfg.moto_url, region=REGION, user_pool_id=seeded.user_pool_id, public_url=cfg.cognito_url
+        )
+        gateway = LambdaGateway({name: load_handler(name) for name in FUNCTIONS})
+        for app, port, name in ((emulator, cfg.cognito_port, "cognito"), (gateway, cfg.port, "gateway")):
+            server, thread = _serve(app, port, name)
+            servers.append(server)
+            threads.append(thread)
+        if not _wait_started(servers, threads, stop):
+            print("local stack failed to start (is a port in use?)", file=sys.stderr)
+            return 1
+        _banner(cfg, seeded)
+        stop.wait()
+        return 0
+    finally:
+        for server in servers:
+            server.should_exit = True
+        for thread in threads:
+            thread.join(timeout=5)
+        if gateway is not None:
+            gateway.close()
+        moto.stop()
+        print("local stack stopped", flush=True)
+
+
+def _banner(cfg: LocalConfig, seeded: Seeded) -> None:
+    lines = [
+        READY_LINE,
+        f"  MCP URL:        {cfg.base_url}{MCP_PATH}",
+        f"  Issuer:         {cfg.base_url}",
+        f"  Cognito domain: {cfg.cognito_url}  (managed-login emulator)",
+        f"  moto:           {cfg.moto_url}",
+        f"  User pool:      {seeded.user_pool_id}",
+        "  Demo users:",
+    ]
+    from local.config import DEMO_USERS
+
+    for user in DEMO_USERS:
+        groups = ",".join(user.groups) or "no group"
+        lines.append(f"    {user.email:<20} password {seeded.passwords[user.email]}  ({groups})")
+    lines.append("  Ctrl-C stops everything.")
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""The /mcp endpoint in-process: auth challenges, scope filtering, step-up, isolation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from functions.core.grants import InMemoryGrantRepository
+from functions.core.jwt_verifier import JwksCache
+from functions.mcp_server.factory import create_endpoint
+from functions.mcp_server.todos import MAX_TITLE_LENGTH, InMemoryTodoRepository
+from tests.helpers import (
+    BASE_URL,
+    MCP_URL,
+    MODERN,
+    FakeJwks,
+    access_claims,
+    grant,
+    make_key,
+    mcp_settings,
+    mint,
+    modern_meta,
+    rpc,
+)
+
+KEY = make_key("kid-1")
+PRM = f"{BASE_URL}/.well-known/oauth-protected-resource/mcp"
+ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+class Harness:
+    def __init__(self, jwks_fail: bool = False) -> None:
+        self.grants = InMemoryGrantRepository()
+        self.todos = InMemoryTodoRepository()
+        self.jwks = FakeJwks([KEY.public_jwk], fail=jwks_fail)
+        settings = mcp_settings(grant_cache_seconds=0)
+        endpoint = create_endpoint(
+            settings,
+            grants=self.grants,
+            todos=self.todos,
+            jwks=JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=self.jwks),
+        )
+        self.client = TestClient(endpoint, base_url=BASE_URL)
+
+    def token(
+        self, who: str = "alice", token_scopes: tuple[str, ...] = ("todos:read", "todos:write"), **kw: Any
+    ) -> str:
+        scope = " ".join(["openid", *(f"{MCP_URL}/{s}" for s in token_scopes)])
+        return mint(KEY, access_claims(sub=f"sub-{who}", origin_jti=f"origin-{who}", username=who, scope=scope, **kw))
+
+    def authorize(
+        self, who: str = "alice", granted: tuple[str, ...] = ("todos:read", "todos:write"), **kw: Any
+    ) -> dict[str, str]:
+        self.grants.create(grant(f"origin-{who}", f"sub-{who}", granted, email=f"{who}@example.com"))
+        return {"authorization": "Bearer " + self.token(who, **kw)}
+
+    def post(self, message: dict[str, Any], headers: dict[str, str] | None = None, version: str = "2025-11-25") -> Any:
+        hdrs = {**ACCEPT, "mcp-protocol-version": version, **(headers or {})}
+        return self.client.post("/mcp", content=json.dumps(message), headers=hdrs)
+
+    def call(self, headers: dict[str, str], tool: str, args: dict[str, Any] | None = None) -> Any:
+        return self.post(rpc("tools/call", {"name": tool, "arguments": args or {}}), headers)
+
+    def tool_names(self, headers: dict[str, str]) -> set[str]:
+        resp = self.post(rpc("tools/list"), headers)
+        assert resp.status_code == 200, resp.text
+        return {t["name"] for t in resp.json()["result"]["tools"]}
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_no_token_gets_challenge_without_error(h: Harness) -> None:
+    resp = h.post(rpc("tools/list"))
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == f'Bearer scope="todos:read todos:write", resource_metadata="{PRM}"'
+
+
+def test_other_auth_scheme_is_treated_as_no_token(h: Harness) -> None:
+    resp = h.post(rpc("tools/list"), {"authorization": "Basic dXNlcjpwYXNz"})
+    assert resp.status_code == 401
+    assert "error=" not in resp.headers["www-authenticate"]
+
+
+def test_invalid_token_gets_invalid_token(h: Harness) -> None:
+    resp = h.post(rpc("tools/list"), {"authorization": "Bearer garbage"})
+    assert resp.status_code == 401
+    header = resp.headers["www-authenticate"]
+    assert header.startswith('Bearer error="invalid_token"')
+    assert f'resource_metadata="{PRM}"' in header
+    assert resp.json()["error"] == "invalid_token"
+
+
+def test_get_without_token_is_challenged_too(h: Harness) -> None:
+    assert h.client.get("/mcp").status_code == 401
+
+
+def test_valid_jwt_without_grant_is_refused(h: Harness) -> None:
+    resp = h.post(rpc("tools/list"), {"authorization": "Bearer " + h.token()})
+    assert resp.status_code == 401
+    assert 'error="invalid_token"' in resp.headers["www-authenticate"]
+
+
+def test_revoked_grant_is_refused(h: Harness) -> None:
+    headers = h.authorize()
+    assert h.post(rpc("tools/list"), headers).status_code == 200
+    h.grants.revoke("origin-alice", "user", 1)
+    assert h.post(rpc("tools/list"), headers).status_code == 401
+
+
+def test_grant_of_another_user_is_refused(h: Harness) -> None:
+    h.grants.create(grant("origin-alice", "sub-bob"))
+    resp = h.post(rpc("tools/list"), {"authorization": "Bearer " + h.token()})
+    assert resp.status_code == 401
+
+
+def test_jwks_outage_is_503_with_retry_after() -> None:
+    h = Harness(jwks_fail=True)
+    resp = h.post(rpc("tools/list"), {"authorization": "Bearer " + h.token()})
+    assert resp.status_code == 503
+    assert int(resp.headers["retry-after"]) > 0
+
+
+def test_tools_list_shows_only_allowed_tools(h: Harness) -> None:
+    assert h.tool_names(h.authorize("alice")) == {"whoami", "list_todos", "add_todo", "complete_todo"}
+    assert h.tool_names(h.authorize("bob", granted=("todos:read",))) == {"whoami", "list_todos"}
+
+
+def test_effective_scopes_are_token_intersect_grant(h: Harness) -> None:
+    # The grant allows writing but this token was minted with read only: no write tools.
+    headers = h.authorize("carol", token_scopes=("todos:read",))
+    assert h.tool_names(headers) == {"whoami", "list_todos"}
+    # Scopes of another resource server never count.
+    foreign = h.authorize("dave", token_scopes=())
+    foreign["authorization"] = "Bearer " + mint(
+        KEY, access_claims(sub="sub-dave", origin_jti="origin-dave", scope="https://other.example/mcp/todos:read")
+    )
+    assert h.tool_names(foreign) == {"whoami"}
+
+
+def test_step_up_403_names_the_needed_scope(h: Harness) -> None:
+    headers = h.authorize("bob", granted=("todos:read",))
+    resp = h.call(headers, "add_todo", {"title": "x"})
+    assert resp.status_code == 403
+    assert resp.headers["www-authenticate"] == (
+        'Bearer error="insufficient_scope", error_description="tool add_todo requires more scopes", '
+        f'scope="todos:write", resource_metadata="{PRM}"'
+    )
+    assert h.todos.items == {}
+
+
+def test_step_up_applies_to_batches(h: Harness) -> None:
+    headers = h.authorize("bob", granted=("todos:read",))
+    batch = [rpc("tools/list"), rpc("tools/call", {"name": "complete_todo", "arguments": {"id": "0" * 24}}, 2)]
+    resp = h.client.post("/mcp", content=json.dumps(batch), headers={**ACCEPT, **headers})
+    assert resp.status_code == 403
+
+
+def test_whoami(h: Harness) -> None:
+    resp = h.call(h.authorize(), "whoami")
+    result = resp.json()["result"]["structuredContent"]
+    assert result == {
+        "sub": "sub-alice",
+        "username": "alice",
+        "email": "alice@example.com",
+        "client_id": "agent-1",
+        "scopes": ["todos:read", "todos:write"],
+    }
+
+
+def test_todos_are_isolated_per_user(h: Harness) -> None:
+    alice, bob = h.authorize("alice"), h.authorize("bob")
+    added = h.call(alice, "add_todo", {"title": "buy milk"}).json()["result"]["structuredContent"]
+    assert h.call(bob, "list_todos").json()["result"]["structuredContent"] == {"result": []}
+    steal = h.call(bob, "complete_todo", {"id": added["id"]}).json()["result"]
+    assert steal["isError"] is True
+    listed = h.call(alice, "list_todos").json()["result"]["structuredContent"]["result"]
+    assert [t["title"] for t in listed] == ["buy milk"]
+    assert listed[0]["done"] is False
+    done = h.call(alice, "complete_todo", {"id": added["id"]}).json()["result"]["structuredContent"]
+    assert done["done"] is True
+
+
+@pytest.mark.parametrize("title", ["", "   ", "x" * (MAX_TITLE_LENGTH + 1), "bell\x07"])
+def test_bad_titles_are_tool_errors(h: Harness, title: str) -> None:
+    resp = h.call(h.authorize(), "add_todo", {"title": title})
+    assert resp.status_code == 200
+    assert resp.json()["result"]["isError"] is True
+    assert h.todos.items == {}
+
+
+def test_protocol_2025_06_18_handshake(h: Harness) -> None:
+    headers = h.authorize()
+    init = rpc(
+        "initialize",
+        {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    )
+    resp = h.client.post("/mcp", content=json.dumps(init), headers={**ACCEPT, **headers})
+    assert resp.json()["result"]["protocolVersion"] == "2025-06-18"
+    assert h.post(rpc("tools/list"), headers, version="2025-06-18").status_code == 200
+
+
+def test_protocol_2026_07_28_stateless_envelope(h: Harness) -> None:
+    headers = h.authorize()
+    # 2026-07-28: no initialize; each POST carries its envelope and routing headers.
+    resp = h.post(rpc("tools/list", {"_meta": modern_meta()}), {**headers, "mcp-method": "tools/list"}, version=MODERN)
+    assert resp.status_code == 200, resp.text
+    assert "whoami" in {t["name"] for t in resp.json()["result"]["tools"]}
+    call = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x"}, "_meta": modern_meta()})
+    bob = h.authorize("bob", granted=("todos:read",))
+    denied = h.post(call, {**bob, "mcp-method": "tools/call", "mcp-name": "add_todo"}, version=MODERN)
+    assert denied.status_code == 403
+
+
+def test_foreign_host_and_origin_are_refused(h: Harness) -> None:
+    headers = h.authorize()
+    assert h.post(rpc("tools/list"), {**headers, "host": "evil.example"}).status_code == 421
+    assert h.post(rpc("tools/list"), {**headers, "origin": "https://evil.example"}).status_code == 403
+    assert h.post(rpc("tools/list"), {**headers, "origin": BASE_URL}).status_code == 200
+
+
+def test_oversized_body_is_refused(h: Harness) -> None:
+    big = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x" * (2 * 1024 * 1024)}})
+    assert h.post(big, h.authorize()).status_code == 413

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from functions.core.settings import CoreSettings, Env, McpSettings, SettingsError
+
+BASE = {
+    Env.BASE_URL: "https://mcp.example.com",
+    Env.USER_POOL_ID: "us-east-1_Abc123",
+    Env.REGION: "us-east-1",
+    Env.GATEWAY_CLIENT_ID: "client",
+    Env.GRANTS_TABLE: "grants",
+    Env.APP_TABLE: "app-data",
+}
+
+
+def test_valid_environment() -> None:
+    s = McpSettings.from_env(BASE)
+    assert s.mcp_url == "https://mcp.example.com/mcp"
+    assert s.cognito_issuer == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc123"
+    assert s.jwks_url == s.cognito_issuer + "/.well-known/jwks.json"
+    assert s.resource_server_id == s.mcp_url
+    assert s.grant_cache_seconds == 10
+    assert s.resource_binding is True
+
+
+def test_missing_variable_is_named() -> None:
+    env = dict(BASE)
+    del env[Env.GATEWAY_CLIENT_ID]
+    with pytest.raises(SettingsError, match=Env.GATEWAY_CLIENT_ID):
+        McpSettings.from_env(env)
+
+
+def test_malformed_variable_is_named() -> None:
+    with pytest.raises(SettingsError, match=Env.GRANT_CACHE_SECONDS):
+        McpSettings.from_env({**BASE, Env.GRANT_CACHE_SECONDS: "soon"})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://mcp.example.com",
+        "https://mcp.example.com/prefix",
+        "https://mcp.example.com?x=1",
+        "ftp://x",
+        "mcp.example.com",
+    ],
+)
+def test_base_url_must_be_an_https_origin(url: str) -> None:
+    with pytest.raises(SettingsError, match=Env.BASE_URL):
+        CoreSettings.from_env({Env.BASE_URL: url})
+
+
+def test_http_allowed_for_loopback_and_trailing_slash_dropped() -> None:
+    assert CoreSettings.from_env({Env.BASE_URL: "http://localhost:8000/"}).base_url == "http://localhost:8000"
+
+
+def test_allowed_origins_are_comma_separated() -> None:
+    s = McpSettings.from_env({**BASE, Env.ALLOWED_ORIGINS: "http://localhost:6274, https://app.example"})
+    assert s.allowed_origins == ("http://localhost:6274", "https://app.example")
