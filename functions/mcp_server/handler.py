@@ -7,6 +7,7 @@ invocations only run the request.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -16,6 +17,8 @@ from functions.core import settings as settings_mod
 from functions.core.observability import logger
 from functions.mcp_server.factory import create_endpoint
 
+# Mangum logs every request at INFO; API Gateway access logs already record them.
+logging.getLogger("mangum").setLevel(logging.WARNING)
 _settings = settings_mod.load(settings_mod.McpSettings)
 # lifespan="off": the endpoint keeps no per-app state that needs starting (see app.py).
 _asgi = Mangum(create_endpoint(_settings), lifespan="off")

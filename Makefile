@@ -1,0 +1,47 @@
+# mcp-cognito-kit. Every target sets itself up: a fresh machine needs Python 3.11+, Node.js and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test lint fmt unit token bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+		|| { echo "mcp-cognito-kit needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+## dev: run the whole kit on localhost (moto + Cognito emulator + all functions); Ctrl-C stops it
+dev: $(STAMP)
+	$(BIN)/python -m local
+
+## test: lint, type-check and run every test suite (unit, integration, e2e, infra)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+## token: print an access token from the running `make dev` stack (USER=..., SCOPE="...")
+USER_EMAIL ?= alice@example.com
+token: $(STAMP)
+	@$(BIN)/python -m local.devtoken $(USER_EMAIL) $(if $(SCOPE),--scope "$(SCOPE)")
+
+## bench: cold start and warm latency of the MCP function (see scripts/bench_mcp.py)
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_mcp.py
+
+clean:
+	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache

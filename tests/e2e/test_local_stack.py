@@ -1,0 +1,155 @@
+"""The local stack over real HTTP: the Done-when lines of the foundation issue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from functions.core.grants import DynamoGrantRepository
+from local.config import GRANTS_TABLE, REGION
+from local.devtoken import record_grant, sign_in
+from tests.e2e.conftest import PASSWORD, RunningStack
+
+pytestmark = pytest.mark.e2e
+ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+def rpc(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": method, **({"params": params} if params is not None else {})}
+
+
+class Agent:
+    """A signed-in user with a token from the emulator and a recorded grant."""
+
+    def __init__(self, stack: RunningStack, email: str, scopes: list[str]) -> None:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        self.stack = stack
+        self.token = sign_in(stack.cfg, email, PASSWORD, scopes)
+        record_grant(stack.cfg, self.token, email, scopes, client_id="e2e-agent")
+        self.http = httpx.Client(base_url=stack.cfg.base_url, timeout=10)
+
+    def post(self, message: dict[str, Any]) -> httpx.Response:
+        headers = {**ACCEPT, "authorization": f"Bearer {self.token.access_token}"}
+        return self.http.post("/mcp", content=json.dumps(message), headers=headers)
+
+    def call(self, tool: str, args: dict[str, Any] | None = None) -> httpx.Response:
+        return self.post(rpc("tools/call", {"name": tool, "arguments": args or {}}))
+
+    def tools(self) -> set[str]:
+        return {t["name"] for t in self.post(rpc("tools/list")).json()["result"]["tools"]}
+
+
+def test_unauthenticated_post_gets_the_challenge(stack: RunningStack) -> None:
+    resp = httpx.post(stack.cfg.base_url + "/mcp")
+    assert resp.status_code == 401
+    prm = stack.cfg.base_url + "/.well-known/oauth-protected-resource/mcp"
+    assert resp.headers["www-authenticate"] == f'Bearer scope="todos:read todos:write", resource_metadata="{prm}"'
+
+
+@pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"])
+def test_protected_resource_metadata(stack: RunningStack, path: str) -> None:
+    base = stack.cfg.base_url
+    resp = httpx.get(base + path, headers={"origin": "https://inspector.example"})
+    assert resp.status_code == 200
+    assert resp.headers["access-control-allow-origin"] == "*"
+    assert "max-age" in resp.headers["cache-control"]
+    assert resp.json() == {
+        "resource": base + "/mcp",
+        "authorization_servers": [base],
+        "scopes_supported": ["todos:read", "todos:write"],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "MCP Cognito Kit",
+    }
+
+
+def test_authorization_server_metadata(stack: RunningStack) -> None:
+    base = stack.cfg.base_url
+    doc = httpx.get(base + "/.well-known/oauth-authorization-server").json()
+    assert doc["issuer"] == base
+    assert doc["authorization_endpoint"] == base + "/authorize"
+    assert doc["token_endpoint"] == base + "/token"
+    assert doc["registration_endpoint"] == base + "/register"
+    assert doc["revocation_endpoint"] == base + "/revoke"
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert doc["token_endpoint_auth_methods_supported"] == ["none", "client_secret_basic", "client_secret_post"]
+    assert doc["scopes_supported"] == ["todos:read", "todos:write"]
+    assert doc["client_id_metadata_document_supported"] is True
+    assert doc["authorization_response_iss_parameter_supported"] is True
+
+
+def test_cors_preflight_on_metadata(stack: RunningStack) -> None:
+    resp = httpx.options(
+        stack.cfg.base_url + "/.well-known/oauth-authorization-server",
+        headers={"origin": "https://inspector.example", "access-control-request-method": "GET"},
+    )
+    assert resp.status_code in (200, 204)
+    assert resp.headers["access-control-allow-origin"] == "*"
+
+
+def test_unknown_route_is_404_like_api_gateway(stack: RunningStack) -> None:
+    resp = httpx.get(stack.cfg.base_url + "/nope")
+    assert resp.status_code == 404
+    assert resp.json() == {"message": "Not Found"}
+
+
+def test_tokens_from_the_emulator_drive_the_mcp_server(stack: RunningStack) -> None:
+    alice = Agent(stack, "alice@example.com", ["todos:read", "todos:write"])
+    bob = Agent(stack, "bob@example.com", ["todos:read"])
+
+    # Scope filtering: bob's grant has read only.
+    assert alice.tools() == {"whoami", "list_todos", "add_todo", "complete_todo"}
+    assert bob.tools() == {"whoami", "list_todos"}
+
+    # Identity comes from the verified token and the grant.
+    me = alice.call("whoami").json()["result"]["structuredContent"]
+    assert me["email"] == "alice@example.com"
+    assert me["sub"] == alice.token.sub
+    assert me["scopes"] == ["todos:read", "todos:write"]
+
+    # Per-user isolation.
+    added = alice.call("add_todo", {"title": "ship the kit"}).json()["result"]["structuredContent"]
+    assert bob.call("list_todos").json()["result"]["structuredContent"] == {"result": []}
+    alice_list = alice.call("list_todos").json()["result"]["structuredContent"]["result"]
+    assert [t["id"] for t in alice_list] == [added["id"]]
+
+    # Step-up: 403 insufficient_scope naming the scope the tool needs.
+    denied = bob.call("add_todo", {"title": "sneaky"})
+    assert denied.status_code == 403
+    challenge = denied.headers["www-authenticate"]
+    assert 'error="insufficient_scope"' in challenge
+    assert 'scope="todos:write"' in challenge
+    assert "resource_metadata=" in challenge
+
+    # Revoking the grant stops the same, still cryptographically valid, token.
+    repo = DynamoGrantRepository(
+        GRANTS_TABLE, boto3.client("dynamodb", region_name=REGION, endpoint_url=stack.cfg.moto_url)
+    )
+    assert repo.revoke(alice.token.origin_jti, "e2e", int(time.time())) is True
+    revoked = alice.call("whoami")
+    assert revoked.status_code == 401
+    assert 'error="invalid_token"' in revoked.headers["www-authenticate"]
+    assert bob.call("whoami").status_code == 200
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_stops_everything(stack: RunningStack) -> None:
+    # Runs last in this module: it stops the session's stack.
+    stack.process.send_signal(signal.SIGINT)
+    assert stack.process.wait(timeout=20) == 0
+    for port in (stack.cfg.port, stack.cfg.moto_port, stack.cfg.cognito_port):
+        assert not _port_open(port)

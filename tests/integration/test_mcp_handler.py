@@ -1,0 +1,111 @@
+"""The MCP function's real Lambda handler against moto (DynamoDB, Cognito JWKS over HTTP)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from jose import jwt
+from moto.utilities.utils import load_resource
+
+from functions.core.grants import DynamoGrantRepository
+from local.config import APP_TABLE, GRANTS_TABLE
+from tests.helpers import FakeContext, grant, http_api_event, rpc
+from tests.integration.conftest import MotoStack
+
+ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def handler(moto_stack: MotoStack) -> Any:
+    module = importlib.import_module("functions.mcp_server.handler")
+    return importlib.reload(module).handler  # built from this stack's environment
+
+
+def moto_token(stack: MotoStack, who: str, scopes: tuple[str, ...]) -> str:
+    """A token shaped like a Cognito access token, signed with the key moto publishes."""
+    now = int(time.time())
+    mcp = stack.cfg.base_url + "/mcp"
+    claims = {
+        "iss": f"https://cognito-idp.us-east-1.amazonaws.com/{stack.seeded.user_pool_id}",
+        "sub": f"sub-{who}",
+        "client_id": stack.seeded.gateway_client_id,
+        "token_use": "access",
+        "scope": " ".join(["openid", *(f"{mcp}/{s}" for s in scopes)]),
+        "aud": mcp,
+        "iat": now,
+        "exp": now + 600,
+        "jti": f"jti-{who}-{now}",
+        "origin_jti": f"origin-{who}",
+        "username": who,
+    }
+    return jwt.encode(claims, load_resource("cognitoidp/resources/jwks-private.json"), "RS256", {"kid": "dummy"})
+
+
+def authorize(stack: MotoStack, who: str, scopes: tuple[str, ...]) -> dict[str, str]:
+    DynamoGrantRepository(GRANTS_TABLE).create(grant(f"origin-{who}", f"sub-{who}", scopes))
+    return {**ACCEPT, "authorization": "Bearer " + moto_token(stack, who, scopes)}
+
+
+def invoke(handler: Any, headers: dict[str, str], message: Any) -> dict[str, Any]:
+    result: dict[str, Any] = handler(http_api_event("POST", "/mcp", headers=headers, body=message), FakeContext())
+    return result
+
+
+def test_fifty_warm_invocations_in_one_process(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "warm", ("todos:read", "todos:write"))
+    statuses = []
+    for i in range(50):
+        if i % 2:
+            message = rpc("tools/list", id_=i)
+        else:
+            message = rpc("tools/call", {"name": "add_todo", "arguments": {"title": f"item {i}"}}, i)
+        result = invoke(handler, headers, message)
+        statuses.append(result["statusCode"])
+        assert "error" not in json.loads(result["body"]), result["body"]
+    assert statuses == [200] * 50
+    listed = invoke(handler, headers, rpc("tools/call", {"name": "list_todos", "arguments": {}}))
+    assert len(json.loads(listed["body"])["result"]["structuredContent"]["result"]) == 25
+
+
+def test_todos_live_in_dynamodb_partitioned_by_sub(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "erin", ("todos:read", "todos:write"))
+    invoke(handler, headers, rpc("tools/call", {"name": "add_todo", "arguments": {"title": "in dynamo"}}))
+    items = boto3.client("dynamodb").query(
+        TableName=APP_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "USER#sub-erin"}},
+    )["Items"]
+    assert [i["title"]["S"] for i in items] == ["in dynamo"]
+
+
+def test_revocation_in_dynamodb_bites(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "frank", ("todos:read",))
+    assert invoke(handler, headers, rpc("tools/list"))["statusCode"] == 200
+    assert DynamoGrantRepository(GRANTS_TABLE).revoke("origin-frank", "test", int(time.time())) is True
+    result = invoke(handler, headers, rpc("tools/list"))
+    assert result["statusCode"] == 401
+    assert 'error="invalid_token"' in result["headers"]["www-authenticate"]
+
+
+def test_dynamodb_outage_is_503(moto_stack: MotoStack, handler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers = authorize(moto_stack, "gina", ("todos:read",))
+    from functions.core import aws
+
+    broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    monkeypatch.setattr(aws, "dynamodb", lambda: broken)
+    result = invoke(handler, headers, rpc("tools/list"))
+    assert result["statusCode"] == 503
+    assert result["headers"]["retry-after"]
+
+
+def test_grant_repository_round_trip(moto_stack: MotoStack) -> None:
+    repo = DynamoGrantRepository(GRANTS_TABLE)
+    g = grant("origin-rt", "sub-rt", ("todos:read",), email="rt@example.com", username="rt")
+    repo.create(g)
+    assert repo.get("origin-rt") == g
+    assert repo.get("missing") is None
