@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint fmt unit token bench clean
+.PHONY: dev test lint fmt unit token bench clean synth deploy destroy
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -42,6 +42,22 @@ token: $(STAMP)
 ## bench: cold start and warm latency of the MCP function (see scripts/bench_mcp.py)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_mcp.py
+
+# CDK CLI >= 2.1148 reads aws-cdk-lib 2.275's cloud assembly (npm "latest" = 3.0.0 cannot). Needs Node 22+.
+CDK ?= npx --yes aws-cdk@2
+CDK_RUN = PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) --no-notices
+
+## synth: CloudFormation template into cdk.out/ offline (no AWS credentials, no Docker); prints asset sizes
+synth: $(STAMP)
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+
+## deploy: deploy to the account/region of your AWS credentials (CDK_ARGS="-c kit:stageName=prod ...")
+deploy: $(STAMP)
+	$(CDK_RUN) deploy --require-approval broadening $(CDK_ARGS)
+
+## destroy: delete the stack (retained data stays unless deployed with -c kit:retainData=false)
+destroy: $(STAMP)
+	$(CDK_RUN) destroy $(CDK_ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -14,6 +14,11 @@ POOL_NAME: Final = "mcp-cognito-kit-local"
 GATEWAY_CLIENT_NAME: Final = "mcp-kit-gateway"
 GRANTS_TABLE: Final = "mcp-kit-grants"
 APP_TABLE: Final = "mcp-kit-app"
+CLIENTS_TABLE: Final = "mcp-kit-clients"
+ARTEFACTS_TABLE: Final = "mcp-kit-artefacts"
+# Demo policy: only editors may grant write access (the CDK stack uses the same default).
+SCOPE_GROUP_CEILINGS: Final = '{"todos:write": ["editors"]}'
+
 EDITORS_GROUP: Final = "editors"
 # Dummy credentials for moto; never real ones.
 FAKE_CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -15,6 +15,8 @@ from functions.core import scopes
 from functions.core.routes import CALLBACK_PATH
 from local.config import (
     APP_TABLE,
+    ARTEFACTS_TABLE,
+    CLIENTS_TABLE,
     DEMO_USERS,
     EDITORS_GROUP,
     GATEWAY_CLIENT_NAME,
@@ -74,12 +76,15 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
         GenerateSecret=True,
         AllowedOAuthFlows=["code"],
         AllowedOAuthFlowsUserPoolClient=True,
-        AllowedOAuthScopes=["openid", "email", "profile"]
-        + [scopes.cognito_scope(resource_server_id, s) for s in scopes.SCOPE_NAMES],
+        AllowedOAuthScopes=[
+            *scopes.UPSTREAM_OIDC_SCOPES,
+            *(scopes.cognito_scope(resource_server_id, s) for s in scopes.SCOPE_NAMES),
+        ],
         CallbackURLs=[cfg.base_url + CALLBACK_PATH],
         LogoutURLs=[cfg.base_url + "/"],
         SupportedIdentityProviders=["COGNITO"],
-        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"],
+        # Code flow only, as in AWS (the emulator checks passwords through moto's admin API).
+        ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]
     idp.create_group(UserPoolId=pool_id, GroupName=EDITORS_GROUP, Description="May grant todos:write")
 
@@ -99,6 +104,8 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
 
     _table(ddb, GRANTS_TABLE, sort_key=False)
     _table(ddb, APP_TABLE, sort_key=True)
+    _table(ddb, CLIENTS_TABLE, sort_key=False)
+    _table(ddb, ARTEFACTS_TABLE, sort_key=False)
     key_id = kms.create_key(Description="mcp-cognito-kit upstream token encryption (local)")["KeyMetadata"]["KeyId"]
 
     return Seeded(

@@ -21,7 +21,7 @@ REGISTER_CLIENT_PATH: Final = "/register/{client_id}"
 AUTHORIZE_PATH: Final = "/authorize"
 CALLBACK_PATH: Final = "/oauth/callback"
 CONSENT_PATH: Final = "/consent"
-TOKEN_PATH: Final = "/token"  # noqa: S105 (a path, not a secret)
+TOKEN_PATH: Final = "/token"
 REVOKE_PATH: Final = "/revoke"
 
 FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]

@@ -33,6 +33,11 @@ CATALOGUE: Final[tuple[ScopeDef, ...]] = (
     ScopeDef(TODOS_WRITE, "Add items to your to-do list and mark them done", tools=("add_todo", "complete_todo")),
 )
 
+# What the facade asks Cognito for on top of the catalogue: an ID token with the email, so
+# the consent page and whoami can name the user. The gateway app client allows exactly
+# these plus the catalogue, in AWS (infra/auth.py) and locally (local/seed.py).
+UPSTREAM_OIDC_SCOPES: Final[tuple[str, ...]] = ("openid", "email")
+
 SCOPE_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in CATALOGUE)
 DEFAULT_SCOPES: Final[tuple[str, ...]] = tuple(s.name for s in CATALOGUE if s.default)
 _BY_NAME: Final[dict[str, ScopeDef]] = {s.name: s for s in CATALOGUE}

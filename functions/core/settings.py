@@ -35,7 +35,7 @@ class Env:
     APP_TABLE: Final = "APP_TABLE"
     GRANT_CACHE_SECONDS: Final = "GRANT_CACHE_SECONDS"
     JWKS_MIN_REFRESH_SECONDS: Final = "JWKS_MIN_REFRESH_SECONDS"
-    TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"  # noqa: S105 (a variable name)
+    TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"
 
 
 class SettingsError(RuntimeError):

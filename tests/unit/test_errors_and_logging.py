@@ -34,7 +34,9 @@ def test_redact_hides_tokens_and_secrets() -> None:
 
 def test_logger_output_never_contains_a_token() -> None:
     stream = io.StringIO()
-    log = Logger(service="t", logger_formatter=RedactingFormatter(), logger_handler=logging.StreamHandler(stream))
+    log = Logger(
+        service="t", level="INFO", logger_formatter=RedactingFormatter(), logger_handler=logging.StreamHandler(stream)
+    )
     jwt = mint(make_key("k"), access_claims())
     log.info("received", extra={"authorization": f"Bearer {jwt}"})
     line = stream.getvalue()

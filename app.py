@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""CDK entry point (cdk.json: ``"app": "python app.py"``).
+
+Environment-agnostic: no account or region is resolved here, and nothing calls AWS, Docker or
+git, so ``cdk synth`` (or ``CDK_OUTDIR=cdk.out python app.py``) works offline without
+credentials. Lambda assets are bundled locally (infra/packaging.py); their sizes are printed
+after synthesis.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import aws_cdk as cdk
+
+from infra.config import KitConfig, cdk_json_context
+from infra.nag import add_nag_checks
+from infra.packaging import BUNDLE_REPORT, format_report
+from infra.stack import KitStack
+
+
+def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> tuple[cdk.App, KitStack]:
+    """The app with cdk.json's context as defaults (the CLI's ``-c`` and env still win)."""
+    app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+    config = KitConfig.from_scope(app)
+    stack = KitStack(
+        app,
+        config.stack_name,
+        config=config,
+        description="mcp-cognito-kit: remote MCP server on Lambda behind an OAuth 2.1 facade over Amazon Cognito",
+    )
+    add_nag_checks(app)
+    return app, stack
+
+
+def main() -> None:
+    started = time.monotonic()
+    app, _stack = build_app()
+    assembly = app.synth()
+    # stderr: the CDK CLI reads nothing from it, and `cdk synth` prints the template on stdout.
+    print(format_report(BUNDLE_REPORT), file=sys.stderr)
+    print(f"Synthesized to {assembly.directory} in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

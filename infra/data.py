@@ -1,0 +1,75 @@
+"""DynamoDB tables: on-demand, TTL, point-in-time recovery, encrypted, retained by default.
+
+Adding a table is one line in :data:`TABLES`; its name reaches every function whose settings
+model declares the table's environment variable (see ``infra.functions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import aws_cdk as cdk
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from functions.core.settings import Env
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str  # construct id and the name used by infra.functions.ACCESS
+    env: str  # the environment variable (functions.core.settings.Env) carrying the table name
+    partition_key: str = "pk"
+    sort_key: str | None = None
+    ttl_attribute: str | None = "ttl"
+
+
+# The data model (docs/storage-schema.md). One line per table.
+TABLES: Final[tuple[TableSpec, ...]] = (
+    TableSpec("grants", Env.GRANTS_TABLE),
+    TableSpec("app", Env.APP_TABLE, sort_key="sk"),
+)
+
+
+class KitTables(Construct):
+    """All of the kit's tables, by :attr:`TableSpec.key`."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, specs: tuple[TableSpec, ...] = TABLES, retain: bool
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.specs: dict[str, TableSpec] = {}
+        self.tables: dict[str, dynamodb.Table] = {}
+        for spec in specs:
+            if spec.key in self.specs:
+                raise ValueError(f"duplicate table key {spec.key!r}")
+            table = dynamodb.Table(
+                self,
+                spec.key.title(),
+                partition_key=dynamodb.Attribute(name=spec.partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=(
+                    dynamodb.Attribute(name=spec.sort_key, type=dynamodb.AttributeType.STRING)
+                    if spec.sort_key
+                    else None
+                ),
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+                time_to_live_attribute=spec.ttl_attribute,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True
+                ),
+                # KMS encryption with the AWS-owned DynamoDB key (aws/dynamodb): encrypted at rest
+                # without putting kms:Decrypt on every role that reads a table. Secrets inside
+                # items are hashes, and upstream tokens are encrypted again with the kit's key.
+                encryption=dynamodb.TableEncryption.AWS_MANAGED,
+                deletion_protection=retain,
+                removal_policy=cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY,
+            )
+            self.specs[spec.key] = spec
+            self.tables[spec.key] = table
+
+    def table(self, key: str) -> dynamodb.Table:
+        try:
+            return self.tables[key]
+        except KeyError:
+            raise KeyError(f"no table {key!r}; known: {sorted(self.tables)}") from None

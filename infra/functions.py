@@ -1,0 +1,217 @@
+"""The Lambda function factory, each function's environment, and least-privilege grants.
+
+Every function in ``functions.core.routes.FUNCTIONS`` is built by :class:`KitFunction` with the
+same defaults (Python 3.14 on arm64, X-Ray, its own log group, Powertools settings, a published
+version behind the ``live`` alias). What differs per function lives in three tables here:
+
+- :data:`SETTINGS_BY_FUNCTION`: the function's settings model; its environment is exactly the
+  model's fields (``functions.core.settings.Env`` names), so there is one home for both.
+- :data:`TUNING`: memory, timeout, SnapStart.
+- :data:`ACCESS`: the AWS actions its role holds, on which resources.
+
+A function missing from these tables still deploys, with the core settings, the shared
+defaults and no AWS access at all (fail closed), so new functions are picked up automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import aws_cdk as cdk
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from pydantic import AliasChoices
+from pydantic.fields import FieldInfo
+
+from functions.core.routes import FunctionSpec
+from functions.core.settings import CoreSettings, Env, McpSettings
+from infra.nag import acknowledge_warning
+from infra.packaging import lambda_code
+
+RUNTIME: Final = lambda_.Runtime.PYTHON_3_14
+ARCHITECTURE: Final = lambda_.Architecture.ARM_64
+ALIAS_NAME: Final = "live"
+
+# Which settings model each function validates at cold start (its handler calls
+# ``settings.load(<model>)``); the model's fields decide the function's environment.
+SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
+    "mcp_server": McpSettings,
+    "metadata": CoreSettings,
+}
+
+# Variables that exist only for local mode (moto and the Cognito emulator); in AWS the
+# defaults derived from pool id and region are right, so they are never set here.
+LOCAL_ONLY_ENV: Final = frozenset({Env.ISSUER, Env.JWKS_URL, Env.RESOURCE_SERVER_ID})
+
+
+@dataclass(frozen=True)
+class Tuning:
+    memory_mb: int = 512
+    timeout_seconds: int = 10
+    snap_start: bool = False
+
+
+TUNING: Final[Mapping[str, Tuning]] = {
+    # Importing the MCP SDK and pydantic models costs over a second of CPU: more memory means
+    # more CPU, and SnapStart restores an initialised snapshot instead of re-running imports.
+    "mcp_server": Tuning(memory_mb=1024, timeout_seconds=20, snap_start=True),
+}
+
+DynamoAction = str  # "dynamodb:GetItem" ...
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a function's role may do. Empty means no AWS access at all."""
+
+    tables: Mapping[str, tuple[DynamoAction, ...]] = field(default_factory=dict)
+    kms_encrypt: bool = False
+    kms_decrypt: bool = False
+    describe_gateway_client: bool = False  # reads the gateway client secret at cold start
+
+
+ACCESS: Final[Mapping[str, Access]] = {
+    "mcp_server": Access(
+        tables={
+            "grants": ("dynamodb:GetItem",),
+            "app": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
+        }
+    ),
+    "metadata": Access(),
+}
+
+
+def settings_model(function: str) -> type[CoreSettings]:
+    return SETTINGS_BY_FUNCTION.get(function, CoreSettings)
+
+
+def env_var_name(name: str, info: FieldInfo) -> str:
+    """The environment variable a settings field reads (its alias; functions.core.settings.Env)."""
+    alias = info.validation_alias
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices) and alias.choices and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return info.alias or name
+
+
+def environment_for(model: type[CoreSettings], available: Mapping[str, str]) -> dict[str, str]:
+    """The model's variables that the stack can supply; a required one missing fails synth."""
+    env: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        var = env_var_name(name, info)
+        if var in LOCAL_ONLY_ENV:
+            continue
+        if var in available:
+            env[var] = available[var]
+        elif info.is_required():
+            raise ValueError(f"{model.__name__} requires {var}, which the stack does not provide")
+    return env
+
+
+def grant_dynamodb(role: iam.IGrantable, table: dynamodb.ITable, actions: tuple[DynamoAction, ...]) -> None:
+    """Exactly ``actions`` on the table itself (no index or stream ARNs)."""
+    if not actions or not all(a.startswith("dynamodb:") and "*" not in a for a in actions):
+        raise ValueError(f"explicit dynamodb actions required, got {actions!r}")
+    table.grant(role, *actions)
+
+
+def grant_kms(role: iam.IGrantable, key: kms.IKey, *, encrypt: bool, decrypt: bool) -> None:
+    actions = [a for a, wanted in (("kms:Encrypt", encrypt), ("kms:Decrypt", decrypt)) if wanted]
+    if actions:
+        key.grant(role, *actions)
+
+
+def grant_describe_client(role: iam.IGrantable, pool: cognito.IUserPool) -> None:
+    """cognito-idp:DescribeUserPoolClient on this pool only (the action's resource is the pool)."""
+    pool.grant(role, "cognito-idp:DescribeUserPoolClient")
+
+
+@dataclass(frozen=True)
+class SharedResources:
+    """What grants may point at."""
+
+    tables: Mapping[str, dynamodb.ITable]
+    key: kms.IKey
+    user_pool: cognito.IUserPool
+
+
+class KitFunction(Construct):
+    """One Lambda function with the kit's shared defaults; route traffic to :attr:`alias`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        environment: Mapping[str, str],
+        log_retention: logs.RetentionDays,
+        removal_policy: cdk.RemovalPolicy,
+        tuning: Tuning | None = None,
+        code: lambda_.Code | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        tuning = tuning or TUNING.get(spec.name, Tuning())
+        self.spec = spec
+        self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
+        # An explicit role instead of AWSLambdaBasicExecutionRole: it may write to its own log
+        # group only, not to every log group in the account.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"mcp-cognito-kit {spec.name} function",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=spec.handler,
+            code=code or lambda_code(spec.name),
+            role=self.role,
+            memory_size=tuning.memory_mb,
+            timeout=cdk.Duration.seconds(tuning.timeout_seconds),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if tuning.snap_start else None,
+            # Superseded versions are deleted on deploy: each SnapStart version kept would keep
+            # its snapshot cache billed (per GB-second, for as long as the version exists).
+            current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.DESTROY),
+            description=f"mcp-cognito-kit {spec.name}",
+            environment={
+                **environment,
+                "POWERTOOLS_SERVICE_NAME": spec.name,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                # Events carry bearer tokens, codes and secrets: never log them.
+                "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+            },
+        )
+        # API Gateway invokes a published version through an alias: with SnapStart only
+        # published versions are snapshotted, and the alias moves atomically on deploy.
+        self.alias = lambda_.Alias(self, "Alias", alias_name=ALIAS_NAME, version=self.function.current_version)
+        if tuning.snap_start:
+            acknowledge_warning(
+                self.function,
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "The function publishes currentVersion and API Gateway invokes it through the alias.",
+            )
+
+    def apply_access(self, access: Access, shared: SharedResources) -> None:
+        for table_key, actions in access.tables.items():
+            if table_key not in shared.tables:
+                raise KeyError(f"{self.spec.name}: no table {table_key!r}; known: {sorted(shared.tables)}")
+            grant_dynamodb(self.role, shared.tables[table_key], actions)
+        grant_kms(self.role, shared.key, encrypt=access.kms_encrypt, decrypt=access.kms_decrypt)
+        if access.describe_gateway_client:
+            grant_describe_client(self.role, shared.user_pool)

@@ -1,0 +1,281 @@
+"""Lambda assets without Docker: pip-install for the Lambda platform, locally, with a cache.
+
+Each function's asset root holds the ``functions`` package reduced to ``functions/__init__.py``,
+``functions/core/`` and that function's own package, plus the function's third-party
+requirements installed as manylinux2014 aarch64 wheels for CPython 3.14 (the Lambda runtime;
+no Python 3.14 is needed on the build machine because ``--only-binary`` never builds).
+
+Per-function requirements live next to the code in ``functions/<name>/requirements.txt``;
+a function without one gets :data:`CORE_REQUIREMENTS` (what ``functions/core`` imports).
+boto3/botocore are never bundled: the Lambda Python runtime provides them.
+
+Installing for every synth is slow, so the platform install is cached under
+``build/lambda-deps/<sha256 of requirements + platform>/`` (gitignored). A cache hit costs a
+directory copy; on a miss pip runs once. If pip fails (offline, index down) the newest
+earlier install for the same function is used, with a warning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import aws_cdk as cdk
+import jsii
+
+from infra.config import REPO_ROOT
+
+FUNCTIONS_DIR: Final = REPO_ROOT / "functions"
+DEPS_CACHE_DIR: Final = REPO_ROOT / "build" / "lambda-deps"
+
+# The Lambda platform: Python 3.14 on Graviton (arm64).
+PIP_PLATFORM: Final = "manylinux2014_aarch64"
+PIP_PYTHON_VERSION: Final = "3.14"
+PIP_IMPLEMENTATION: Final = "cp"
+
+# What functions/core imports; the fallback for a function without requirements.txt.
+CORE_REQUIREMENTS: Final = ("aws-lambda-powertools>=3.0,<4", "pydantic>=2.7,<3", "python-jose[cryptography]>=3.5.0")
+
+# Provided by the Lambda Python runtime: never bundled, even when a requirement pulls them in
+# (their own dependencies are left alone: a requirement may need a newer urllib3 than the runtime's).
+RUNTIME_PROVIDED: Final = ("boto3", "botocore", "s3transfer")
+
+# Unzipped size budget per asset (Lambda's own limit is 250 MB unzipped).
+MAX_ASSET_BYTES: Final = 50 * 1024 * 1024
+
+# Kept from *.dist-info: importlib.metadata needs METADATA (pydantic reads versions and
+# plugin entry points at import time); licences are kept for compliance.
+_DIST_INFO_KEEP: Final = frozenset({"METADATA", "entry_points.txt", "top_level.txt", "licenses", "LICENSE"})
+_JUNK_DIRS: Final = frozenset({"__pycache__", "tests", "test", "testing_data"})
+_JUNK_SUFFIXES: Final = (".pyc", ".pyo", ".pyi")
+
+
+class BundlingError(RuntimeError):
+    """An asset could not be built; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    function: str
+    bytes: int
+    files: int
+    deps_cache: str  # "hit", "miss" or "stale"
+    seconds: float
+
+
+# Filled while the stack is constructed (bundling runs then); app.py prints it after synth.
+BUNDLE_REPORT: list[BundleResult] = []
+
+
+def requirements_for(function: str) -> tuple[str, ...]:
+    """The function's requirement lines (comments and blanks dropped), or the core set."""
+    path = FUNCTIONS_DIR / function / "requirements.txt"
+    if not path.is_file():
+        return CORE_REQUIREMENTS
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            if line.startswith("-"):
+                raise BundlingError(f"{path}: pip options ({line!r}) are not supported; list requirements only")
+            lines.append(line)
+    return tuple(lines)
+
+
+def deps_cache_key(requirements: tuple[str, ...]) -> str:
+    spec = {
+        "requirements": sorted(requirements),
+        "platform": PIP_PLATFORM,
+        "python": PIP_PYTHON_VERSION,
+        "implementation": PIP_IMPLEMENTATION,
+        "strip": sorted(_JUNK_DIRS) + sorted(_DIST_INFO_KEEP) + sorted(RUNTIME_PROVIDED),
+        "layout": 2,
+    }
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def tree_size(root: Path) -> tuple[int, int]:
+    total = files = 0
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            p = Path(dirpath, name)
+            if not p.is_symlink():
+                total += p.stat().st_size
+                files += 1
+    return total, files
+
+
+def strip_tree(root: Path) -> None:
+    """Remove what the runtime never reads: caches, bytecode, tests, stubs, install records."""
+    for dirpath, dirs, names in os.walk(root, topdown=True):
+        here = Path(dirpath)
+        for d in list(dirs):
+            if d in _JUNK_DIRS or (here == root and (d == "bin" or d.lower().startswith(RUNTIME_PROVIDED))):
+                shutil.rmtree(here / d)
+                dirs.remove(d)
+            elif d.endswith(".dist-info"):
+                dist = here / d
+                for entry in dist.iterdir():
+                    if entry.name not in _DIST_INFO_KEEP:
+                        if entry.is_dir():
+                            shutil.rmtree(entry)
+                        else:
+                            entry.unlink()
+                dirs.remove(d)
+        for name in names:
+            if name.endswith(_JUNK_SUFFIXES):
+                (here / name).unlink()
+
+
+def _pip_install(requirements: tuple[str, ...], target: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--progress-bar=off",
+        "--no-compile",  # bytecode of the build machine's Python is useless on 3.14
+        "--only-binary=:all:",
+        "--platform",
+        PIP_PLATFORM,
+        "--implementation",
+        PIP_IMPLEMENTATION,
+        "--python-version",
+        PIP_PYTHON_VERSION,
+        "--target",
+        str(target),
+        *requirements,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
+    if proc.returncode != 0:
+        raise BundlingError(f"pip install failed ({proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
+
+
+def platform_deps(function: str, requirements: tuple[str, ...], cache_dir: Path = DEPS_CACHE_DIR) -> tuple[Path, str]:
+    """A stripped platform install of ``requirements``: cached, else installed, else stale."""
+    key = deps_cache_key(requirements)
+    cached = cache_dir / key
+    if (cached / ".complete").is_file():
+        return cached, "hit"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir))
+    try:
+        _pip_install(requirements, work)
+        strip_tree(work)
+        (work / ".complete").write_text(
+            json.dumps({"function": function, "requirements": list(requirements)}), encoding="utf-8"
+        )
+        try:
+            work.rename(cached)  # atomic: a parallel synth either wins or finds the cache
+        except OSError:
+            shutil.rmtree(work, ignore_errors=True)
+        return cached, "miss"
+    except BundlingError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        stale = _newest_install_for(function, cache_dir)
+        if stale is None:
+            raise BundlingError(
+                f"{function}: cannot install its Lambda dependencies and no earlier install is cached "
+                f"in {cache_dir}. Synthesis needs PyPI (or a pip index configured via PIP_INDEX_URL) once.\n{exc}"
+            ) from exc
+        print(
+            f"WARNING {function}: pip failed, using an earlier cached install {stale.name} "
+            f"that may not match requirements {list(requirements)}",
+            file=sys.stderr,
+        )
+        return stale, "stale"
+
+
+def _newest_install_for(function: str, cache_dir: Path) -> Path | None:
+    candidates = []
+    for marker in cache_dir.glob("*/.complete"):
+        try:
+            if json.loads(marker.read_text(encoding="utf-8")).get("function") == function:
+                candidates.append(marker)
+        except (OSError, ValueError):
+            continue
+    if not candidates:
+        return None
+    return max(candidates, key=lambda m: m.stat().st_mtime).parent
+
+
+def copy_function_code(function: str, output: Path, functions_dir: Path | None = None) -> None:
+    """``functions/__init__.py``, ``functions/core/`` and ``functions/<function>/`` only."""
+    functions_dir = functions_dir or FUNCTIONS_DIR
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "tests")
+    dest = output / "functions"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(functions_dir / "__init__.py", dest / "__init__.py")
+    shutil.copytree(functions_dir / "core", dest / "core", ignore=ignore, dirs_exist_ok=True)
+    package = functions_dir / function
+    if package.is_dir():
+        shutil.copytree(package, dest / function, ignore=ignore, dirs_exist_ok=True)
+    else:
+        print(f"WARNING {function}: {package} does not exist yet; its asset has no handler", file=sys.stderr)
+
+
+@jsii.implements(cdk.ILocalBundling)
+class LocalPythonBundler:
+    """``ILocalBundling``: builds one function's asset on this machine, no Docker needed."""
+
+    def __init__(self, function: str, cache_dir: Path = DEPS_CACHE_DIR, max_bytes: int = MAX_ASSET_BYTES) -> None:
+        self.function = function
+        self.cache_dir = cache_dir
+        self.max_bytes = max_bytes
+
+    def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
+        # jsii passes the BundlingOptions struct positionally; nothing in it is needed here.
+        started = time.monotonic()
+        out = Path(output_dir)
+        requirements = requirements_for(self.function)
+        deps, state = platform_deps(self.function, requirements, self.cache_dir)
+        shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+        copy_function_code(self.function, out)
+        size, files = tree_size(out)
+        if size > self.max_bytes:
+            raise BundlingError(
+                f"{self.function}: asset is {size / 1e6:.1f} MB unzipped, over the {self.max_bytes / 1e6:.0f} MB budget"
+            )
+        BUNDLE_REPORT.append(BundleResult(self.function, size, files, state, time.monotonic() - started))
+        return True
+
+
+def lambda_code(function: str) -> cdk.aws_lambda.Code:
+    """The function's asset, bundled locally; Docker only if a caller's bundler declines."""
+    bundler = LocalPythonBundler(function)
+    return cdk.aws_lambda.Code.from_asset(
+        str(FUNCTIONS_DIR),
+        # Hash the bundle, not the source tree: the asset changes exactly when its content does.
+        asset_hash_type=cdk.AssetHashType.OUTPUT,
+        bundling=cdk.BundlingOptions(
+            # Required by the API; used only if local bundling declined, which ours never does
+            # (it raises with an explanation instead, because the machine may have no Docker).
+            image=cdk.aws_lambda.Runtime.PYTHON_3_14.bundling_image,
+            local=bundler,
+            command=["bash", "-c", f"echo 'local bundling is required for {function}' >&2; exit 1"],
+            # CDK caches staging by source path + bundling options (the local bundler object is
+            # not part of that key): the function name keeps two functions' assets apart.
+            environment={"KIT_FUNCTION": function},
+        ),
+    )
+
+
+def format_report(results: list[BundleResult]) -> str:
+    lines = ["Lambda assets (unzipped):"]
+    for r in sorted(results, key=lambda r: r.function):
+        lines.append(
+            f"  {r.function:<14} {r.bytes / 1e6:7.1f} MB  {r.files:6d} files  deps cache {r.deps_cache:<5} "
+            f"{r.seconds:5.1f} s"
+        )
+    return "\n".join(lines)

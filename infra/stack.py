@@ -1,0 +1,146 @@
+"""The kit's stack: it only composes the constructs of this package.
+
+Dependency order (no cycles): the HTTP API (just the API resource) gives ``<B>``; Cognito and
+the functions take ``<B>``; routes and their integrations take the functions' aliases; the
+``$default`` stage comes last because its route settings name the routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from functions.core.routes import FUNCTIONS, MCP_PATH, ROUTES
+from functions.core.settings import Env
+from infra.api import KitApi
+from infra.auth import KitAuth
+from infra.config import LOG_RETENTION_DAYS, KitConfig
+from infra.data import KitTables
+from infra.functions import ACCESS, Access, KitFunction, SharedResources, environment_for, settings_model
+from infra.nag import acknowledge
+
+
+class KitKey(Construct):
+    """Customer-managed KMS key (rotated yearly) for upstream Cognito tokens at rest."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, retain: bool) -> None:
+        super().__init__(scope, construct_id)
+        self.key = kms.Key(
+            self,
+            "Key",
+            description="mcp-cognito-kit: encrypts upstream Cognito refresh tokens at rest",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY,
+            pending_window=cdk.Duration.days(30),
+        )
+
+
+class KitStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: KitConfig, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        removal = cdk.RemovalPolicy.RETAIN if config.retain_data else cdk.RemovalPolicy.DESTROY
+        retention = _retention(config.log_retention_days)
+        cdk.Tags.of(self).add("project", "mcp-cognito-kit")
+        cdk.Tags.of(self).add("stage", config.stage_name)
+
+        self.api = KitApi(
+            self,
+            "Api",
+            name=config.stack_name,
+            throttle=config.throttle,
+            log_retention=retention,
+            removal_policy=removal,
+            custom_domain=config.custom_domain,
+        )
+        base_url = self.api.base_url
+        self.data = KitTables(self, "Data", retain=config.retain_data)
+        self.key = KitKey(self, "Encryption", retain=config.retain_data).key
+        self.auth = KitAuth(self, "Auth", config=config, base_url=base_url, groups=config.groups)
+
+        # Every environment value the stack can supply, by variable name; each function gets
+        # the subset its settings model declares (infra.functions.environment_for).
+        available: dict[str, str] = {
+            Env.BASE_URL: base_url,
+            Env.RESOURCE_NAME: config.resource_name,
+            Env.USER_POOL_ID: self.auth.user_pool.user_pool_id,
+            Env.REGION: cdk.Aws.REGION,
+            Env.GATEWAY_CLIENT_ID: self.auth.gateway_client.user_pool_client_id,
+            Env.RESOURCE_BINDING: "true",
+            Env.GRANT_CACHE_SECONDS: str(config.grant_cache_seconds),
+            Env.ALLOWED_ORIGINS: ",".join(config.allowed_origins),
+            **{spec.env: self.data.table(key).table_name for key, spec in self.data.specs.items()},
+        }
+        shared = SharedResources(tables=self.data.tables, key=self.key, user_pool=self.auth.user_pool)
+
+        self.functions: dict[str, KitFunction] = {}
+        for name, spec in FUNCTIONS.items():
+            fn = KitFunction(
+                self,
+                _camel(name),
+                spec=spec,
+                environment=environment_for(settings_model(name), available),
+                log_retention=retention,
+                removal_policy=removal,
+            )
+            fn.apply_access(ACCESS.get(name, Access()), shared)
+            # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
+            acknowledge(
+                fn.role,
+                "AwsSolutions-IAM5[Resource::*]",
+                "X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords only accept Resource '*'.",
+            )
+            self.functions[name] = fn
+
+        self.api.add_routes(
+            ROUTES,
+            targets={name: fn.alias for name, fn in self.functions.items()},
+            throttles={name: config.throttle_for(name) for name in self.functions},
+        )
+        # Public by design: OAuth endpoints and discovery documents are unauthenticated per their
+        # RFCs, and /mcp verifies bearer tokens itself (signature, audience, grant, per-tool scopes)
+        # because it must answer RFC 9728 / RFC 6750 challenges that an API Gateway authorizer cannot.
+        for route in self.api.routes.values():
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "OAuth/discovery endpoints are public per RFC 6749/8414/9728; /mcp authorizes in the function "
+                "to return MCP-compliant 401/403 challenges with resource_metadata and scope.",
+            )
+
+        self._outputs(base_url)
+
+    def _outputs(self, base_url: str) -> None:
+        def out(name: str, value: str, description: str) -> None:
+            cdk.CfnOutput(self, name, value=value, description=description)
+
+        out("McpUrl", base_url + MCP_PATH, "MCP server URL: give this to Claude, VS Code or MCP Inspector")
+        out("Issuer", base_url, "OAuth issuer (authorization-server facade) and public base URL")
+        out("UserPoolId", self.auth.user_pool.user_pool_id, "Cognito user pool id (create users here)")
+        out("ManagedLoginUrl", self.auth.managed_login_url, "Cognito managed-login domain")
+        out("GatewayClientId", self.auth.gateway_client.user_pool_client_id, "Cognito gateway app client id")
+        out("KmsKeyArn", self.key.key_arn, "KMS key encrypting upstream tokens")
+        for key, table in self.data.tables.items():
+            out(f"{_camel(key)}TableName", table.table_name, f"DynamoDB {key} table")
+        if self.api.domain_name is not None:
+            out(
+                "CustomDomainTarget",
+                self.api.domain_name.regional_domain_name,
+                "Point a CNAME (or alias) record for the custom domain at this name",
+            )
+
+
+def _camel(text: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in text.split("_") if part)
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    """The ``logs.RetentionDays`` member for a day count (validated in infra.config)."""
+    members = [m for m in logs.RetentionDays if m is not logs.RetentionDays.INFINITE]
+    # CDK lists the members in CloudWatch's order, which is ascending days.
+    by_days = dict(zip(sorted(LOG_RETENTION_DAYS), members, strict=True))
+    return by_days[days]
