@@ -29,6 +29,8 @@ class TableSpec:
 TABLES: Final[tuple[TableSpec, ...]] = (
     TableSpec("grants", Env.GRANTS_TABLE),
     TableSpec("app", Env.APP_TABLE, sort_key="sk"),
+    TableSpec("clients", Env.CLIENTS_TABLE),
+    TableSpec("artefacts", Env.ARTEFACTS_TABLE),
 )
 
 

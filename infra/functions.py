@@ -31,7 +31,7 @@ from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
 from functions.core.routes import FunctionSpec
-from functions.core.settings import CoreSettings, Env, McpSettings
+from functions.core.settings import CoreSettings, Env, FacadeSettings, McpSettings, RegistrationSettings
 from infra.nag import acknowledge_warning
 from infra.packaging import lambda_code
 
@@ -44,6 +44,9 @@ ALIAS_NAME: Final = "live"
 SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
     "mcp_server": McpSettings,
     "metadata": CoreSettings,
+    "registration": RegistrationSettings,
+    "authorization": FacadeSettings,
+    "token": FacadeSettings,
 }
 
 # Variables that exist only for local mode (moto and the Cognito emulator); in AWS the
@@ -85,6 +88,41 @@ ACCESS: Final[Mapping[str, Access]] = {
         }
     ),
     "metadata": Access(),
+    # docs/storage-schema.md, "Who may touch what". TransactWriteItems is authorized per
+    # contained operation (Put/Update/ConditionCheck), so those are the actions granted.
+    "registration": Access(
+        tables={
+            "clients": (
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:Scan",
+            ),
+            "artefacts": ("dynamodb:UpdateItem",),
+        }
+    ),
+    "authorization": Access(
+        tables={
+            "grants": ("dynamodb:GetItem", "dynamodb:PutItem"),
+            "clients": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+            "artefacts": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+        },
+        kms_encrypt=True,
+        kms_decrypt=True,
+        describe_gateway_client=True,
+    ),
+    "token": Access(
+        tables={
+            "grants": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
+            "clients": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+            "artefacts": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+        },
+        kms_encrypt=True,
+        kms_decrypt=True,
+        describe_gateway_client=True,
+    ),
 }
 
 

@@ -7,6 +7,7 @@ the functions take ``<B>``; routes and their integrations take the functions' al
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
@@ -73,6 +74,12 @@ class KitStack(cdk.Stack):
             Env.RESOURCE_BINDING: "true",
             Env.GRANT_CACHE_SECONDS: str(config.grant_cache_seconds),
             Env.ALLOWED_ORIGINS: ",".join(config.allowed_origins),
+            Env.COGNITO_DOMAIN_URL: self.auth.managed_login_url,
+            Env.KMS_KEY_ID: self.key.key_arn,
+            Env.SCOPE_GROUP_CEILINGS: json.dumps(dict(config.scope_group_ceilings)),
+            # A grant must not outlive the Cognito refresh token behind it.
+            Env.GRANT_LIFETIME_DAYS: str(config.refresh_token_days),
+            Env.REGISTRATION_ENABLED: "false" if config.registration_policy == "closed" else "true",
             **{spec.env: self.data.table(key).table_name for key, spec in self.data.specs.items()},
         }
         shared = SharedResources(tables=self.data.tables, key=self.key, user_pool=self.auth.user_pool)

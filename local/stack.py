@@ -17,7 +17,16 @@ from typing import Any
 
 from functions.core.routes import FUNCTIONS, MCP_PATH
 from functions.core.settings import Env
-from local.config import APP_TABLE, FAKE_CREDENTIALS, GRANTS_TABLE, REGION, LocalConfig
+from local.config import (
+    APP_TABLE,
+    ARTEFACTS_TABLE,
+    CLIENTS_TABLE,
+    FAKE_CREDENTIALS,
+    GRANTS_TABLE,
+    REGION,
+    SCOPE_GROUP_CEILINGS,
+    LocalConfig,
+)
 from local.seed import Seeded, seed
 
 READY_LINE = "mcp-cognito-kit local stack ready"
@@ -36,6 +45,14 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         Env.GRANTS_TABLE: GRANTS_TABLE,
         Env.APP_TABLE: APP_TABLE,
         Env.GRANT_CACHE_SECONDS: os.environ.get(Env.GRANT_CACHE_SECONDS, "10"),
+        Env.COGNITO_DOMAIN_URL: cfg.cognito_url,
+        Env.CLIENTS_TABLE: CLIENTS_TABLE,
+        Env.ARTEFACTS_TABLE: ARTEFACTS_TABLE,
+        Env.KMS_KEY_ID: seeded.kms_key_id,
+        Env.SCOPE_GROUP_CEILINGS: SCOPE_GROUP_CEILINGS,
+        # Off unless asked for: lets tests serve Client ID Metadata Documents from loopback.
+        Env.INSECURE_CIMD_LOOPBACK: os.environ.get(Env.INSECURE_CIMD_LOOPBACK, "false"),
+        **({Env.CIMD_CA_FILE: os.environ[Env.CIMD_CA_FILE]} if os.environ.get(Env.CIMD_CA_FILE) else {}),
         "POWERTOOLS_SERVICE_NAME": "mcp-cognito-kit",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
@@ -53,12 +70,18 @@ def _serve(app: Any, port: int, name: str) -> tuple[Any, threading.Thread]:
     return server, thread
 
 
-def _wait_started(servers: list[Any], thread_list: list[threading.Thread], stop: threading.Event) -> bool:
+# Ctrl-C and SIGTERM are blocked in every thread and taken synchronously by the main thread
+# with sigwait. A Python-level handler is not enough here: the kernel may deliver the signal
+# to any of the server threads, and then a main thread blocked in a wait never runs it.
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _wait_started(servers: list[Any], thread_list: list[threading.Thread]) -> bool:
     while not all(s.started for s in servers):
         if any(not t.is_alive() for t in thread_list):
             return False
-        if stop.wait(0.05):
-            return False
+        if signal.sigtimedwait(_STOP_SIGNALS, 0.05) is not None:
+            return False  # stopped during start-up
     return True
 
 
@@ -70,9 +93,8 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Before any thread exists, so that every thread inherits the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=cfg.moto_port, verbose=False)
     moto.start()
@@ -94,11 +116,11 @@ def main() -> int:
             server, thread = _serve(app, port, name)
             servers.append(server)
             threads.append(thread)
-        if not _wait_started(servers, threads, stop):
+        if not _wait_started(servers, threads):
             print("local stack failed to start (is a port in use?)", file=sys.stderr)
             return 1
         _banner(cfg, seeded)
-        stop.wait()
+        signal.sigwait(_STOP_SIGNALS)
         return 0
     finally:
         for server in servers:

@@ -51,6 +51,9 @@ class Route:
 FUNCTIONS: Final[dict[FunctionName, FunctionSpec]] = {
     "mcp_server": FunctionSpec("mcp_server", "functions.mcp_server.handler.handler"),
     "metadata": FunctionSpec("metadata", "functions.metadata.handler.handler"),
+    "registration": FunctionSpec("registration", "functions.registration.handler.handler"),
+    "authorization": FunctionSpec("authorization", "functions.authorization.handler.handler"),
+    "token": FunctionSpec("token", "functions.token.handler.handler"),
 }
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -66,6 +69,21 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("OPTIONS", PRM_ROOT_PATH, "metadata"),
     Route("GET", AS_METADATA_PATH, "metadata"),
     Route("OPTIONS", AS_METADATA_PATH, "metadata"),
+    # RFC 7591 registration and RFC 7592 management.
+    Route("POST", REGISTER_PATH, "registration"),
+    Route("OPTIONS", REGISTER_PATH, "registration"),
+    Route("GET", REGISTER_CLIENT_PATH, "registration"),
+    Route("PUT", REGISTER_CLIENT_PATH, "registration"),
+    Route("DELETE", REGISTER_CLIENT_PATH, "registration"),
+    # The browser-facing part of the facade: authorization request, Cognito callback, consent.
+    Route("GET", AUTHORIZE_PATH, "authorization"),
+    Route("GET", CALLBACK_PATH, "authorization"),
+    Route("POST", CONSENT_PATH, "authorization"),
+    # Back-channel endpoints (RFC 6749 section 3.2, RFC 7009).
+    Route("POST", TOKEN_PATH, "token"),
+    Route("OPTIONS", TOKEN_PATH, "token"),
+    Route("POST", REVOKE_PATH, "token"),
+    Route("OPTIONS", REVOKE_PATH, "token"),
 )
 
 

@@ -36,6 +36,20 @@ class Env:
     GRANT_CACHE_SECONDS: Final = "GRANT_CACHE_SECONDS"
     JWKS_MIN_REFRESH_SECONDS: Final = "JWKS_MIN_REFRESH_SECONDS"
     TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"
+    # Authorization facade (registration, authorization, token functions).
+    COGNITO_DOMAIN_URL: Final = "COGNITO_DOMAIN_URL"
+    CLIENTS_TABLE: Final = "CLIENTS_TABLE"
+    ARTEFACTS_TABLE: Final = "ARTEFACTS_TABLE"
+    KMS_KEY_ID: Final = "KMS_KEY_ID"
+    REGISTRATION_ENABLED: Final = "REGISTRATION_ENABLED"
+    REGISTRATION_REDIRECT_PATTERNS: Final = "REGISTRATION_REDIRECT_PATTERNS"
+    MAX_CLIENTS: Final = "MAX_CLIENTS"
+    CLIENT_IDLE_DAYS: Final = "CLIENT_IDLE_DAYS"
+    REGISTRATION_RATE_PER_MINUTE: Final = "REGISTRATION_RATE_PER_MINUTE"
+    SCOPE_GROUP_CEILINGS: Final = "SCOPE_GROUP_CEILINGS"
+    GRANT_LIFETIME_DAYS: Final = "GRANT_LIFETIME_DAYS"
+    INSECURE_CIMD_LOOPBACK: Final = "INSECURE_CIMD_LOOPBACK"
+    CIMD_CA_FILE: Final = "CIMD_CA_FILE"
 
 
 class SettingsError(RuntimeError):
@@ -145,6 +159,75 @@ class McpSettings(CognitoSettings):
     # Extra browser origins allowed to call /mcp (the MCP transport spec requires Origin
     # validation against DNS rebinding); <B> itself is always allowed.
     allowed_origins: CsvList = Field(default=(), validation_alias=Env.ALLOWED_ORIGINS)
+
+
+class RegistrationSettings(CoreSettings):
+    """Settings of the registration function (DCR, RFC 7591/7592): operator policy."""
+
+    clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
+    artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
+    registration_enabled: bool = Field(default=True, validation_alias=Env.REGISTRATION_ENABLED)
+    # fnmatch-style patterns a redirect URI must match (on top of the fixed safety rules);
+    # empty means "any URI the rules allow".
+    redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
+    max_clients: int = Field(default=10_000, validation_alias=Env.MAX_CLIENTS, ge=1, le=10_000_000)
+    client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
+    registration_rate_per_minute: int = Field(
+        default=10, validation_alias=Env.REGISTRATION_RATE_PER_MINUTE, ge=1, le=10_000
+    )
+
+
+class FacadeSettings(CognitoSettings):
+    """Settings of the authorization and token functions."""
+
+    cognito_domain_url: str = Field(validation_alias=Env.COGNITO_DOMAIN_URL)
+    clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
+    artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
+    grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
+    kms_key_id: str = Field(validation_alias=Env.KMS_KEY_ID, min_length=1, max_length=2048)
+    client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
+    # JSON {"scope": ["group", ...]}: a scope listed here may be granted only by members of
+    # one of its groups; scopes not listed are open to every user.
+    scope_group_ceilings: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, validation_alias=Env.SCOPE_GROUP_CEILINGS
+    )
+    # Must not exceed the gateway app client's refresh-token validity in Cognito.
+    grant_lifetime_days: int = Field(default=30, validation_alias=Env.GRANT_LIFETIME_DAYS, ge=1, le=3650)
+    # INSECURE, for local testing only: allow CIMD documents on loopback (and over http).
+    insecure_cimd_loopback: bool = Field(default=False, validation_alias=Env.INSECURE_CIMD_LOOPBACK)
+    cimd_ca_file: str | None = Field(default=None, validation_alias=Env.CIMD_CA_FILE)
+
+    @field_validator("cognito_domain_url")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        return _origin_only(value, "the Cognito domain URL")
+
+    @field_validator("scope_group_ceilings", mode="before")
+    @classmethod
+    def _parse_ceilings(cls, value: object) -> object:
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError("must be a JSON object of scope -> [groups]") from exc
+        return value
+
+    @field_validator("scope_group_ceilings")
+    @classmethod
+    def _known_scopes(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        from functions.core.scopes import get_scope
+
+        unknown = [name for name in value if get_scope(name) is None]
+        if unknown:
+            raise ValueError(f"unknown scopes {unknown}")
+        return value
+
+    @property
+    def secure_cookies(self) -> bool:
+        """``__Host-`` prefix + Secure everywhere but plain-http localhost."""
+        return self.base_url.startswith("https://")
 
 
 _S = TypeVar("_S", bound=CoreSettings)

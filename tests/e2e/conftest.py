@@ -8,14 +8,17 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from local.config import LocalConfig
 from local.stack import READY_LINE
+from tests.e2e.oauth_harness import CimdServer, make_loopback_cert
 
 PASSWORD = "E2e-Passw0rd!"
 START_TIMEOUT = 60.0
@@ -34,6 +37,12 @@ class RunningStack:
     output: list[str]
 
 
+def _drain(proc: subprocess.Popen[str], output: list[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        output.append(line)
+
+
 def _wait_ready(proc: subprocess.Popen[str], output: list[str]) -> None:
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
@@ -48,13 +57,42 @@ def _wait_ready(proc: subprocess.Popen[str], output: list[str]) -> None:
             break
         output.append(line)
         if READY_LINE in line:
+            # Keep reading the child's output for the rest of its life: a full pipe would
+            # block the stack's next write (and with it, a request or its shutdown).
+            threading.Thread(target=_drain, args=(proc, output), daemon=True).start()
             return
     proc.kill()
     raise RuntimeError("local stack did not start:\n" + "".join(output))
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[RunningStack]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway certificate for the loopback CIMD server, trusted by the stack under test."""
+    return make_loopback_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def cimd_server(tls_files: tuple[Path, Path]) -> Iterator[CimdServer]:
+    server = CimdServer(*tls_files)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def stack(tls_files: tuple[Path, Path]) -> Iterator[RunningStack]:
+    """One stack shared by the e2e tests."""
+    yield from _run_stack(tls_files)
+
+
+@pytest.fixture
+def own_stack(tls_files: tuple[Path, Path]) -> Iterator[RunningStack]:
+    """A stack of its own, for a test that stops it."""
+    yield from _run_stack(tls_files)
+
+
+def _run_stack(tls_files: tuple[Path, Path]) -> Iterator[RunningStack]:
     cfg = LocalConfig(port=free_port(), moto_port=free_port(), cognito_port=free_port())
     env = {
         **os.environ,
@@ -64,6 +102,9 @@ def stack() -> Iterator[RunningStack]:
         "DEMO_PASSWORD": PASSWORD,
         # Revocation must bite at once in this test; the TTL itself is unit-tested.
         "GRANT_CACHE_SECONDS": "0",
+        # INSECURE, test only: Client ID Metadata Documents from the loopback HTTPS server.
+        "INSECURE_CIMD_LOOPBACK": "true",
+        "CIMD_CA_FILE": str(tls_files[0]),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("AWS_ENDPOINT_URL", None)
@@ -86,3 +127,4 @@ def stack() -> Iterator[RunningStack]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                raise AssertionError("local stack did not stop on SIGINT:\n" + "".join(output[-40:])) from None

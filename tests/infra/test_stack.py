@@ -69,9 +69,10 @@ def _actions(stmt: dict[str, Any]) -> set[str]:
 
 
 def _table_ids(s: Synth) -> dict[str, str]:
-    """Table key (infra/data.py) -> logical id, via the env var each function receives."""
-    fn = s.template_json["Resources"][_function_ids(s)["mcp_server"]]
-    env = fn["Properties"]["Environment"]["Variables"]
+    """Table key (infra/data.py) -> logical id, via the env vars the functions receive."""
+    env: dict[str, Any] = {}
+    for logical_id in _function_ids(s).values():
+        env.update(s.template_json["Resources"][logical_id]["Properties"]["Environment"]["Variables"])
     return {spec.key: _logical_id(env[spec.env]) for spec in TABLES if spec.env in env}
 
 

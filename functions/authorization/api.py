@@ -1,0 +1,37 @@
+"""The authorization function's HTTP shape: routes and the outage page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from functions.authorization import pages
+from functions.authorization.flow import AuthorizationService
+from functions.authorization.web import Answer, cookie_value, form_params, query_params
+from functions.core.errors import DependencyError
+from functions.core.observability import logger
+from functions.core.routes import AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def make_handler(service: Callable[[], AuthorizationService]) -> Handler:
+    routes: dict[str, Callable[[AuthorizationService, dict[str, Any]], Answer]] = {
+        f"GET {AUTHORIZE_PATH}": lambda svc, ev: svc.authorize(query_params(ev)),
+        f"GET {CALLBACK_PATH}": lambda svc, ev: svc.callback(query_params(ev), cookie_value(ev, svc.cookie.name)),
+        f"POST {CONSENT_PATH}": lambda svc, ev: svc.consent(form_params(ev), cookie_value(ev, svc.cookie.name)),
+    }
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        route = routes.get(str(event.get("routeKey", "")))
+        if route is None:
+            return pages.error_page(404, "Not found.").to_lambda()
+        try:
+            answer = route(service(), event)
+        except DependencyError as exc:
+            # Fail closed and honestly: 503 + Retry-After, never a 500 and never an allow.
+            logger.warning("authorization dependency failed", extra={"detail": str(exc)})
+            answer = pages.unavailable_page()
+        return answer.to_lambda()
+
+    return handle

@@ -1,0 +1,382 @@
+"""The consent gate: ``GET /authorize``, ``GET /oauth/callback`` and ``POST /consent``.
+
+Plain logic on parameter dicts; the handler parses events and shapes answers. Every
+dependency failure propagates as ``DependencyError`` (503 in the handler), never an allow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Final
+
+from functions.authorization import pages
+from functions.authorization.identity import ceiling, learn_user
+from functions.authorization.web import Answer, TxnCookie, redirect, with_query
+from functions.core import scopes as catalogue
+from functions.core.artefacts import (
+    CODE_LIFETIME_SECONDS,
+    TXN_LIFETIME_SECONDS,
+    CallbackResult,
+    Code,
+    CodeRepository,
+    Txn,
+    TxnRepository,
+    TxnStatus,
+)
+from functions.core.clients import ClientRecord, ClientResolver
+from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_hash, sha256_hex
+from functions.core.ddb import ConditionFailed
+from functions.core.errors import DependencyError
+from functions.core.grants import Consent, ConsentRepository, Grant, GrantStore
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.observability import logger
+from functions.core.routes import CALLBACK_PATH
+from functions.core.settings import FacadeSettings
+from functions.core.upstream import (
+    CiphertextRejected,
+    CognitoOAuth,
+    SecretSource,
+    TokenCipher,
+    UpstreamInvalidGrant,
+    authorize_url,
+    cookie_key,
+    grant_context,
+    txn_context,
+    upstream_verifier,
+)
+
+RedirectMatcher = Callable[[str, Sequence[str]], bool]
+MAX_CLIENT_ID: Final = 2048
+MAX_REDIRECT_URI: Final = 2048
+MAX_STATE: Final = 1024
+DAY: Final = 86400
+
+
+class AuthorizationService:
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        *,
+        clients: ClientResolver,
+        redirect_matcher: RedirectMatcher,
+        txns: TxnRepository,
+        codes: CodeRepository,
+        grants: GrantStore,
+        consents: ConsentRepository,
+        cipher: TokenCipher,
+        upstream: CognitoOAuth,
+        secret: SecretSource,
+        verifier: CognitoAccessTokenVerifier,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._s = settings
+        self._clients, self._matches = clients, redirect_matcher
+        self._txns, self._codes, self._grants, self._consents = txns, codes, grants, consents
+        self._cipher, self._upstream, self._secret, self._verifier = cipher, upstream, secret, verifier
+        self._clock = clock
+        self.cookie = TxnCookie(secure=settings.secure_cookies)
+        self._callback_url = settings.base_url + CALLBACK_PATH
+
+    # ------------------------------------------------------------------ GET /authorize
+    def authorize(self, params: dict[str, str] | None) -> Answer:
+        if params is None:
+            return pages.error_page(400, "A request parameter was repeated.")
+        client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
+        if not client_id or len(client_id) > MAX_CLIENT_ID:
+            return pages.error_page(400, "The request names no valid client_id.")
+        client = self._clients.resolve(client_id)
+        # RFC 6749 section 4.1.2.1 / OAuth 2.1 section 4.1.2.1: with an unknown client or an
+        # unverified redirect URI, inform the user and never redirect (open redirector).
+        if client is None:
+            return pages.error_page(400, "The application is not registered here.")
+        if (
+            not redirect_uri
+            or len(redirect_uri) > MAX_REDIRECT_URI
+            or not self._matches(redirect_uri, client.redirect_uris)
+        ):
+            return pages.error_page(400, "The redirect_uri is not registered for this application.")
+        state = params.get("state")
+
+        def fail(error: str, description: str) -> Answer:
+            return self._error_redirect(redirect_uri, state, error, description)
+
+        if state is not None and len(state) > MAX_STATE:
+            return fail("invalid_request", "state is too long")
+        response_type = params.get("response_type")
+        if not response_type:
+            return fail("invalid_request", "response_type is required")
+        if response_type != "code":
+            return fail("unsupported_response_type", "only response_type=code is supported")
+        if "authorization_code" not in client.grant_types:
+            return fail("unauthorized_client", "the client is not registered for authorization_code")
+        challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+        # OAuth 2.1 section 4.1.1 + MCP authorization spec: PKCE is required, S256 only.
+        # RFC 7636 section 4.3: an absent method means "plain", which is refused too.
+        if not challenge:
+            return fail("invalid_request", "code_challenge is required (PKCE)")
+        if method != "S256":
+            return fail("invalid_request", "code_challenge_method must be S256")
+        if not PKCE_CHALLENGE.match(challenge):
+            return fail("invalid_request", "code_challenge is not a base64url SHA-256 value")
+        # RFC 8707 section 2: this authorization server protects one resource, <B>/mcp.
+        resource = params.get("resource", self._s.mcp_url)
+        if resource != self._s.mcp_url:
+            return fail("invalid_target", "the only resource served here is " + self._s.mcp_url)
+        requested = self._requested_scopes(params.get("scope"), client)
+        if requested is None:
+            return fail("invalid_scope", "a requested scope is unknown or not registered for this client")
+
+        now = int(self._clock())
+        txn = Txn(
+            txn_id=new_secret(),
+            client_id=client.client_id,
+            redirect_uri=redirect_uri,
+            state=state,
+            code_challenge=challenge,
+            resource=resource,
+            scopes=requested,
+            created_at=now,
+            expires_at=now + TXN_LIFETIME_SECONDS,
+        )
+        self._txns.create(txn)
+        upstream_params = {
+            "response_type": "code",
+            "client_id": self._s.gateway_client_id,
+            "redirect_uri": self._callback_url,
+            "state": txn.txn_id,
+            "scope": " ".join(
+                ["openid", "email", *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in requested)]
+            ),
+            # The kit's own PKCE pair towards Cognito (RFC 7636); the verifier is derived, never stored.
+            "code_challenge": s256(upstream_verifier(self._secret, txn.txn_id)),
+            "code_challenge_method": "S256",
+        }
+        if self._s.resource_binding:
+            upstream_params["resource"] = self._s.mcp_url  # RFC 8707: Cognito sets aud to it
+        key = cookie_key(self._secret)
+        return redirect(authorize_url(self._s, upstream_params), cookies=(self.cookie.set(key, txn.txn_id),))
+
+    def _requested_scopes(self, raw: str | None, client: ClientRecord) -> tuple[str, ...] | None:
+        registered = set(client.scope.split()) if client.scope else None
+        names = list(dict.fromkeys((raw or "").split()))
+        if not names:
+            # RFC 6749 section 3.3: a documented default when the client asks for nothing.
+            names = [s for s in catalogue.DEFAULT_SCOPES if registered is None or s in registered]
+            return tuple(names) or None
+        if any(catalogue.get_scope(n) is None for n in names):
+            return None
+        if registered is not None and not set(names) <= registered:
+            return None  # RFC 7591 section 2: "scope" bounds what the client may request
+        return tuple(catalogue.order(names))
+
+    def _error_redirect(self, redirect_uri: str, state: str | None, error: str, description: str) -> Answer:
+        # RFC 6749 section 4.1.2.1 + RFC 9207 section 2: error, state and iss on every response.
+        params = {"error": error, "error_description": description, "state": state, "iss": self._s.issuer}
+        return redirect(with_query(redirect_uri, params), cookies=(self.cookie.clear(),))
+
+    # ------------------------------------------------------------------ GET /oauth/callback
+    def _bound_txn(self, cookie: str | None, expected: TxnStatus) -> Txn | Answer:
+        txn_id = TxnCookie.verify(cookie_key(self._secret), cookie)
+        if txn_id is None:
+            return pages.error_page(400, "This sign-in was not started in this browser, or it took too long.")
+        txn = self._txns.get(txn_id)
+        if txn is None or not txn.is_live(self._clock()) or txn.status != expected:
+            return pages.error_page(400, "This authorization request has expired or was already used. Start again.")
+        return txn
+
+    def callback(self, params: dict[str, str] | None, cookie: str | None) -> Answer:
+        if params is None:
+            return pages.error_page(400, "A request parameter was repeated.")
+        found = self._bound_txn(cookie, "pending")
+        if isinstance(found, Answer):
+            return found
+        txn = found
+        # RFC 6749 section 10.12: the state Cognito echoes must be the transaction the cookie binds.
+        if not hmac.compare_digest(params.get("state", ""), txn.txn_id):
+            return pages.error_page(400, "This sign-in response does not belong to this browser's request.")
+        now = int(self._clock())
+        code = params.get("code")
+        if "error" in params or not code:
+            self._abandon(txn, "pending", None)
+            return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the sign-in was not completed")
+        try:
+            tokens = self._upstream.exchange_code(code, self._callback_url, upstream_verifier(self._secret, txn.txn_id))
+        except UpstreamInvalidGrant:
+            self._abandon(txn, "pending", None)
+            return self._error_redirect(
+                txn.redirect_uri, txn.state, "access_denied", "the sign-in could not be completed"
+            )
+        refresh = tokens.refresh_token or ""
+        user = learn_user(self._s, self._verifier, tokens.access_token, tokens.id_token)
+        if user is None:
+            self._abandon(txn, "pending", refresh)
+            return self._error_redirect(
+                txn.redirect_uri, txn.state, "server_error", "the sign-in could not be verified"
+            )
+        allowed = ceiling(self._s, txn.scopes, user.groups)
+        if not allowed:
+            self._abandon(txn, "pending", refresh)
+            return self._error_redirect(
+                txn.redirect_uri, txn.state, "access_denied", "your account may not grant any of the requested scopes"
+            )
+        blob = json.dumps(
+            {"access_token": tokens.access_token, "refresh_token": refresh, "access_expires_at": user.access_expires_at}
+        ).encode()
+        csrf = new_secret()
+        result = CallbackResult(
+            sub=user.sub,
+            username=user.username,
+            email=user.email,
+            groups=user.groups,
+            origin_jti=user.origin_jti,
+            allowed_scopes=allowed,
+            upstream_tokens=self._cipher.encrypt(blob, txn_context(txn.txn_id)),
+            csrf_hash=sha256_hex(csrf),
+        )
+        try:
+            self._txns.authenticate(txn.txn_id, result, now)
+        except ConditionFailed:
+            self._revoke_upstream(refresh)
+            return pages.error_page(400, "This authorization request has expired or was already used. Start again.")
+        txn = replace(txn, status="authenticated", **{f: getattr(result, f) for f in _CALLBACK_FIELDS})
+        client = self._clients.resolve(txn.client_id)
+        if client is None:
+            self._abandon(txn, "authenticated", refresh)
+            return pages.error_page(400, "The application is no longer registered here.")
+        consent = self._consents.get(user.sub, txn.client_id)
+        if consent is not None and consent.covers(allowed, now):
+            # A remembered consent that covers the request skips the page (issue 3, section 3).
+            try:
+                self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=None, now=now)
+            except ConditionFailed:
+                return pages.error_page(400, "This authorization request was already decided.")
+            return self._issue(txn)
+        return pages.consent_page(pages.consent_view(txn, client, csrf))
+
+    # ------------------------------------------------------------------ POST /consent
+    def consent(self, form: dict[str, str] | None, cookie: str | None) -> Answer:
+        if form is None:
+            return pages.error_page(400, "The consent form was malformed.")
+        found = self._bound_txn(cookie, "authenticated")
+        if isinstance(found, Answer):
+            return found
+        txn = found
+        # CSRF (RFC 6749 section 10.12): the form's token must be the one issued with this page.
+        if not same_hash(form.get("csrf", ""), txn.csrf_hash):
+            return pages.error_page(403, "The consent form expired or did not come from this site.")
+        decision = form.get("decision")
+        if decision not in ("approve", "deny"):
+            return pages.error_page(400, "Choose Approve or Deny.")
+        try:
+            # One decision per transaction, by a conditional write (authenticated -> decided).
+            self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=txn.csrf_hash, now=int(self._clock()))
+        except ConditionFailed:
+            return pages.error_page(400, "This authorization request was already decided.")
+        if decision == "deny":
+            self._revoke_upstream(self._upstream_tokens(txn)[1])
+            return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
+        return self._issue(txn)
+
+    # ------------------------------------------------------------------ approval
+    def _issue(self, txn: Txn) -> Answer:
+        """Record the grant and the consent, then hand out a kit code (RFC 6749 s4.1.2, RFC 9207)."""
+        now = int(self._clock())
+        access_token, refresh_token, access_expires_at = self._upstream_tokens(txn)
+        grant_id = txn.origin_jti or ""
+        if not access_token or not refresh_token or not grant_id:
+            return self._error_redirect(
+                txn.redirect_uri, txn.state, "server_error", "the sign-in session is incomplete"
+            )
+        context = grant_context(grant_id)
+        granted = frozenset(txn.allowed_scopes)
+        try:
+            self._grants.create(
+                Grant(
+                    grant_id=grant_id,
+                    sub=txn.sub or "",
+                    client_id=txn.client_id,
+                    scopes=granted,
+                    created_at=now,
+                    expires_at=now + self._s.grant_lifetime_days * DAY,
+                    username=txn.username or "",
+                    email=txn.email or "",
+                    last_used_at=now,
+                    upstream_refresh=self._cipher.encrypt(refresh_token.encode(), context),
+                )
+            )
+        except ConditionFailed:
+            # Cognito's origin_jti is unique per sign-in session; a duplicate means a replay.
+            return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "this sign-in was already used")
+        previous = self._consents.get(txn.sub or "", txn.client_id)
+        self._consents.put(
+            Consent(
+                sub=txn.sub or "",
+                client_id=txn.client_id,
+                scopes=granted | (previous.scopes if previous and previous.covers((), now) else frozenset()),
+                created_at=previous.created_at if previous else now,
+                last_used_at=now,
+                expires_at=now + self._s.grant_lifetime_days * DAY,
+            )
+        )
+        code = new_secret()  # 256 bits from the CSPRNG; stored only as its SHA-256
+        self._codes.create(
+            Code(
+                code_hash=sha256_hex(code),
+                client_id=txn.client_id,
+                redirect_uri=txn.redirect_uri,
+                code_challenge=txn.code_challenge,
+                resource=txn.resource,
+                scopes=tuple(catalogue.order(granted)),
+                grant_id=grant_id,
+                upstream_access=self._cipher.encrypt(access_token.encode(), context),
+                access_expires_at=access_expires_at,
+                created_at=now,
+                expires_at=now + CODE_LIFETIME_SECONDS,
+            )
+        )
+        logger.info("authorization granted", extra={"client_id": txn.client_id, "grant_id": grant_id})
+        location = with_query(txn.redirect_uri, {"code": code, "state": txn.state, "iss": self._s.issuer})
+        return redirect(location, cookies=(self.cookie.clear(),))
+
+    def _upstream_tokens(self, txn: Txn) -> tuple[str, str, int]:
+        """(access token, refresh token, access expiry) kept on the transaction; empty if unusable."""
+        if txn.upstream_tokens is None:
+            return "", "", 0
+        try:
+            data = json.loads(self._cipher.decrypt(txn.upstream_tokens, txn_context(txn.txn_id)))
+            return str(data["access_token"]), str(data["refresh_token"]), int(data["access_expires_at"])
+        except (CiphertextRejected, ValueError, KeyError, TypeError):
+            logger.warning("upstream tokens of a transaction did not decrypt")
+            return "", "", 0
+
+    def _abandon(self, txn: Txn, status: TxnStatus, refresh: str | None) -> None:
+        """End a transaction that will not complete, and let go of Cognito's session."""
+        with contextlib.suppress(ConditionFailed):
+            self._txns.decide(txn.txn_id, expected=status, csrf_hash=None, now=int(self._clock()))
+        self._revoke_upstream(refresh)
+
+    def _revoke_upstream(self, refresh: object) -> None:
+        if not isinstance(refresh, str) or not refresh:
+            return
+        try:
+            self._upstream.revoke(refresh)
+        except (DependencyError, UpstreamInvalidGrant) as exc:
+            # Best effort: the kit issued nothing from this session, so nothing can use it.
+            logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})
+
+
+_CALLBACK_FIELDS: Final = (
+    "sub",
+    "username",
+    "email",
+    "groups",
+    "origin_jti",
+    "allowed_scopes",
+    "upstream_tokens",
+    "csrf_hash",
+)

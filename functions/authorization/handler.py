@@ -1,0 +1,75 @@
+"""Lambda entry point of the authorization function: /authorize, /oauth/callback, /consent.
+
+Thin: parse the API Gateway (payload 2.0) event, call ``AuthorizationService``, shape the
+answer. Settings are validated at import (cold start); the service and its clients are
+built on first use and reused while the container is warm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from functions.authorization.api import make_handler
+from functions.authorization.flow import AuthorizationService, RedirectMatcher
+from functions.core import settings as settings_mod
+from functions.core.artefacts import DynamoCodeRepository, DynamoTxnRepository
+from functions.core.clients import ClientResolver
+from functions.core.grants import DynamoConsentRepository, DynamoGrantRepository
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.observability import logger
+from functions.core.settings import FacadeSettings
+from functions.core.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+_settings = settings_mod.load(FacadeSettings)
+
+
+def _registered_matcher() -> RedirectMatcher:
+    from functions.core.client_metadata import redirect_uri_matches
+
+    def matches(uri: str, registered: Sequence[str]) -> bool:
+        # Exact match, except loopback http redirects on any port (RFC 8252 section 7.3).
+        return any(redirect_uri_matches(candidate, uri) for candidate in registered)
+
+    return matches
+
+
+def build_service(
+    settings: FacadeSettings, clients: ClientResolver | None = None, redirect_matcher: RedirectMatcher | None = None
+) -> AuthorizationService:
+    """The production wiring: DynamoDB, KMS, Cognito, and the registration function's resolver."""
+    if clients is None:
+        from functions.core.client_resolver import make_client_resolver
+
+        clients = make_client_resolver(settings)
+    secret = gateway_secret(settings)
+    return AuthorizationService(
+        settings,
+        clients=clients,
+        redirect_matcher=redirect_matcher or _registered_matcher(),
+        txns=DynamoTxnRepository(settings.artefacts_table),
+        codes=DynamoCodeRepository(settings.artefacts_table),
+        grants=DynamoGrantRepository(settings.grants_table),
+        consents=DynamoConsentRepository(settings.grants_table),
+        cipher=KmsTokenCipher(settings.kms_key_id),
+        upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),
+        secret=secret,
+        verifier=CognitoAccessTokenVerifier(settings),
+    )
+
+
+@cache
+def _service() -> AuthorizationService:
+    return build_service(_settings)
+
+
+_handle = make_handler(_service)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _handle(event, context)

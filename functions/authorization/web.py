@@ -1,0 +1,120 @@
+"""HTTP plumbing of the authorization function: API Gateway events in, answers out.
+
+Kept apart from the flow so the flow is plain Python on dicts and strings.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from functions.core.crypto import mac, mac_ok
+
+COOKIE_NAME_SECURE: Final = "__Host-mcpkit_txn"
+COOKIE_NAME_LOCAL: Final = "mcpkit_txn"
+COOKIE_MAX_AGE: Final = 600
+MAX_FORM_BYTES: Final = 8 * 1024
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: tuple[str, ...] = ()
+
+    def to_lambda(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"statusCode": self.status, "headers": self.headers, "body": self.body}
+        if self.cookies:
+            result["cookies"] = list(self.cookies)  # payload 2.0: API Gateway emits one Set-Cookie each
+        return result
+
+
+def single_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str] | None:
+    """Parameters as a dict; None when one is repeated (RFC 6749 section 3.1: at most once)."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key in out:
+            return None
+        out[key] = value
+    return out
+
+
+def query_params(event: Mapping[str, Any]) -> dict[str, str] | None:
+    # rawQueryString, not queryStringParameters: API Gateway joins repeated keys with commas.
+    return single_values(parse_qsl(str(event.get("rawQueryString") or ""), keep_blank_values=True))
+
+
+def form_params(event: Mapping[str, Any]) -> dict[str, str] | None:
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    if headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
+        return None
+    raw = str(event.get("body") or "")
+    try:
+        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        if len(body) > MAX_FORM_BYTES:
+            return None
+        text = body.decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return single_values(parse_qsl(text, keep_blank_values=True))
+
+
+def cookie_value(event: Mapping[str, Any], name: str) -> str | None:
+    for raw in event.get("cookies") or []:
+        key, sep, value = str(raw).partition("=")
+        if sep and key.strip() == name:
+            return value.strip()
+    return None
+
+
+class TxnCookie:
+    """``<txn_id>.<base64url HMAC(cookie key, txn_id)>`` (docs/storage-schema.md, TXN#)."""
+
+    def __init__(self, *, secure: bool) -> None:
+        self.secure = secure
+        # RFC 6265bis section 4.1.3.2: "__Host-" needs Secure, Path=/ and no Domain; plain-http
+        # localhost cannot set Secure cookies, so local mode drops the prefix and Secure.
+        self.name = COOKIE_NAME_SECURE if secure else COOKIE_NAME_LOCAL
+
+    def _attributes(self, max_age: int) -> str:
+        attrs = f"Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+        return attrs + "; Secure" if self.secure else attrs
+
+    def set(self, key: bytes, txn_id: str) -> str:
+        return f"{self.name}={txn_id}.{mac(key, txn_id)}; {self._attributes(COOKIE_MAX_AGE)}"
+
+    def clear(self) -> str:
+        return f"{self.name}=; {self._attributes(0)}"
+
+    @staticmethod
+    def verify(key: bytes, value: str | None) -> str | None:
+        """The transaction id when the cookie is present and its MAC is valid."""
+        if not value or len(value) > 256:
+            return None
+        txn_id, sep, tag = value.rpartition(".")
+        if not sep or not txn_id or not mac_ok(key, txn_id, tag):
+            return None
+        return txn_id
+
+
+def with_query(uri: str, params: Mapping[str, str | None]) -> str:
+    """Add parameters, keeping any query the registered URI has (RFC 6749 section 3.1.2)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    base, _, fragment = uri.partition("#")  # registration forbids fragments; never keep one
+    del fragment
+    return f"{base}{'&' if urlsplit(base).query else ('' if base.endswith('?') else '?')}{query}"
+
+
+def redirect(location: str, *, cookies: tuple[str, ...] = ()) -> Answer:
+    return Answer(
+        302,
+        "",
+        {"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        cookies,
+    )

@@ -1,0 +1,55 @@
+"""The ``ClientResolver`` the authorization and token functions use.
+
+* A URL-shaped ``client_id`` is a Client ID Metadata Document: fetched (SSRF-safe) and
+  cached by ``functions.core.cimd``; always a public client (``none``).
+* Anything else is a registered (DCR) client in DynamoDB; its idle TTL is refreshed on use
+  (at most once a day).
+
+Build it once per container (module scope) so the CIMD cache survives warm invocations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from functions.core.cimd import CimdResolver, looks_like_url
+from functions.core.client_store import REGISTERED_CLIENT_ID, ClientStore, DynamoClientStore
+from functions.core.clients import ClientRecord, ClientResolver
+from functions.core.errors import DependencyError
+from functions.core.observability import logger
+from functions.core.settings import FacadeSettings
+
+
+class KitClientResolver:
+    def __init__(
+        self,
+        store: ClientStore,
+        cimd: CimdResolver,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._cimd = cimd
+        self._clock = clock
+
+    def resolve(self, client_id: str) -> ClientRecord | None:
+        if looks_like_url(client_id):
+            return self._cimd.resolve(client_id)
+        if not REGISTERED_CLIENT_ID.match(client_id):
+            return None
+        now = int(self._clock())
+        record = self._store.get(client_id, now)  # DependencyError propagates: 503, never allow
+        if record is None:
+            return None
+        try:
+            return self._store.touch(record, now)
+        except DependencyError as exc:
+            # The client is valid; a missed TTL refresh only shortens its idle life by a day.
+            logger.warning("client touch failed", extra={"reason": str(exc)})
+            return record
+
+
+def make_client_resolver(settings: FacadeSettings) -> ClientResolver:
+    store = DynamoClientStore(settings.clients_table, idle_days=settings.client_idle_days)
+    cimd = CimdResolver(allow_insecure_loopback=settings.insecure_cimd_loopback, ca_file=settings.cimd_ca_file)
+    return KitClientResolver(store, cimd)

@@ -1,0 +1,503 @@
+"""Registered (DCR) clients in DynamoDB, and an in-memory twin with the same semantics.
+
+Item kinds (docs/storage-schema.md, clients table):
+
+* ``CLIENT#<client_id>``: the client; secrets only as SHA-256 hex; ``ttl`` = last use +
+  CLIENT_IDLE_DAYS, refreshed at most once a day by ``touch``;
+* ``DEDUPE#<sha256(canonical metadata)>``: public clients only, maps identical metadata to
+  one ``client_id``; written in the same transaction as the client;
+* ``COUNTER#clients``: the number of registered clients, incremented under the condition
+  ``count < MAX_CLIENTS`` in the registration transaction, decremented by DELETE, and
+  corrected by a recount (a paginated COUNT scan) when the limit is hit.
+
+TTL is cleanup, not enforcement: every read checks ``ttl`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from typing import Any, Final, Protocol, cast
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.core import aws
+from functions.core.clients import AuthMethod, ClientRecord
+from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
+from functions.core.errors import DependencyError
+
+CLIENT_PREFIX: Final = "CLIENT#"
+DEDUPE_PREFIX: Final = "DEDUPE#"
+COUNTER_KEY: Final = "COUNTER#clients"
+# Registered client ids are 128 random bits, base64url (22 characters); nothing else is
+# ever looked up as a registered client.
+REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+DAY: Final = 86_400
+TOUCH_INTERVAL: Final = DAY  # refresh last_used_at / ttl at most once a day
+_CONDITION_FAILED: Final = "ConditionalCheckFailed"
+
+
+class ClientLimitReached(Exception):
+    """MAX_CLIENTS live clients exist (after a recount)."""
+
+
+class DedupeConflict(Exception):
+    """Another live client already holds this dedupe key (a concurrent identical registration)."""
+
+
+class ClientStore(Protocol):
+    def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
+        """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
+        ...
+
+    def get(self, client_id: str, now: int) -> ClientRecord | None:
+        """The live client, or None if unknown or idle-expired."""
+        ...
+
+    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None: ...
+
+    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        """Replace the registration access token hash (and count as use); None if the client changed."""
+        ...
+
+    def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
+        """RFC 7592 PUT: replace metadata; None if the client is gone or the token changed."""
+        ...
+
+    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool: ...
+
+    def touch(self, record: ClientRecord, now: int) -> ClientRecord:
+        """Refresh ``last_used_at`` and ``ttl`` if the last refresh is a day old."""
+        ...
+
+    def recount(self, now: int) -> int:
+        """Count live clients and correct ``COUNTER#clients``."""
+        ...
+
+
+def client_item(record: ClientRecord) -> dict[str, Any]:
+    return {
+        "pk": CLIENT_PREFIX + record.client_id,
+        "kind": "client",
+        "client_id": record.client_id,
+        "metadata": json.dumps(record.metadata, separators=(",", ":"), sort_keys=False),
+        "token_endpoint_auth_method": record.token_endpoint_auth_method,
+        "client_secret_hash": record.client_secret_hash,
+        "registration_access_token_hash": record.registration_access_token_hash,
+        "dedupe_key": record.dedupe_key,
+        "client_id_issued_at": record.client_id_issued_at,
+        "last_used_at": record.last_used_at,
+        "ttl": record.expires_at,
+    }
+
+
+def record_from_item(item: dict[str, Any]) -> ClientRecord:
+    metadata = json.loads(str(item["metadata"]))
+    method = str(item["token_endpoint_auth_method"])
+    return ClientRecord(
+        client_id=str(item["client_id"]),
+        kind="registered",
+        redirect_uris=tuple(metadata.get("redirect_uris", ())),
+        token_endpoint_auth_method=cast(AuthMethod, method),
+        grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
+        client_name=metadata.get("client_name"),
+        scope=metadata.get("scope"),
+        metadata=metadata,
+        client_secret_hash=_opt(item.get("client_secret_hash")),
+        registration_access_token_hash=_opt(item.get("registration_access_token_hash")),
+        client_id_issued_at=int(item.get("client_id_issued_at", 0)),
+        last_used_at=int(item.get("last_used_at", 0)),
+        dedupe_key=_opt(item.get("dedupe_key")),
+        expires_at=int(item.get("ttl", 0)),
+    )
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dedupe_item(record: ClientRecord) -> dict[str, Any]:
+    return {
+        "pk": DEDUPE_PREFIX + str(record.dedupe_key),
+        "kind": "dedupe",
+        "client_id": record.client_id,
+        "ttl": record.expires_at,
+    }
+
+
+class DynamoClientStore:
+    def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
+        self._table = table
+        self._idle = idle_days * DAY
+        self._client = client
+
+    @property
+    def _ddb(self) -> Any:
+        return self._client or aws.dynamodb()
+
+    def _key(self, pk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}}
+
+    def _transact(self, what: str, items: list[dict[str, Any]]) -> list[str] | None:
+        """TransactWriteItems; None on success, else the per-item cancellation codes."""
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            reasons = cast(list[dict[str, Any]], exc.response.get("CancellationReasons") or [])
+            codes = [str(r.get("Code", "None")) for r in reasons]
+            if code == "TransactionCanceledException" and _CONDITION_FAILED in codes:
+                return codes
+            # Throttling, TransactionConflict, ...: a dependency problem (503), never a decision.
+            raise DependencyError(f"{what} failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+        return None
+
+    def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
+        record = replace(record, last_used_at=now, expires_at=now + self._idle)
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(client_item(record)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": self._key(COUNTER_KEY),
+                    "UpdateExpression": "ADD #c :one SET kind = :kind",
+                    "ConditionExpression": "attribute_not_exists(#c) OR #c < :max",
+                    "ExpressionAttributeNames": {"#c": "count"},
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":max": {"N": str(max_clients)},
+                        ":kind": {"S": "counter"},
+                    },
+                }
+            },
+        ]
+        if record.dedupe_key:
+            # A DEDUPE item whose client has idled out may be taken over.
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(_dedupe_item(record)),
+                        "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": {":now": {"N": str(now)}},
+                    }
+                }
+            )
+        for attempt in range(2):
+            codes = self._transact("register client", items)
+            if codes is None:
+                return record
+            if len(codes) > 2 and codes[2] == _CONDITION_FAILED:
+                raise DedupeConflict(record.dedupe_key)
+            if codes[0] == _CONDITION_FAILED:  # 128-bit id collision: practically impossible
+                raise DependencyError("client id collision")
+            # The counter refused. Clients removed by TTL were never counted down, so
+            # recount the live ones before refusing (storage-schema.md, COUNTER#clients).
+            if attempt == 0 and self.recount(now) < max_clients:
+                continue
+            break
+        raise ClientLimitReached(max_clients)
+
+    def get(self, client_id: str, now: int) -> ClientRecord | None:
+        with dependency_call("read client"):
+            resp = self._ddb.get_item(
+                TableName=self._table, Key=self._key(CLIENT_PREFIX + client_id), ConsistentRead=True
+            )
+        item = resp.get("Item")
+        if item is None:
+            return None
+        record = record_from_item(from_item(item))
+        return record if record.expires_at > now else None
+
+    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
+        with dependency_call("read dedupe"):
+            resp = self._ddb.get_item(
+                TableName=self._table, Key=self._key(DEDUPE_PREFIX + dedupe_key), ConsistentRead=True
+            )
+        item = resp.get("Item")
+        if item is None:
+            return None
+        record = self.get(str(from_item(item)["client_id"]), now)
+        return record if record is not None and record.dedupe_key == dedupe_key else None
+
+    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        expires = now + self._idle
+        try:
+            with dependency_call("rotate registration token"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=self._key(CLIENT_PREFIX + record.client_id),
+                    UpdateExpression="SET registration_access_token_hash = :h, last_used_at = :now, #ttl = :ttl",
+                    ConditionExpression="attribute_exists(pk) AND #ttl > :now AND dedupe_key = :dk",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":h": {"S": new_hash},
+                        ":now": {"N": str(now)},
+                        ":ttl": {"N": str(expires)},
+                        ":dk": {"S": str(record.dedupe_key)},
+                    },
+                )
+        except ConditionFailed:
+            return None
+        self._refresh_dedupe(record, expires)
+        return replace(record, registration_access_token_hash=new_hash, last_used_at=now, expires_at=expires)
+
+    def _refresh_dedupe(self, record: ClientRecord, expires: int) -> None:
+        if not record.dedupe_key:
+            return
+        try:
+            with dependency_call("refresh dedupe"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=self._key(DEDUPE_PREFIX + record.dedupe_key),
+                    UpdateExpression="SET #ttl = :ttl",
+                    ConditionExpression="client_id = :id",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={":ttl": {"N": str(expires)}, ":id": {"S": record.client_id}},
+                )
+        except ConditionFailed:
+            pass  # the mapping moved to another client (or is gone): nothing to refresh
+
+    def _drop_dedupe(self, record: ClientRecord) -> None:
+        if not record.dedupe_key:
+            return
+        try:
+            with dependency_call("delete dedupe"):
+                self._ddb.delete_item(
+                    TableName=self._table,
+                    Key=self._key(DEDUPE_PREFIX + record.dedupe_key),
+                    ConditionExpression="client_id = :id",
+                    ExpressionAttributeValues={":id": {"S": record.client_id}},
+                )
+        except ConditionFailed:
+            pass  # already gone or taken over by another client
+
+    def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
+        expires = now + self._idle
+        sets = ["metadata = :m", "token_endpoint_auth_method = :a", "last_used_at = :now", "#ttl = :ttl"]
+        removes = ["dedupe_key"]  # updated metadata no longer matches the dedupe key
+        values: dict[str, Any] = {
+            ":m": {"S": json.dumps(record.metadata, separators=(",", ":"))},
+            ":a": {"S": record.token_endpoint_auth_method},
+            ":now": {"N": str(now)},
+            ":ttl": {"N": str(expires)},
+            ":h": {"S": expected_token_hash},
+        }
+        if record.client_secret_hash:
+            sets.append("client_secret_hash = :s")
+            values[":s"] = {"S": record.client_secret_hash}
+        else:
+            removes.append("client_secret_hash")
+        try:
+            with dependency_call("update client"):
+                resp = self._ddb.update_item(
+                    TableName=self._table,
+                    Key=self._key(CLIENT_PREFIX + record.client_id),
+                    UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+                    ConditionExpression="attribute_exists(pk) AND registration_access_token_hash = :h",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_OLD",
+                )
+        except ConditionFailed:
+            return None
+        old = record_from_item(from_item(resp.get("Attributes", {}))) if resp.get("Attributes") else None
+        if old is not None:
+            self._drop_dedupe(old)
+        return replace(record, dedupe_key=None, last_used_at=now, expires_at=expires)
+
+    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        codes = self._transact(
+            "delete client",
+            [
+                {
+                    "Delete": {
+                        "TableName": self._table,
+                        "Key": self._key(CLIENT_PREFIX + record.client_id),
+                        "ConditionExpression": "registration_access_token_hash = :h",
+                        "ExpressionAttributeValues": {":h": {"S": expected_token_hash}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": self._key(COUNTER_KEY),
+                        "UpdateExpression": "ADD #c :minus SET kind = :kind",
+                        "ExpressionAttributeNames": {"#c": "count"},
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":kind": {"S": "counter"}},
+                    }
+                },
+            ],
+        )
+        if codes is not None:
+            return False
+        self._drop_dedupe(record)
+        return True
+
+    def touch(self, record: ClientRecord, now: int) -> ClientRecord:
+        if now - record.last_used_at < TOUCH_INTERVAL:
+            return record
+        expires = now + self._idle
+        try:
+            with dependency_call("touch client"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key=self._key(CLIENT_PREFIX + record.client_id),
+                    UpdateExpression="SET last_used_at = :now, #ttl = :ttl",
+                    # At most once a day, even when many requests race to refresh it.
+                    ConditionExpression="attribute_exists(pk) AND last_used_at <= :stale",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":now": {"N": str(now)},
+                        ":ttl": {"N": str(expires)},
+                        ":stale": {"N": str(now - TOUCH_INTERVAL)},
+                    },
+                )
+        except ConditionFailed:
+            return record  # someone else refreshed it (or it was deleted)
+        self._refresh_dedupe(record, expires)
+        return replace(record, last_used_at=now, expires_at=expires)
+
+    def recount(self, now: int) -> int:
+        count = 0
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Select": "COUNT",
+            "ConsistentRead": True,
+            "FilterExpression": "begins_with(pk, :p) AND #ttl > :now",
+            "ExpressionAttributeNames": {"#ttl": "ttl"},
+            "ExpressionAttributeValues": {":p": {"S": CLIENT_PREFIX}, ":now": {"N": str(now)}},
+        }
+        with dependency_call("recount clients"):
+            while True:
+                page = self._ddb.scan(**kwargs)
+                count += int(page.get("Count", 0))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=self._key(COUNTER_KEY),
+                UpdateExpression="SET #c = :n, kind = :kind",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues={":n": {"N": str(count)}, ":kind": {"S": "counter"}},
+            )
+        return count
+
+
+class InMemoryClientStore:
+    """Test double: the same items and conditions as ``DynamoClientStore``, in a dict."""
+
+    def __init__(self, *, idle_days: int = 30) -> None:
+        self._idle = idle_days * DAY
+        self.items: dict[str, dict[str, Any]] = {}
+        self.recounts = 0
+
+    @property
+    def counter(self) -> int:
+        return int(self.items.get(COUNTER_KEY, {}).get("count", 0))
+
+    def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
+        record = replace(record, last_used_at=now, expires_at=now + self._idle)
+        pk = CLIENT_PREFIX + record.client_id
+        for attempt in range(2):
+            if pk in self.items:
+                raise DependencyError("client id collision")
+            if record.dedupe_key:
+                existing = self.items.get(DEDUPE_PREFIX + record.dedupe_key)
+                if existing is not None and existing["ttl"] >= now:
+                    raise DedupeConflict(record.dedupe_key)
+            if self.counter < max_clients:
+                self.items[pk] = client_item(record)
+                self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": self.counter + 1}
+                if record.dedupe_key:
+                    self.items[DEDUPE_PREFIX + record.dedupe_key] = _dedupe_item(record)
+                return record
+            if attempt == 0 and self.recount(now) < max_clients:
+                continue
+            break
+        raise ClientLimitReached(max_clients)
+
+    def get(self, client_id: str, now: int) -> ClientRecord | None:
+        item = self.items.get(CLIENT_PREFIX + client_id)
+        if item is None:
+            return None
+        record = record_from_item({k: v for k, v in item.items() if v is not None})
+        return record if record.expires_at > now else None
+
+    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
+        item = self.items.get(DEDUPE_PREFIX + dedupe_key)
+        if item is None:
+            return None
+        record = self.get(item["client_id"], now)
+        return record if record is not None and record.dedupe_key == dedupe_key else None
+
+    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        item = self.items.get(CLIENT_PREFIX + record.client_id)
+        if item is None or item["ttl"] <= now or item.get("dedupe_key") != record.dedupe_key:
+            return None
+        expires = now + self._idle
+        item.update(registration_access_token_hash=new_hash, last_used_at=now, ttl=expires)
+        self._refresh_dedupe(record, expires)
+        return replace(record, registration_access_token_hash=new_hash, last_used_at=now, expires_at=expires)
+
+    def _refresh_dedupe(self, record: ClientRecord, expires: int) -> None:
+        dedupe = self.items.get(DEDUPE_PREFIX + str(record.dedupe_key))
+        if dedupe is not None and dedupe["client_id"] == record.client_id:
+            dedupe["ttl"] = expires
+
+    def _drop_dedupe(self, record: ClientRecord) -> None:
+        pk = DEDUPE_PREFIX + str(record.dedupe_key)
+        if record.dedupe_key and self.items.get(pk, {}).get("client_id") == record.client_id:
+            del self.items[pk]
+
+    def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
+        pk = CLIENT_PREFIX + record.client_id
+        old = self.items.get(pk)
+        if old is None or old.get("registration_access_token_hash") != expected_token_hash:
+            return None
+        updated = replace(record, dedupe_key=None, last_used_at=now, expires_at=now + self._idle)
+        self.items[pk] = {
+            **client_item(updated),
+            "registration_access_token_hash": old["registration_access_token_hash"],
+            "client_id_issued_at": old["client_id_issued_at"],
+        }
+        self._drop_dedupe(record_from_item({k: v for k, v in old.items() if v is not None}))
+        return updated
+
+    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        pk = CLIENT_PREFIX + record.client_id
+        item = self.items.get(pk)
+        if item is None or item.get("registration_access_token_hash") != expected_token_hash:
+            return False
+        del self.items[pk]
+        self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": self.counter - 1}
+        self._drop_dedupe(record)
+        return True
+
+    def touch(self, record: ClientRecord, now: int) -> ClientRecord:
+        if now - record.last_used_at < TOUCH_INTERVAL:
+            return record
+        item = self.items.get(CLIENT_PREFIX + record.client_id)
+        if item is None or item["last_used_at"] > now - TOUCH_INTERVAL:
+            return record
+        expires = now + self._idle
+        item.update(last_used_at=now, ttl=expires)
+        self._refresh_dedupe(record, expires)
+        return replace(record, last_used_at=now, expires_at=expires)
+
+    def recount(self, now: int) -> int:
+        self.recounts += 1
+        count = sum(1 for pk, item in self.items.items() if pk.startswith(CLIENT_PREFIX) and item["ttl"] > now)
+        self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": count}
+        return count

@@ -1,0 +1,58 @@
+"""OAuth clients of the facade: *virtual* clients, never Cognito app clients.
+
+Cognito caps app clients per pool and throttles their creation (NOTES.md), so a
+registration is a DynamoDB record; every agent signs in through the kit's single gateway
+app client. Two kinds of client reach the facade:
+
+* registered (RFC 7591 DCR): ``client_id`` is an opaque id issued by ``/register``;
+* metadata documents (CIMD): ``client_id`` is an https URL whose document is fetched.
+
+Both resolve to a ``ClientRecord``. Storage layout: docs/storage-schema.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
+ClientKind = Literal["registered", "cimd"]
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    client_id: str
+    kind: ClientKind
+    redirect_uris: tuple[str, ...]
+    token_endpoint_auth_method: AuthMethod
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token")
+    client_name: str | None = None
+    scope: str | None = None
+    # The accepted metadata, exactly as returned to the client (RFC 7591 section 3.2.1).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    client_secret_hash: str | None = None  # sha256 hex; never the secret itself
+    registration_access_token_hash: str | None = None
+    client_id_issued_at: int = 0
+    last_used_at: int = 0
+    # Registered clients only: SHA-256 of the canonical metadata (public clients) and the
+    # idle expiry (the item's ``ttl``: last use + CLIENT_IDLE_DAYS).
+    dedupe_key: str | None = None
+    expires_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def display_name(self) -> str:
+        return self.client_name or self.client_id
+
+
+class ClientResolver(Protocol):
+    """What the authorization and token functions need: find a client by ``client_id``.
+
+    Registered ids are looked up in DynamoDB (and their idle TTL refreshed on use); https
+    URLs are fetched as Client ID Metadata Documents. ``None`` means unknown or invalid.
+    """
+
+    def resolve(self, client_id: str) -> ClientRecord | None: ...

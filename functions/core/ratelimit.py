@@ -1,0 +1,90 @@
+"""Fixed-window rate limits: one counter per (bucket, source IP, minute) in the artefacts table.
+
+``RATE#<bucket>#<ip>#<minute>`` gets ``ADD count 1`` with the condition ``count < limit``
+(docs/storage-schema.md), so concurrent requests cannot overshoot; ``ttl`` = the end of
+the minute + 60 s cleans the counters up.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from functions.core import aws
+from functions.core.ddb import ConditionFailed, dependency_call
+
+RATE_PREFIX: Final = "RATE#"
+WINDOW: Final = 60
+# A source IP is IPv4 or IPv6 text; anything else is folded into one bucket, never stored raw.
+_IP_TEXT: Final = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after: int = 0  # seconds until the window resets (when not allowed)
+
+
+class RateLimiter(Protocol):
+    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision: ...
+
+
+def _ip_key(source_ip: str) -> str:
+    return source_ip if _IP_TEXT.match(source_ip) else "unknown"
+
+
+def _window(now: float) -> tuple[int, int]:
+    minute = int(now // WINDOW)
+    retry_after = max(1, (minute + 1) * WINDOW - int(now))
+    return minute, retry_after
+
+
+class DynamoRateLimiter:
+    def __init__(self, table: str, client: Any = None, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._client = client
+        self._clock = clock
+
+    @property
+    def _ddb(self) -> Any:
+        return self._client or aws.dynamodb()
+
+    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
+        minute, retry_after = _window(self._clock())
+        try:
+            with dependency_call("rate limit"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": f"{RATE_PREFIX}{bucket}#{_ip_key(source_ip)}#{minute}"}},
+                    UpdateExpression="ADD #c :one SET #ttl = :ttl, kind = :kind",
+                    ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
+                    ExpressionAttributeNames={"#c": "count", "#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":one": {"N": "1"},
+                        ":limit": {"N": str(limit)},
+                        ":ttl": {"N": str((minute + 1) * WINDOW + 60)},
+                        ":kind": {"S": "rate"},
+                    },
+                )
+        except ConditionFailed:
+            return RateDecision(False, retry_after)
+        return RateDecision(True)
+
+
+class InMemoryRateLimiter:
+    """Test double with the same fixed-window semantics."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.counts: dict[str, int] = {}
+
+    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
+        minute, retry_after = _window(self._clock())
+        key = f"{RATE_PREFIX}{bucket}#{_ip_key(source_ip)}#{minute}"
+        if self.counts.get(key, 0) >= limit:
+            return RateDecision(False, retry_after)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return RateDecision(True)

@@ -1,0 +1,282 @@
+"""Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592).
+
+Framework-neutral: every operation takes plain values and returns an ``HttpAnswer``, or
+raises ``OAuthError`` / ``InvalidRegistrationToken`` / ``DependencyError`` which
+``answer_for`` turns into the spec's error shape. Clients are *virtual*: a DynamoDB record,
+never a Cognito app client (DESIGN.md, "Why a facade").
+
+Secrets handed out here (client secrets, registration access tokens) are 256 random bits
+and are stored only as SHA-256 hex digests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from functions.core.client_metadata import ClientMetadata, validate_client_metadata
+from functions.core.client_store import (
+    REGISTERED_CLIENT_ID,
+    ClientLimitReached,
+    ClientStore,
+    DedupeConflict,
+)
+from functions.core.clients import ClientRecord
+from functions.core.crypto import new_secret, same_hash, sha256_hex
+from functions.core.errors import JSON_HEADERS, DependencyError, HttpAnswer, OAuthError, oauth_error_answer
+from functions.core.errors import unavailable_answer as _unavailable
+from functions.core.observability import logger
+from functions.core.ratelimit import RateLimiter
+from functions.core.routes import REGISTER_PATH
+from functions.core.settings import RegistrationSettings
+
+MAX_BODY_BYTES: Final = 16 * 1024
+RATE_BUCKET: Final = "register"
+# RFC 6749 section 5.1 / RFC 7591 section 3.2.1: answers carrying secrets are not cached.
+SECRET_HEADERS: Final = {**JSON_HEADERS, "Pragma": "no-cache"}
+_BEARER: Final = re.compile(r"^\s*[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)\s*$")
+# RFC 7592 section 2.2: the update request MUST NOT include these server-issued fields.
+FORBIDDEN_ON_UPDATE: Final = (
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+)
+
+
+class InvalidRegistrationToken(Exception):
+    """RFC 7592 section 2: missing/wrong registration access token, or unknown client (401)."""
+
+
+@dataclass(frozen=True)
+class Issued:
+    """Plaintext secrets issued by this request; returned once, never stored or logged."""
+
+    registration_access_token: str
+    client_secret: str | None = None
+
+
+def _json_body(body: str | None, content_type: str | None) -> dict[str, Any]:
+    """Parse a bounded JSON object body (RFC 7591 section 3.1: ``application/json``)."""
+    if content_type and "json" not in content_type.split(";", 1)[0].lower():
+        raise OAuthError("invalid_client_metadata", "the request body must be application/json")
+    raw = body or ""
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        raise OAuthError("invalid_client_metadata", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        if len(keys) != len(set(keys)):
+            raise OAuthError("invalid_client_metadata", "the JSON object has duplicate members")
+        return dict(pairs)
+
+    try:
+        parsed = json.loads(raw, object_pairs_hook=no_duplicates)
+    except ValueError as exc:
+        raise OAuthError("invalid_client_metadata", "the request body is not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise OAuthError("invalid_client_metadata", "client metadata must be a JSON object")
+    return parsed
+
+
+def _bearer(authorization: str | None) -> str:
+    match = _BEARER.match(authorization or "")
+    if match is None:
+        raise InvalidRegistrationToken("missing or malformed bearer token")
+    return match.group(1)
+
+
+class RegistrationService:
+    def __init__(
+        self,
+        settings: RegistrationSettings,
+        store: ClientStore,
+        limiter: RateLimiter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._limiter = limiter
+        self._clock = clock
+
+    # ----- shaping --------------------------------------------------------------------
+
+    def client_uri(self, client_id: str) -> str:
+        return f"{self._settings.base_url}{REGISTER_PATH}/{client_id}"
+
+    def _information(self, record: ClientRecord, issued: Issued, status: int) -> HttpAnswer:
+        """RFC 7591 section 3.2.1 + RFC 7592 section 3: the client information response."""
+        body: dict[str, Any] = {
+            "client_id": record.client_id,
+            "client_id_issued_at": record.client_id_issued_at,
+            **record.metadata,
+        }
+        if not record.is_public:
+            # The secret is only known when just issued; it never expires (RFC 7591: 0).
+            if issued.client_secret is not None:
+                body["client_secret"] = issued.client_secret
+            body["client_secret_expires_at"] = 0
+        body["registration_access_token"] = issued.registration_access_token
+        body["registration_client_uri"] = self.client_uri(record.client_id)
+        return HttpAnswer(status, json.dumps(body), dict(SECRET_HEADERS))
+
+    def _validate(self, raw: dict[str, Any]) -> ClientMetadata:
+        return validate_client_metadata(raw, redirect_patterns=self._settings.redirect_patterns)
+
+    # ----- RFC 7591: POST /register ----------------------------------------------------
+
+    def register(self, body: str | None, content_type: str | None, source_ip: str) -> HttpAnswer:
+        if not self._settings.registration_enabled:
+            # Operator policy (RFC 7591 section 3: the server MAY restrict registration).
+            raise OAuthError("access_denied", "dynamic client registration is disabled on this server", 403)
+        decision = self._limiter.hit(RATE_BUCKET, source_ip, self._settings.registration_rate_per_minute)
+        if not decision.allowed:
+            raise OAuthError(
+                "temporarily_unavailable",
+                "too many registrations from this address, retry later",
+                429,
+                {"Retry-After": str(decision.retry_after)},
+            )
+        meta = self._validate(_json_body(body, content_type))
+        now = int(self._clock())
+        rat = new_secret()
+        if meta.is_public:
+            # Identical public registrations share one client_id, so agents that register on
+            # every start do not grow the table. The earlier registration access token is
+            # only stored hashed and cannot be returned, so a fresh one is issued (RFC 7592
+            # section 3 lets the server rotate it) and the previous holder's token stops
+            # working for RFC 7592 management; the client_id itself keeps working for everyone.
+            dedupe_key = meta.dedupe_key()
+            for _ in range(2):
+                existing = self._store.find_by_dedupe(dedupe_key, now)
+                if existing is not None:
+                    rotated = self._store.rotate_registration_token(existing, sha256_hex(rat), now)
+                    if rotated is not None:
+                        logger.info("registration deduplicated", extra={"client_id": rotated.client_id})
+                        return self._information(rotated, Issued(rat), 201)
+                try:
+                    return self._create(meta, now, rat, dedupe_key)
+                except DedupeConflict:
+                    continue  # an identical registration won the race: return that one
+            raise DependencyError("registration de-duplication did not settle")
+        return self._create(meta, now, rat, None)
+
+    def _create(self, meta: ClientMetadata, now: int, rat: str, dedupe_key: str | None) -> HttpAnswer:
+        secret = None if meta.is_public else new_secret()
+        record = ClientRecord(
+            client_id=new_secret(16),  # 128 random bits, base64url
+            kind="registered",
+            redirect_uris=meta.redirect_uris,
+            token_endpoint_auth_method=meta.token_endpoint_auth_method,
+            grant_types=meta.grant_types,
+            client_name=meta.client_name,
+            scope=meta.scope,
+            metadata=meta.to_json(),
+            client_secret_hash=None if secret is None else sha256_hex(secret),
+            registration_access_token_hash=sha256_hex(rat),
+            client_id_issued_at=now,
+            last_used_at=now,
+            dedupe_key=dedupe_key,
+        )
+        try:
+            stored = self._store.create(record, max_clients=self._settings.max_clients, now=now)
+        except ClientLimitReached:
+            raise OAuthError(
+                "access_denied",
+                "this server has reached its maximum number of registered clients; try again later",
+                403,
+            ) from None
+        logger.info("client registered", extra={"client_id": stored.client_id, "public": stored.is_public})
+        return self._information(stored, Issued(rat, secret), 201)
+
+    # ----- RFC 7592: GET / PUT / DELETE /register/{client_id} ---------------------------
+
+    def _authorize(self, client_id: str, authorization: str | None) -> tuple[ClientRecord, str]:
+        """RFC 7592 section 2: the registration access token, compared as hashes in constant time.
+
+        Unknown clients and wrong tokens get the same 401 (section 2.1: no existence oracle).
+        """
+        token = _bearer(authorization)
+        if not REGISTERED_CLIENT_ID.match(client_id):
+            raise InvalidRegistrationToken("unknown client")
+        record = self._store.get(client_id, int(self._clock()))
+        if record is None or not same_hash(token, record.registration_access_token_hash):
+            raise InvalidRegistrationToken("invalid registration access token")
+        return record, token
+
+    def read(self, client_id: str, authorization: str | None) -> HttpAnswer:
+        record, token = self._authorize(client_id, authorization)
+        # The presented token is still valid: return it rather than rotate on a read.
+        return self._information(record, Issued(token), 200)
+
+    def update(
+        self, client_id: str, authorization: str | None, body: str | None, content_type: str | None
+    ) -> HttpAnswer:
+        record, token = self._authorize(client_id, authorization)
+        raw = _json_body(body, content_type)
+        # RFC 7592 section 2.2: client_id MUST be included and equal; server-issued fields MUST NOT.
+        if raw.get("client_id") != client_id:
+            raise OAuthError("invalid_client_metadata", "client_id must be included and match the client")
+        present = [name for name in FORBIDDEN_ON_UPDATE if name in raw]
+        if present:
+            raise OAuthError("invalid_client_metadata", "the update must not include " + ", ".join(present))
+        if "client_secret" in raw:
+            # RFC 7592 section 2.2: a presented secret MUST match; a client never chooses its own.
+            presented = raw["client_secret"]
+            if not isinstance(presented, str) or not same_hash(presented, record.client_secret_hash):
+                raise OAuthError("invalid_client_metadata", "client_secret does not match the issued secret")
+        # RFC 7592 section 2.2: omitted fields are deleted, so validate the body as a whole.
+        meta = self._validate(raw)
+        secret: str | None = None
+        secret_hash = record.client_secret_hash
+        if meta.is_public:
+            secret_hash = None
+        elif secret_hash is None:
+            secret = new_secret()  # becoming confidential: the server issues the secret
+            secret_hash = sha256_hex(secret)
+        updated = replace(
+            record,
+            redirect_uris=meta.redirect_uris,
+            token_endpoint_auth_method=meta.token_endpoint_auth_method,
+            grant_types=meta.grant_types,
+            client_name=meta.client_name,
+            scope=meta.scope,
+            metadata=meta.to_json(),
+            client_secret_hash=secret_hash,
+        )
+        stored = self._store.update(updated, expected_token_hash=sha256_hex(token), now=int(self._clock()))
+        if stored is None:  # deleted or re-keyed concurrently
+            raise InvalidRegistrationToken("client changed concurrently")
+        logger.info("client updated", extra={"client_id": client_id})
+        return self._information(stored, Issued(token, secret), 200)
+
+    def delete(self, client_id: str, authorization: str | None) -> HttpAnswer:
+        record, token = self._authorize(client_id, authorization)
+        if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
+            raise InvalidRegistrationToken("client changed concurrently")
+        logger.info("client deleted", extra={"client_id": client_id})
+        # RFC 7592 section 2.3: 204 No Content.
+        return HttpAnswer(204, "", {"Cache-Control": "no-store"})
+
+
+def invalid_token_answer() -> HttpAnswer:
+    """RFC 7592 section 2 / RFC 6750 section 3.1: 401 with a Bearer challenge."""
+    body = {"error": "invalid_token", "error_description": "the registration access token is invalid"}
+    return HttpAnswer(401, json.dumps(body), {**JSON_HEADERS, "WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def answer_for(operation: Callable[[], HttpAnswer]) -> HttpAnswer:
+    """Run one operation and map its failures to the spec's error answers."""
+    try:
+        return operation()
+    except OAuthError as err:
+        return oauth_error_answer(err)
+    except InvalidRegistrationToken:
+        return invalid_token_answer()
+    except DependencyError as exc:
+        logger.warning("dependency failed", extra={"reason": str(exc)})
+        return _unavailable()

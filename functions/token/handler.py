@@ -1,0 +1,57 @@
+"""Lambda entry point of the token function: POST /token, POST /revoke (+ CORS preflight).
+
+Thin: parse the form, call ``TokenService``, shape a JSON answer with ``Cache-Control:
+no-store`` and ``Pragma: no-cache`` on every answer (RFC 6749 section 5.1), errors included.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+
+from functions.core import settings as settings_mod
+from functions.core.artefacts import DynamoCodeRepository
+from functions.core.clients import ClientResolver
+from functions.core.grants import DynamoConsentRepository, DynamoGrantRepository, DynamoRefreshTokenRepository
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.observability import logger
+from functions.core.settings import FacadeSettings
+from functions.core.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.token.api import make_handler
+from functions.token.service import TokenService
+
+_settings = settings_mod.load(FacadeSettings)
+
+
+def build_service(settings: FacadeSettings, clients: ClientResolver | None = None) -> TokenService:
+    """The production wiring: DynamoDB, KMS, Cognito, and the registration function's resolver."""
+    if clients is None:
+        from functions.core.client_resolver import make_client_resolver
+
+        clients = make_client_resolver(settings)
+    return TokenService(
+        settings,
+        clients=clients,
+        codes=DynamoCodeRepository(settings.artefacts_table),
+        grants=DynamoGrantRepository(settings.grants_table),
+        refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
+        consents=DynamoConsentRepository(settings.grants_table),
+        cipher=KmsTokenCipher(settings.kms_key_id),
+        upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, gateway_secret(settings)),
+        verifier=CognitoAccessTokenVerifier(settings),
+    )
+
+
+@cache
+def _service() -> TokenService:
+    return build_service(_settings)
+
+
+_handle = make_handler(_service)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _handle(event, context)

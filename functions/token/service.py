@@ -1,0 +1,272 @@
+"""``POST /token`` (authorization_code, refresh_token) and ``POST /revoke``.
+
+Errors are ``OAuthError`` (RFC 6749 section 5.2 shapes); dependency failures propagate as
+``DependencyError`` (503 in the handler). Codes and refresh tokens are looked up by their
+SHA-256 only, and every consumption is a conditional write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from functions.core import scopes as catalogue
+from functions.core.artefacts import CodeRepository
+from functions.core.clients import ClientRecord, ClientResolver
+from functions.core.crypto import new_secret, pkce_matches, sha256_hex
+from functions.core.ddb import ConditionFailed
+from functions.core.errors import DependencyError, OAuthError
+from functions.core.grants import ConsentRepository, Grant, GrantStore, RefreshToken, RefreshTokenRepository
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.observability import logger
+from functions.core.settings import FacadeSettings
+from functions.core.upstream import (
+    CiphertextRejected,
+    CognitoOAuth,
+    TokenCipher,
+    UpstreamInvalidGrant,
+    grant_context,
+)
+from functions.token.web import authenticate_client
+
+GRANT_TYPES: Final = ("authorization_code", "refresh_token")
+MAX_TOKEN: Final = 8192
+
+
+def _invalid_grant(description: str) -> OAuthError:
+    return OAuthError("invalid_grant", description)
+
+
+class TokenService:
+    def __init__(
+        self,
+        settings: FacadeSettings,
+        *,
+        clients: ClientResolver,
+        codes: CodeRepository,
+        grants: GrantStore,
+        refresh_tokens: RefreshTokenRepository,
+        consents: ConsentRepository,
+        cipher: TokenCipher,
+        upstream: CognitoOAuth,
+        verifier: CognitoAccessTokenVerifier,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._s = settings
+        self._clients, self._codes, self._grants = clients, codes, grants
+        self._rts, self._consents = refresh_tokens, consents
+        self._cipher, self._upstream, self._verifier = cipher, upstream, verifier
+        self._clock = clock
+
+    # ------------------------------------------------------------------ POST /token
+    def token(self, form: Mapping[str, str], authorization: str) -> dict[str, Any]:
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise OAuthError("invalid_request", "grant_type is required")
+        client = authenticate_client(self._clients, authorization, form)
+        if grant_type not in GRANT_TYPES:
+            raise OAuthError("unsupported_grant_type", "supported: authorization_code, refresh_token")
+        if grant_type not in client.grant_types:
+            # RFC 6749 section 5.2: the client is not registered for this grant type.
+            raise OAuthError("unauthorized_client", f"the client is not registered for {grant_type}")
+        if grant_type == "authorization_code":
+            return self._authorization_code(client, form)
+        return self._refresh(client, form)
+
+    def _authorization_code(self, client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
+        code, redirect_uri, verifier = form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
+        if not code or not redirect_uri or not verifier or len(code) > MAX_TOKEN:
+            raise OAuthError("invalid_request", "code, redirect_uri and code_verifier are required")
+        code_hash = sha256_hex(code)
+        record = self._codes.get(code_hash)
+        now = int(self._clock())
+        # RFC 6749 section 4.1.3: the code must have been issued to the authenticated client.
+        if record is None or record.client_id != client.client_id:
+            raise _invalid_grant("unknown authorization code")
+        if record.used_at is not None:
+            # RFC 6749 section 4.1.2 / OAuth 2.1 section 4.1.3: a used code presented again
+            # revokes what was issued from it.
+            self._revoke_grant(record.grant_id, "code_replay")
+            raise _invalid_grant("authorization code already used")
+        if not record.is_live(now):
+            raise _invalid_grant("authorization code expired")
+        # RFC 6749 section 4.1.3: redirect_uri identical to the authorization request's.
+        if redirect_uri != record.redirect_uri:
+            raise _invalid_grant("redirect_uri does not match the authorization request")
+        # RFC 7636 section 4.6: BASE64URL(SHA256(verifier)) == code_challenge (S256 only).
+        if not pkce_matches(verifier, record.code_challenge):
+            raise _invalid_grant("code_verifier does not match the code_challenge")
+        # RFC 8707 section 2.2: a resource in the token request must be the one authorized.
+        resource = form.get("resource")
+        if resource is not None and resource != record.resource:
+            raise OAuthError("invalid_target", "resource does not match the authorization request")
+        try:
+            # The single use is enforced by this conditional write: of N parallel requests
+            # with one code exactly one gets here.
+            self._codes.consume(code_hash, now)
+        except ConditionFailed:
+            self._revoke_grant(record.grant_id, "code_replay")
+            raise _invalid_grant("authorization code already used") from None
+        grant = self._grants.get(record.grant_id)
+        if grant is None or not grant.is_active(now):
+            raise _invalid_grant("the authorization was revoked")
+        access_token = self._decrypt(record.upstream_access, grant.grant_id)
+        expires_in = record.access_expires_at - now
+        if access_token is None or expires_in <= 0:
+            raise _invalid_grant("the authorization expired; start again")
+        body: dict[str, Any] = {
+            "access_token": access_token,  # Cognito's JWT, untouched
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(catalogue.order(record.scopes)),
+        }
+        if "refresh_token" in client.grant_types:
+            body["refresh_token"] = self._new_refresh_token(grant, client, now)
+        return body
+
+    def _new_refresh_token(self, grant: Grant, client: ClientRecord, now: int) -> str:
+        token = new_secret()  # 256 bits; stored only as its SHA-256
+        self._rts.create(RefreshToken(sha256_hex(token), grant.grant_id, client.client_id, now, grant.expires_at))
+        return token
+
+    def _refresh(self, client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
+        presented = form.get("refresh_token")
+        if not presented or len(presented) > MAX_TOKEN:
+            raise OAuthError("invalid_request", "refresh_token is required")
+        old_hash = sha256_hex(presented)
+        record = self._rts.get(old_hash)
+        now = int(self._clock())
+        # RFC 6749 section 6: the refresh token must have been issued to the authenticated client.
+        if record is None or record.client_id != client.client_id:
+            raise _invalid_grant("unknown refresh token")
+        if record.status != "active":
+            # OAuth 2.1 section 4.3.1: a rotated token presented again is reuse: revoke the grant.
+            self._revoke_grant(record.grant_id, "refresh_reuse", forget_consent=True)
+            raise _invalid_grant("refresh token already used")
+        if not record.is_live(now):
+            raise _invalid_grant("refresh token expired")
+        grant = self._grants.get(record.grant_id)
+        if grant is None or not grant.is_active(now):
+            raise _invalid_grant("the authorization was revoked")
+        # RFC 8707 section 2.2: the only resource is <B>/mcp, the one every grant is for.
+        resource = form.get("resource")
+        if resource is not None and resource != self._s.mcp_url:
+            raise OAuthError("invalid_target", "the only resource served here is " + self._s.mcp_url)
+        requested = (form.get("scope") or "").split()
+        # RFC 6749 section 6: a refresh may not widen the scope originally granted.
+        if not set(requested) <= grant.scopes:
+            raise OAuthError("invalid_scope", "scope exceeds what was granted")
+        upstream_refresh = self._decrypt(grant.upstream_refresh, grant.grant_id)
+        if upstream_refresh is None:
+            raise _invalid_grant("the authorization cannot be renewed; start again")
+        try:
+            tokens = self._upstream.refresh(upstream_refresh)
+        except UpstreamInvalidGrant:
+            # Cognito ended the session (user disabled, signed out, expired): so does the kit.
+            self._revoke_grant(grant.grant_id, "upstream_invalid_grant", revoke_upstream=False)
+            raise _invalid_grant("the authorization is no longer valid") from None
+        self._check_refreshed(tokens.access_token, grant)
+        new_token = new_secret()
+        new_record = RefreshToken(sha256_hex(new_token), grant.grant_id, client.client_id, now, grant.expires_at)
+        try:
+            self._rts.rotate(old_hash, new_record, now)  # conditional: status = active
+        except ConditionFailed:
+            # Lost a race with another use of the same token: that is reuse too.
+            self._revoke_grant(grant.grant_id, "refresh_reuse", forget_consent=True)
+            raise _invalid_grant("refresh token already used") from None
+        rotated_upstream = None
+        if tokens.refresh_token and tokens.refresh_token != upstream_refresh:
+            # Cognito rotates its own refresh token when the app client has rotation enabled.
+            rotated_upstream = self._cipher.encrypt(tokens.refresh_token.encode(), grant_context(grant.grant_id))
+        try:
+            self._grants.touch(grant.grant_id, now, rotated_upstream)
+        except ConditionFailed:
+            raise _invalid_grant("the authorization was revoked") from None
+        return {
+            "access_token": tokens.access_token,
+            "token_type": "Bearer",
+            "expires_in": tokens.expires_in,
+            "scope": " ".join(catalogue.order(grant.scopes)),
+            "refresh_token": new_token,
+        }
+
+    def _check_refreshed(self, access_token: str, grant: Grant) -> None:
+        """Cognito's new access token must verify and still belong to this grant (origin_jti)."""
+        try:
+            access = self._verifier.verify(access_token)
+        except TokenRejected as exc:
+            raise DependencyError(f"Cognito returned an access token the kit rejects: {exc.reason}") from None
+        if access.origin_jti != grant.grant_id or access.sub != grant.sub:
+            # The MCP endpoint finds grants by origin_jti; a new session id would orphan the
+            # token. Fail closed (the gateway client must keep origin_jti across refreshes).
+            logger.error("refreshed Cognito token has another origin_jti or sub")
+            raise DependencyError("Cognito refresh changed the session")
+
+    # ------------------------------------------------------------------ POST /revoke
+    def revoke(self, form: Mapping[str, str], authorization: str) -> None:
+        """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token."""
+        client = authenticate_client(self._clients, authorization, form)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        if len(token) > MAX_TOKEN:
+            return  # RFC 7009 section 2.2: an invalid token is answered 200
+        grant_id = self._grant_of(token, client)
+        if grant_id is not None:
+            self._revoke_grant(grant_id, "revoked_by_client")
+
+    def _grant_of(self, token: str, client: ClientRecord) -> str | None:
+        if token.count(".") == 2:
+            try:
+                access = self._verifier.verify(token)
+            except TokenRejected:
+                return None  # not a live kit access token: nothing to revoke (RFC 7009 s2.2)
+            grant = self._grants.get(access.origin_jti)
+            if grant is None:
+                return None
+            owner, grant_id = grant.client_id, grant.grant_id
+        else:
+            record = self._rts.get(sha256_hex(token))
+            if record is None:
+                return None
+            owner, grant_id = record.client_id, record.grant_id
+        if owner != client.client_id:
+            # RFC 7009 section 2.1: the token must have been issued to the requesting client.
+            raise _invalid_grant("the token was not issued to this client")
+        return grant_id
+
+    # ------------------------------------------------------------------ revocation
+    def _revoke_grant(
+        self, grant_id: str, reason: str, *, forget_consent: bool = False, revoke_upstream: bool = True
+    ) -> None:
+        grant = self._grants.get(grant_id)
+        if grant is None:
+            return
+        changed = self._grants.revoke(grant_id, reason, int(self._clock()))
+        logger.info("grant revoked", extra={"grant_id": grant_id, "reason": reason, "changed": changed})
+        if forget_consent:
+            # A stolen refresh token must not be able to re-authorize silently later.
+            self._consents.delete(grant.sub, grant.client_id)
+        if revoke_upstream and changed:
+            self._revoke_upstream(grant)
+
+    def _revoke_upstream(self, grant: Grant) -> None:
+        refresh = self._decrypt(grant.upstream_refresh, grant.grant_id)
+        if refresh is None:
+            return
+        try:
+            self._upstream.revoke(refresh)
+        except (DependencyError, UpstreamInvalidGrant) as exc:
+            # Best effort: the kit's grant is already revoked (that is what /mcp checks), and
+            # Cognito's refresh token exists only encrypted in the kit's own table.
+            logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})
+
+    def _decrypt(self, ciphertext: bytes | None, grant_id: str) -> str | None:
+        if ciphertext is None:
+            return None
+        try:
+            return self._cipher.decrypt(ciphertext, grant_context(grant_id)).decode()
+        except (CiphertextRejected, UnicodeDecodeError):
+            logger.warning("upstream token of a grant did not decrypt", extra={"grant_id": grant_id})
+            return None

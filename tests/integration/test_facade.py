@@ -1,0 +1,412 @@
+"""The facade end to end through the real Lambda handlers against moto (DynamoDB, KMS, Cognito
+admin + JWKS) and the real Cognito emulator on a loopback port:
+
+authorize -> emulator sign-in -> callback -> consent -> token -> /mcp -> refresh -> reuse
+detection -> revoke; plus ceilings, deny, remembered consent, and the code race.
+
+Only the client resolver is an in-memory fake (the registration function owns the real one).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import boto3
+import httpx
+import pytest
+import uvicorn
+
+from functions.core.grants import DynamoGrantRepository
+from functions.core.routes import ROUTES
+from functions.core.settings import Env, FacadeSettings
+from functions.core.upstream import KmsTokenCipher, grant_context
+from local.cognito_emulator import create_app
+from local.config import GRANTS_TABLE, REGION
+from local.devtoken import _FormParser
+from local.gateway import build_event
+from tests.helpers import FakeContext, rpc
+from tests.integration.conftest import MotoStack
+from tests.unit.test_token_fakes import (
+    CHALLENGE,
+    PUBLIC_REDIRECT,
+    VERIFIER,
+    FakeResolver,
+    loopback_matcher,
+    public_client,
+    query_of,
+)
+
+PASSWORD = "Integration-Passw0rd!"  # tests/integration/conftest.py seeds every demo user with it
+Handler = Any
+
+
+@dataclass
+class Facade:
+    stack: MotoStack
+    settings: FacadeSettings
+    authorization: Handler
+    token: Handler
+    mcp: Handler
+    emulator_url: str
+
+    @property
+    def grants(self) -> DynamoGrantRepository:
+        return DynamoGrantRepository(GRANTS_TABLE)
+
+
+@pytest.fixture(scope="module")
+def emulator(moto_stack: MotoStack) -> Iterator[str]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)  # listening before the thread starts: no wait for readiness
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(
+        moto_url=moto_stack.cfg.moto_url, region=REGION, user_pool_id=moto_stack.seeded.user_pool_id, public_url=url
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def facade(moto_stack: MotoStack, emulator: str) -> Facade:
+    import functions.authorization.api as authorization_api
+    import functions.authorization.handler as authorization_handler
+    import functions.token.api as token_api
+    import functions.token.handler as token_handler
+
+    settings = FacadeSettings.from_env({**moto_stack.env, Env.COGNITO_DOMAIN_URL: emulator})
+    resolver = FakeResolver(public_client(), public_client(client_id="other-agent"))
+    authorization = authorization_handler.build_service(settings, resolver, loopback_matcher)
+    token = token_handler.build_service(settings, resolver)
+    mcp = importlib.reload(importlib.import_module("functions.mcp_server.handler")).handler
+    return Facade(
+        moto_stack,
+        settings,
+        authorization_api.make_handler(lambda: authorization),
+        token_api.make_handler(lambda: token),
+        mcp,
+        emulator,
+    )
+
+
+def invoke(
+    handler: Handler,
+    method: str,
+    path: str,
+    *,
+    query: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    cookie: str | None = None,
+) -> dict[str, Any]:
+    route = next(r for r in ROUTES if r.method == method and r.path == path)
+    headers = [("host", "localhost:8000")]
+    if form is not None:
+        headers.append(("content-type", "application/x-www-form-urlencoded"))
+    if cookie:
+        headers.append(("cookie", cookie))
+    event = build_event(
+        method=method,
+        path=path,
+        raw_query=urlencode(query or {}),
+        headers=headers,
+        body=urlencode(form or {}).encode(),
+        route=route,
+    )
+    result: dict[str, Any] = handler(event, FakeContext())
+    return result
+
+
+def sign_in(facade: Facade, email: str, **params: str) -> tuple[str, dict[str, Any]]:
+    """authorize -> emulator sign-in; (cookie, the callback's answer)."""
+    query = {
+        "response_type": "code",
+        "client_id": "public-agent",
+        "redirect_uri": PUBLIC_REDIRECT,
+        "state": "st-" + email,
+        "code_challenge": CHALLENGE,
+        "code_challenge_method": "S256",
+        "scope": "todos:read todos:write",
+        "resource": facade.settings.mcp_url,
+        **params,
+    }
+    start = invoke(facade.authorization, "GET", "/authorize", query=query)
+    assert start["statusCode"] == 302, start["body"]
+    cookie = start["cookies"][0].split(";")[0]
+    assert cookie.startswith("mcpkit_txn=")  # http://localhost: no __Host- prefix, no Secure
+    location = start["headers"]["Location"]
+    assert location.startswith(facade.emulator_url + "/oauth2/authorize?")
+    with httpx.Client(follow_redirects=False, timeout=10) as http:
+        page = http.get(location)
+        assert page.status_code == 200, page.text
+        form = _FormParser()
+        form.feed(page.text)
+        login = http.post(
+            urljoin(str(page.url), form.action or "/login"),
+            data={**form.fields, "username": email, "password": PASSWORD},
+        )
+    assert login.status_code == 302, login.text
+    back = login.headers["location"]
+    assert back.startswith(facade.settings.base_url + "/oauth/callback?")
+    answer = invoke(facade.authorization, "GET", "/oauth/callback", query=query_of(back), cookie=cookie)
+    return cookie, answer
+
+
+def consent(facade: Facade, cookie: str, page: dict[str, Any], decision: str = "approve") -> dict[str, str]:
+    csrf = page["body"].split('name=csrf value="')[1].split('"')[0]
+    done = invoke(facade.authorization, "POST", "/consent", form={"csrf": csrf, "decision": decision}, cookie=cookie)
+    assert done["statusCode"] == 302, done["body"]
+    assert done["headers"]["Location"].startswith(PUBLIC_REDIRECT + "?")
+    return query_of(done["headers"]["Location"])
+
+
+def code_for(facade: Facade, email: str, **params: str) -> str:
+    cookie, page = sign_in(facade, email, **params)
+    if page["statusCode"] == 302:  # remembered consent
+        return query_of(page["headers"]["Location"])["code"]
+    assert page["statusCode"] == 200, page["body"]
+    return consent(facade, cookie, page)["code"]
+
+
+def token(facade: Facade, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    result = invoke(facade.token, "POST", "/token", form={"client_id": "public-agent", **form})
+    assert result["headers"]["Cache-Control"] == "no-store"
+    return result["statusCode"], json.loads(result["body"] or "{}")
+
+
+def exchange(facade: Facade, code: str) -> tuple[int, dict[str, Any]]:
+    return token(
+        facade,
+        {"grant_type": "authorization_code", "code": code, "redirect_uri": PUBLIC_REDIRECT, "code_verifier": VERIFIER},
+    )
+
+
+def mcp_tools(facade: Facade, access_token: str) -> tuple[int, set[str]]:
+    event_headers = {
+        "authorization": "Bearer " + access_token,
+        "accept": "application/json, text/event-stream",
+        "content-type": "application/json",
+    }
+    route = next(r for r in ROUTES if r.method == "POST" and r.path == "/mcp")
+    event = build_event(
+        method="POST",
+        path="/mcp",
+        raw_query="",
+        headers=[("host", "localhost:8000"), *event_headers.items()],
+        body=json.dumps(rpc("tools/list", {"_meta": _meta()})).encode(),
+        route=route,
+    )
+    result = facade.mcp(event, FakeContext())
+    if result["statusCode"] != 200:
+        return result["statusCode"], set()
+    return 200, {t["name"] for t in json.loads(result["body"])["result"]["tools"]}
+
+
+def _meta() -> dict[str, Any]:
+    from tests.helpers import modern_meta
+
+    return modern_meta()
+
+
+# --------------------------------------------------------------------------- the whole flow
+def test_full_flow_with_refresh_reuse_detection_and_revocation(facade: Facade) -> None:
+    cookie, page = sign_in(facade, "alice@example.com")
+    assert page["statusCode"] == 200
+    assert "alice@example.com" in page["body"] and "Add items to your to-do list" in page["body"]
+    assert page["headers"]["X-Frame-Options"] == "DENY"
+    redirect = consent(facade, cookie, page)
+    assert redirect["iss"] == facade.settings.base_url and redirect["state"] == "st-alice@example.com"
+
+    status, first = exchange(facade, redirect["code"])
+    assert status == 200, first
+    assert first["scope"] == "todos:read todos:write" and "id_token" not in first
+    assert mcp_tools(facade, first["access_token"]) == (200, {"whoami", "list_todos", "add_todo", "complete_todo"})
+
+    status, second = token(facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert status == 200, second
+    assert second["access_token"] != first["access_token"]
+    assert mcp_tools(facade, second["access_token"])[0] == 200
+
+    # Reuse of the rotated token: the whole grant goes, and its still-valid JWTs stop at /mcp.
+    status, reuse = token(facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert (status, reuse["error"]) == (400, "invalid_grant")
+    assert mcp_tools(facade, second["access_token"])[0] == 401
+    status, _ = token(facade, {"grant_type": "refresh_token", "refresh_token": second["refresh_token"]})
+    assert status == 400
+
+
+def test_revocation_bites_at_mcp_and_upstream(facade: Facade) -> None:
+    status, body = exchange(facade, code_for(facade, "alice@example.com"))
+    assert status == 200
+    grant_id = _origin_jti(body["access_token"])
+    cipher = KmsTokenCipher(facade.settings.kms_key_id, boto3.client("kms", region_name=REGION))
+    upstream_refresh = cipher.decrypt(facade.grants.get(grant_id).upstream_refresh, grant_context(grant_id)).decode()
+    assert mcp_tools(facade, body["access_token"])[0] == 200
+
+    revoked = invoke(
+        facade.token, "POST", "/revoke", form={"token": body["refresh_token"], "client_id": "public-agent"}
+    )
+    assert revoked["statusCode"] == 200
+    assert facade.grants.get(grant_id).status == "revoked"
+    assert mcp_tools(facade, body["access_token"])[0] == 401  # GRANT_CACHE_SECONDS=0 in this stack
+    # Cognito's own refresh token was revoked too.
+    secret = facade.stack.seeded.gateway_client_secret
+    upstream = httpx.post(
+        facade.emulator_url + "/oauth2/token",
+        data={"grant_type": "refresh_token", "refresh_token": upstream_refresh},
+        auth=(facade.stack.seeded.gateway_client_id, secret),
+    )
+    assert upstream.status_code == 400 and upstream.json()["error"] == "invalid_grant"
+    # Unknown tokens are fine (RFC 7009 section 2.2).
+    assert (
+        invoke(facade.token, "POST", "/revoke", form={"token": "nope", "client_id": "public-agent"})["statusCode"]
+        == 200
+    )
+
+
+def test_revoking_an_access_token(facade: Facade) -> None:
+    status, body = exchange(facade, code_for(facade, "alice@example.com"))
+    assert status == 200
+    form = {"token": body["access_token"], "token_type_hint": "access_token", "client_id": "public-agent"}
+    assert invoke(facade.token, "POST", "/revoke", form=form)["statusCode"] == 200
+    assert mcp_tools(facade, body["access_token"])[0] == 401
+
+
+def test_bob_is_limited_by_the_editors_ceiling(facade: Facade) -> None:
+    cookie, page = sign_in(facade, "bob@example.com")
+    assert page["statusCode"] == 200 and "Not available to your account" in page["body"]
+    status, body = exchange(facade, consent(facade, cookie, page)["code"])
+    assert status == 200 and body["scope"] == "todos:read"
+    assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_todos"})
+
+
+def test_remembered_consent_skips_the_page(facade: Facade) -> None:
+    code_for(facade, "alice@example.com", scope="todos:read")
+    _, answer = sign_in(facade, "alice@example.com", scope="todos:read")
+    assert answer["statusCode"] == 302 and "code=" in answer["headers"]["Location"]
+
+
+def test_deny_sends_access_denied(facade: Facade) -> None:
+    # another client: no consent remembered for it
+    cookie, page = sign_in(facade, "bob@example.com", state="deny-me", client_id="other-agent")
+    assert page["statusCode"] == 200
+    redirect = consent(facade, cookie, page, decision="deny")
+    assert redirect == {
+        "error": "access_denied",
+        "error_description": "the user denied the request",
+        "state": "deny-me",
+        "iss": facade.settings.base_url,
+    }
+
+
+def test_unknown_client_gets_a_page(facade: Facade) -> None:
+    answer = invoke(
+        facade.authorization, "GET", "/authorize", query={"client_id": "ghost", "redirect_uri": PUBLIC_REDIRECT}
+    )
+    assert answer["statusCode"] == 400 and "Location" not in answer["headers"]
+
+
+def test_twenty_parallel_exchanges_of_one_code_exactly_one_wins(facade: Facade) -> None:
+    code = code_for(facade, "alice@example.com")
+    barrier = threading.Barrier(20)
+
+    def attempt(_: int) -> int:
+        barrier.wait()
+        return exchange(facade, code)[0]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(attempt, range(20)))
+    assert statuses.count(200) == 1, statuses
+    assert statuses.count(400) == 19
+    assert exchange(facade, code)[0] == 400
+    # The losers presented a used code: RFC 6749 section 4.1.2 revokes what it issued.
+    grant = facade.grants.get(_grant_of_code(facade, code))
+    assert grant is not None and grant.status == "revoked"
+
+
+def _grant_of_code(facade: Facade, code: str) -> str:
+    from functions.core.artefacts import DynamoCodeRepository
+    from functions.core.crypto import sha256_hex
+
+    record = DynamoCodeRepository(facade.settings.artefacts_table).get(sha256_hex(code))
+    assert record is not None
+    return record.grant_id
+
+
+def _origin_jti(access_token: str) -> str:
+    from jose import jwt
+
+    return str(jwt.get_unverified_claims(access_token)["origin_jti"])
+
+
+# --------------------------------------------------------------------------- production wiring
+def test_dcr_client_through_the_production_resolver(facade: Facade) -> None:
+    """Register with the real registration function, then authorize through the real resolver
+    and redirect matcher (loopback on another port, RFC 8252 section 7.3)."""
+    import functions.authorization.api as authorization_api
+    import functions.authorization.handler as authorization_handler
+    import functions.token.api as token_api
+    import functions.token.handler as token_handler
+
+    registration = importlib.reload(importlib.import_module("functions.registration.handler")).handler
+    route = next(r for r in ROUTES if r.method == "POST" and r.path == "/register")
+    metadata = {
+        "client_name": "Integration agent",
+        "redirect_uris": ["http://127.0.0.1:1/callback"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
+    event = build_event(
+        method="POST",
+        path="/register",
+        raw_query="",
+        headers=[("host", "localhost:8000"), ("content-type", "application/json")],
+        body=json.dumps(metadata).encode(),
+        route=route,
+    )
+    registered = registration(event, FakeContext())
+    assert registered["statusCode"] == 201, registered["body"]
+    client_id = json.loads(registered["body"])["client_id"]
+
+    authorization = authorization_handler.build_service(facade.settings)  # real resolver and matcher
+    token_service = token_handler.build_service(facade.settings)
+    real = Facade(
+        facade.stack,
+        facade.settings,
+        authorization_api.make_handler(lambda: authorization),
+        token_api.make_handler(lambda: token_service),
+        facade.mcp,
+        facade.emulator_url,
+    )
+    redirect_uri = "http://127.0.0.1:43210/callback"
+    cookie, page = sign_in(real, "alice@example.com", client_id=client_id, redirect_uri=redirect_uri)
+    assert page["statusCode"] == 200 and "Integration agent" in page["body"]
+    csrf = page["body"].split('name=csrf value="')[1].split('"')[0]
+    done = invoke(real.authorization, "POST", "/consent", form={"csrf": csrf, "decision": "approve"}, cookie=cookie)
+    assert done["headers"]["Location"].startswith(redirect_uri + "?")
+    code = query_of(done["headers"]["Location"])["code"]
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": VERIFIER,
+        "client_id": client_id,
+    }
+    result = invoke(real.token, "POST", "/token", form=form)
+    assert result["statusCode"] == 200, result["body"]
+    assert mcp_tools(real, json.loads(result["body"])["access_token"])[0] == 200

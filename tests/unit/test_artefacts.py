@@ -1,0 +1,204 @@
+"""TXN#, CODE#, RT#, CONSENT# and grant touch: DynamoDB (moto, in process) and in-memory twins
+behave the same; every transition is conditional on the previous state."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from functions.core.artefacts import (
+    CallbackResult,
+    Code,
+    DynamoCodeRepository,
+    DynamoTxnRepository,
+    InMemoryCodeRepository,
+    InMemoryTxnRepository,
+    Txn,
+)
+from functions.core.ddb import ConditionFailed
+from functions.core.grants import (
+    Consent,
+    DynamoConsentRepository,
+    DynamoGrantRepository,
+    DynamoRefreshTokenRepository,
+    InMemoryConsentRepository,
+    InMemoryGrantRepository,
+    InMemoryRefreshTokenRepository,
+    RefreshToken,
+    consent_key,
+)
+from tests.helpers import grant
+
+NOW = int(time.time())
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    if request.param == "memory":
+        yield {
+            "txns": InMemoryTxnRepository(),
+            "codes": InMemoryCodeRepository(),
+            "rts": InMemoryRefreshTokenRepository(),
+            "consents": InMemoryConsentRepository(),
+            "grants": InMemoryGrantRepository(),
+        }
+        return
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        for name in ("artefacts", "grants"):
+            ddb.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield {
+            "txns": DynamoTxnRepository("artefacts", ddb),
+            "codes": DynamoCodeRepository("artefacts", ddb),
+            "rts": DynamoRefreshTokenRepository("grants", ddb),
+            "consents": DynamoConsentRepository("grants", ddb),
+            "grants": DynamoGrantRepository("grants", ddb),
+            "ddb": ddb,
+        }
+
+
+def txn(**kw: Any) -> Txn:
+    values: dict[str, Any] = {
+        "txn_id": "t1",
+        "client_id": "c",
+        "redirect_uri": "https://a/cb",
+        "state": "s",
+        "code_challenge": "x" * 43,
+        "resource": "https://b/mcp",
+        "scopes": ("todos:read",),
+        "created_at": NOW,
+        "expires_at": NOW + 600,
+    }
+    values.update(kw)
+    return Txn(**values)
+
+
+RESULT = CallbackResult("sub", "alice", "a@example.com", ("editors",), "origin", ("todos:read",), b"\x01\x02", "h")
+
+
+def test_txn_lifecycle(backend: dict[str, Any]) -> None:
+    repo = backend["txns"]
+    repo.create(txn(state=None))
+    with pytest.raises(ConditionFailed):
+        repo.create(txn())
+    assert repo.get("t1") == txn(state=None)
+    assert repo.get("nope") is None
+    with pytest.raises(ConditionFailed):
+        repo.decide("t1", expected="authenticated", csrf_hash=None, now=NOW)  # not yet authenticated
+    repo.authenticate("t1", RESULT, NOW)
+    with pytest.raises(ConditionFailed):
+        repo.authenticate("t1", RESULT, NOW)  # the callback runs once
+    got = repo.get("t1")
+    assert got.status == "authenticated" and got.upstream_tokens == b"\x01\x02" and got.groups == ("editors",)
+    assert (got.sub, got.username, got.email, got.origin_jti, got.csrf_hash) == (
+        "sub",
+        "alice",
+        "a@example.com",
+        "origin",
+        "h",
+    )
+    with pytest.raises(ConditionFailed):
+        repo.decide("t1", expected="authenticated", csrf_hash="other", now=NOW)  # CSRF hash is a condition
+    repo.decide("t1", expected="authenticated", csrf_hash="h", now=NOW)
+    with pytest.raises(ConditionFailed):
+        repo.decide("t1", expected="authenticated", csrf_hash="h", now=NOW)  # decided once
+    assert repo.get("t1").status == "decided"
+
+
+def test_expired_txn_cannot_move(backend: dict[str, Any]) -> None:
+    repo = backend["txns"]
+    repo.create(txn(expires_at=NOW - 1))
+    with pytest.raises(ConditionFailed):
+        repo.authenticate("t1", RESULT, NOW)
+    with pytest.raises(ConditionFailed):
+        repo.decide("t1", expected="pending", csrf_hash=None, now=NOW)
+
+
+def test_code_is_consumed_once(backend: dict[str, Any]) -> None:
+    repo = backend["codes"]
+    code = Code(
+        "h1", "c", "https://a/cb", "x" * 43, "https://b/mcp", ("todos:read",), "g", b"ct", NOW + 3600, NOW, NOW + 60
+    )
+    repo.create(code)
+    with pytest.raises(ConditionFailed):
+        repo.create(code)
+    assert repo.get("h1") == code
+    repo.consume("h1", NOW)
+    assert repo.get("h1").used_at == NOW
+    with pytest.raises(ConditionFailed):
+        repo.consume("h1", NOW + 1)
+    with pytest.raises(ConditionFailed):
+        repo.consume("missing", NOW)
+
+
+def test_refresh_token_rotation_is_atomic(backend: dict[str, Any]) -> None:
+    repo = backend["rts"]
+    first = RefreshToken("r1", "g", "c", NOW, NOW + 100)
+    repo.create(first)
+    assert repo.get("r1") == first
+    second = RefreshToken("r2", "g", "c", NOW, NOW + 100)
+    repo.rotate("r1", second, NOW + 5)
+    assert repo.get("r1").status == "rotated" and repo.get("r1").rotated_at == NOW + 5
+    assert repo.get("r2") == second
+    with pytest.raises(ConditionFailed):
+        repo.rotate("r1", RefreshToken("r3", "g", "c", NOW, NOW + 100), NOW + 6)
+    assert repo.get("r3") is None  # nothing written when the rotation loses
+    with pytest.raises(ConditionFailed):
+        repo.rotate("missing", RefreshToken("r4", "g", "c", NOW, NOW + 100), NOW)
+
+
+def test_consent_round_trip_and_delete(backend: dict[str, Any]) -> None:
+    repo = backend["consents"]
+    consent = Consent("sub", "https://agent.example/client.json", frozenset({"todos:read"}), NOW, NOW, NOW + 100)
+    assert repo.get("sub", consent.client_id) is None
+    repo.put(consent)
+    assert repo.get("sub", consent.client_id) == consent
+    assert consent.covers({"todos:read"}, NOW) and not consent.covers({"todos:write"}, NOW)
+    assert not consent.covers({"todos:read"}, NOW + 100)
+    repo.delete("sub", consent.client_id)
+    assert repo.get("sub", consent.client_id) is None
+    assert consent_key("sub", consent.client_id).startswith("CONSENT#sub#") and "https" not in consent_key(
+        "s", "https://x"
+    )
+
+
+def test_grant_touch_and_upstream_refresh(backend: dict[str, Any]) -> None:
+    repo = backend["grants"]
+    repo.create(grant(upstream_refresh=b"old"))
+    repo.touch("origin-alice", NOW + 1)
+    got = repo.get("origin-alice")
+    assert got.last_used_at == NOW + 1 and got.upstream_refresh == b"old"
+    repo.touch("origin-alice", NOW + 2, b"new")
+    assert repo.get("origin-alice").upstream_refresh == b"new"
+    repo.revoke("origin-alice", "test", NOW)
+    with pytest.raises(ConditionFailed):
+        repo.touch("origin-alice", NOW + 3)  # a revoked grant is never renewed
+
+
+def test_dynamo_items_follow_the_schema(backend: dict[str, Any]) -> None:
+    if "ddb" not in backend:
+        pytest.skip("DynamoDB layout only")
+    ddb = backend["ddb"]
+    backend["txns"].create(txn())
+    backend["rts"].create(RefreshToken("r1", "g", "c", NOW, NOW + 100))
+    backend["grants"].create(replace(grant(), upstream_refresh=b"ct"))
+    item = ddb.get_item(TableName="artefacts", Key={"pk": {"S": "TXN#t1"}})["Item"]
+    assert item["kind"] == {"S": "txn"} and item["ttl"] == {"N": str(NOW + 600)}
+    rt = ddb.get_item(TableName="grants", Key={"pk": {"S": "RT#r1"}})["Item"]
+    assert rt["kind"] == {"S": "refresh_token"} and rt["ttl"] == {"N": str(NOW + 100)}
+    g = ddb.get_item(TableName="grants", Key={"pk": {"S": "GRANT#origin-alice"}})["Item"]
+    assert g["upstream_refresh"] == {"B": b"ct"}

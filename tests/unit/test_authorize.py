@@ -1,0 +1,181 @@
+"""GET /authorize: validation order, error page vs redirect, the transaction, the upstream redirect."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.core import scopes as catalogue
+from functions.core.crypto import s256
+from functions.core.upstream import StaticSecret, upstream_verifier
+from tests.helpers import BASE_URL, GATEWAY_CLIENT, MCP_URL
+from tests.unit.test_token_fakes import (
+    CONF_REDIRECT,
+    GATEWAY_SECRET,
+    PUBLIC_REDIRECT,
+    Facade,
+    FakeResolver,
+    authorize_params,
+    confidential_client,
+    facade_settings,
+    public_client,
+    query_of,
+    start,
+)
+
+
+@pytest.fixture
+def facade() -> Facade:
+    return Facade()
+
+
+def _no_redirect(answer: object, facade: Facade) -> None:
+    assert answer.status == 400  # type: ignore[attr-defined]
+    assert "Location" not in answer.headers  # type: ignore[attr-defined]
+    assert answer.headers["X-Frame-Options"] == "DENY"  # type: ignore[attr-defined]
+    assert not facade.txns.items  # nothing stored for a rejected request
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"client_id": "nobody"},  # unknown client
+        {"client_id": None},
+        {"client_id": "x" * 3000},
+        {"redirect_uri": "https://evil.example/cb"},  # not registered
+        {"redirect_uri": "http://127.0.0.1:33418/other"},  # loopback: any port, never any path
+        {"redirect_uri": None},
+    ],
+)
+def test_unknown_client_or_redirect_renders_a_page_and_never_redirects(facade: Facade, overrides: dict) -> None:
+    answer = facade.authorization().authorize(authorize_params(**overrides))
+    _no_redirect(answer, facade)
+
+
+def test_repeated_parameter_is_a_page(facade: Facade) -> None:
+    _no_redirect(facade.authorization().authorize(None), facade)
+
+
+def test_loopback_redirect_matches_on_any_port(facade: Facade) -> None:
+    answer = facade.authorization().authorize(authorize_params(redirect_uri="http://127.0.0.1:50123/callback"))
+    assert answer.status == 302
+    (txn,) = facade.txns.items.values()
+    assert txn.redirect_uri == "http://127.0.0.1:50123/callback"  # the one used, for /token's equality check
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"response_type": None}, "invalid_request"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"code_challenge": None}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge_method": None}, "invalid_request"),  # RFC 7636: absent means plain
+        ({"code_challenge": "too-short"}, "invalid_request"),
+        ({"resource": "https://other.example.com/mcp"}, "invalid_target"),
+        ({"resource": BASE_URL}, "invalid_target"),
+        ({"scope": "todos:read admin"}, "invalid_scope"),
+        ({"scope": "openid"}, "invalid_scope"),
+        ({"state": "s" * 1025}, "invalid_request"),
+    ],
+)
+def test_other_errors_redirect_with_error_state_and_iss(facade: Facade, overrides: dict, error: str) -> None:
+    answer = facade.authorization().authorize(authorize_params(**overrides))
+    assert answer.status == 302
+    assert answer.headers["Location"].startswith(PUBLIC_REDIRECT + "?")
+    query = query_of(answer.headers["Location"])
+    assert query["error"] == error
+    assert query["iss"] == BASE_URL  # RFC 9207
+    if "state" not in overrides:
+        assert query["state"] == "client-state"
+    assert not facade.txns.items
+
+
+def test_client_not_registered_for_code_grant_is_unauthorized_client() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(grant_types=("refresh_token",))))
+    query = query_of(facade.authorization().authorize(authorize_params()).headers["Location"])
+    assert query["error"] == "unauthorized_client"
+
+
+def test_registered_scope_bounds_the_request() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(scope="todos:read")))
+    query = query_of(facade.authorization().authorize(authorize_params()).headers["Location"])
+    assert query["error"] == "invalid_scope"
+    started = start(facade, scope=None)  # no scope: the defaults the client may have
+    assert list(facade.txns.items[started.txn_id].scopes) == ["todos:read"]
+
+
+def test_error_redirect_keeps_the_registered_query() -> None:
+    redirect = CONF_REDIRECT + "?tenant=7"
+    facade = Facade(resolver=FakeResolver(confidential_client(redirect_uris=(redirect,))))
+    answer = facade.authorization().authorize(
+        authorize_params(client_id="conf-agent", redirect_uri=redirect, response_type="token")
+    )
+    assert answer.headers["Location"].startswith(redirect + "&")
+    assert query_of(answer.headers["Location"])["tenant"] == "7"
+
+
+def test_no_scope_means_the_catalogue_defaults(facade: Facade) -> None:
+    started = start(facade, scope=None)
+    assert facade.txns.items[started.txn_id].scopes == catalogue.DEFAULT_SCOPES
+
+
+def test_absent_resource_defaults_to_the_mcp_url(facade: Facade) -> None:
+    started = start(facade, resource=None)
+    assert facade.txns.items[started.txn_id].resource == MCP_URL
+
+
+def test_transaction_is_stored_pending_for_at_most_ten_minutes(facade: Facade) -> None:
+    started = start(facade)
+    txn = facade.txns.items[started.txn_id]
+    assert txn.status == "pending"
+    assert txn.expires_at - txn.created_at <= 600
+    assert (txn.client_id, txn.redirect_uri, txn.state) == ("public-agent", PUBLIC_REDIRECT, "client-state")
+    assert txn.scopes == ("todos:read", "todos:write")
+    assert len(started.txn_id) >= 43  # 256 bits
+    # The kit's upstream verifier is derived, never stored.
+    verifier = upstream_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
+    assert verifier not in repr(txn)
+
+
+def test_redirects_to_cognito_with_the_gateway_client_and_kit_pkce(facade: Facade) -> None:
+    answer = facade.authorization().authorize(authorize_params())
+    location = answer.headers["Location"]
+    assert location.startswith("https://auth.example.com/oauth2/authorize?")
+    up = query_of(location)
+    assert up["client_id"] == GATEWAY_CLIENT
+    assert up["redirect_uri"] == BASE_URL + "/oauth/callback"
+    assert up["response_type"] == "code"
+    assert up["scope"].split() == ["openid", "email", f"{MCP_URL}/todos:read", f"{MCP_URL}/todos:write"]
+    assert up["code_challenge_method"] == "S256"
+    assert up["code_challenge"] == s256(upstream_verifier(StaticSecret(GATEWAY_SECRET), up["state"]))
+    assert up["code_challenge"] != authorize_params()["code_challenge"]  # the kit's own pair
+    assert up["resource"] == MCP_URL
+    assert up["state"] in facade.txns.items
+
+
+def test_no_resource_upstream_when_binding_is_off() -> None:
+    facade = Facade(settings=facade_settings(resource_binding=False))
+    assert "resource" not in start(facade).upstream
+
+
+def test_custom_resource_server_id_names_cognito_scopes() -> None:
+    facade = Facade(settings=facade_settings(resource_server_override="mcp-kit"))
+    assert start(facade).upstream["scope"].split()[2:] == ["mcp-kit/todos:read", "mcp-kit/todos:write"]
+
+
+def test_cookie_is_host_prefixed_secure_httponly_lax(facade: Facade) -> None:
+    answer = facade.authorization().authorize(authorize_params())
+    (cookie,) = answer.cookies
+    name_value, *attrs = [part.strip() for part in cookie.split(";")]
+    assert name_value.startswith("__Host-mcpkit_txn=")
+    assert {"Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"} <= set(attrs)
+    assert not any(a.lower().startswith("domain") for a in attrs)
+    txn_id, _, tag = name_value.partition("=")[2].rpartition(".")
+    assert txn_id == query_of(answer.headers["Location"])["state"] and tag
+
+
+def test_cookie_on_plain_http_localhost_drops_prefix_and_secure() -> None:
+    facade = Facade(settings=facade_settings(base_url="http://localhost:8000"))
+    (cookie,) = facade.authorization().authorize(authorize_params()).cookies
+    assert cookie.startswith("mcpkit_txn=")
+    assert "Secure" not in cookie and "HttpOnly" in cookie

@@ -1,0 +1,357 @@
+"""GET /oauth/callback and POST /consent: binding, upstream exchange, ceilings, the page, the decision."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from functions.authorization.api import make_handler
+from functions.core.crypto import sha256_hex
+from functions.core.errors import DependencyError
+from functions.core.grants import Consent
+from functions.core.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
+from tests.helpers import BASE_URL, FakeContext
+from tests.unit.test_token_fakes import (
+    CIMD_ID,
+    GATEWAY_SECRET,
+    PUBLIC_REDIRECT,
+    Facade,
+    FakeResolver,
+    Started,
+    User,
+    approve,
+    authorize_params,
+    cimd_client,
+    csrf_of,
+    query_of,
+    start,
+)
+
+
+@pytest.fixture
+def facade() -> Facade:
+    return Facade()
+
+
+def callback(facade: Facade, started: Started, **params: str) -> Any:
+    values = {"code": "cognito-code", "state": started.txn_id, **params}
+    return facade.authorization().callback(values, started.cookie)
+
+
+def to_consent_page(facade: Facade, **overrides: str | None) -> tuple[Started, Any]:
+    started = start(facade, **overrides)
+    page = callback(facade, started)
+    assert page.status == 200, page.body
+    return started, page
+
+
+# --------------------------------------------------------------------------- callback binding
+@pytest.mark.parametrize("cookie", [None, "", "garbage", "abc.def"])
+def test_callback_without_a_valid_cookie_is_a_page(facade: Facade, cookie: str | None) -> None:
+    started = start(facade)
+    answer = facade.authorization().callback({"code": "c", "state": started.txn_id}, cookie)
+    assert answer.status == 400 and "Location" not in answer.headers
+    assert not facade.cognito.exchanged  # the code was not even exchanged
+
+
+def test_callback_state_must_equal_the_cookie_transaction(facade: Facade) -> None:
+    first, second = start(facade), start(facade)
+    answer = facade.authorization().callback({"code": "c", "state": second.txn_id}, first.cookie)
+    assert answer.status == 400 and not facade.cognito.exchanged
+
+
+def test_forged_cookie_mac_is_refused(facade: Facade) -> None:
+    started = start(facade)
+    forged = started.txn_id + ".AAAA"
+    assert facade.authorization().callback({"code": "c", "state": started.txn_id}, forged).status == 400
+
+
+def test_expired_transaction_is_refused(facade: Facade) -> None:
+    started = start(facade)
+    facade.clock.now += 601
+    assert callback(facade, started).status == 400
+    assert not facade.cognito.exchanged
+
+
+def test_replayed_callback_is_refused(facade: Facade) -> None:
+    started = start(facade)
+    assert callback(facade, started).status == 200
+    assert callback(facade, started).status == 400
+    assert len(facade.cognito.exchanged) == 1
+
+
+def test_cognito_error_redirects_access_denied(facade: Facade) -> None:
+    started = start(facade)
+    answer = facade.authorization().callback({"error": "access_denied", "state": started.txn_id}, started.cookie)
+    query = query_of(answer.headers["Location"])
+    assert answer.headers["Location"].startswith(PUBLIC_REDIRECT)
+    assert (query["error"], query["state"], query["iss"]) == ("access_denied", "client-state", BASE_URL)
+    assert facade.txns.items[started.txn_id].status == "decided"
+
+
+def test_code_exchange_uses_callback_url_and_the_derived_verifier(facade: Facade) -> None:
+    started = start(facade)
+    callback(facade, started, code="the-code")
+    ((code, redirect_uri, verifier),) = facade.cognito.exchanged
+    assert (code, redirect_uri) == ("the-code", BASE_URL + "/oauth/callback")
+    assert verifier == upstream_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
+
+
+def test_upstream_invalid_grant_redirects_access_denied(facade: Facade) -> None:
+    started = start(facade)
+    facade.cognito.invalid_grant = True
+    assert query_of(callback(facade, started).headers["Location"])["error"] == "access_denied"
+
+
+def test_upstream_outage_propagates_as_dependency_error(facade: Facade) -> None:
+    started = start(facade)
+    facade.cognito.fail = True
+    with pytest.raises(DependencyError):
+        callback(facade, started)
+
+
+@pytest.mark.parametrize(
+    ("access", "id_token"),
+    [
+        ({"aud": "https://other.example/mcp"}, {}),  # access token not for this resource
+        ({"client_id": "another-app"}, {}),
+        ({}, {"sub": "someone-else"}),  # ID token of another user
+        ({}, {"aud": "another-app"}),
+        ({}, {"iss": "https://evil.example"}),
+    ],
+)
+def test_tokens_that_do_not_add_up_end_in_server_error(facade: Facade, access: dict, id_token: dict) -> None:
+    facade.cognito.access_overrides, facade.cognito.id_token_overrides = access, id_token
+    started = start(facade)
+    query = query_of(callback(facade, started).headers["Location"])
+    assert query["error"] == "server_error"
+    assert facade.cognito.revoked  # Cognito's session is let go
+    assert facade.txns.items[started.txn_id].status == "decided"
+
+
+def test_callback_stores_user_and_encrypted_upstream_tokens(facade: Facade) -> None:
+    started, _ = to_consent_page(facade)
+    txn = facade.txns.items[started.txn_id]
+    assert txn.status == "authenticated"
+    assert (txn.sub, txn.username, txn.email, txn.groups) == ("sub-alice", "alice", "alice@example.com", ("editors",))
+    assert txn.origin_jti and txn.csrf_hash
+    (refresh,) = facade.cognito.sessions
+    assert txn.upstream_tokens is not None and refresh.encode() not in txn.upstream_tokens
+    blob = json.loads(facade.cipher.decrypt(txn.upstream_tokens, txn_context(started.txn_id)))
+    assert blob["refresh_token"] == refresh
+
+
+# --------------------------------------------------------------------------- ceilings
+def test_scope_ceilings_limit_what_a_user_may_grant() -> None:
+    facade = Facade()
+    facade.cognito.user = User(sub="sub-bob", username="bob", email="bob@example.com", groups=())
+    started, page = to_consent_page(facade)
+    assert facade.txns.items[started.txn_id].allowed_scopes == ("todos:read",)
+    assert "Not available to your account" in page.body and "todos:write" in page.body
+    query = approve_page(facade, started, page)
+    assert facade.codes.items[sha256_hex(query["code"])].scopes == ("todos:read",)
+
+
+def test_nothing_grantable_is_access_denied() -> None:
+    facade = Facade()
+    facade.cognito.user = User(sub="sub-bob", username="bob", groups=())
+    started = start(facade, scope="todos:write")
+    query = query_of(callback(facade, started).headers["Location"])
+    assert query["error"] == "access_denied"
+    assert facade.cognito.revoked
+
+
+# --------------------------------------------------------------------------- the page
+def test_consent_page_shows_agent_scopes_user_and_is_escaped(facade: Facade) -> None:
+    _, page = to_consent_page(facade)
+    body = page.body
+    assert "Agent &lt;b&gt;Smith&lt;/b&gt;" in body and "<b>Smith" not in body
+    assert "public-agent" in body and "127.0.0.1" in body
+    assert "Read your to-do list" in body and "Add items to your to-do list" in body
+    assert "alice@example.com" in body
+    assert "value=approve" in body and "value=deny" in body and "name=csrf" in body
+
+
+def test_consent_page_security_headers(facade: Facade) -> None:
+    _, page = to_consent_page(facade)
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "script-src" not in csp
+    assert "form-action 'self' http://127.0.0.1:33418" in csp  # the redirect after the form post
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_consent_page_for_a_cimd_client_shows_its_host() -> None:
+    facade = Facade(resolver=FakeResolver(cimd_client()))
+    _, page = to_consent_page(facade, client_id=CIMD_ID, redirect_uri="https://agent.example.net/cb")
+    assert "agent.example.net" in page.body and CIMD_ID not in page.body
+
+
+def test_hostile_client_name_cannot_inject_markup() -> None:
+    from tests.unit.test_token_fakes import public_client
+
+    evil = public_client(client_name='"><script>alert(1)</script>')
+    facade = Facade(resolver=FakeResolver(evil))
+    _, page = to_consent_page(facade)
+    assert "<script>" not in page.body and "&lt;script&gt;" in page.body
+
+
+def test_remembered_consent_skips_the_page(facade: Facade) -> None:
+    now = int(facade.clock.now)
+    facade.consents.put(
+        Consent("sub-alice", "public-agent", frozenset({"todos:read", "todos:write"}), now, now, now + 99)
+    )
+    started = start(facade)
+    answer = callback(facade, started)
+    assert answer.status == 302
+    query = query_of(answer.headers["Location"])
+    assert query["code"] and query["iss"] == BASE_URL and query["state"] == "client-state"
+
+
+def test_consent_not_covering_the_request_shows_the_page(facade: Facade) -> None:
+    now = int(facade.clock.now)
+    facade.consents.put(Consent("sub-alice", "public-agent", frozenset({"todos:read"}), now, now, now + 99))
+    assert callback(facade, start(facade)).status == 200
+
+
+# --------------------------------------------------------------------------- POST /consent
+def approve_page(facade: Facade, started: Started, page: Any) -> dict[str, str]:
+    answer = facade.authorization().consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
+    assert answer.status == 302, answer.body
+    return query_of(answer.headers["Location"])
+
+
+def test_approve_records_grant_consent_and_a_hashed_short_code(facade: Facade) -> None:
+    started, page = to_consent_page(facade)
+    query = approve_page(facade, started, page)
+    assert (query["state"], query["iss"]) == ("client-state", BASE_URL)
+    code = query["code"]
+    assert len(code) >= 43 and code not in facade.codes.items  # 256 bits, stored only hashed
+    record = facade.codes.items[sha256_hex(code)]
+    assert record.expires_at - record.created_at <= 60
+    assert (record.client_id, record.redirect_uri, record.resource) == (
+        "public-agent",
+        PUBLIC_REDIRECT,
+        BASE_URL + "/mcp",
+    )
+    (grant,) = facade.grants.items.values()
+    assert (grant.sub, grant.client_id, grant.email, grant.username) == (
+        "sub-alice",
+        "public-agent",
+        "alice@example.com",
+        "alice",
+    )
+    assert grant.scopes == {"todos:read", "todos:write"} and grant.status == "active"
+    (refresh,) = facade.cognito.sessions
+    assert facade.cipher.decrypt(grant.upstream_refresh or b"", grant_context(grant.grant_id)) == refresh.encode()
+    assert facade.consents.get("sub-alice", "public-agent") is not None
+    assert facade.txns.items[started.txn_id].status == "decided"
+
+
+def test_deny_redirects_access_denied_and_revokes_upstream(facade: Facade) -> None:
+    started, page = to_consent_page(facade)
+    answer = facade.authorization().consent({"csrf": csrf_of(page), "decision": "deny"}, started.cookie)
+    query = query_of(answer.headers["Location"])
+    assert (query["error"], query["state"], query["iss"]) == ("access_denied", "client-state", BASE_URL)
+    assert list(facade.cognito.sessions) == [] and len(facade.cognito.revoked) == 1
+    assert not facade.grants.items and not facade.codes.items
+
+
+def test_wrong_csrf_is_forbidden_and_changes_nothing(facade: Facade) -> None:
+    started, _ = to_consent_page(facade)
+    answer = facade.authorization().consent({"csrf": "forged", "decision": "approve"}, started.cookie)
+    assert answer.status == 403
+    assert facade.txns.items[started.txn_id].status == "authenticated" and not facade.grants.items
+
+
+def test_consent_needs_the_cookie(facade: Facade) -> None:
+    _, page = to_consent_page(facade)
+    assert facade.authorization().consent({"csrf": csrf_of(page), "decision": "approve"}, None).status == 400
+
+
+def test_consent_is_decided_once(facade: Facade) -> None:
+    started, page = to_consent_page(facade)
+    approve_page(facade, started, page)
+    again = facade.authorization().consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
+    assert again.status == 400 and len(facade.codes.items) == 1
+
+
+def test_consent_before_the_callback_is_refused(facade: Facade) -> None:
+    started = start(facade)
+    assert facade.authorization().consent({"csrf": "x", "decision": "approve"}, started.cookie).status == 400
+
+
+@pytest.mark.parametrize("form", [None, {"csrf": "x"}, {"csrf": "x", "decision": "maybe"}])
+def test_malformed_consent_forms(facade: Facade, form: dict | None) -> None:
+    started, page = to_consent_page(facade)
+    if form is not None:
+        form = {**form, "csrf": csrf_of(page)}
+    assert facade.authorization().consent(form, started.cookie).status == 400
+    assert facade.txns.items[started.txn_id].status == "authenticated"
+
+
+def test_expired_transaction_cannot_be_approved(facade: Facade) -> None:
+    started, page = to_consent_page(facade)
+    facade.clock.now += 601
+    answer = facade.authorization().consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
+    assert answer.status == 400 and not facade.codes.items
+
+
+def test_second_authorization_remembers_consent(facade: Facade) -> None:
+    approve(facade)
+    query = approve(facade)  # no page the second time
+    assert query["code"] and len(facade.grants.items) == 2
+
+
+# --------------------------------------------------------------------------- the handler shape
+def _event(route: str, *, query: str = "", cookies: list[str] | None = None, body: str = "") -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "routeKey": route,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/x-www-form-urlencoded"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    return event
+
+
+def test_handler_routes_and_sets_cookies(facade: Facade) -> None:
+    from urllib.parse import urlencode
+
+    handle = make_handler(facade.authorization)
+    result = handle(_event("GET /authorize", query=urlencode(authorize_params())), FakeContext())
+    assert result["statusCode"] == 302 and result["cookies"][0].startswith("__Host-mcpkit_txn=")
+    cookie = result["cookies"][0].split(";")[0]
+    state = query_of(result["headers"]["Location"])["state"]
+    page = handle(_event("GET /oauth/callback", query=f"code=c&state={state}", cookies=[cookie]), FakeContext())
+    assert page["statusCode"] == 200
+    csrf = page["body"].split('name=csrf value="')[1].split('"')[0]
+    done = handle(_event("POST /consent", cookies=[cookie], body=f"csrf={csrf}&decision=approve"), FakeContext())
+    assert done["statusCode"] == 302 and "code=" in done["headers"]["Location"]
+
+
+def test_handler_rejects_repeated_query_parameters(facade: Facade) -> None:
+    from urllib.parse import urlencode
+
+    query = urlencode(authorize_params()) + "&scope=todos:read"
+    result = make_handler(facade.authorization)(_event("GET /authorize", query=query), FakeContext())
+    assert result["statusCode"] == 400 and "Location" not in result["headers"]
+
+
+def test_handler_answers_503_with_retry_after_on_outage(facade: Facade) -> None:
+    from urllib.parse import urlencode
+
+    facade.resolver.fail = True
+    result = make_handler(facade.authorization)(
+        _event("GET /authorize", query=urlencode(authorize_params())), FakeContext()
+    )
+    assert result["statusCode"] == 503 and result["headers"]["Retry-After"]
+
+
+def test_handler_unknown_route_is_404(facade: Facade) -> None:
+    assert make_handler(facade.authorization)(_event("GET /nope"), FakeContext())["statusCode"] == 404

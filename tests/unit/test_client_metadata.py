@@ -1,0 +1,286 @@
+"""Client metadata validation (RFC 7591) and redirect URI matching (RFC 8252 section 7.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from functions.core.client_metadata import (
+    MAX_REDIRECT_URIS,
+    MAX_URI_LENGTH,
+    check_redirect_uri,
+    redirect_uri_matches,
+    validate_client_metadata,
+)
+from functions.core.errors import OAuthError
+
+
+def meta(**overrides: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "client_name": "Agent",
+        "redirect_uris": ["http://127.0.0.1:3000/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    }
+    doc.update(overrides)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def rejected(doc: dict[str, Any], **kw: Any) -> OAuthError:
+    with pytest.raises(OAuthError) as info:
+        validate_client_metadata(doc, **kw)
+    assert info.value.status == 400
+    return info.value
+
+
+def test_valid_public_metadata_is_accepted_and_echoed() -> None:
+    m = validate_client_metadata(meta(scope="todos:read", software_id="sw", software_version="1.0"))
+    assert m.is_public
+    assert m.to_json() == {
+        "client_name": "Agent",
+        "redirect_uris": ["http://127.0.0.1:3000/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "scope": "todos:read",
+        "application_type": "web",
+        "software_id": "sw",
+        "software_version": "1.0",
+    }
+
+
+def test_rfc7591_defaults_apply_when_fields_are_omitted() -> None:
+    m = validate_client_metadata({"redirect_uris": ["https://app.example.com/cb"]})
+    assert m.grant_types == ("authorization_code",)
+    assert m.response_types == ("code",)
+    assert m.token_endpoint_auth_method == "client_secret_basic"  # RFC 7591 section 2 default
+    assert m.application_type == "web"
+
+
+def test_null_members_count_as_omitted() -> None:
+    m = validate_client_metadata(
+        meta(grant_types=None, response_types=None, token_endpoint_auth_method=None)
+        | {"grant_types": None, "application_type": None, "client_uri": None, "scope": None}
+    )
+    assert m.grant_types == ("authorization_code",)
+    assert m.application_type == "web"
+    assert "client_uri" not in m.to_json()
+
+
+def test_unknown_fields_are_ignored_not_echoed() -> None:
+    m = validate_client_metadata(meta(jwks_uri="https://x.example/jwks", contacts=["a@b.c"]))
+    assert "jwks_uri" not in m.to_json()
+    assert "contacts" not in m.to_json()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://app.example.com/callback",
+        "https://app.example.com:8443/cb?x=1",
+        "http://localhost:8080/callback",
+        "http://127.0.0.1/callback",
+        "http://[::1]:9000/callback",
+        "com.example.app:/oauth2redirect",
+        "com.example.app://callback",
+    ],
+)
+def test_allowed_redirect_uris(uri: str) -> None:
+    assert check_redirect_uri(uri) == uri
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("http://app.example.com/cb", "loopback"),
+        ("http://10.0.0.1/cb", "loopback"),
+        ("http://localhost.example.com/cb", "loopback"),
+        ("https://app.example.com/cb#frag", "fragment"),
+        ("https://app.example.com/cb#", "fragment"),
+        ("https://*.example.com/cb", "wildcard"),
+        ("https://app.example.com/*", "wildcard"),
+        ("https://user@app.example.com/cb", "userinfo"),
+        ("https://user:pw@app.example.com/cb", "userinfo"),
+        ("http://evil@127.0.0.1/cb", "userinfo"),
+        ("javascript:alert(1)", "javascript"),
+        ("data:text/html,hi", "data"),
+        ("file:///etc/passwd", "file"),
+        ("vbscript:msgbox", "vbscript"),
+        ("myapp:/callback", "reverse-domain"),
+        ("my_app.example:/callback", "absolute"),
+        ("HTTPS://app.example.com/cb", "lower case"),
+        ("/relative/callback", "absolute"),
+        ("https:///nohost", "host"),
+        ("https://app.example.com/c b", "whitespace"),
+        ("https://app.example.com/\u00e9", "non-ASCII"),
+        ("https://app.example.com:99999/cb", "absolute"),
+        ("", "non-empty"),
+    ],
+)
+def test_refused_redirect_uris(uri: str, why: str) -> None:
+    with pytest.raises(OAuthError) as info:
+        check_redirect_uri(uri)
+    assert info.value.error == "invalid_redirect_uri"
+    assert why in info.value.description
+
+
+def test_redirect_uri_length_is_bounded() -> None:
+    ok = "https://app.example.com/" + "a" * (MAX_URI_LENGTH - 24)
+    assert len(ok) == MAX_URI_LENGTH
+    assert check_redirect_uri(ok) == ok
+    with pytest.raises(OAuthError, match="longer"):
+        check_redirect_uri(ok + "a")
+
+
+def test_redirect_uri_count_is_bounded() -> None:
+    uris = [f"https://app.example.com/cb{i}" for i in range(MAX_REDIRECT_URIS)]
+    assert len(validate_client_metadata(meta(redirect_uris=uris)).redirect_uris) == MAX_REDIRECT_URIS
+    err = rejected(meta(redirect_uris=[*uris, "https://app.example.com/extra"]))
+    assert err.error == "invalid_redirect_uri"
+
+
+@pytest.mark.parametrize("value", [None, [], "https://app.example.com/cb", [42]])
+def test_redirect_uris_shape(value: Any) -> None:
+    doc = meta()
+    if value is None:
+        del doc["redirect_uris"]
+    else:
+        doc["redirect_uris"] = value
+    assert rejected(doc).error == "invalid_redirect_uri"
+
+
+def test_operator_redirect_patterns_restrict_uris() -> None:
+    patterns = ("http://127.0.0.1:*/callback", "https://*.corp.example/*")
+    validate_client_metadata(meta(redirect_uris=["http://127.0.0.1:1234/callback"]), redirect_patterns=patterns)
+    validate_client_metadata(meta(redirect_uris=["https://a.corp.example/cb"]), redirect_patterns=patterns)
+    err = rejected(meta(redirect_uris=["https://evil.example/cb"]), redirect_patterns=patterns)
+    assert err.error == "invalid_redirect_uri"
+    assert "policy" in err.description
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("grant_types", ["authorization_code", "client_credentials"], "grant_types"),
+        ("grant_types", ["implicit"], "grant_types"),
+        ("grant_types", ["refresh_token"], "authorization_code"),
+        ("grant_types", "authorization_code", "array"),
+        ("grant_types", ["authorization_code"] * 11, "entries"),
+        ("response_types", ["token"], "response_types"),
+        ("response_types", ["code", "id_token"], "response_types"),
+        ("response_types", [], "array"),
+        ("token_endpoint_auth_method", "private_key_jwt", "token_endpoint_auth_method"),
+        ("token_endpoint_auth_method", "client_secret_jwt", "token_endpoint_auth_method"),
+        ("token_endpoint_auth_method", 1, "token_endpoint_auth_method"),
+        ("scope", "todos:read " * 100, "longer"),
+        ("scope", 5, "scope"),
+        ("application_type", "desktop", "application_type"),
+        ("client_uri", "http://app.example.com", "https"),
+        ("client_uri", "javascript:alert(1)", "https"),
+        ("logo_uri", "https://user@app.example.com/logo.png", "userinfo"),
+        ("logo_uri", "https://app.example.com/" + "a" * MAX_URI_LENGTH, "longer"),
+        ("client_name", "x" * 201, "longer"),
+        ("client_name", "bad\nname", "control"),
+        ("client_name", 7, "string"),
+        ("client_name", "   ", "string"),
+        ("software_id", "s" * 201, "longer"),
+        ("software_version", "v" * 101, "longer"),
+    ],
+)
+def test_refused_metadata(field: str, value: Any, fragment: str) -> None:
+    err = rejected(meta(**{field: value}))
+    assert err.error == "invalid_client_metadata"
+    assert fragment in err.description
+
+
+@pytest.mark.parametrize("method", ["none", "client_secret_basic", "client_secret_post"])
+def test_supported_auth_methods(method: str) -> None:
+    assert validate_client_metadata(meta(token_endpoint_auth_method=method)).token_endpoint_auth_method == method
+
+
+def test_allowed_auth_methods_can_be_narrowed() -> None:
+    err = rejected(meta(token_endpoint_auth_method="client_secret_post"), allowed_auth_methods=("none",))
+    assert "none" in err.description
+    m = validate_client_metadata({"redirect_uris": ["https://a.example/cb"]}, default_auth_method="none")
+    assert m.token_endpoint_auth_method == "none"
+
+
+def test_non_object_is_refused() -> None:
+    assert rejected([], allowed_auth_methods=()).error == "invalid_client_metadata"  # type: ignore[arg-type]
+
+
+def test_canonical_form_ignores_order_and_duplicates() -> None:
+    a = validate_client_metadata(
+        meta(redirect_uris=["https://a.example/1", "https://a.example/2"], scope="todos:write todos:read")
+    )
+    b = validate_client_metadata(
+        meta(
+            redirect_uris=["https://a.example/2", "https://a.example/1", "https://a.example/2"],
+            scope="todos:read todos:write",
+            grant_types=["refresh_token", "authorization_code"],
+        )
+    )
+    assert a.dedupe_key() == b.dedupe_key()
+    c = validate_client_metadata(meta(redirect_uris=["https://a.example/1"]))
+    assert c.dedupe_key() != a.dedupe_key()
+    # Defaults are part of the canonical form: omitted == explicit default.
+    d = validate_client_metadata({"redirect_uris": ["https://a.example/1"], "token_endpoint_auth_method": "none"})
+    e = validate_client_metadata(
+        {
+            "redirect_uris": ["https://a.example/1"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "application_type": "web",
+        }
+    )
+    assert d.dedupe_key() == e.dedupe_key()
+
+
+@pytest.mark.parametrize(
+    ("registered", "presented", "expected"),
+    [
+        ("https://app.example.com/cb", "https://app.example.com/cb", True),
+        ("https://app.example.com/cb", "https://app.example.com/cb/", False),
+        ("https://app.example.com/cb", "https://app.example.com:443/cb", False),
+        ("https://app.example.com:8443/cb", "https://app.example.com:9443/cb", False),
+        ("https://app.example.com/cb", "https://APP.example.com/cb", False),
+        ("https://app.example.com/cb?a=1", "https://app.example.com/cb?a=2", False),
+        # RFC 8252 section 7.3: loopback http matches on any port.
+        ("http://127.0.0.1/callback", "http://127.0.0.1:51234/callback", True),
+        ("http://127.0.0.1:3000/callback", "http://127.0.0.1:51234/callback", True),
+        ("http://[::1]:3000/callback", "http://[::1]:4000/callback", True),
+        ("http://localhost:3000/callback", "http://localhost:4000/callback", True),
+        ("http://127.0.0.1:3000/callback?x=1", "http://127.0.0.1:4000/callback?x=1", True),
+        # ... but nothing else may differ.
+        ("http://127.0.0.1:3000/callback", "http://127.0.0.1:4000/other", False),
+        ("http://127.0.0.1:3000/callback", "http://127.0.0.1:4000/callback?x=1", False),
+        ("http://127.0.0.1:3000/callback", "http://localhost:3000/callback", False),
+        ("http://127.0.0.1:3000/callback", "https://127.0.0.1:3000/callback", False),
+        ("http://127.0.0.1:3000/callback", "http://127.0.0.1:4000/callback#x", False),
+        ("http://127.0.0.1:3000/callback", "http://evil@127.0.0.1:4000/callback", False),
+        ("http://127.0.0.1:3000/callback", "http://127.0.0.1:bad/callback", False),
+        ("http://127.0.0.1:3000/callback", "http://127.0.0.2:3000/callback", False),
+        ("com.example.app:/cb", "com.example.app:/cb", True),
+        ("com.example.app:/cb", "com.example.app:/cb2", False),
+    ],
+)
+def test_redirect_uri_matches(registered: str, presented: str, expected: bool) -> None:
+    assert redirect_uri_matches(registered, presented) is expected
+
+
+@pytest.mark.parametrize(
+    ("requested", "kept"),
+    [
+        ("todos:read admin", "todos:read"),
+        ("openid offline_access todos:write todos:read", "todos:write todos:read"),
+        ("openid profile", None),
+    ],
+)
+def test_scopes_outside_the_catalogue_are_dropped_not_fatal(requested: str, kept: str | None) -> None:
+    # RFC 7591 section 3.2.1: the server may replace requested values; agents commonly ask
+    # for OIDC scopes, which must not make registration fail.
+    meta = validate_client_metadata({"redirect_uris": ["https://app.example.com/cb"], "scope": requested})
+    assert meta.scope == kept

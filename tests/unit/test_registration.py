@@ -1,0 +1,488 @@
+"""Registration function (RFC 7591 / RFC 7592) with in-memory store and rate limiter.
+
+Each rule has a test here; the same flows run against DynamoDB (moto) in
+tests/integration/test_registration.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pytest
+
+from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX, InMemoryClientStore
+from functions.core.crypto import sha256_hex
+from functions.core.errors import DependencyError
+from functions.core.ratelimit import InMemoryRateLimiter
+from functions.core.routes import ROUTES
+from functions.core.settings import RegistrationSettings
+from functions.registration.app import build_app
+from functions.registration.service import RegistrationService
+from local.gateway import build_event
+from tests.helpers import BASE_URL, FakeContext
+
+PUBLIC: dict[str, Any] = {
+    "client_name": "Agent",
+    "redirect_uris": ["http://127.0.0.1:3000/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "scope": "todos:read",
+}
+CONFIDENTIAL: dict[str, Any] = {**PUBLIC, "token_endpoint_auth_method": "client_secret_post"}
+
+
+def event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    source_ip: str = "198.51.100.7",
+) -> dict[str, Any]:
+    template = "/register/{client_id}" if path.startswith("/register/") else path
+    route = next(r for r in ROUTES if r.method == method and r.path == template)
+    raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    hdrs = {"content-type": "application/json", **(headers or {})}
+    params = {"client_id": path.rsplit("/", 1)[1]} if template != path else None
+    return build_event(
+        method=method,
+        path=path,
+        raw_query="",
+        headers=list(hdrs.items()),
+        body=raw,
+        route=route,
+        params=params,
+        source_ip=source_ip,
+    )
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    @property
+    def json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.text)
+        return parsed
+
+
+class Kit:
+    def __init__(self, **settings: Any) -> None:
+        values: dict[str, Any] = {"base_url": BASE_URL, "clients_table": "clients", "artefacts_table": "artefacts"}
+        values.update(settings)
+        self.settings = RegistrationSettings(**values)
+        self.now = 1_800_000_000.0
+        self.store = InMemoryClientStore(idle_days=self.settings.client_idle_days)
+        self.limiter = InMemoryRateLimiter(clock=lambda: self.now)
+        self.service = RegistrationService(self.settings, self.store, self.limiter, clock=lambda: self.now)
+        self.app = build_app(self.service)
+
+    def call(self, method: str, path: str, **kw: Any) -> Reply:
+        result = self.app.resolve(event(method, path, **kw), cast(Any, FakeContext()))
+        headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+        for k, values in (result.get("multiValueHeaders") or {}).items():
+            headers[k.lower()] = ",".join(values)
+        return Reply(int(result["statusCode"]), headers, str(result.get("body") or ""))
+
+    def register(self, body: Any, **kw: Any) -> Reply:
+        return self.call("POST", "/register", body=body, **kw)
+
+    def manage(self, method: str, client_id: str, token: str | None, body: Any = None) -> Reply:
+        headers = {} if token is None else {"authorization": f"Bearer {token}"}
+        return self.call(method, f"/register/{client_id}", headers=headers, body=body)
+
+    def client_items(self) -> list[dict[str, Any]]:
+        return [v for k, v in self.store.items.items() if k.startswith(CLIENT_PREFIX)]
+
+
+@pytest.fixture
+def kit() -> Kit:
+    return Kit()
+
+
+def assert_nothing_stored(kit: Kit) -> None:
+    assert kit.store.items == {}
+
+
+# ----- POST /register ---------------------------------------------------------------------
+
+
+def test_public_registration(kit: Kit) -> None:
+    reply = kit.register(PUBLIC)
+    assert reply.status == 201
+    body = reply.json
+    assert len(body["client_id"]) == 22  # 128 random bits, base64url
+    assert body["client_id_issued_at"] == int(kit.now)
+    for key, value in PUBLIC.items():
+        assert body[key] == value
+    assert "client_secret" not in body
+    assert "client_secret_expires_at" not in body
+    assert body["registration_client_uri"] == f"{BASE_URL}/register/{body['client_id']}"
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.headers["content-type"] == "application/json"
+    [item] = kit.client_items()
+    assert item["registration_access_token_hash"] == sha256_hex(body["registration_access_token"])
+    assert body["registration_access_token"] not in json.dumps(kit.store.items)
+    assert item["ttl"] == int(kit.now) + 30 * 86_400
+    assert kit.store.counter == 1
+
+
+def test_confidential_registration_gets_a_hashed_secret(kit: Kit) -> None:
+    body = kit.register(CONFIDENTIAL).json
+    assert body["token_endpoint_auth_method"] == "client_secret_post"
+    assert len(body["client_secret"]) >= 43  # 256 bits
+    assert body["client_secret_expires_at"] == 0
+    [item] = kit.client_items()
+    assert item["client_secret_hash"] == sha256_hex(body["client_secret"])
+    assert body["client_secret"] not in json.dumps(kit.store.items)
+    assert item["dedupe_key"] is None
+    assert not any(k.startswith(DEDUPE_PREFIX) for k in kit.store.items)
+
+
+def test_identical_public_registrations_share_a_client_id(kit: Kit) -> None:
+    first = kit.register(PUBLIC).json
+    second = kit.register({**PUBLIC, "redirect_uris": list(PUBLIC["redirect_uris"])}).json
+    assert second["client_id"] == first["client_id"]
+    assert second["client_id_issued_at"] == first["client_id_issued_at"]
+    assert len(kit.client_items()) == 1
+    assert kit.store.counter == 1
+    # The registration access token rotates: the old one is stored only as a hash.
+    assert second["registration_access_token"] != first["registration_access_token"]
+    assert kit.manage("GET", first["client_id"], first["registration_access_token"]).status == 401
+    assert kit.manage("GET", first["client_id"], second["registration_access_token"]).status == 200
+
+
+def test_reordered_metadata_is_deduplicated(kit: Kit) -> None:
+    a = kit.register({**PUBLIC, "redirect_uris": ["https://a.example/1", "https://a.example/2"]}).json
+    b = kit.register(
+        {
+            **PUBLIC,
+            "redirect_uris": ["https://a.example/2", "https://a.example/1"],
+            "grant_types": ["refresh_token", "authorization_code"],
+        }
+    ).json
+    assert a["client_id"] == b["client_id"]
+
+
+def test_different_public_metadata_gets_a_new_client(kit: Kit) -> None:
+    a = kit.register(PUBLIC).json
+    b = kit.register({**PUBLIC, "client_name": "Other"}).json
+    assert a["client_id"] != b["client_id"]
+    assert kit.store.counter == 2
+
+
+def test_confidential_clients_are_never_deduplicated(kit: Kit) -> None:
+    a = kit.register(CONFIDENTIAL).json
+    b = kit.register(CONFIDENTIAL).json
+    assert a["client_id"] != b["client_id"]
+    assert kit.store.counter == 2
+
+
+def test_dedupe_of_an_idle_expired_client_registers_anew(kit: Kit) -> None:
+    a = kit.register(PUBLIC).json
+    kit.now += 31 * 86_400
+    b = kit.register(PUBLIC).json
+    assert b["client_id"] != a["client_id"]
+    assert (
+        kit.store.items[DEDUPE_PREFIX + kit.store.items[CLIENT_PREFIX + b["client_id"]]["dedupe_key"]]["client_id"]
+        == b["client_id"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({**PUBLIC, "redirect_uris": ["http://app.example.com/cb"]}, "invalid_redirect_uri"),
+        ({**PUBLIC, "redirect_uris": ["https://app.example.com/cb#x"]}, "invalid_redirect_uri"),
+        ({**PUBLIC, "redirect_uris": []}, "invalid_redirect_uri"),
+        ({k: v for k, v in PUBLIC.items() if k != "redirect_uris"}, "invalid_redirect_uri"),
+        ({**PUBLIC, "grant_types": ["client_credentials"]}, "invalid_client_metadata"),
+        ({**PUBLIC, "response_types": ["token"]}, "invalid_client_metadata"),
+        ({**PUBLIC, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+        ({**PUBLIC, "scope": 7}, "invalid_client_metadata"),
+        ({**PUBLIC, "client_name": "x" * 500}, "invalid_client_metadata"),
+        ([PUBLIC], "invalid_client_metadata"),
+        (b"{not json", "invalid_client_metadata"),
+        (
+            b'{"redirect_uris": ["https://a.example/cb"], "redirect_uris": ["https://b.example/cb"]}',
+            "invalid_client_metadata",
+        ),
+        (json.dumps({**PUBLIC, "client_name": "x" * 17_000}).encode(), "invalid_client_metadata"),
+    ],
+)
+def test_rejected_registration_stores_nothing(kit: Kit, body: Any, error: str) -> None:
+    reply = kit.register(body)
+    assert reply.status == 400
+    assert reply.json["error"] == error
+    assert reply.json["error_description"]
+    assert_nothing_stored(kit)
+
+
+def test_body_size_bound(kit: Kit) -> None:
+    padded = {**PUBLIC, "software_id": "s", "padding": "p" * (16 * 1024)}
+    reply = kit.register(padded)
+    assert reply.status == 400
+    assert "larger" in reply.json["error_description"]
+    assert_nothing_stored(kit)
+
+
+def test_non_json_content_type_is_refused(kit: Kit) -> None:
+    reply = kit.register(PUBLIC, headers={"content-type": "application/x-www-form-urlencoded"})
+    assert reply.status == 400
+    assert_nothing_stored(kit)
+
+
+def test_binary_body_is_refused(kit: Kit) -> None:
+    reply = kit.register(b"\xff\xfe\x00binary", headers={"content-type": "application/octet-stream"})
+    assert reply.status == 400
+    assert reply.json["error"] == "invalid_client_metadata"
+    assert_nothing_stored(kit)
+
+
+def test_registration_can_be_disabled() -> None:
+    kit = Kit(registration_enabled=False)
+    reply = kit.register(PUBLIC)
+    assert reply.status == 403
+    assert reply.json["error"] == "access_denied"
+    assert_nothing_stored(kit)
+    assert kit.limiter.counts == {}
+
+
+def test_operator_redirect_patterns() -> None:
+    kit = Kit(redirect_patterns="http://127.0.0.1:*/callback,https://*.corp.example/*")
+    assert kit.register(PUBLIC).status == 201
+    reply = kit.register({**PUBLIC, "redirect_uris": ["https://evil.example/cb"]})
+    assert reply.status == 400
+    assert reply.json["error"] == "invalid_redirect_uri"
+    assert len(kit.client_items()) == 1
+
+
+def test_rate_limit_per_source_ip() -> None:
+    kit = Kit(registration_rate_per_minute=2)
+    kit.now = 1_800_000_010.0  # 50 s before the minute ends
+    assert kit.register(PUBLIC, source_ip="203.0.113.1").status == 201
+    assert kit.register(CONFIDENTIAL, source_ip="203.0.113.1").status == 201
+    reply = kit.register({**PUBLIC, "client_name": "third"}, source_ip="203.0.113.1")
+    assert reply.status == 429
+    assert reply.headers["retry-after"] == "50"
+    assert reply.json["error"] == "temporarily_unavailable"
+    assert len(kit.client_items()) == 2
+    assert kit.register({**PUBLIC, "client_name": "other ip"}, source_ip="203.0.113.2").status == 201
+    kit.now += 60  # next window
+    assert kit.register({**PUBLIC, "client_name": "later"}, source_ip="203.0.113.1").status == 201
+
+
+def test_max_clients() -> None:
+    kit = Kit(max_clients=2)
+    first = kit.register(CONFIDENTIAL).json
+    kit.register(CONFIDENTIAL)
+    reply = kit.register(CONFIDENTIAL)
+    assert reply.status == 403
+    assert "maximum number of registered clients" in reply.json["error_description"]
+    assert kit.store.recounts == 1  # the counter was recounted before refusing
+    assert len(kit.client_items()) == 2
+    # RFC 7592 DELETE counts down, so a new registration fits again.
+    assert kit.manage("DELETE", first["client_id"], first["registration_access_token"]).status == 204
+    assert kit.store.counter == 1
+    assert kit.register(CONFIDENTIAL).status == 201
+
+
+def test_max_clients_recount_forgets_idle_expired_clients() -> None:
+    kit = Kit(max_clients=2)
+    kit.register(CONFIDENTIAL)
+    kit.now += 20 * 86_400
+    kit.register(CONFIDENTIAL)
+    kit.now += 15 * 86_400  # the first client idled out; TTL deletion never counted it down
+    assert kit.store.counter == 2
+    reply = kit.register(CONFIDENTIAL)
+    assert reply.status == 201
+    assert kit.store.recounts == 1
+    assert kit.store.counter == 2
+
+
+# ----- RFC 7592 ---------------------------------------------------------------------------
+
+
+def test_read_client_configuration(kit: Kit) -> None:
+    reg = kit.register(CONFIDENTIAL).json
+    reply = kit.manage("GET", reg["client_id"], reg["registration_access_token"])
+    assert reply.status == 200
+    body = reply.json
+    assert body["client_id"] == reg["client_id"]
+    assert body["redirect_uris"] == CONFIDENTIAL["redirect_uris"]
+    assert body["registration_access_token"] == reg["registration_access_token"]
+    assert body["registration_client_uri"] == reg["registration_client_uri"]
+    assert "client_secret" not in body  # only its hash exists
+    assert body["client_secret_expires_at"] == 0
+    assert reply.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_management_requires_the_registration_access_token(kit: Kit, method: str) -> None:
+    reg = kit.register(PUBLIC).json
+    other = kit.register({**PUBLIC, "client_name": "Other"}).json
+    body = {**PUBLIC, "client_id": reg["client_id"]}
+    cid = reg["client_id"]
+    for token in (None, "wrong-token", other["registration_access_token"]):
+        reply = kit.manage(method, cid, token, body if method == "PUT" else None)
+        assert reply.status == 401
+        assert reply.json["error"] == "invalid_token"
+        assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
+    # A non-Bearer scheme is not a registration access token.
+    basic = kit.call(method, f"/register/{cid}", headers={"authorization": "Basic " + reg["registration_access_token"]})
+    assert basic.status == 401
+    # An unknown client gets the same answer as a wrong token (RFC 7592 section 2.1).
+    assert kit.manage(method, "A" * 22, reg["registration_access_token"], body).status == 401
+    assert kit.manage(method, "not!an!id", reg["registration_access_token"], body).status == 401
+    assert kit.manage("GET", cid, reg["registration_access_token"]).json["client_name"] == "Agent"
+
+
+def test_update_replaces_metadata(kit: Kit) -> None:
+    reg = kit.register(PUBLIC).json
+    token = reg["registration_access_token"]
+    update = {
+        "client_id": reg["client_id"],
+        "redirect_uris": ["http://127.0.0.1:4000/new"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code"],
+    }
+    reply = kit.manage("PUT", reg["client_id"], token, update)
+    assert reply.status == 200
+    body = reply.json
+    assert body["redirect_uris"] == ["http://127.0.0.1:4000/new"]
+    assert "client_name" not in body  # omitted fields are deleted (RFC 7592 section 2.2)
+    assert "scope" not in body
+    assert body["registration_access_token"] == token
+    assert body["client_id_issued_at"] == reg["client_id_issued_at"]
+    read = kit.manage("GET", reg["client_id"], token).json
+    assert read["redirect_uris"] == ["http://127.0.0.1:4000/new"]
+    assert "client_name" not in read
+    # The metadata changed, so the dedupe mapping for the old metadata is gone.
+    assert not any(k.startswith(DEDUPE_PREFIX) for k in kit.store.items)
+    assert kit.register(PUBLIC).json["client_id"] != reg["client_id"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"redirect_uris": ["http://evil.example/cb"]}, "invalid_redirect_uri"),
+        ({"grant_types": ["password"]}, "invalid_client_metadata"),
+        ({"client_id": "someone-else-0000000000"}, "invalid_client_metadata"),
+        ({"client_id": None}, "invalid_client_metadata"),
+        ({"registration_access_token": "x"}, "invalid_client_metadata"),
+        ({"registration_client_uri": "x"}, "invalid_client_metadata"),
+        ({"client_id_issued_at": 1}, "invalid_client_metadata"),
+        ({"client_secret_expires_at": 0}, "invalid_client_metadata"),
+        ({"client_secret": "my-own-choice"}, "invalid_client_metadata"),
+    ],
+)
+def test_invalid_update_changes_nothing(kit: Kit, change: dict[str, Any], error: str) -> None:
+    reg = kit.register(CONFIDENTIAL).json
+    before = json.dumps(kit.store.items, sort_keys=True)
+    body = {**CONFIDENTIAL, "client_id": reg["client_id"], **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    reply = kit.manage("PUT", reg["client_id"], reg["registration_access_token"], body)
+    assert reply.status == 400
+    assert reply.json["error"] == error
+    assert json.dumps(kit.store.items, sort_keys=True) == before
+
+
+def test_update_with_the_current_secret_keeps_it(kit: Kit) -> None:
+    reg = kit.register(CONFIDENTIAL).json
+    body = {**CONFIDENTIAL, "client_id": reg["client_id"], "client_secret": reg["client_secret"], "client_name": "B"}
+    reply = kit.manage("PUT", reg["client_id"], reg["registration_access_token"], body)
+    assert reply.status == 200
+    assert "client_secret" not in reply.json
+    item = kit.store.items[CLIENT_PREFIX + reg["client_id"]]
+    assert item["client_secret_hash"] == sha256_hex(reg["client_secret"])
+    assert json.loads(item["metadata"])["client_name"] == "B"
+
+
+def test_update_public_to_confidential_issues_a_secret_and_back_drops_it(kit: Kit) -> None:
+    reg = kit.register(PUBLIC).json
+    cid, token = reg["client_id"], reg["registration_access_token"]
+    conf = kit.manage("PUT", cid, token, {**CONFIDENTIAL, "client_id": cid}).json
+    assert conf["client_secret_expires_at"] == 0
+    assert kit.store.items[CLIENT_PREFIX + cid]["client_secret_hash"] == sha256_hex(conf["client_secret"])
+    public = kit.manage("PUT", cid, token, {**PUBLIC, "client_id": cid}).json
+    assert "client_secret" not in public
+    assert kit.store.items[CLIENT_PREFIX + cid]["client_secret_hash"] is None
+
+
+def test_delete(kit: Kit) -> None:
+    reg = kit.register(PUBLIC).json
+    reply = kit.manage("DELETE", reg["client_id"], reg["registration_access_token"])
+    assert reply.status == 204
+    assert reply.text == ""
+    assert kit.client_items() == []
+    assert not any(k.startswith(DEDUPE_PREFIX) for k in kit.store.items)
+    assert kit.store.items[COUNTER_KEY]["count"] == 0
+    assert kit.manage("GET", reg["client_id"], reg["registration_access_token"]).status == 401
+    assert kit.manage("DELETE", reg["client_id"], reg["registration_access_token"]).status == 401
+
+
+# ----- HTTP concerns ----------------------------------------------------------------------
+
+
+def test_cors_preflight_on_register(kit: Kit) -> None:
+    reply = kit.call(
+        "OPTIONS",
+        "/register",
+        headers={
+            "origin": "https://inspector.example",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type",
+        },
+    )
+    assert reply.status == 204
+    assert reply.headers["access-control-allow-origin"] == "*"
+    assert "content-type" in reply.headers["access-control-allow-headers"].lower()
+    assert "POST" in reply.headers["access-control-allow-methods"]
+    assert_nothing_stored(kit)
+
+
+def test_cors_headers_on_registration(kit: Kit) -> None:
+    reply = kit.register(PUBLIC, headers={"origin": "https://inspector.example"})
+    assert reply.status == 201
+    assert reply.headers["access-control-allow-origin"] == "*"
+
+
+class BrokenStore(InMemoryClientStore):
+    def get(self, client_id: str, now: int) -> Any:
+        raise DependencyError("read client failed: ProvisionedThroughputExceededException")
+
+    def find_by_dedupe(self, dedupe_key: str, now: int) -> Any:
+        raise DependencyError("read dedupe failed: InternalServerError")
+
+
+class BrokenLimiter(InMemoryRateLimiter):
+    def hit(self, bucket: str, source_ip: str, limit: int) -> Any:
+        raise DependencyError("rate limit failed: InternalServerError")
+
+
+def test_dependency_failures_answer_503(kit: Kit) -> None:
+    kit.service = RegistrationService(kit.settings, BrokenStore(), kit.limiter, clock=lambda: kit.now)
+    kit.app = build_app(kit.service)
+    for reply in (kit.register(PUBLIC), kit.manage("GET", "A" * 22, "token")):
+        assert reply.status == 503
+        assert reply.headers["retry-after"] == "5"
+        assert reply.json["error"] == "temporarily_unavailable"
+    kit.service = RegistrationService(kit.settings, kit.store, BrokenLimiter(), clock=lambda: kit.now)
+    kit.app = build_app(kit.service)
+    assert kit.register(PUBLIC).status == 503
+    assert_nothing_stored(kit)
+
+
+def test_secrets_are_not_logged(kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:
+    body = kit.register(CONFIDENTIAL).json
+    kit.manage("GET", body["client_id"], body["registration_access_token"])
+    kit.manage("GET", body["client_id"], "wrong")
+    out = capsys.readouterr()
+    logged = out.out + out.err
+    assert body["client_secret"] not in logged
+    assert body["registration_access_token"] not in logged

@@ -1,0 +1,279 @@
+"""POST /token: client authentication, the authorization_code grant, errors per RFC 6749 section 5.2."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from jose import jwt
+
+from functions.core.crypto import sha256_hex
+from functions.core.ddb import ConditionFailed
+from functions.core.errors import OAuthError
+from tests.helpers import MCP_URL
+from tests.unit.test_token_fakes import (
+    CONF_REDIRECT,
+    PUBLIC_REDIRECT,
+    VERIFIER,
+    Facade,
+    FakeResolver,
+    approve,
+    confidential_client,
+    public_client,
+)
+
+
+@pytest.fixture
+def facade() -> Facade:
+    return Facade()
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{quote(client_id)}:{quote(secret)}".encode()).decode()
+
+
+def code_form(code: str, **overrides: str | None) -> dict[str, str]:
+    form: dict[str, str | None] = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": PUBLIC_REDIRECT,
+        "code_verifier": VERIFIER,
+        "client_id": "public-agent",
+        "resource": MCP_URL,
+    }
+    form.update(overrides)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+def exchange(facade: Facade, **overrides: str | None) -> dict[str, Any]:
+    code = approve(facade)["code"]
+    return facade.token().token(code_form(code, **overrides), "")
+
+
+def refused(call: Any, error: str, status: int = 400) -> OAuthError:
+    with pytest.raises(OAuthError) as info:
+        call()
+    assert (info.value.error, info.value.status) == (error, status), info.value.description
+    return info.value
+
+
+# --------------------------------------------------------------------------- client authentication
+def conf_facade(method: str = "client_secret_basic") -> Facade:
+    return Facade(resolver=FakeResolver(public_client(), confidential_client(method)))
+
+
+def conf_code(facade: Facade) -> str:
+    return approve(facade, client_id="conf-agent", redirect_uri=CONF_REDIRECT)["code"]
+
+
+def conf_form(code: str, **extra: str) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": CONF_REDIRECT,
+        "code_verifier": VERIFIER,
+        **extra,
+    }
+
+
+def test_client_secret_basic() -> None:
+    facade = conf_facade()
+    body = facade.token().token(conf_form(conf_code(facade)), basic("conf-agent", "s3cret"))
+    assert body["token_type"] == "Bearer"
+
+
+def test_basic_credentials_are_form_urlencoded() -> None:
+    facade = Facade(resolver=FakeResolver(confidential_client(secret="a:b c%d")))
+    body = facade.token().token(conf_form(conf_code(facade)), basic("conf-agent", "a:b c%d"))
+    assert body["access_token"]
+
+
+def test_wrong_basic_secret_is_401_with_basic_challenge() -> None:
+    facade = conf_facade()
+    err = refused(
+        lambda: facade.token().token(conf_form(conf_code(facade)), basic("conf-agent", "nope")), "invalid_client", 401
+    )
+    assert err.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_client_secret_post() -> None:
+    facade = conf_facade("client_secret_post")
+    form = conf_form(conf_code(facade), client_id="conf-agent", client_secret="s3cret")
+    assert facade.token().token(form, "")["access_token"]
+
+
+@pytest.mark.parametrize(
+    ("method", "how"),
+    [
+        ("client_secret_basic", "post"),  # registered basic, used post
+        ("client_secret_post", "basic"),  # registered post, used basic
+        ("client_secret_basic", "none"),  # no secret at all
+        ("client_secret_post", "wrong-post"),
+    ],
+)
+def test_client_must_authenticate_as_registered(method: str, how: str) -> None:
+    facade = conf_facade(method)
+    form, header = conf_form(conf_code(facade)), ""
+    if how == "post":
+        form |= {"client_id": "conf-agent", "client_secret": "s3cret"}
+    elif how == "wrong-post":
+        form |= {"client_id": "conf-agent", "client_secret": "wrong"}
+    elif how == "basic":
+        header = basic("conf-agent", "s3cret")
+    else:
+        form |= {"client_id": "conf-agent"}
+    refused(lambda: facade.token().token(form, header), "invalid_client", 401)
+
+
+def test_two_authentication_methods_are_invalid_request() -> None:
+    facade = conf_facade()
+    form = conf_form(conf_code(facade), client_secret="s3cret")
+    refused(lambda: facade.token().token(form, basic("conf-agent", "s3cret")), "invalid_request")
+
+
+def test_public_client_presenting_a_secret_is_refused(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    refused(lambda: facade.token().token(code_form(code, client_secret="x"), ""), "invalid_client", 401)
+
+
+@pytest.mark.parametrize("header", ["Bearer abc", "Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode()])
+def test_malformed_authorization_header_is_invalid_client(facade: Facade, header: str) -> None:
+    refused(lambda: facade.token().token(code_form("x", client_id=None), header), "invalid_client", 401)
+
+
+def test_unknown_or_missing_client_is_invalid_client(facade: Facade) -> None:
+    refused(lambda: facade.token().token(code_form("x", client_id="ghost"), ""), "invalid_client", 401)
+    refused(lambda: facade.token().token(code_form("x", client_id=None), ""), "invalid_client", 401)
+
+
+def test_basic_id_must_match_form_client_id() -> None:
+    facade = conf_facade()
+    form = conf_form(conf_code(facade), client_id="public-agent")
+    refused(lambda: facade.token().token(form, basic("conf-agent", "s3cret")), "invalid_client", 401)
+
+
+# --------------------------------------------------------------------------- grant types
+def test_grant_type_errors(facade: Facade) -> None:
+    refused(lambda: facade.token().token({"client_id": "public-agent"}, ""), "invalid_request")
+    refused(
+        lambda: facade.token().token({"grant_type": "password", "client_id": "public-agent"}, ""),
+        "unsupported_grant_type",
+    )
+
+
+def test_grant_type_not_registered_is_unauthorized_client() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(grant_types=("authorization_code",))))
+    form = {"grant_type": "refresh_token", "refresh_token": "x", "client_id": "public-agent"}
+    refused(lambda: facade.token().token(form, ""), "unauthorized_client")
+
+
+# --------------------------------------------------------------------------- authorization_code
+def test_code_exchange_answer(facade: Facade) -> None:
+    body = exchange(facade)
+    assert set(body) == {"access_token", "token_type", "expires_in", "scope", "refresh_token"}  # no id_token
+    claims = jwt.get_unverified_claims(body["access_token"])
+    (grant,) = facade.grants.items.values()
+    assert claims["origin_jti"] == grant.grant_id  # Cognito's JWT, untouched
+    assert body["token_type"] == "Bearer" and 3500 < body["expires_in"] <= 3600
+    assert body["scope"] == "todos:read todos:write"
+    rt = facade.rts.items[sha256_hex(body["refresh_token"])]
+    assert body["refresh_token"] not in facade.rts.items  # stored only hashed
+    assert (rt.status, rt.client_id, rt.grant_id, rt.expires_at) == (
+        "active",
+        "public-agent",
+        grant.grant_id,
+        grant.expires_at,
+    )
+    (code,) = facade.codes.items.values()
+    assert code.used_at is not None
+
+
+def test_no_refresh_token_for_a_client_without_the_grant_type() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(grant_types=("authorization_code",))))
+    assert "refresh_token" not in exchange(facade)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"code_verifier": None}, "invalid_request"),
+        ({"redirect_uri": None}, "invalid_request"),
+        ({"redirect_uri": "http://127.0.0.1:9999/callback"}, "invalid_grant"),  # equal, not just matching
+        ({"code_verifier": "w" * 43}, "invalid_grant"),  # PKCE
+        ({"code_verifier": "short"}, "invalid_grant"),
+        ({"resource": "https://other.example/mcp"}, "invalid_target"),
+    ],
+)
+def test_code_checks(facade: Facade, overrides: dict, error: str) -> None:
+    code = approve(facade)["code"]
+    refused(lambda: facade.token().token(code_form(code, **overrides), ""), error)
+    assert facade.codes.items[sha256_hex(code)].used_at is None  # a refused request changes nothing
+    assert all(g.status == "active" for g in facade.grants.items.values())
+
+
+def test_resource_is_optional_at_the_token_endpoint(facade: Facade) -> None:
+    assert exchange(facade, resource=None)["access_token"]
+
+
+def test_unknown_code(facade: Facade) -> None:
+    refused(lambda: facade.token().token(code_form("no-such-code"), ""), "invalid_grant")
+
+
+def test_code_of_another_client_is_invalid_grant_and_not_consumed() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(), public_client(client_id="other-agent")))
+    code = approve(facade)["code"]
+    refused(lambda: facade.token().token(code_form(code, client_id="other-agent"), ""), "invalid_grant")
+    assert facade.token().token(code_form(code), "")["access_token"]
+
+
+def test_expired_code(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    facade.clock.now += 61
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+
+
+def test_replayed_code_revokes_the_grant(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    first = facade.token().token(code_form(code), "")
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+    (grant,) = facade.grants.items.values()
+    assert grant.status == "revoked" and grant.revoked_reason == "code_replay"
+    assert facade.cognito.revoked  # and Cognito's session
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": "public-agent"}
+    refused(lambda: facade.token().token(form, ""), "invalid_grant")
+
+
+def test_losing_the_consumption_race_is_replay(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    stale = facade.codes.items[sha256_hex(code)]
+    facade.codes.consume(stale.code_hash, 1)  # someone else consumed it after our read
+    original_get = facade.codes.get
+    facade.codes.get = lambda h: stale if h == stale.code_hash else original_get(h)  # type: ignore[method-assign]
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+    assert next(iter(facade.grants.items.values())).status == "revoked"
+
+
+def test_code_of_a_revoked_grant(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    (grant,) = facade.grants.items.values()
+    facade.grants.revoke(grant.grant_id, "test", 1)
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+
+
+def test_code_whose_upstream_token_does_not_decrypt(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    record = facade.codes.items[sha256_hex(code)]
+    facade.codes.items[record.code_hash] = replace(record, grant_id="another-grant")
+    facade.grants.items["another-grant"] = replace(next(iter(facade.grants.items.values())), grant_id="another-grant")
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+
+
+def test_rotate_conflict_raises_condition_failed_in_memory(facade: Facade) -> None:
+    body = exchange(facade)
+    rt = facade.rts.items[sha256_hex(body["refresh_token"])]
+    facade.rts.rotate(rt.token_hash, replace(rt, token_hash="new"), 1)
+    with pytest.raises(ConditionFailed):
+        facade.rts.rotate(rt.token_hash, replace(rt, token_hash="newer"), 2)

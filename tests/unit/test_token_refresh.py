@@ -1,0 +1,288 @@
+"""POST /token (refresh_token: rotation, reuse detection, upstream refresh), POST /revoke, and the
+handler's shape (no-store everywhere, CORS, 401/503)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from jose import jwt
+
+from functions.core.crypto import sha256_hex
+from functions.core.errors import DependencyError
+from functions.core.upstream import grant_context
+from functions.token.api import make_handler
+from tests.helpers import FakeContext
+from tests.unit.test_token import basic, code_form, conf_code, conf_facade, exchange, refused
+from tests.unit.test_token_fakes import Facade, FakeResolver, approve, public_client
+
+
+@pytest.fixture
+def facade() -> Facade:
+    return Facade()
+
+
+def refresh_form(token: str, **extra: str) -> dict[str, str]:
+    return {"grant_type": "refresh_token", "refresh_token": token, "client_id": "public-agent", **extra}
+
+
+def refresh(facade: Facade, token: str, **extra: str) -> dict[str, Any]:
+    return facade.token().token(refresh_form(token, **extra), "")
+
+
+def grant_of(facade: Facade) -> Any:
+    (grant,) = facade.grants.items.values()
+    return grant
+
+
+# --------------------------------------------------------------------------- refresh
+def test_refresh_rotates_and_returns_a_new_access_token(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.clock.now += 5
+    second = refresh(facade, first["refresh_token"])
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert jwt.get_unverified_claims(second["access_token"])["origin_jti"] == grant_of(facade).grant_id
+    assert (second["token_type"], second["scope"]) == ("Bearer", "todos:read todos:write")
+    assert "id_token" not in second
+    old = facade.rts.items[sha256_hex(first["refresh_token"])]
+    assert old.status == "rotated" and old.rotated_at is not None
+    assert facade.rts.items[sha256_hex(second["refresh_token"])].status == "active"
+    assert grant_of(facade).last_used_at == int(facade.clock.now)
+
+
+def test_reuse_of_a_rotated_token_revokes_the_whole_grant(facade: Facade) -> None:
+    first = exchange(facade)
+    second = refresh(facade, first["refresh_token"])
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+    grant = grant_of(facade)
+    assert grant.status == "revoked" and grant.revoked_reason == "refresh_reuse"
+    assert facade.consents.get(grant.sub, grant.client_id) is None  # consent forgotten
+    assert facade.cognito.revoked and not facade.cognito.sessions  # upstream revoked
+    refused(lambda: refresh(facade, second["refresh_token"]), "invalid_grant")  # the live one dies too
+
+
+def test_losing_a_concurrent_rotation_is_reuse(facade: Facade) -> None:
+    first = exchange(facade)
+    rt = facade.rts.items[sha256_hex(first["refresh_token"])]
+    original_get = facade.rts.get
+    refresh(facade, first["refresh_token"])
+    facade.rts.get = lambda h: rt if h == rt.token_hash else original_get(h)  # type: ignore[method-assign]
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+    assert grant_of(facade).status == "revoked"
+
+
+def test_refresh_token_of_another_client(facade: Facade) -> None:
+    facade.resolver.clients["other-agent"] = public_client(client_id="other-agent")
+    first = exchange(facade)
+    form = refresh_form(first["refresh_token"], client_id="other-agent")
+    refused(lambda: facade.token().token(form, ""), "invalid_grant")
+    assert grant_of(facade).status == "active"  # not reuse: just not yours
+
+
+def test_unknown_missing_and_expired_refresh_tokens(facade: Facade) -> None:
+    first = exchange(facade)
+    refused(lambda: refresh(facade, "nope"), "invalid_grant")
+    refused(
+        lambda: facade.token().token({"grant_type": "refresh_token", "client_id": "public-agent"}, ""),
+        "invalid_request",
+    )
+    facade.clock.now = grant_of(facade).expires_at + 1
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+
+
+def test_refresh_of_a_revoked_grant(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.grants.revoke(grant_of(facade).grant_id, "test", 1)
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+    assert facade.cognito.refreshes == 0
+
+
+def test_scope_may_narrow_but_not_widen() -> None:
+    facade = Facade()
+    facade.cognito.user = replace(facade.cognito.user, groups=())  # bob-like: read only
+    first = exchange(facade)
+    refused(lambda: refresh(facade, first["refresh_token"], scope="todos:read todos:write"), "invalid_scope")
+    refused(lambda: refresh(facade, first["refresh_token"], scope="admin"), "invalid_scope")
+    assert refresh(facade, first["refresh_token"], scope="todos:read")["scope"] == "todos:read"
+
+
+def test_refresh_resource_must_be_the_mcp_url(facade: Facade) -> None:
+    first = exchange(facade)
+    refused(lambda: refresh(facade, first["refresh_token"], resource="https://other.example/mcp"), "invalid_target")
+    assert refresh(facade, first["refresh_token"], resource=facade.settings.mcp_url)["access_token"]
+
+
+def test_cognito_invalid_grant_revokes_the_grant(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.cognito.sessions.clear()  # Cognito ended the session
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+    assert grant_of(facade).status == "revoked"
+
+
+def test_cognito_outage_leaves_the_refresh_token_usable(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.cognito.fail = True
+    with pytest.raises(DependencyError):
+        refresh(facade, first["refresh_token"])
+    assert facade.rts.items[sha256_hex(first["refresh_token"])].status == "active"
+    facade.cognito.fail = False
+    assert refresh(facade, first["refresh_token"])["access_token"]
+
+
+def test_rotated_cognito_refresh_token_is_kept_encrypted(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.cognito.rotate = True
+    refresh(facade, first["refresh_token"])
+    grant = grant_of(facade)
+    (current,) = facade.cognito.sessions
+    assert facade.cipher.decrypt(grant.upstream_refresh, grant_context(grant.grant_id)).decode() == current
+
+
+def test_refreshed_token_of_another_session_fails_closed(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.cognito.access_overrides = {"origin_jti": "another-session"}
+    with pytest.raises(DependencyError):
+        refresh(facade, first["refresh_token"])
+    assert facade.rts.items[sha256_hex(first["refresh_token"])].status == "active"
+
+
+# --------------------------------------------------------------------------- revoke (RFC 7009)
+def test_revoking_a_refresh_token_revokes_the_grant_and_upstream(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.token().revoke({"token": first["refresh_token"], "client_id": "public-agent"}, "")
+    assert grant_of(facade).status == "revoked" and facade.cognito.revoked
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+
+
+def test_revoking_an_access_token_revokes_its_grant(facade: Facade) -> None:
+    first = exchange(facade)
+    form = {"token": first["access_token"], "token_type_hint": "access_token", "client_id": "public-agent"}
+    facade.token().revoke(form, "")
+    assert grant_of(facade).status == "revoked"
+
+
+@pytest.mark.parametrize("token", ["unknown-opaque", "a.b.c", "x" * 9000])
+def test_unknown_tokens_are_fine(facade: Facade, token: str) -> None:
+    exchange(facade)
+    facade.token().revoke({"token": token, "client_id": "public-agent"}, "")
+    assert grant_of(facade).status == "active"
+
+
+def test_tokens_of_another_client_are_refused(facade: Facade) -> None:
+    facade.resolver.clients["other-agent"] = public_client(client_id="other-agent")
+    first = exchange(facade)
+    for token in (first["refresh_token"], first["access_token"]):
+        refused(lambda t=token: facade.token().revoke({"token": t, "client_id": "other-agent"}, ""), "invalid_grant")
+    assert grant_of(facade).status == "active"
+
+
+def test_revoke_needs_client_authentication_and_a_token() -> None:
+    facade = conf_facade()
+    code = conf_code(facade)
+    body = facade.token().token(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://agent.example.org/cb",
+            "code_verifier": "v" * 43 + "-verifier",
+        },
+        basic("conf-agent", "s3cret"),
+    )
+    refused(
+        lambda: facade.token().revoke({"token": body["refresh_token"]}, basic("conf-agent", "bad")),
+        "invalid_client",
+        401,
+    )
+    refused(lambda: facade.token().revoke({}, basic("conf-agent", "s3cret")), "invalid_request")
+    assert grant_of(facade).status == "active"
+
+
+def test_upstream_outage_does_not_stop_revocation(facade: Facade) -> None:
+    first = exchange(facade)
+    facade.cognito.fail = True
+    facade.token().revoke({"token": first["refresh_token"], "client_id": "public-agent"}, "")
+    assert grant_of(facade).status == "revoked"
+
+
+# --------------------------------------------------------------------------- handler shape
+def event(route: str, form: dict[str, str] | str | None = None, **headers: str) -> dict[str, Any]:
+    body = form if isinstance(form, str) else urlencode(form or {})
+    return {
+        "routeKey": route,
+        "headers": {"content-type": "application/x-www-form-urlencoded", **headers},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def assert_no_store(result: dict[str, Any]) -> None:
+    assert result["headers"]["Cache-Control"] == "no-store"
+    assert result["headers"]["Pragma"] == "no-cache"
+    assert result["headers"]["Access-Control-Allow-Origin"] == "*"
+
+
+def test_every_token_answer_is_no_store(facade: Facade) -> None:
+    handle = make_handler(facade.token)
+    code = approve(facade)["code"]
+    ok = handle(event("POST /token", code_form(code)), FakeContext())
+    assert ok["statusCode"] == 200 and ok["headers"]["Content-Type"] == "application/json"
+    bad = handle(event("POST /token", code_form(code)), FakeContext())
+    assert bad["statusCode"] == 400 and '"invalid_grant"' in bad["body"]
+    revoke = handle(event("POST /revoke", {"token": "x", "client_id": "public-agent"}), FakeContext())
+    assert revoke["statusCode"] == 200 and revoke["body"] == ""
+    for result in (ok, bad, revoke):
+        assert_no_store(result)
+
+
+def test_invalid_client_answer_has_basic_challenge(facade: Facade) -> None:
+    result = make_handler(facade.token)(
+        event("POST /token", {"grant_type": "authorization_code"}, authorization="Basic Zm9vOmJhcg=="), FakeContext()
+    )
+    assert result["statusCode"] == 401 and result["headers"]["WWW-Authenticate"].startswith("Basic")
+    assert_no_store(result)
+
+
+def test_outage_is_503_with_retry_after_and_no_store(facade: Facade) -> None:
+    facade.resolver.fail = True
+    result = make_handler(facade.token)(
+        event("POST /token", {"grant_type": "authorization_code", "client_id": "a"}), FakeContext()
+    )
+    assert result["statusCode"] == 503 and result["headers"]["Retry-After"]
+    assert_no_store(result)
+
+
+@pytest.mark.parametrize(
+    "ev",
+    [
+        {"routeKey": "POST /token", "headers": {"content-type": "application/json"}, "body": "{}"},
+        event("POST /token", "grant_type=a&grant_type=b"),
+        {
+            "routeKey": "POST /token",
+            "headers": {"content-type": "application/x-www-form-urlencoded"},
+            "body": "!!notbase64",
+            "isBase64Encoded": True,
+        },
+    ],
+)
+def test_malformed_requests_are_invalid_request(facade: Facade, ev: dict[str, Any]) -> None:
+    result = make_handler(facade.token)(ev, FakeContext())
+    assert result["statusCode"] == 400 and '"invalid_request"' in result["body"]
+    assert_no_store(result)
+
+
+@pytest.mark.parametrize("route", ["OPTIONS /token", "OPTIONS /revoke"])
+def test_cors_preflight(facade: Facade, route: str) -> None:
+    result = make_handler(facade.token)({"routeKey": route, "headers": {}}, FakeContext())
+    assert result["statusCode"] == 204
+    headers = result["headers"]
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    assert "Authorization" in headers["Access-Control-Allow-Headers"]
+
+
+def test_client_without_refresh_grant_type_cannot_refresh() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(grant_types=("authorization_code",))))
+    refused(lambda: refresh(facade, "whatever"), "unauthorized_client")
