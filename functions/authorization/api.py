@@ -9,13 +9,12 @@ from functions.authorization import pages
 from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer, cookie_value, form_params, query_params
 from functions.core.errors import DependencyError
+from functions.core.http import LambdaHandler
 from functions.core.observability import logger
 from functions.core.routes import AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-
-def make_handler(service: Callable[[], AuthorizationService]) -> Handler:
+def make_handler(service: Callable[[], AuthorizationService]) -> LambdaHandler:
     routes: dict[str, Callable[[AuthorizationService, dict[str, Any]], Answer]] = {
         f"GET {AUTHORIZE_PATH}": lambda svc, ev: svc.authorize(query_params(ev)),
         f"GET {CALLBACK_PATH}": lambda svc, ev: svc.callback(query_params(ev), cookie_value(ev, svc.cookie.name)),

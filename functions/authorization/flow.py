@@ -29,10 +29,11 @@ from functions.core.artefacts import (
     TxnStatus,
 )
 from functions.core.clients import ClientRecord, ClientResolver
+from functions.core.consent import Consent, ConsentRepository
 from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_hash, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError
-from functions.core.grants import Consent, ConsentRepository, Grant, GrantStore
+from functions.core.grants import Grant, GrantStore
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
 from functions.core.routes import CALLBACK_PATH

@@ -7,7 +7,7 @@ built on first use and reused while the container is warm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -18,13 +18,13 @@ from functions.authorization.flow import AuthorizationService, RedirectMatcher
 from functions.core import settings as settings_mod
 from functions.core.artefacts import DynamoCodeRepository, DynamoTxnRepository
 from functions.core.clients import ClientResolver
-from functions.core.grants import DynamoConsentRepository, DynamoGrantRepository
+from functions.core.consent import DynamoConsentRepository
+from functions.core.grants import DynamoGrantRepository
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 _settings = settings_mod.load(FacadeSettings)
 
 

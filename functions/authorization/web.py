@@ -5,20 +5,18 @@ Kept apart from the flow so the flow is plain Python on dicts and strings.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
+from functions.core import http
 from functions.core.crypto import mac, mac_ok
 
 COOKIE_NAME_SECURE: Final = "__Host-mcpkit_txn"
 COOKIE_NAME_LOCAL: Final = "mcpkit_txn"
 COOKIE_MAX_AGE: Final = 600
 MAX_FORM_BYTES: Final = 8 * 1024
-FORM_TYPE: Final = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -35,34 +33,20 @@ class Answer:
         return result
 
 
-def single_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str] | None:
-    """Parameters as a dict; None when one is repeated (RFC 6749 section 3.1: at most once)."""
-    out: dict[str, str] = {}
-    for key, value in pairs:
-        if key in out:
-            return None
-        out[key] = value
-    return out
-
-
 def query_params(event: Mapping[str, Any]) -> dict[str, str] | None:
-    # rawQueryString, not queryStringParameters: API Gateway joins repeated keys with commas.
-    return single_values(parse_qsl(str(event.get("rawQueryString") or ""), keep_blank_values=True))
+    """The query parameters; None when unreadable (a repeated parameter, RFC 6749 section 3.1)."""
+    try:
+        return http.query_params(event)
+    except http.RequestRejected:
+        return None
 
 
 def form_params(event: Mapping[str, Any]) -> dict[str, str] | None:
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-    if headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
-        return None
-    raw = str(event.get("body") or "")
+    """The consent form; None when it is not a form, too large, undecodable or has a repeat."""
     try:
-        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
-        if len(body) > MAX_FORM_BYTES:
-            return None
-        text = body.decode()
-    except (binascii.Error, UnicodeDecodeError):
+        return http.form_params(event, MAX_FORM_BYTES)
+    except http.RequestRejected:
         return None
-    return single_values(parse_qsl(text, keep_blank_values=True))
 
 
 def cookie_value(event: Mapping[str, Any], name: str) -> str | None:

@@ -13,8 +13,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
-from functions.core import aws
-from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, to_item
 
 TxnStatus = Literal["pending", "authenticated", "decided"]
 TXN_PREFIX: Final = "TXN#"
@@ -172,27 +171,7 @@ class InMemoryCodeRepository:
 
 
 # --------------------------------------------------------------------------- DynamoDB
-class _Table:
-    def __init__(self, table: str, client: Any = None) -> None:
-        self._table = table
-        self._client = client
-
-    @property
-    def _ddb(self) -> Any:
-        return self._client or aws.dynamodb()
-
-    def _put_new(self, item: dict[str, Any], what: str) -> None:
-        with dependency_call(what):
-            self._ddb.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
-
-    def _get(self, pk: str, what: str) -> dict[str, Any] | None:
-        with dependency_call(what):
-            resp = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
-        item = resp.get("Item")
-        return None if item is None else from_item(item)
-
+class _Table(DynamoTable):
     def _update(
         self,
         pk: str,

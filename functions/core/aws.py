@@ -11,7 +11,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
 
 
 @cache
@@ -26,3 +28,17 @@ def dynamodb() -> DynamoDBClient:
     import boto3
 
     return boto3.client("dynamodb", config=_config())
+
+
+@cache
+def cognito_idp() -> CognitoIdentityProviderClient:
+    import boto3
+
+    return boto3.client("cognito-idp", config=_config())
+
+
+@cache
+def kms() -> KMSClient:
+    import boto3
+
+    return boto3.client("kms", config=_config())

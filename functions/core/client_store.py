@@ -1,4 +1,4 @@
-"""Registered (DCR) clients in DynamoDB, and an in-memory twin with the same semantics.
+"""Registered (DCR) clients in DynamoDB.
 
 Item kinds (docs/storage-schema.md, clients table):
 
@@ -10,7 +10,8 @@ Item kinds (docs/storage-schema.md, clients table):
   ``count < MAX_CLIENTS`` in the registration transaction, decremented by DELETE, and
   corrected by a recount (a paginated COUNT scan) when the limit is hit.
 
-TTL is cleanup, not enforcement: every read checks ``ttl`` itself.
+TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The in-memory twin with
+the same semantics (for tests) is functions/core/client_store_memory.py.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from typing import Any, Final, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.core import aws
 from functions.core.clients import AuthMethod, ClientRecord
-from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 from functions.core.errors import DependencyError
 
 CLIENT_PREFIX: Final = "CLIENT#"
@@ -117,7 +117,7 @@ def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _dedupe_item(record: ClientRecord) -> dict[str, Any]:
+def dedupe_item(record: ClientRecord) -> dict[str, Any]:
     return {
         "pk": DEDUPE_PREFIX + str(record.dedupe_key),
         "kind": "dedupe",
@@ -126,15 +126,10 @@ def _dedupe_item(record: ClientRecord) -> dict[str, Any]:
     }
 
 
-class DynamoClientStore:
+class DynamoClientStore(DynamoTable):
     def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
-        self._table = table
+        super().__init__(table, client)
         self._idle = idle_days * DAY
-        self._client = client
-
-    @property
-    def _ddb(self) -> Any:
-        return self._client or aws.dynamodb()
 
     def _key(self, pk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}}
@@ -186,7 +181,7 @@ class DynamoClientStore:
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": to_item(_dedupe_item(record)),
+                        "Item": to_item(dedupe_item(record)),
                         "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
                         "ExpressionAttributeNames": {"#ttl": "ttl"},
                         "ExpressionAttributeValues": {":now": {"N": str(now)}},
@@ -209,25 +204,17 @@ class DynamoClientStore:
         raise ClientLimitReached(max_clients)
 
     def get(self, client_id: str, now: int) -> ClientRecord | None:
-        with dependency_call("read client"):
-            resp = self._ddb.get_item(
-                TableName=self._table, Key=self._key(CLIENT_PREFIX + client_id), ConsistentRead=True
-            )
-        item = resp.get("Item")
+        item = self._get(CLIENT_PREFIX + client_id, "read client")
         if item is None:
             return None
-        record = record_from_item(from_item(item))
+        record = record_from_item(item)
         return record if record.expires_at > now else None
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
-        with dependency_call("read dedupe"):
-            resp = self._ddb.get_item(
-                TableName=self._table, Key=self._key(DEDUPE_PREFIX + dedupe_key), ConsistentRead=True
-            )
-        item = resp.get("Item")
+        item = self._get(DEDUPE_PREFIX + dedupe_key, "read dedupe")
         if item is None:
             return None
-        record = self.get(str(from_item(item)["client_id"]), now)
+        record = self.get(str(item["client_id"]), now)
         return record if record is not None and record.dedupe_key == dedupe_key else None
 
     def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
@@ -392,112 +379,4 @@ class DynamoClientStore:
                 ExpressionAttributeNames={"#c": "count"},
                 ExpressionAttributeValues={":n": {"N": str(count)}, ":kind": {"S": "counter"}},
             )
-        return count
-
-
-class InMemoryClientStore:
-    """Test double: the same items and conditions as ``DynamoClientStore``, in a dict."""
-
-    def __init__(self, *, idle_days: int = 30) -> None:
-        self._idle = idle_days * DAY
-        self.items: dict[str, dict[str, Any]] = {}
-        self.recounts = 0
-
-    @property
-    def counter(self) -> int:
-        return int(self.items.get(COUNTER_KEY, {}).get("count", 0))
-
-    def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
-        record = replace(record, last_used_at=now, expires_at=now + self._idle)
-        pk = CLIENT_PREFIX + record.client_id
-        for attempt in range(2):
-            if pk in self.items:
-                raise DependencyError("client id collision")
-            if record.dedupe_key:
-                existing = self.items.get(DEDUPE_PREFIX + record.dedupe_key)
-                if existing is not None and existing["ttl"] >= now:
-                    raise DedupeConflict(record.dedupe_key)
-            if self.counter < max_clients:
-                self.items[pk] = client_item(record)
-                self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": self.counter + 1}
-                if record.dedupe_key:
-                    self.items[DEDUPE_PREFIX + record.dedupe_key] = _dedupe_item(record)
-                return record
-            if attempt == 0 and self.recount(now) < max_clients:
-                continue
-            break
-        raise ClientLimitReached(max_clients)
-
-    def get(self, client_id: str, now: int) -> ClientRecord | None:
-        item = self.items.get(CLIENT_PREFIX + client_id)
-        if item is None:
-            return None
-        record = record_from_item({k: v for k, v in item.items() if v is not None})
-        return record if record.expires_at > now else None
-
-    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
-        item = self.items.get(DEDUPE_PREFIX + dedupe_key)
-        if item is None:
-            return None
-        record = self.get(item["client_id"], now)
-        return record if record is not None and record.dedupe_key == dedupe_key else None
-
-    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
-        item = self.items.get(CLIENT_PREFIX + record.client_id)
-        if item is None or item["ttl"] <= now or item.get("dedupe_key") != record.dedupe_key:
-            return None
-        expires = now + self._idle
-        item.update(registration_access_token_hash=new_hash, last_used_at=now, ttl=expires)
-        self._refresh_dedupe(record, expires)
-        return replace(record, registration_access_token_hash=new_hash, last_used_at=now, expires_at=expires)
-
-    def _refresh_dedupe(self, record: ClientRecord, expires: int) -> None:
-        dedupe = self.items.get(DEDUPE_PREFIX + str(record.dedupe_key))
-        if dedupe is not None and dedupe["client_id"] == record.client_id:
-            dedupe["ttl"] = expires
-
-    def _drop_dedupe(self, record: ClientRecord) -> None:
-        pk = DEDUPE_PREFIX + str(record.dedupe_key)
-        if record.dedupe_key and self.items.get(pk, {}).get("client_id") == record.client_id:
-            del self.items[pk]
-
-    def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
-        pk = CLIENT_PREFIX + record.client_id
-        old = self.items.get(pk)
-        if old is None or old.get("registration_access_token_hash") != expected_token_hash:
-            return None
-        updated = replace(record, dedupe_key=None, last_used_at=now, expires_at=now + self._idle)
-        self.items[pk] = {
-            **client_item(updated),
-            "registration_access_token_hash": old["registration_access_token_hash"],
-            "client_id_issued_at": old["client_id_issued_at"],
-        }
-        self._drop_dedupe(record_from_item({k: v for k, v in old.items() if v is not None}))
-        return updated
-
-    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
-        pk = CLIENT_PREFIX + record.client_id
-        item = self.items.get(pk)
-        if item is None or item.get("registration_access_token_hash") != expected_token_hash:
-            return False
-        del self.items[pk]
-        self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": self.counter - 1}
-        self._drop_dedupe(record)
-        return True
-
-    def touch(self, record: ClientRecord, now: int) -> ClientRecord:
-        if now - record.last_used_at < TOUCH_INTERVAL:
-            return record
-        item = self.items.get(CLIENT_PREFIX + record.client_id)
-        if item is None or item["last_used_at"] > now - TOUCH_INTERVAL:
-            return record
-        expires = now + self._idle
-        item.update(last_used_at=now, ttl=expires)
-        self._refresh_dedupe(record, expires)
-        return replace(record, last_used_at=now, expires_at=expires)
-
-    def recount(self, now: int) -> int:
-        self.recounts += 1
-        count = sum(1 for pk, item in self.items.items() if pk.startswith(CLIENT_PREFIX) and item["ttl"] > now)
-        self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": count}
         return count

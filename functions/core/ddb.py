@@ -9,6 +9,7 @@ from typing import Any, Final
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.core import aws
 from functions.core.errors import DependencyError
 
 _SER: Final = TypeSerializer()
@@ -39,3 +40,33 @@ def dependency_call(what: str) -> Iterator[None]:
         raise DependencyError(f"{what} failed: {exc.response.get('Error', {}).get('Code', 'unknown')}") from exc
     except BotoCoreError as exc:
         raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+
+
+class DynamoTable:
+    """Base of the DynamoDB repositories: one table, and the container's shared client.
+
+    ``client`` is for tests; otherwise ``aws.dynamodb()`` is looked up on each use, so the
+    client is created on first use (cold start) and can be replaced by patching ``aws``.
+    """
+
+    def __init__(self, table: str, client: Any = None) -> None:
+        self._table = table
+        self._client = client
+
+    @property
+    def _ddb(self) -> Any:
+        return self._client or aws.dynamodb()
+
+    def _put_new(self, item: dict[str, Any], what: str) -> None:
+        """Put ``item`` unless an item with its ``pk`` exists (else ``ConditionFailed``)."""
+        with dependency_call(what):
+            self._ddb.put_item(
+                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+
+    def _get(self, pk: str, what: str) -> dict[str, Any] | None:
+        """The item with this ``pk`` (strongly consistent read), deserialized, or None."""
+        with dependency_call(what):
+            resp = self._ddb.get_item(TableName=self._table, Key={"pk": {"S": pk}}, ConsistentRead=True)
+        item = resp.get("Item")
+        return None if item is None else from_item(item)

@@ -6,28 +6,23 @@ trust the JWT alone: the grant behind it, found by the token's ``origin_jti`` (t
 linking an access token to the refresh-token session it came from), must exist and be
 active. Revoking a grant therefore stops its access tokens within ``GRANT_CACHE_SECONDS``.
 
-Item layout: see docs/storage-schema.md (``GRANT#<origin_jti>`` in the grants table).
+Item layout: see docs/storage-schema.md (``GRANT#<origin_jti>`` in the grants table). The
+grants table's other items have their own modules: kit refresh tokens
+(functions/core/refresh_tokens.py) and remembered consent (functions/core/consent.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from functions.core import aws
-from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
-from functions.core.errors import DependencyError
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call
 
 GrantStatus = Literal["active", "revoked"]
 GRANT_PREFIX: Final = "GRANT#"
-RT_PREFIX: Final = "RT#"
-CONSENT_PREFIX: Final = "CONSENT#"
 
 
 @dataclass(frozen=True)
@@ -102,31 +97,14 @@ class InMemoryGrantRepository:
         )
 
 
-class DynamoGrantRepository:
-    def __init__(self, table: str, client: Any = None) -> None:
-        self._table = table
-        self._client = client
-
-    @property
-    def _ddb(self) -> Any:
-        return self._client or aws.dynamodb()
-
+class DynamoGrantRepository(DynamoTable):
     def get(self, grant_id: str) -> Grant | None:
-        with dependency_call("read grant"):
-            # Strongly consistent: a revocation must be visible on the next uncached read.
-            resp = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": GRANT_PREFIX + grant_id}}, ConsistentRead=True
-            )
-        item = resp.get("Item")
-        return None if item is None else _grant_from(from_item(item))
+        # Strongly consistent: a revocation must be visible on the next uncached read.
+        item = self._get(GRANT_PREFIX + grant_id, "read grant")
+        return None if item is None else _grant_from(item)
 
     def create(self, grant: Grant) -> None:
-        with dependency_call("create grant"):
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=to_item(_grant_to(grant)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
+        self._put_new(_grant_to(grant), "create grant")
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
         try:
@@ -238,226 +216,3 @@ class CachedGrants:
                 self._entries.pop(grant_id, None)
                 self._entries[grant_id] = (now, grant)
         return grant
-
-
-# --------------------------------------------------------------------------- refresh tokens
-RefreshStatus = Literal["active", "rotated"]
-
-
-@dataclass(frozen=True)
-class RefreshToken:
-    """A kit refresh token (``RT#<sha256>``); the token itself is never stored."""
-
-    token_hash: str
-    grant_id: str
-    client_id: str
-    created_at: int
-    expires_at: int
-    status: RefreshStatus = "active"
-    rotated_at: int | None = None
-
-    def is_live(self, now: float) -> bool:
-        return now < self.expires_at
-
-
-class RefreshTokenRepository(Protocol):
-    def create(self, token: RefreshToken) -> None: ...
-
-    def get(self, token_hash: str) -> RefreshToken | None: ...
-
-    def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:
-        """Atomically mark ``old_hash`` rotated (if active) and store ``new``; else ``ConditionFailed``."""
-        ...
-
-
-class InMemoryRefreshTokenRepository:
-    def __init__(self) -> None:
-        self.items: dict[str, RefreshToken] = {}
-        self._lock = threading.Lock()
-
-    def create(self, token: RefreshToken) -> None:
-        with self._lock:
-            if token.token_hash in self.items:
-                raise ConditionFailed("create refresh token")
-            self.items[token.token_hash] = token
-
-    def get(self, token_hash: str) -> RefreshToken | None:
-        return self.items.get(token_hash)
-
-    def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:
-        with self._lock:
-            old = self.items.get(old_hash)
-            if old is None or old.status != "active" or new.token_hash in self.items:
-                raise ConditionFailed("rotate refresh token")
-            self.items[old_hash] = replace(old, status="rotated", rotated_at=now)
-            self.items[new.token_hash] = new
-
-
-def _rt_item(token: RefreshToken) -> dict[str, Any]:
-    return {
-        "pk": RT_PREFIX + token.token_hash,
-        "kind": "refresh_token",
-        "grant_id": token.grant_id,
-        "client_id": token.client_id,
-        "status": token.status,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "rotated_at": token.rotated_at,
-        "ttl": token.expires_at,
-    }
-
-
-class _DynamoTable:
-    def __init__(self, table: str, client: Any = None) -> None:
-        self._table = table
-        self._client = client
-
-    @property
-    def _ddb(self) -> Any:
-        return self._client or aws.dynamodb()
-
-
-class DynamoRefreshTokenRepository(_DynamoTable):
-    def create(self, token: RefreshToken) -> None:
-        with dependency_call("create refresh token"):
-            self._ddb.put_item(
-                TableName=self._table, Item=to_item(_rt_item(token)), ConditionExpression="attribute_not_exists(pk)"
-            )
-
-    def get(self, token_hash: str) -> RefreshToken | None:
-        with dependency_call("read refresh token"):
-            resp = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": RT_PREFIX + token_hash}}, ConsistentRead=True
-            )
-        raw = resp.get("Item")
-        if raw is None:
-            return None
-        item = from_item(raw)
-        return RefreshToken(
-            token_hash=token_hash,
-            grant_id=str(item["grant_id"]),
-            client_id=str(item["client_id"]),
-            created_at=int(item["created_at"]),
-            expires_at=int(item["expires_at"]),
-            status="active" if item.get("status") == "active" else "rotated",
-            rotated_at=int(item["rotated_at"]) if "rotated_at" in item else None,
-        )
-
-    def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:
-        # OAuth 2.1 section 4.3.1: one transaction, so the old token is spent exactly when the
-        # new one exists; of N concurrent refreshes with one token exactly one wins.
-        try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"pk": {"S": RT_PREFIX + old_hash}},
-                            "UpdateExpression": "SET #s = :rotated, rotated_at = :now",
-                            "ConditionExpression": "attribute_exists(pk) AND #s = :active",
-                            "ExpressionAttributeNames": {"#s": "status"},
-                            "ExpressionAttributeValues": {
-                                ":rotated": {"S": "rotated"},
-                                ":active": {"S": "active"},
-                                ":now": {"N": str(now)},
-                            },
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(_rt_item(new)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons", [])
-                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                    raise ConditionFailed("rotate refresh token") from exc
-            raise DependencyError(f"rotate refresh token failed: {exc.response.get('Error', {}).get('Code')}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"rotate refresh token failed: {exc.__class__.__name__}") from exc
-
-
-# --------------------------------------------------------------------------- remembered consent
-@dataclass(frozen=True)
-class Consent:
-    sub: str
-    client_id: str
-    scopes: frozenset[str]
-    created_at: int
-    last_used_at: int
-    expires_at: int  # last use + GRANT_LIFETIME_DAYS; also the TTL
-
-    def covers(self, scopes: Iterable[str], now: float) -> bool:
-        return now < self.expires_at and set(scopes) <= self.scopes
-
-
-def consent_key(sub: str, client_id: str) -> str:
-    # CIMD client ids are long URLs: the key holds their hash (docs/storage-schema.md).
-    return f"{CONSENT_PREFIX}{sub}#{hashlib.sha256(client_id.encode()).hexdigest()}"
-
-
-class ConsentRepository(Protocol):
-    def get(self, sub: str, client_id: str) -> Consent | None: ...
-
-    def put(self, consent: Consent) -> None: ...
-
-    def delete(self, sub: str, client_id: str) -> None: ...
-
-
-class InMemoryConsentRepository:
-    def __init__(self) -> None:
-        self.items: dict[str, Consent] = {}
-
-    def get(self, sub: str, client_id: str) -> Consent | None:
-        return self.items.get(consent_key(sub, client_id))
-
-    def put(self, consent: Consent) -> None:
-        self.items[consent_key(consent.sub, consent.client_id)] = consent
-
-    def delete(self, sub: str, client_id: str) -> None:
-        self.items.pop(consent_key(sub, client_id), None)
-
-
-class DynamoConsentRepository(_DynamoTable):
-    def get(self, sub: str, client_id: str) -> Consent | None:
-        with dependency_call("read consent"):
-            resp = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": consent_key(sub, client_id)}}, ConsistentRead=True
-            )
-        raw = resp.get("Item")
-        if raw is None:
-            return None
-        item = from_item(raw)
-        if item.get("sub") != sub or item.get("client_id") != client_id:
-            return None  # a hash collision would be astronomically unlikely; never trust it anyway
-        return Consent(
-            sub=sub,
-            client_id=client_id,
-            scopes=frozenset(str(s) for s in item.get("scopes", [])),
-            created_at=int(item["created_at"]),
-            last_used_at=int(item["last_used_at"]),
-            expires_at=int(item["ttl"]),
-        )
-
-    def put(self, consent: Consent) -> None:
-        item = {
-            "pk": consent_key(consent.sub, consent.client_id),
-            "kind": "consent",
-            "sub": consent.sub,
-            "client_id": consent.client_id,
-            "scopes": sorted(consent.scopes),
-            "created_at": consent.created_at,
-            "last_used_at": consent.last_used_at,
-            "ttl": consent.expires_at,
-        }
-        with dependency_call("save consent"):
-            self._ddb.put_item(TableName=self._table, Item=to_item(item))
-
-    def delete(self, sub: str, client_id: str) -> None:
-        with dependency_call("delete consent"):
-            self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": consent_key(sub, client_id)}})

@@ -13,8 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from functions.core import aws
-from functions.core.ddb import ConditionFailed, dependency_call
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call
 
 RATE_PREFIX: Final = "RATE#"
 WINDOW: Final = 60
@@ -42,15 +41,10 @@ def _window(now: float) -> tuple[int, int]:
     return minute, retry_after
 
 
-class DynamoRateLimiter:
+class DynamoRateLimiter(DynamoTable):
     def __init__(self, table: str, client: Any = None, clock: Callable[[], float] = time.time) -> None:
-        self._table = table
-        self._client = client
+        super().__init__(table, client)
         self._clock = clock
-
-    @property
-    def _ddb(self) -> Any:
-        return self._client or aws.dynamodb()
 
     def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
         minute, retry_after = _window(self._clock())

@@ -21,11 +21,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, Final, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.core import aws
 from functions.core.crypto import derive_key, mac
 from functions.core.errors import DependencyError
 from functions.core.observability import logger
@@ -38,28 +38,6 @@ MAX_RESPONSE_BYTES: Final = 64 * 1024
 TOKEN_PATH: Final = "/oauth2/token"
 REVOKE_PATH: Final = "/oauth2/revoke"
 AUTHORIZE_PATH: Final = "/oauth2/authorize"
-
-
-# --------------------------------------------------------------------------- AWS clients
-@cache
-def _boto_config() -> Any:
-    from botocore.config import Config
-
-    return Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
-
-
-@cache
-def cognito_idp() -> Any:
-    import boto3
-
-    return boto3.client("cognito-idp", config=_boto_config())
-
-
-@cache
-def kms() -> Any:
-    import boto3
-
-    return boto3.client("kms", config=_boto_config())
 
 
 # --------------------------------------------------------------------------- gateway secret
@@ -108,7 +86,7 @@ class GatewaySecret:
             self._secret = None
 
     def _fetch(self) -> str:
-        idp = self._client or cognito_idp()
+        idp = self._client or aws.cognito_idp()
         try:
             resp = idp.describe_user_pool_client(UserPoolId=self._pool, ClientId=self._client_id)
         except ClientError as exc:
@@ -285,7 +263,7 @@ class KmsTokenCipher:
 
     @property
     def _kms(self) -> Any:
-        return self._client or kms()
+        return self._client or aws.kms()
 
     def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
         try:

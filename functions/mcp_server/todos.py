@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from functions.core import aws
-from functions.core.ddb import ConditionFailed, dependency_call, from_item, to_item
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 
 MAX_TITLE_LENGTH: Final = 200
 MAX_LIST: Final = 100
@@ -43,15 +42,7 @@ def new_todo_id() -> str:
     return f"{time.time_ns():016x}{secrets.token_hex(4)}"
 
 
-class DynamoTodoRepository:
-    def __init__(self, table: str, client: Any = None) -> None:
-        self._table = table
-        self._client = client
-
-    @property
-    def _ddb(self) -> Any:
-        return self._client or aws.dynamodb()
-
+class DynamoTodoRepository(DynamoTable):
     @staticmethod
     def _pk(sub: str) -> str:
         return f"USER#{sub}"

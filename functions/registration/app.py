@@ -29,7 +29,7 @@ def build_app(service: RegistrationService) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(
         cors=CORSConfig(
             allow_origin="*",
-            allow_headers=["authorization", "content-type"],
+            allow_headers=["authorization", "content-type", "mcp-protocol-version"],
             expose_headers=["Retry-After"],
             max_age=86400,
             allow_credentials=False,  # no cookies: registration is bearer/anonymous

@@ -6,15 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.core.errors import DependencyError, OAuthError
+from functions.core.http import LambdaHandler, header
 from functions.core.observability import logger
 from functions.core.routes import REVOKE_PATH, TOKEN_PATH
 from functions.token.service import TokenService
-from functions.token.web import NO_STORE, PREFLIGHT, error_answer, form_params, header, json_answer, unavailable
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+from functions.token.web import NO_STORE, PREFLIGHT, error_answer, form_params, json_answer, unavailable
 
 
-def make_handler(service: Callable[[], TokenService]) -> Handler:
+def make_handler(service: Callable[[], TokenService]) -> LambdaHandler:
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         route = str(event.get("routeKey", ""))
         if route in (f"OPTIONS {TOKEN_PATH}", f"OPTIONS {REVOKE_PATH}"):

@@ -14,9 +14,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from functions.core import settings as settings_mod
 from functions.core.artefacts import DynamoCodeRepository
 from functions.core.clients import ClientResolver
-from functions.core.grants import DynamoConsentRepository, DynamoGrantRepository, DynamoRefreshTokenRepository
+from functions.core.consent import DynamoConsentRepository
+from functions.core.grants import DynamoGrantRepository
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
+from functions.core.refresh_tokens import DynamoRefreshTokenRepository
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
 from functions.token.api import make_handler

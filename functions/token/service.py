@@ -14,12 +14,14 @@ from typing import Any, Final
 from functions.core import scopes as catalogue
 from functions.core.artefacts import CodeRepository
 from functions.core.clients import ClientRecord, ClientResolver
+from functions.core.consent import ConsentRepository
 from functions.core.crypto import new_secret, pkce_matches, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError, OAuthError
-from functions.core.grants import ConsentRepository, Grant, GrantStore, RefreshToken, RefreshTokenRepository
+from functions.core.grants import Grant, GrantStore
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
 from functions.core.observability import logger
+from functions.core.refresh_tokens import RefreshToken, RefreshTokenRepository
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import (
     CiphertextRejected,

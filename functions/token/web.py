@@ -7,15 +7,15 @@ import binascii
 import json
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import unquote_plus
 
+from functions.core import http
 from functions.core.clients import AuthMethod, ClientRecord, ClientResolver
 from functions.core.crypto import same_hash
 from functions.core.errors import OAuthError, unavailable_answer
 
 MAX_FORM_BYTES: Final = 16 * 1024
 MAX_CLIENT_ID: Final = 2048
-FORM_TYPE: Final = "application/x-www-form-urlencoded"
 # RFC 6749 section 5.1: token answers must not be cached; on every answer, errors included.
 NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Browser-based MCP clients call /token and /revoke cross-origin. No cookies are involved
@@ -31,29 +31,10 @@ PREFLIGHT: Final = {
 
 def form_params(event: Mapping[str, Any]) -> dict[str, str]:
     """The form body; ``invalid_request`` when it is not a form or a parameter repeats (RFC 6749 s3.2)."""
-    if header(event, "content-type").split(";")[0].strip().lower() != FORM_TYPE:
-        raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-    raw = str(event.get("body") or "")
     try:
-        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
-        if len(body) > MAX_FORM_BYTES:
-            raise OAuthError("invalid_request", "the body is too large")
-        text = body.decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise OAuthError("invalid_request", "the body is not valid form data") from None
-    out: dict[str, str] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
-        if key in out:
-            raise OAuthError("invalid_request", f"parameter {key[:40]} is repeated")
-        out[key] = value
-    return out
-
-
-def header(event: Mapping[str, Any], name: str) -> str:
-    for key, value in (event.get("headers") or {}).items():
-        if str(key).lower() == name:
-            return str(value)
-    return ""
+        return http.form_params(event, MAX_FORM_BYTES)
+    except http.RequestRejected as exc:
+        raise OAuthError("invalid_request", str(exc)) from None
 
 
 def json_answer(status: int, body: Mapping[str, Any] | None, extra: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -28,6 +29,8 @@ def moto_stack() -> Iterator[MotoStack]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
+    # moto keeps one in-process store per process; start from (and leave) an empty one.
+    httpx.post(f"http://127.0.0.1:{port}/moto-api/reset")
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
     cfg = LocalConfig(moto_port=port)
     seeded = seed(cfg, "Integration-Passw0rd!")
@@ -37,6 +40,7 @@ def moto_stack() -> Iterator[MotoStack]:
     try:
         yield MotoStack(cfg, seeded, env)
     finally:
+        httpx.post(f"http://127.0.0.1:{port}/moto-api/reset")
         server.stop()
         os.environ.clear()
         os.environ.update(saved)

@@ -32,9 +32,7 @@ from local.cognito_emulator import create_app
 from local.config import GRANTS_TABLE, REGION
 from local.devtoken import _FormParser
 from local.gateway import build_event
-from tests.helpers import FakeContext, rpc
-from tests.integration.conftest import MotoStack
-from tests.unit.test_token_fakes import (
+from tests.facade_fakes import (
     CHALLENGE,
     PUBLIC_REDIRECT,
     VERIFIER,
@@ -43,6 +41,8 @@ from tests.unit.test_token_fakes import (
     public_client,
     query_of,
 )
+from tests.helpers import FakeContext, rpc
+from tests.integration.conftest import MotoStack
 
 PASSWORD = "Integration-Passw0rd!"  # tests/integration/conftest.py seeds every demo user with it
 Handler = Any

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -21,34 +22,18 @@ from functions.core.artefacts import (
     InMemoryTxnRepository,
     Txn,
 )
+from functions.core.consent import Consent, DynamoConsentRepository, InMemoryConsentRepository, consent_key
 from functions.core.ddb import ConditionFailed
-from functions.core.grants import (
-    Consent,
-    DynamoConsentRepository,
-    DynamoGrantRepository,
-    DynamoRefreshTokenRepository,
-    InMemoryConsentRepository,
-    InMemoryGrantRepository,
-    InMemoryRefreshTokenRepository,
-    RefreshToken,
-    consent_key,
-)
+from functions.core.grants import DynamoGrantRepository, InMemoryGrantRepository
+from functions.core.refresh_tokens import DynamoRefreshTokenRepository, InMemoryRefreshTokenRepository, RefreshToken
 from tests.helpers import grant
 
 NOW = int(time.time())
 
 
-@pytest.fixture(params=["memory", "dynamo"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    if request.param == "memory":
-        yield {
-            "txns": InMemoryTxnRepository(),
-            "codes": InMemoryCodeRepository(),
-            "rts": InMemoryRefreshTokenRepository(),
-            "consents": InMemoryConsentRepository(),
-            "grants": InMemoryGrantRepository(),
-        }
-        return
+@contextmanager
+def dynamo_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """Every repository on moto's in-process DynamoDB, plus the raw client as ``ddb``."""
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -69,6 +54,28 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
             "grants": DynamoGrantRepository("grants", ddb),
             "ddb": ddb,
         }
+
+
+@pytest.fixture(params=["memory", "dynamo"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    if request.param == "memory":
+        yield {
+            "txns": InMemoryTxnRepository(),
+            "codes": InMemoryCodeRepository(),
+            "rts": InMemoryRefreshTokenRepository(),
+            "consents": InMemoryConsentRepository(),
+            "grants": InMemoryGrantRepository(),
+        }
+        return
+    with dynamo_repositories(monkeypatch) as repositories:
+        yield repositories
+
+
+@pytest.fixture
+def dynamo(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """The DynamoDB backend alone, for checks of the stored item layout."""
+    with dynamo_repositories(monkeypatch) as repositories:
+        yield repositories
 
 
 def txn(**kw: Any) -> Txn:
@@ -189,13 +196,11 @@ def test_grant_touch_and_upstream_refresh(backend: dict[str, Any]) -> None:
         repo.touch("origin-alice", NOW + 3)  # a revoked grant is never renewed
 
 
-def test_dynamo_items_follow_the_schema(backend: dict[str, Any]) -> None:
-    if "ddb" not in backend:
-        pytest.skip("DynamoDB layout only")
-    ddb = backend["ddb"]
-    backend["txns"].create(txn())
-    backend["rts"].create(RefreshToken("r1", "g", "c", NOW, NOW + 100))
-    backend["grants"].create(replace(grant(), upstream_refresh=b"ct"))
+def test_dynamo_items_follow_the_schema(dynamo: dict[str, Any]) -> None:
+    ddb = dynamo["ddb"]
+    dynamo["txns"].create(txn())
+    dynamo["rts"].create(RefreshToken("r1", "g", "c", NOW, NOW + 100))
+    dynamo["grants"].create(replace(grant(), upstream_refresh=b"ct"))
     item = ddb.get_item(TableName="artefacts", Key={"pk": {"S": "TXN#t1"}})["Item"]
     assert item["kind"] == {"S": "txn"} and item["ttl"] == {"N": str(NOW + 600)}
     rt = ddb.get_item(TableName="grants", Key={"pk": {"S": "RT#r1"}})["Item"]

@@ -7,8 +7,7 @@ import pytest
 from functions.core import scopes as catalogue
 from functions.core.crypto import s256
 from functions.core.upstream import StaticSecret, upstream_verifier
-from tests.helpers import BASE_URL, GATEWAY_CLIENT, MCP_URL
-from tests.unit.test_token_fakes import (
+from tests.facade_fakes import (
     CONF_REDIRECT,
     GATEWAY_SECRET,
     PUBLIC_REDIRECT,
@@ -21,6 +20,7 @@ from tests.unit.test_token_fakes import (
     query_of,
     start,
 )
+from tests.helpers import BASE_URL, GATEWAY_CLIENT, MCP_URL
 
 
 @pytest.fixture

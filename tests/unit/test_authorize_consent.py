@@ -8,12 +8,11 @@ from typing import Any
 import pytest
 
 from functions.authorization.api import make_handler
+from functions.core.consent import Consent
 from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
-from functions.core.grants import Consent
 from functions.core.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
-from tests.helpers import BASE_URL, FakeContext
-from tests.unit.test_token_fakes import (
+from tests.facade_fakes import (
     CIMD_ID,
     GATEWAY_SECRET,
     PUBLIC_REDIRECT,
@@ -28,6 +27,7 @@ from tests.unit.test_token_fakes import (
     query_of,
     start,
 )
+from tests.helpers import BASE_URL, FakeContext
 
 
 @pytest.fixture
@@ -191,7 +191,7 @@ def test_consent_page_for_a_cimd_client_shows_its_host() -> None:
 
 
 def test_hostile_client_name_cannot_inject_markup() -> None:
-    from tests.unit.test_token_fakes import public_client
+    from tests.facade_fakes import public_client
 
     evil = public_client(client_name='"><script>alert(1)</script>')
     facade = Facade(resolver=FakeResolver(evil))

@@ -12,7 +12,8 @@ from typing import Any, cast
 
 import pytest
 
-from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX, InMemoryClientStore
+from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX
+from functions.core.client_store_memory import InMemoryClientStore
 from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
 from functions.core.ratelimit import InMemoryRateLimiter

@@ -13,8 +13,7 @@ from jose import jwt
 from functions.core.crypto import sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import OAuthError
-from tests.helpers import MCP_URL
-from tests.unit.test_token_fakes import (
+from tests.facade_fakes import (
     CONF_REDIRECT,
     PUBLIC_REDIRECT,
     VERIFIER,
@@ -24,6 +23,7 @@ from tests.unit.test_token_fakes import (
     confidential_client,
     public_client,
 )
+from tests.helpers import MCP_URL
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
 from functions.core.upstream import grant_context
 from functions.token.api import make_handler
+from tests.facade_fakes import Facade, FakeResolver, approve, public_client
 from tests.helpers import FakeContext
 from tests.unit.test_token import basic, code_form, conf_code, conf_facade, exchange, refused
-from tests.unit.test_token_fakes import Facade, FakeResolver, approve, public_client
 
 
 @pytest.fixture

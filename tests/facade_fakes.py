@@ -1,4 +1,5 @@
-"""In-memory fakes shared by the facade's unit tests (authorize, token), plus their own checks.
+"""In-memory fakes shared by the facade's tests (authorize, token; their own checks are in
+tests/unit/test_facade_fakes.py).
 
 * ``FakeCipher``: AES-GCM with the encryption context as associated data, so a ciphertext
   only decrypts under the context it was made with (like KMS).
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -26,10 +26,12 @@ from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer
 from functions.core.artefacts import InMemoryCodeRepository, InMemoryTxnRepository
 from functions.core.clients import ClientRecord
+from functions.core.consent import InMemoryConsentRepository
 from functions.core.crypto import s256, sha256_hex
 from functions.core.errors import DependencyError
-from functions.core.grants import InMemoryConsentRepository, InMemoryGrantRepository, InMemoryRefreshTokenRepository
+from functions.core.grants import InMemoryGrantRepository
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
+from functions.core.refresh_tokens import InMemoryRefreshTokenRepository
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
 from functions.token.service import TokenService
@@ -339,18 +341,3 @@ def approve(facade: Facade, **overrides: str | None) -> dict[str, str]:
     done = svc.consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
     assert done.status == 302, done.body
     return query_of(done.headers["Location"])
-
-
-# --------------------------------------------------------------------------- the fakes' own checks
-def test_fake_cipher_binds_context() -> None:
-    cipher = FakeCipher()
-    blob = cipher.encrypt(b"x", {"kit": "upstream-token", "grant": "a"})
-    assert cipher.decrypt(blob, {"kit": "upstream-token", "grant": "a"}) == b"x"
-    with pytest.raises(CiphertextRejected):
-        cipher.decrypt(blob, {"kit": "upstream-token", "grant": "b"})
-
-
-def test_loopback_matcher() -> None:
-    assert loopback_matcher("http://127.0.0.1:9999/callback", [PUBLIC_REDIRECT])
-    assert not loopback_matcher("http://127.0.0.1:9999/other", [PUBLIC_REDIRECT])
-    assert not loopback_matcher("https://agent.example.org/cb2", [CONF_REDIRECT])

@@ -1,0 +1,65 @@
+"""API Gateway HTTP API (payload 2.0) request parsing shared by the hand-rolled facade handlers
+(authorization and token functions); registration and metadata use Powertools' router instead.
+
+Parameters may appear at most once (RFC 6749 section 3.1), so parsing works on the raw query
+string and body, never on ``queryStringParameters``: API Gateway joins repeated keys there
+with commas. Each caller decides how a refusal is answered (an HTML page, an OAuth error).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+FORM_TYPE: Final = "application/x-www-form-urlencoded"
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class RequestRejected(Exception):
+    """The request's parameters cannot be read; the message says why (safe to show the client)."""
+
+
+def header(event: Mapping[str, Any], name: str) -> str:
+    """The first header called ``name`` (lower case), in any case; "" when absent."""
+    for key, value in (event.get("headers") or {}).items():
+        if str(key).lower() == name:
+            return str(value)
+    return ""
+
+
+def unique_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Parameters as a dict; ``RequestRejected`` when one is repeated."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if key in out:
+            raise RequestRejected(f"parameter {key[:40]} is repeated")
+        out[key] = value
+    return out
+
+
+def query_params(event: Mapping[str, Any]) -> dict[str, str]:
+    """The query string's parameters (``RequestRejected`` when one repeats)."""
+    return unique_params(parse_qsl(str(event.get("rawQueryString") or ""), keep_blank_values=True))
+
+
+def form_params(event: Mapping[str, Any], max_bytes: int) -> dict[str, str]:
+    """The ``application/x-www-form-urlencoded`` body of at most ``max_bytes`` (decoded) bytes.
+
+    ``RequestRejected`` when the content type is another, the body is too large, not valid
+    base64 or UTF-8, or a parameter repeats.
+    """
+    if header(event, "content-type").split(";")[0].strip().lower() != FORM_TYPE:
+        raise RequestRejected(f"the body must be {FORM_TYPE}")
+    raw = str(event.get("body") or "")
+    try:
+        body = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw.encode()
+        if len(body) > max_bytes:
+            raise RequestRejected("the body is too large")
+        text = body.decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise RequestRejected("the body is not valid form data") from None
+    return unique_params(parse_qsl(text, keep_blank_values=True))

@@ -1,0 +1,104 @@
+"""No drift between `make dev` and AWS: what local seeding creates in moto equals the template.
+
+The other drift checks compare the template with the route table and the catalogue; these
+compare it with the *seeded* local stack itself (resource server scopes, gateway client
+scopes and flows, callback path, groups, tables' keys).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from moto.server import ThreadedMotoServer
+
+from infra.data import TABLES
+from local.config import FAKE_CREDENTIALS, REGION, LocalConfig
+from local.seed import Seeded, seed
+from local.stack import function_environment
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[tuple[LocalConfig, Seeded, Any, Any]]:
+    saved = dict(os.environ)
+    os.environ.update(FAKE_CREDENTIALS, AWS_DEFAULT_REGION=REGION)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    try:
+        cfg = LocalConfig(moto_port=port)
+        result = seed(cfg, "Drift-Passw0rd!")
+        idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=cfg.moto_url)
+        ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=cfg.moto_url)
+        yield cfg, result, idp, ddb
+    finally:
+        # moto keeps one in-process store for every server in this process: leave it empty
+        # for the next fixture that seeds the same names.
+        httpx.post(f"http://127.0.0.1:{port}/moto-api/reset")
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _scope_names(scopes: list[dict[str, str]]) -> dict[str, str]:
+    return {s["ScopeName"]: s["ScopeDescription"] for s in scopes}
+
+
+def test_seeded_resource_server_equals_template(synth: Synth, seeded: Any) -> None:
+    cfg, result, idp, _ = seeded
+    local = idp.describe_resource_server(UserPoolId=result.user_pool_id, Identifier=cfg.base_url + "/mcp")
+    _, aws = synth.one("AWS::Cognito::UserPoolResourceServer")
+    assert _scope_names(local["ResourceServer"]["Scopes"]) == _scope_names(aws["Properties"]["Scopes"])
+
+
+def test_seeded_gateway_client_equals_template(synth: Synth, seeded: Any) -> None:
+    cfg, result, idp, _ = seeded
+    local = idp.describe_user_pool_client(UserPoolId=result.user_pool_id, ClientId=result.gateway_client_id)
+    local_client = local["UserPoolClient"]
+    _, aws_client = synth.one("AWS::Cognito::UserPoolClient")
+    props = aws_client["Properties"]
+    assert local_client["AllowedOAuthFlows"] == props["AllowedOAuthFlows"] == ["code"]
+    assert local_client["ExplicitAuthFlows"] == props["ExplicitAuthFlows"]
+    assert bool(local_client.get("ClientSecret")) == props["GenerateSecret"] is True
+
+    # Scopes: same names once the resource-server prefix (a URL locally, a Ref in AWS) is removed.
+    def names(scopes: list[Any]) -> set[str]:
+        out = set()
+        for scope in scopes:
+            if isinstance(scope, str):
+                out.add(scope.rsplit("/", 1)[-1] if "/" in scope else scope)
+            else:  # {"Fn::Join": ["", [{"Ref": ...}, "/todos:read"]]}
+                out.add(scope["Fn::Join"][1][-1].lstrip("/"))
+        return out
+
+    assert names(local_client["AllowedOAuthScopes"]) == names(props["AllowedOAuthScopes"])
+    # Callback: <B>/oauth/callback in both.
+    local_paths = {u.removeprefix(cfg.base_url) for u in local_client["CallbackURLs"]}
+    aws_paths = {url["Fn::Join"][1][-1] for url in props["CallbackURLs"]}
+    assert local_paths == aws_paths
+
+
+def test_seeded_groups_equal_template(synth: Synth, seeded: Any) -> None:
+    _, result, idp, _ = seeded
+    local = {g["GroupName"] for g in idp.list_groups(UserPoolId=result.user_pool_id)["Groups"]}
+    aws = {g["Properties"]["GroupName"] for g in synth.resources("AWS::Cognito::UserPoolGroup").values()}
+    assert local == aws
+
+
+def test_seeded_tables_match_template_keys(synth: Synth, seeded: Any) -> None:
+    cfg, result, _, ddb = seeded
+    env = function_environment(cfg, result)
+    for spec in TABLES:
+        local = ddb.describe_table(TableName=env[spec.env])["Table"]
+        local_keys = {(k["AttributeName"], k["KeyType"]) for k in local["KeySchema"]}
+        expected = {(spec.partition_key, "HASH")} | ({(spec.sort_key, "RANGE")} if spec.sort_key else set())
+        assert local_keys == expected, spec.key
+        ttl = ddb.describe_time_to_live(TableName=env[spec.env])["TimeToLiveDescription"]
+        assert ttl.get("AttributeName") == spec.ttl_attribute, spec.key
