@@ -45,6 +45,14 @@ print(json.dumps({"init_ms": (t1 - t0) * 1e3, "first_invoke_ms": (t3 - t2) * 1e3
 """
 
 
+INIT_CHILD = r"""
+import importlib, json, sys, time
+t0 = time.perf_counter()
+importlib.import_module(sys.argv[1])
+print(json.dumps({"init_ms": (time.perf_counter() - t0) * 1e3}))
+"""
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -109,6 +117,22 @@ def main() -> int:
             sample["process_ms"] = (time.perf_counter() - t0) * 1e3
             cold.append(sample)
 
+        from functions.core.routes import FUNCTIONS
+
+        inits: dict[str, list[float]] = {}
+        for name, spec in FUNCTIONS.items():
+            module = spec.handler.rpartition(".")[0]
+            for _ in range(args.cold):
+                out = subprocess.run(
+                    [sys.executable, "-c", INIT_CHILD, module],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+                )
+                inits.setdefault(name, []).append(json.loads(out.stdout.strip().splitlines()[-1])["init_ms"])
+
         def warm(case_headers: dict[str, str], expect: int, cache_seconds: str) -> list[float]:
             os.environ["GRANT_CACHE_SECONDS"] = cache_seconds
             import importlib
@@ -141,6 +165,12 @@ def main() -> int:
     print("|---|---|---|---|")
     for key in ("init_ms", "first_invoke_ms", "process_ms"):
         print(row(key, [c[key] for c in cold]))
+    print()
+    print("Init phase of every function (fresh process: import its handler module)")
+    print("| function | median ms | p95 ms | samples |")
+    print("|---|---|---|---|")
+    for name, values in inits.items():
+        print(row(name, values))
     print()
     print("Warm invocations through the Lambda handler (tools/list)")
     print("| case | median ms | p95 ms | samples |")
