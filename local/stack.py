@@ -30,6 +30,7 @@ from local.config import (
 from local.seed import Seeded, seed
 
 READY_LINE = "mcp-cognito-kit local stack ready"
+INSPECTOR_ORIGIN = "http://localhost:6274"
 
 
 def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
@@ -45,6 +46,8 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         Env.GRANTS_TABLE: GRANTS_TABLE,
         Env.APP_TABLE: APP_TABLE,
         Env.GRANT_CACHE_SECONDS: os.environ.get(Env.GRANT_CACHE_SECONDS, "10"),
+        # Browser-based clients allowed on /mcp locally: MCP Inspector's UI by default.
+        Env.ALLOWED_ORIGINS: os.environ.get(Env.ALLOWED_ORIGINS, INSPECTOR_ORIGIN),
         Env.COGNITO_DOMAIN_URL: cfg.cognito_url,
         Env.CLIENTS_TABLE: CLIENTS_TABLE,
         Env.ARTEFACTS_TABLE: ARTEFACTS_TABLE,

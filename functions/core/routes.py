@@ -62,6 +62,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", MCP_PATH, "mcp_server"),
     Route("GET", MCP_PATH, "mcp_server"),
     Route("DELETE", MCP_PATH, "mcp_server"),
+    # CORS preflight for browser-based MCP clients (origins allowed by KIT_ALLOWED_ORIGINS).
+    Route("OPTIONS", MCP_PATH, "mcp_server"),
     # Discovery documents, readable cross-origin by browser-based MCP clients.
     Route("GET", PRM_MCP_PATH, "metadata"),
     Route("OPTIONS", PRM_MCP_PATH, "metadata"),

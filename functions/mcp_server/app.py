@@ -36,6 +36,32 @@ Send = Callable[[Message], Awaitable[None]]
 MAX_BODY_BYTES: Final = 1024 * 1024
 
 
+# Fetch spec (CORS): what a browser client may send and read. The challenge headers must be
+# exposed, or a browser-based client cannot start the OAuth flow from a 401 or 403.
+CORS_ALLOW_METHODS: Final = "POST, GET, DELETE, OPTIONS"
+CORS_ALLOW_HEADERS: Final = (
+    "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
+)
+CORS_EXPOSE_HEADERS: Final = "www-authenticate, mcp-session-id, mcp-protocol-version"
+
+
+def _with_cors(send: Send, origin: str) -> Send:
+    """Add CORS response headers for an allowed ``origin`` to whatever the app answers."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            headers += [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+                (b"vary", b"Origin"),
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
 def _response(answer: HttpAnswer) -> Response:
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
@@ -98,6 +124,7 @@ class McpEndpoint:
         self._registry = registry
         self._auth = authenticator
         self._security = security
+        self._cors_origins = frozenset(security.allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -109,6 +136,23 @@ class McpEndpoint:
             await JSONResponse({"message": "Not Found"}, status_code=404)(scope, receive, send)
             return
         request = Request(scope, receive)
+        origin = request.headers.get("origin")
+        cors = origin is not None and origin in self._cors_origins
+        if scope["method"] == "OPTIONS":
+            # A preflight carries no credentials: answer it before authentication. Foreign
+            # origins get no CORS headers, so the browser refuses the real request.
+            headers = {"Vary": "Origin", "Cache-Control": "no-store"}
+            if cors:
+                headers |= {
+                    "Access-Control-Allow-Origin": origin or "",
+                    "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+                    "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                    "Access-Control-Max-Age": "86400",
+                }
+            await Response(status_code=204, headers=headers)(scope, receive, send)
+            return
+        if cors:
+            send = _with_cors(send, origin or "")
         outcome = self._auth.authenticate(request.headers.get("authorization"))
         if isinstance(outcome, Denied):
             await _response(outcome.answer)(scope, receive, send)

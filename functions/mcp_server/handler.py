@@ -7,12 +7,14 @@ invocations only run the request.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
+from functions.core import aws
 from functions.core import settings as settings_mod
 from functions.core.observability import logger
 from functions.mcp_server.factory import create_endpoint
@@ -22,6 +24,10 @@ logging.getLogger("mangum").setLevel(logging.WARNING)
 _settings = settings_mod.load(settings_mod.McpSettings)
 # lifespan="off": the endpoint keeps no per-app state that needs starting (see app.py).
 _asgi = Mangum(create_endpoint(_settings), lifespan="off")
+# Work the first request would otherwise pay, done in the init phase (which SnapStart
+# snapshots): creating the botocore client (~100 ms) and loading anyio's asyncio backend.
+aws.dynamodb()
+importlib.import_module("anyio._backends._asyncio")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

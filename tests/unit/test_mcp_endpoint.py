@@ -32,11 +32,11 @@ ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "appl
 
 
 class Harness:
-    def __init__(self, jwks_fail: bool = False) -> None:
+    def __init__(self, jwks_fail: bool = False, allowed_origins: tuple[str, ...] = ()) -> None:
         self.grants = InMemoryGrantRepository()
         self.todos = InMemoryTodoRepository()
         self.jwks = FakeJwks([KEY.public_jwk], fail=jwks_fail)
-        settings = mcp_settings(grant_cache_seconds=0)
+        settings = mcp_settings(grant_cache_seconds=0, allowed_origins=allowed_origins)
         endpoint = create_endpoint(
             settings,
             grants=self.grants,
@@ -227,3 +227,55 @@ def test_foreign_host_and_origin_are_refused(h: Harness) -> None:
 def test_oversized_body_is_refused(h: Harness) -> None:
     big = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x" * (2 * 1024 * 1024)}})
     assert h.post(big, h.authorize()).status_code == 413
+
+
+INSPECTOR = "http://localhost:6274"
+
+
+@pytest.fixture
+def hc() -> Harness:
+    """A harness whose settings allow one extra browser origin."""
+    return Harness(allowed_origins=(INSPECTOR,))
+
+
+def test_cors_preflight_for_an_allowed_origin(hc: Harness) -> None:
+    resp = hc.client.options(
+        "/mcp",
+        headers={
+            "origin": INSPECTOR,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization",
+        },
+    )
+    assert resp.status_code == 204
+    assert resp.headers["access-control-allow-origin"] == INSPECTOR
+    assert "authorization" in resp.headers["access-control-allow-headers"]
+    assert "mcp-protocol-version" in resp.headers["access-control-allow-headers"]
+
+
+def test_cors_preflight_for_a_foreign_origin_gets_no_grant(hc: Harness) -> None:
+    resp = hc.client.options(
+        "/mcp", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
+    )
+    assert resp.status_code == 204
+    assert "access-control-allow-origin" not in resp.headers
+
+
+def test_challenge_is_readable_cross_origin(hc: Harness) -> None:
+    # A browser client must be able to read WWW-Authenticate to start the OAuth flow.
+    resp = hc.post(rpc("tools/list"), {"origin": INSPECTOR})
+    assert resp.status_code == 401
+    assert resp.headers["access-control-allow-origin"] == INSPECTOR
+    assert "www-authenticate" in resp.headers["access-control-expose-headers"]
+
+
+def test_allowed_origin_reaches_the_tools(hc: Harness) -> None:
+    resp = hc.post(rpc("tools/list"), {**hc.authorize(), "origin": INSPECTOR})
+    assert resp.status_code == 200
+    assert resp.headers["access-control-allow-origin"] == INSPECTOR
+
+
+def test_no_cors_headers_without_an_allowed_origin(h: Harness) -> None:
+    resp = h.post(rpc("tools/list"), {**h.authorize(), "origin": INSPECTOR})
+    assert resp.status_code == 403  # the transport refuses a foreign Origin (DNS rebinding)
+    assert "access-control-allow-origin" not in resp.headers
