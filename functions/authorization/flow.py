@@ -7,7 +7,6 @@ dependency failure propagates as ``DependencyError`` (503 in the handler), never
 from __future__ import annotations
 
 import contextlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from functions.core.artefacts import (
 )
 from functions.core.clients import ClientRecord, ClientResolver
 from functions.core.consent import Consent, ConsentRepository
-from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_hash, sha256_hex
+from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError
 from functions.core.grants import Grant, GrantStore
@@ -197,8 +196,9 @@ class AuthorizationService:
         if isinstance(found, Answer):
             return found
         txn = found
-        # RFC 6749 section 10.12: the state Cognito echoes must be the transaction the cookie binds.
-        if not hmac.compare_digest(params.get("state", ""), txn.txn_id):
+        # RFC 6749 section 10.12: the state Cognito echoes must be the transaction the cookie binds
+        # (compared as bytes: a non-ASCII state is a mismatch, not an exception).
+        if not same_bytes(params.get("state", ""), txn.txn_id):
             return pages.error_page(400, "This sign-in response does not belong to this browser's request.")
         now = int(self._clock())
         code = params.get("code")
@@ -250,8 +250,14 @@ class AuthorizationService:
             self._abandon(txn, "authenticated", refresh)
             return pages.error_page(400, "The application is no longer registered here.")
         consent = self._consents.get(user.sub, txn.client_id)
-        if consent is not None and consent.covers(allowed, now):
-            # A remembered consent that covers the request skips the page (issue 3, section 3).
+        if (
+            consent is not None
+            and consent.covers(allowed, now)
+            and consent.approved_redirect(txn.redirect_uri, self._matches)
+        ):
+            # A remembered consent skips the page only when it covers the scopes AND the user
+            # already approved this redirect URI for this client (RFC 9700 section 4.1, OAuth 2.1
+            # section 4.1.1): a new destination for the code is always shown to the user.
             try:
                 self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=None, now=now)
             except ConditionFailed:
@@ -313,15 +319,21 @@ class AuthorizationService:
         except ConditionFailed:
             # Cognito's origin_jti is unique per sign-in session; a duplicate means a replay.
             return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "this sign-in was already used")
-        previous = self._consents.get(txn.sub or "", txn.client_id)
+        found = self._consents.get(txn.sub or "", txn.client_id)
+        previous = found if found is not None and found.is_live(now) else None
         self._consents.put(
             Consent(
                 sub=txn.sub or "",
                 client_id=txn.client_id,
-                scopes=granted | (previous.scopes if previous and previous.covers((), now) else frozenset()),
+                scopes=granted | (previous.scopes if previous else frozenset()),
                 created_at=previous.created_at if previous else now,
                 last_used_at=now,
                 expires_at=now + self._s.grant_lifetime_days * DAY,
+                # The redirect URI this approval was for (shown on the consent page, or
+                # already approved): RFC 9700 section 4.1.
+                redirect_uris=(
+                    previous.with_redirect(txn.redirect_uri, self._matches) if previous else (txn.redirect_uri,)
+                ),
             )
         )
         code = new_secret()  # 256 bits from the CSPRNG; stored only as its SHA-256

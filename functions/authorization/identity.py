@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from jose import jwt
 from jose.exceptions import JOSEError
 
+from functions.core import scopes
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
 from functions.core.observability import logger
 from functions.core.settings import FacadeSettings
@@ -57,5 +58,4 @@ def learn_user(
 
 def ceiling(settings: FacadeSettings, requested: tuple[str, ...], groups: tuple[str, ...]) -> tuple[str, ...]:
     """Scopes the user may grant: a scope with a ceiling (SCOPE_GROUP_CEILINGS) needs one of its groups."""
-    ceilings = settings.scope_group_ceilings
-    return tuple(s for s in requested if s not in ceilings or set(ceilings[s]) & set(groups))
+    return scopes.within_ceilings(requested, groups, settings.scope_group_ceilings)

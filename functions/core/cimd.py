@@ -9,9 +9,13 @@ is a server-side request forgery risk (draft section "Server-Side Request Forger
   link-local, multicast, reserved, unspecified, shared, or a cloud metadata address);
 * the connection goes to the address that was checked (no second DNS lookup that a
   rebinding attacker could answer differently), TLS verified against the host name;
-* no redirects, at most 5 KB, 3 s in total, ``application/json`` only;
+* no redirects, ``application/json`` only, at most 8 KB of status line and headers and
+  5 KB of body, and ONE 3 s deadline for the whole fetch: DNS (in a worker thread, waited
+  on with the time left), connect, TLS handshake, request, headers and body; every blocking
+  step is given only the time left, so a server dripping bytes cannot extend it;
 * the document's ``client_id`` must equal the URL exactly, and it is validated like DCR
-  metadata, public clients only (``token_endpoint_auth_method`` = ``none``);
+  metadata (including the operator's redirect URI patterns), public clients only
+  (``token_endpoint_auth_method`` = ``none``);
 * results are cached in memory, bounded in entries, for ``max-age`` clamped to
   60 s .. 1 day (``no-store``: not cached); failures for 30 s so a bad URL is not hammered.
 
@@ -22,16 +26,19 @@ it admits loopback addresses and http:// on loopback hosts.
 from __future__ import annotations
 
 import http.client
+import io
 import ipaddress
 import json
+import selectors
 import socket
 import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 from functions.core.client_metadata import LOOPBACK_HOSTS, validate_client_metadata
@@ -40,6 +47,10 @@ from functions.core.errors import OAuthError
 from functions.core.observability import logger
 
 MAX_DOCUMENT_BYTES: Final = 5 * 1024
+MAX_HEADER_BYTES: Final = 8 * 1024  # status line + headers
+# Transfer-coding framing (chunk sizes, extensions) allowed on top of the body bytes.
+MAX_FRAMING_BYTES: Final = 1024
+DNS_WORKERS: Final = 4  # lookups that outlive their deadline hold a worker until they end
 FETCH_TIMEOUT_SECONDS: Final = 3.0
 MIN_CACHE_SECONDS: Final = 60
 MAX_CACHE_SECONDS: Final = 86_400
@@ -153,36 +164,85 @@ def resolve_public(host: str, port: int, getaddrinfo: GetAddrInfo, *, allow_loop
     return [vet_address(a, allow_loopback=allow_loopback) for a in addresses]
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to a vetted address; SNI and certificate checks use the URL's host name."""
+class _FetchTimeout(CimdError):
+    """The overall fetch deadline passed."""
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float, context: ssl.SSLContext) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
-        self._tls = context
-        self.raw_socket: socket.socket | None = None
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
-        try:
-            self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-        self.raw_socket = self.sock
+    def __init__(self) -> None:
+        super().__init__("document fetch timed out")
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Plain http to a vetted loopback address (INSECURE_CIMD_LOOPBACK only)."""
+def _time_left(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _FetchTimeout
+    return remaining
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._address = address
-        self.raw_socket: socket.socket | None = None
 
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), timeout=self.timeout)
-        self.raw_socket = self.sock
+class _DeadlineReader(io.RawIOBase):
+    """The response byte stream for ``http.client``: every recv is bounded by the deadline.
+
+    ``http.client`` would otherwise apply the socket timeout per read, which a server
+    dripping one byte at a time resets forever. Before each recv the deadline is checked
+    and the socket timeout set to the time left. Bytes are also budgeted: at most
+    ``header_limit`` until the headers are parsed (``body()`` switches phase), then at most
+    ``document_limit`` + 1 + MAX_FRAMING_BYTES more (the decoded body is capped by the caller).
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float, header_limit: int, document_limit: int) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+        self._budget = header_limit
+        self._header_limit = header_limit
+        self._document_limit = document_limit
+        self._in_headers = True
+
+    def body(self) -> None:
+        self._in_headers = False
+        self._budget = self._document_limit + 1 + MAX_FRAMING_BYTES
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._budget <= 0:
+            if self._in_headers:
+                raise CimdError(f"response headers are larger than {self._header_limit} bytes")
+            raise CimdError(f"document is larger than {self._document_limit} bytes")
+        view = memoryview(buffer).cast("B")
+        self._sock.settimeout(_time_left(self._deadline))
+        n = self._sock.recv_into(view[: min(len(view), self._budget)])
+        self._budget -= n
+        return n
+
+
+class _DeadlineSocket:
+    """The one socket method ``http.client.HTTPResponse`` uses: ``makefile``."""
+
+    def __init__(self, reader: _DeadlineReader) -> None:
+        self._reader = reader
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(self._reader)
+
+
+def _handshake(tls: ssl.SSLSocket, deadline: float) -> None:
+    """TLS handshake in non-blocking mode, waiting only for the time left between steps."""
+    tls.setblocking(False)
+    with selectors.DefaultSelector() as selector:
+        while True:
+            try:
+                tls.do_handshake()
+                return
+            except ssl.SSLWantReadError:
+                events = selectors.EVENT_READ
+            except ssl.SSLWantWriteError:
+                events = selectors.EVENT_WRITE
+            selector.register(tls, events)
+            ready = selector.select(_time_left(deadline))
+            selector.unregister(tls)
+            if not ready:
+                raise _FetchTimeout
 
 
 def cache_seconds(cache_control: str | None) -> int | None:
@@ -206,8 +266,13 @@ def cache_seconds(cache_control: str | None) -> int | None:
     return min(MAX_CACHE_SECONDS, max(MIN_CACHE_SECONDS, max_age))
 
 
-def record_from_document(url: str, document: object) -> ClientRecord:
-    """Validate a fetched document for ``url`` and turn it into a public ClientRecord."""
+def record_from_document(url: str, document: object, *, redirect_patterns: Sequence[str] = ()) -> ClientRecord:
+    """Validate a fetched document for ``url`` and turn it into a public ClientRecord.
+
+    ``redirect_patterns``: the operator's REGISTRATION_REDIRECT_PATTERNS. RFC 9700 section
+    4.1.3: a CIMD client is held to the same redirect URI policy as a registered one, else
+    the policy could be bypassed by hosting a document instead of registering.
+    """
     if not isinstance(document, dict):
         raise CimdError("document is not a JSON object")
     # CIMD draft, "Client ID Metadata Document": client_id MUST equal the URL exactly.
@@ -217,7 +282,12 @@ def record_from_document(url: str, document: object) -> ClientRecord:
     if "client_secret" in document or "client_secret_expires_at" in document:
         raise CimdError("document must not contain a client secret")
     try:
-        meta = validate_client_metadata(document, allowed_auth_methods=("none",), default_auth_method="none")
+        meta = validate_client_metadata(
+            document,
+            redirect_patterns=redirect_patterns,
+            allowed_auth_methods=("none",),
+            default_auth_method="none",
+        )
     except OAuthError as exc:
         raise CimdError(f"document metadata is invalid: {exc.description}") from exc
     return ClientRecord(
@@ -250,8 +320,15 @@ class CimdResolver:
         timeout: float = FETCH_TIMEOUT_SECONDS,
         max_bytes: int = MAX_DOCUMENT_BYTES,
         max_entries: int = MAX_CACHE_ENTRIES,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+        redirect_patterns: Sequence[str] = (),
     ) -> None:
         self._insecure = allow_insecure_loopback
+        self._redirect_patterns = tuple(redirect_patterns)
+        self._max_header_bytes = max_header_bytes
+        # Bounded: a lookup past its deadline keeps its worker until the system resolver
+        # gives up; when all are busy, new lookups queue and time out instead of piling up.
+        self._dns = ThreadPoolExecutor(max_workers=DNS_WORKERS, thread_name_prefix="cimd-dns")
         self._ca_file = ca_file
         self._context: ssl.SSLContext | None = None
         self._getaddrinfo = getaddrinfo
@@ -295,8 +372,10 @@ class CimdResolver:
     def fetch(self, client_id: str) -> tuple[ClientRecord, int | None]:
         """Fetch and validate without the cache; returns the record and its cache lifetime."""
         url = parse_client_id_url(client_id, allow_insecure_loopback=self._insecure)
+        # ONE deadline for DNS + connect + TLS + request + headers + body (CIMD draft,
+        # "Server-Side Request Forgery": bound the work an anonymous caller can cause).
         deadline = time.monotonic() + self._timeout
-        addresses = resolve_public(url.host, url.port, self._getaddrinfo, allow_loopback=self._insecure)
+        addresses = self._resolve(url, deadline)
         self.fetches += 1
         status, content_type, cache_control, body = self._get(url, addresses[0], deadline)
         # CIMD draft: the document is served with 200; redirects are not followed.
@@ -310,38 +389,48 @@ class CimdResolver:
             document = json.loads(body.decode("utf-8"))
         except ValueError as exc:
             raise CimdError("document is not valid JSON") from exc
-        return record_from_document(client_id, document), cache_seconds(cache_control)
+        record = record_from_document(client_id, document, redirect_patterns=self._redirect_patterns)
+        return record, cache_seconds(cache_control)
 
-    def _remaining(self, deadline: float) -> float:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise CimdError("document fetch timed out")
-        return remaining
+    def _resolve(self, url: ClientIdUrl, deadline: float) -> list[str]:
+        """``resolve_public`` in a worker thread: getaddrinfo itself has no timeout."""
+        future = self._dns.submit(resolve_public, url.host, url.port, self._getaddrinfo, allow_loopback=self._insecure)
+        try:
+            return future.result(timeout=_time_left(deadline))
+        except TimeoutError as exc:
+            future.cancel()  # still queued behind stuck lookups: drop it
+            raise CimdError("host name lookup timed out") from exc
 
     def _get(self, url: ClientIdUrl, address: str, deadline: float) -> tuple[int, str | None, str | None, bytes]:
-        conn: _PinnedHTTPSConnection | _PinnedHTTPConnection
-        if url.scheme == "https":
-            conn = _PinnedHTTPSConnection(
-                url.host, url.port, address=address, timeout=self._remaining(deadline), context=self._tls()
-            )
-        else:
-            conn = _PinnedHTTPConnection(url.host, url.port, address=address, timeout=self._remaining(deadline))
+        sock: socket.socket | None = None
         try:
-            conn.request(
-                "GET", url.target, headers={"Accept": "application/json", "User-Agent": "mcp-cognito-kit/cimd"}
+            sock = socket.create_connection((address, url.port), timeout=_time_left(deadline))
+            if url.scheme == "https":
+                # Connect to the vetted address; SNI and certificate checks use the host name.
+                sock = self._tls().wrap_socket(sock, server_hostname=url.host, do_handshake_on_connect=False)
+                _handshake(sock, deadline)
+            host = f"[{url.host}]" if ":" in url.host else url.host
+            default_port = 443 if url.scheme == "https" else 80
+            authority = host if url.port == default_port else f"{host}:{url.port}"
+            request = (
+                f"GET {url.target} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\n"
+                "Accept-Encoding: identity\r\nUser-Agent: mcp-cognito-kit/cimd\r\nConnection: close\r\n\r\n"
             )
-            if conn.raw_socket is not None:
-                conn.raw_socket.settimeout(self._remaining(deadline))
-            resp = conn.getresponse()
+            sock.settimeout(_time_left(deadline))
+            sock.sendall(request.encode("ascii"))
+            reader = _DeadlineReader(sock, deadline, self._max_header_bytes, self._max_bytes)
+            # http.client parses status, headers and transfer codings; it only ever reads
+            # through ``reader``, so each recv is deadline- and size-bounded.
+            resp = http.client.HTTPResponse(cast(socket.socket, _DeadlineSocket(reader)), method="GET")
+            resp.begin()
+            reader.body()
             length = resp.getheader("Content-Length")
             if length is not None and length.strip().isdigit() and int(length) > self._max_bytes:
                 raise CimdError(f"document is larger than {self._max_bytes} bytes")
             body = b""
             if 200 <= resp.status < 300:
-                # Read at most max+1 bytes, checking the overall deadline between chunks.
+                # Read at most max+1 bytes; every underlying recv checks the deadline.
                 while len(body) <= self._max_bytes:
-                    if conn.raw_socket is not None:
-                        conn.raw_socket.settimeout(self._remaining(deadline))
                     chunk = resp.read1(self._max_bytes + 1 - len(body))
                     if not chunk:
                         break
@@ -350,10 +439,11 @@ class CimdResolver:
                     raise CimdError(f"document is larger than {self._max_bytes} bytes")
             return resp.status, resp.getheader("Content-Type"), resp.getheader("Cache-Control"), body
         except TimeoutError as exc:
-            raise CimdError("document fetch timed out") from exc
+            raise _FetchTimeout from exc
         except ssl.SSLError as exc:
             raise CimdError("TLS to the document host failed") from exc
         except (OSError, http.client.HTTPException) as exc:
             raise CimdError(f"document fetch failed: {exc.__class__.__name__}") from exc
         finally:
-            conn.close()
+            if sock is not None:
+                sock.close()

@@ -6,7 +6,8 @@ One function, ``validate_client_metadata``, turns an untrusted JSON object into 
 bounded; unknown fields are ignored (RFC 7591 section 2: "The authorization server MUST
 ignore any client metadata sent by the client that it does not understand").
 
-``redirect_uri_matches`` is the one comparison the authorization and token functions use:
+``redirect_uri_allowed`` applies the operator's redirect URI patterns (structured matching,
+see its docstring). ``redirect_uri_matches`` is the one comparison the authorization and token functions use:
 exact string match (OAuth 2.1 section 2.3.1), except that a loopback http redirect URI
 matches on any port (RFC 8252 section 7.3).
 """
@@ -48,7 +49,9 @@ DANGEROUS_SCHEMES: Final[frozenset[str]] = frozenset({"javascript", "data", "fil
 # RFC 8252 section 7.1: a private-use scheme in reverse domain name form, e.g. com.example.app.
 _PRIVATE_SCHEME: Final = re.compile(r"^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+$")
 # Control characters and whitespace never belong in a URI or a display string.
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and lone UTF-16 surrogates (JSON "\ud800" parses to one): neither can
+# be stored as UTF-8 or shown safely on the consent page.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _URI_FORBIDDEN: Final = re.compile(r"[\x00-\x20\x7f\\<>\"{}|^`]")
 
 # Fields this server understands; the order is the order of the returned metadata.
@@ -136,6 +139,8 @@ def check_redirect_uri(uri: object, patterns: Sequence[str] = ()) -> str:
     """Validate one redirect URI; raise ``invalid_redirect_uri`` naming the broken rule.
 
     The error names the rule, never echoes the value (it is attacker-supplied text).
+    ``patterns`` (the operator's REGISTRATION_REDIRECT_PATTERNS) are matched component by
+    component by ``redirect_uri_allowed``; empty means any URI the fixed rules allow.
     """
     if not isinstance(uri, str) or not uri:
         raise _redirect_error("each redirect URI must be a non-empty string")
@@ -171,9 +176,134 @@ def check_redirect_uri(uri: object, patterns: Sequence[str] = ()) -> str:
     elif not _PRIVATE_SCHEME.match(scheme):
         # RFC 8252 section 7.1: private-use schemes MUST be reverse domain names.
         raise _redirect_error("a redirect URI must be https, loopback http, or a reverse-domain private-use scheme")
-    if patterns and not any(fnmatch.fnmatchcase(uri, p) for p in patterns):
+    if patterns and not redirect_uri_allowed(parts, patterns):
         raise _redirect_error("a redirect URI is not allowed by this server's registration policy")
     return uri
+
+
+@dataclass(frozen=True)
+class RedirectPattern:
+    """One parsed operator pattern; see ``redirect_uri_allowed`` for the syntax."""
+
+    scheme: str
+    host: str  # lower case, brackets removed; "" when the pattern has no authority
+    host_suffix: str | None  # ".corp.example" for "*.corp.example", else None
+    port: int | Literal["*"] | None  # None: no port in the pattern
+    path: str  # fnmatch pattern applied to the path only
+    query: str  # "" or the exact query a URI may carry
+
+
+# A DNS label (RFC 1123 section 2.1): letters, digits and inner hyphens.
+_DNS_LABEL: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def parse_redirect_pattern(pattern: str) -> RedirectPattern:
+    """Parse an operator pattern; ``ValueError`` when it is not of the documented form."""
+    if "#" in pattern or "@" in pattern or _URI_FORBIDDEN.search(pattern) or not pattern.isascii():
+        raise ValueError("a redirect pattern must not contain a fragment, userinfo or odd characters")
+    try:
+        parts = urlsplit(pattern)  # does not parse the port, so "host:*" is fine here
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise ValueError("a redirect pattern is not a URI") from exc
+    if not parts.scheme or "*" in parts.scheme:
+        raise ValueError("a redirect pattern needs a literal scheme")
+    host, port_text = parts.netloc, ""
+    if host.startswith("["):  # an IPv6 literal, e.g. [::1]:*
+        end = host.find("]")
+        if end < 0 or (host[end + 1 :] and not host[end + 1 :].startswith(":")):
+            raise ValueError("a redirect pattern has a malformed IPv6 host")
+        host, port_text = host[1:end], host[end + 2 :]
+    elif ":" in host:
+        host, port_text = host.rsplit(":", 1)
+        if not port_text:
+            raise ValueError("a redirect pattern has an empty port")
+    host = host.lower()
+    suffix: str | None = None
+    if host.startswith("*."):
+        suffix = host[1:]
+        if not all(_DNS_LABEL.match(label) for label in suffix[1:].split(".")):
+            raise ValueError("a host wildcard must be '*.' followed by whole DNS labels")
+    if "*" in (suffix or host):
+        raise ValueError("a host wildcard is allowed only as a leading '*.' label")
+    if parts.netloc and not host:
+        raise ValueError("a redirect pattern with an authority needs a host")
+    port: int | Literal["*"] | None = None
+    if port_text == "*":
+        port = "*"
+    elif port_text:
+        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            raise ValueError("a redirect pattern port must be a number or '*'")
+        port = int(port_text)
+    if "*" in parts.query:
+        raise ValueError("a redirect pattern query is matched exactly and cannot hold a wildcard")
+    return RedirectPattern(parts.scheme.lower(), host, suffix, port, parts.path, parts.query)
+
+
+def _host_matches(pattern: RedirectPattern, host: str) -> bool:
+    if pattern.host_suffix is None:
+        return host == pattern.host
+    # "*." stands for one or more WHOLE labels: the URI host must end with ".suffix" and
+    # what comes before must itself be dot-separated DNS labels (no empty label, no "@",
+    # "/" or ":" can reach here because urlsplit already separated them out).
+    if not host.endswith(pattern.host_suffix):
+        return False
+    prefix = host[: -len(pattern.host_suffix)]
+    return bool(prefix) and all(_DNS_LABEL.match(label) for label in prefix.split("."))
+
+
+def _pattern_matches(pattern: RedirectPattern, parts: SplitResult) -> bool:
+    if parts.scheme.lower() != pattern.scheme:
+        return False
+    if not _host_matches(pattern, (parts.hostname or "").lower()):
+        return False
+    if pattern.port != "*" and parts.port != pattern.port:
+        return False
+    # A query can carry an open-redirect target (RFC 9700 section 4.1.3): none, or exactly
+    # the one the operator wrote.
+    if parts.query and parts.query != pattern.query:
+        return False
+    # The path is the only component a '*' may span ('/' included): origin is pinned above.
+    return fnmatch.fnmatchcase(parts.path, pattern.path)
+
+
+def redirect_uri_allowed(uri: str | SplitResult, patterns: Sequence[str]) -> bool:
+    """Whether a redirect URI satisfies at least one operator pattern (fails closed).
+
+    RFC 9700 section 4.1.3 / OAuth 2.1 section 2.3.1: pattern matching of redirect URIs
+    invites open redirectors, so a pattern is parsed into components and each URI
+    component is compared on its own, never as one glob over the whole string:
+
+    * ``scheme``: equal, case-insensitive (``https``, ``http``, or a private-use scheme);
+    * host: equal, case-insensitive; or ``*.suffix``, where ``*`` stands for one or more
+      whole DNS labels (``*.corp.example`` matches ``a.corp.example`` and
+      ``a.b.corp.example``, not ``corp.example`` nor ``evilcorp.example``). No other
+      wildcard is allowed in the host. A pattern without an authority (``com.example.app:/*``)
+      matches only URIs without one;
+    * port: equal (an absent port matches only an absent port), or ``*`` for any port or none,
+      e.g. ``http://127.0.0.1:*/callback`` for RFC 8252 section 7.3 loopback redirects;
+    * path: an fnmatch pattern over the path alone (``*`` may span ``/`` there);
+    * query: a URI without a query passes; a URI with one matches only a pattern with
+      exactly that query (no wildcard).
+
+    Examples: ``https://*.corp.example/*``, ``http://localhost:*/cb``, ``com.example.app:/*``.
+    A pattern that is not of this form matches nothing.
+    """
+    if isinstance(uri, str):
+        split = _split(uri)
+        if split is None:
+            return False
+        uri = split
+    # RFC 9700 section 4.1.1 / RFC 3986 section 7.5: userinfo only serves to disguise a host.
+    if "@" in uri.netloc:
+        return False
+    for text in patterns:
+        try:
+            pattern = parse_redirect_pattern(text.strip())
+        except ValueError:
+            continue  # fail closed: a malformed operator pattern allows nothing
+        if _pattern_matches(pattern, uri):
+            return True
+    return False
 
 
 def _check_https_uri(name: str, value: object) -> str:

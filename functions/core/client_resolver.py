@@ -51,5 +51,10 @@ class KitClientResolver:
 
 def make_client_resolver(settings: FacadeSettings) -> ClientResolver:
     store = DynamoClientStore(settings.clients_table, idle_days=settings.client_idle_days)
-    cimd = CimdResolver(allow_insecure_loopback=settings.insecure_cimd_loopback, ca_file=settings.cimd_ca_file)
+    # RFC 9700 section 4.1.3: CIMD clients obey the operator's redirect URI policy, as DCR ones do.
+    cimd = CimdResolver(
+        allow_insecure_loopback=settings.insecure_cimd_loopback,
+        ca_file=settings.cimd_ca_file,
+        redirect_patterns=settings.redirect_patterns,
+    )
     return KitClientResolver(store, cimd)

@@ -1,19 +1,28 @@
 """Remembered consent (``CONSENT#<sub>#<sha256(client_id)>`` in the grants table).
 
-A later authorization of the same client whose scopes are covered skips the consent page.
-Item layout: docs/storage-schema.md (``CONSENT#<sub>#<sha256(client_id)>``).
+A later authorization of the same client skips the consent page only when its scopes are
+covered *and* its redirect URI is one the user already approved for that client (RFC 9700
+section 4.1, OAuth 2.1 section 4.1.1: the user must see where the code goes). Item layout:
+docs/storage-schema.md (``CONSENT#<sub>#<sha256(client_id)>``).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from functions.core.ddb import DynamoTable, dependency_call, to_item
 
 CONSENT_PREFIX: Final = "CONSENT#"
+# Bound on the remembered redirect URIs of one (user, client); the oldest are forgotten first
+# (forgetting one only brings the consent page back).
+MAX_CONSENTED_REDIRECTS: Final = 20
+
+# (presented redirect URI, approved URIs) -> match: the authorization function's comparison
+# (exact, except the port of a loopback http URI, RFC 8252 section 7.3).
+RedirectMatcher = Callable[[str, Sequence[str]], bool]
 
 
 @dataclass(frozen=True)
@@ -24,9 +33,28 @@ class Consent:
     created_at: int
     last_used_at: int
     expires_at: int  # last use + GRANT_LIFETIME_DAYS; also the TTL
+    # Redirect URIs the user approved for this client, oldest first. Empty (an item written
+    # before this attribute existed) approves none: the consent page is shown again.
+    redirect_uris: tuple[str, ...] = ()
+
+    def is_live(self, now: float) -> bool:
+        return now < self.expires_at
 
     def covers(self, scopes: Iterable[str], now: float) -> bool:
-        return now < self.expires_at and set(scopes) <= self.scopes
+        """Live, and every requested scope was approved."""
+        return self.is_live(now) and set(scopes) <= self.scopes
+
+    def approved_redirect(self, redirect_uri: str, matches: RedirectMatcher) -> bool:
+        """RFC 9700 section 4.1 / OAuth 2.1 section 4.1.1: the user saw and approved this
+        destination for the code. Scopes alone are not enough: a client whose redirect_uris
+        changed (or a shared public client_id) must not receive codes silently elsewhere."""
+        return bool(self.redirect_uris) and matches(redirect_uri, self.redirect_uris)
+
+    def with_redirect(self, redirect_uri: str, matches: RedirectMatcher) -> tuple[str, ...]:
+        """The approved redirect URIs after approving ``redirect_uri`` (bounded, newest last)."""
+        if self.approved_redirect(redirect_uri, matches):
+            return self.redirect_uris
+        return (*self.redirect_uris, redirect_uri)[-MAX_CONSENTED_REDIRECTS:]
 
 
 def consent_key(sub: str, client_id: str) -> str:
@@ -70,6 +98,7 @@ class DynamoConsentRepository(DynamoTable):
             created_at=int(item["created_at"]),
             last_used_at=int(item["last_used_at"]),
             expires_at=int(item["ttl"]),
+            redirect_uris=tuple(str(u) for u in item.get("redirect_uris", [])),
         )
 
     def put(self, consent: Consent) -> None:
@@ -79,6 +108,7 @@ class DynamoConsentRepository(DynamoTable):
             "sub": consent.sub,
             "client_id": consent.client_id,
             "scopes": sorted(consent.scopes),
+            "redirect_uris": list(consent.redirect_uris),  # ordered, oldest first
             "created_at": consent.created_at,
             "last_used_at": consent.last_used_at,
             "ttl": consent.expires_at,

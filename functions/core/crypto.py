@@ -4,6 +4,9 @@
 * Stored secrets are SHA-256 hex digests; presented values are hashed and compared with
   ``hmac.compare_digest`` (constant time) where a stored hash is compared.
 * PKCE S256 (RFC 7636 section 4.6): ``BASE64URL(SHA256(ASCII(verifier))) == challenge``.
+* Every value is turned into bytes with ``_utf8`` before hashing or comparing: any Python
+  ``str`` (non-ASCII, lone surrogates from JSON ``"\\ud800"``) maps to bytes without
+  raising, so hostile input is a mismatch, never an exception (never a 500).
 """
 
 from __future__ import annotations
@@ -26,15 +29,29 @@ def new_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
 
+def _utf8(value: str) -> bytes:
+    """UTF-8 bytes of any ``str``; "surrogatepass" cannot raise (lone surrogates included).
+
+    ``hmac.compare_digest`` raises ``TypeError`` on non-ASCII ``str``, so every constant-time
+    comparison here is done on bytes.
+    """
+    return value.encode("utf-8", "surrogatepass")
+
+
+def same_bytes(a: str, b: str) -> bool:
+    """Constant-time equality of two strings of any content (compared as UTF-8 bytes)."""
+    return hmac.compare_digest(_utf8(a), _utf8(b))
+
+
 def sha256_hex(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    return hashlib.sha256(_utf8(value)).hexdigest()
 
 
 def same_hash(presented: str, stored_hash: str | None) -> bool:
     """Constant-time check of a presented secret against its stored SHA-256 hex digest."""
     if not stored_hash:
         return False
-    return hmac.compare_digest(sha256_hex(presented), stored_hash)
+    return same_bytes(sha256_hex(presented), stored_hash)
 
 
 def b64url(raw: bytes) -> str:
@@ -46,19 +63,22 @@ def s256(verifier: str) -> str:
 
 
 def pkce_matches(verifier: str, challenge: str) -> bool:
+    # RFC 7636 section 4.1: a verifier is ASCII unreserved characters; anything else fails
+    # here, before s256's ASCII encoding could raise.
     if not PKCE_VERIFIER.match(verifier):
         return False
-    return hmac.compare_digest(s256(verifier), challenge)
+    return same_bytes(s256(verifier), challenge)
 
 
 def derive_key(root_secret: str, label: str) -> bytes:
     """A purpose-bound key: HMAC-SHA256(root secret, label). Never stored."""
-    return hmac.new(root_secret.encode(), label.encode(), hashlib.sha256).digest()
+    return hmac.new(_utf8(root_secret), _utf8(label), hashlib.sha256).digest()
 
 
 def mac(key: bytes, message: str) -> str:
-    return b64url(hmac.new(key, message.encode(), hashlib.sha256).digest())
+    return b64url(hmac.new(key, _utf8(message), hashlib.sha256).digest())
 
 
 def mac_ok(key: bytes, message: str, tag: str) -> bool:
-    return hmac.compare_digest(mac(key, message), tag)
+    # A cookie is attacker-controlled: compare bytes so a non-ASCII tag is a mismatch.
+    return same_bytes(mac(key, message), tag)

@@ -60,6 +60,7 @@ def form_params(event: Mapping[str, Any], max_bytes: int) -> dict[str, str]:
         if len(body) > max_bytes:
             raise RequestRejected("the body is too large")
         text = body.decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeError):
+        # UnicodeError covers undecodable bytes and a str body holding lone surrogates.
         raise RequestRejected("the body is not valid form data") from None
     return unique_params(parse_qsl(text, keep_blank_values=True))

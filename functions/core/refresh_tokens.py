@@ -34,6 +34,11 @@ class RefreshToken:
     expires_at: int
     status: RefreshStatus = "active"
     rotated_at: int | None = None
+    # The scope of this refresh token (RFC 6749 section 6): the scope originally granted,
+    # carried unchanged through every rotation ("the refresh token scope MUST be identical to
+    # that of the refresh token included by the client in the request"). None: an item written
+    # before this attribute existed, whose scope is the grant's.
+    scopes: frozenset[str] | None = None
 
     def is_live(self, now: float) -> bool:
         return now < self.expires_at
@@ -82,6 +87,7 @@ def _rt_item(token: RefreshToken) -> dict[str, Any]:
         "created_at": token.created_at,
         "expires_at": token.expires_at,
         "rotated_at": token.rotated_at,
+        "scopes": None if token.scopes is None else sorted(token.scopes),
         "ttl": token.expires_at,
     }
 
@@ -102,6 +108,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
             expires_at=int(item["expires_at"]),
             status="active" if item.get("status") == "active" else "rotated",
             rotated_at=int(item["rotated_at"]) if "rotated_at" in item else None,
+            scopes=frozenset(str(s) for s in item["scopes"]) if "scopes" in item else None,
         )
 
     def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:

@@ -10,7 +10,7 @@ by a test that compares it with the tool registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -66,6 +66,14 @@ def kit_scopes_from_cognito(resource_server_id: str, token_scopes: Iterable[str]
             if name in _BY_NAME:
                 found.add(name)
     return frozenset(found)
+
+
+def within_ceilings(
+    scopes: Iterable[str], groups: Iterable[str], ceilings: Mapping[str, Iterable[str]]
+) -> tuple[str, ...]:
+    """The scopes a member of ``groups`` may hold: a scope with a ceiling needs one of its groups."""
+    member = set(groups)
+    return tuple(s for s in scopes if s not in ceilings or member & set(ceilings[s]))
 
 
 def order(scopes: Iterable[str]) -> list[str]:

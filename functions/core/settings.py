@@ -81,6 +81,15 @@ def _origin_only(url: str, what: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _check_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """A malformed redirect pattern would silently match nothing: refuse it at cold start."""
+    from functions.core.client_metadata import parse_redirect_pattern
+
+    for pattern in patterns:
+        parse_redirect_pattern(pattern)  # raises ValueError naming the problem
+    return patterns
+
+
 class CoreSettings(BaseModel):
     """What every function needs: the public base URL ``<B>``.
 
@@ -135,6 +144,36 @@ class CognitoSettings(CoreSettings):
     resource_binding: bool = Field(default=True, validation_alias=Env.RESOURCE_BINDING)
     jwks_min_refresh_seconds: float = Field(default=60.0, validation_alias=Env.JWKS_MIN_REFRESH_SECONDS, ge=1, le=3600)
     token_leeway_seconds: int = Field(default=10, validation_alias=Env.TOKEN_LEEWAY_SECONDS, ge=0, le=120)
+    # Group ceilings apply where scopes are granted (consent) and again where they are used
+    # (/mcp, from the token's current cognito:groups), so leaving a group takes effect at the
+    # next access token, not when the grant expires.
+    # JSON {"scope": ["group", ...]}: a scope listed here may be granted only by members of
+    # one of its groups; scopes not listed are open to every user.
+    scope_group_ceilings: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, validation_alias=Env.SCOPE_GROUP_CEILINGS
+    )
+
+    @field_validator("scope_group_ceilings", mode="before")
+    @classmethod
+    def _parse_ceilings(cls, value: object) -> object:
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError("must be a JSON object of scope -> [groups]") from exc
+        return value
+
+    @field_validator("scope_group_ceilings")
+    @classmethod
+    def _known_scopes(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        from functions.core.scopes import get_scope
+
+        unknown = [name for name in value if get_scope(name) is None]
+        if unknown:
+            raise ValueError(f"unknown scopes {unknown}")
+        return value
 
     @property
     def cognito_issuer(self) -> str:
@@ -167,9 +206,15 @@ class RegistrationSettings(CoreSettings):
     clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
     artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
     registration_enabled: bool = Field(default=True, validation_alias=Env.REGISTRATION_ENABLED)
-    # fnmatch-style patterns a redirect URI must match (on top of the fixed safety rules);
-    # empty means "any URI the rules allow".
+    # Redirect URI patterns (functions.core.client_metadata.parse_redirect_pattern syntax) a
+    # redirect URI must match on top of the fixed safety rules; empty means "any URI the rules allow".
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
+
+    @field_validator("redirect_patterns")
+    @classmethod
+    def _patterns_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_patterns(value)
+
     max_clients: int = Field(default=10_000, validation_alias=Env.MAX_CLIENTS, ge=1, le=10_000_000)
     client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
     registration_rate_per_minute: int = Field(
@@ -186,13 +231,16 @@ class FacadeSettings(CognitoSettings):
     grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
     kms_key_id: str = Field(validation_alias=Env.KMS_KEY_ID, min_length=1, max_length=2048)
     client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
-    # JSON {"scope": ["group", ...]}: a scope listed here may be granted only by members of
-    # one of its groups; scopes not listed are open to every user.
-    scope_group_ceilings: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict, validation_alias=Env.SCOPE_GROUP_CEILINGS
-    )
     # Must not exceed the gateway app client's refresh-token validity in Cognito.
     grant_lifetime_days: int = Field(default=30, validation_alias=Env.GRANT_LIFETIME_DAYS, ge=1, le=3650)
+    # The operator's redirect URI policy, applied to Client ID Metadata Documents as to DCR.
+    redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
+
+    @field_validator("redirect_patterns")
+    @classmethod
+    def _patterns_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_patterns(value)
+
     # INSECURE, for local testing only: allow CIMD documents on loopback (and over http).
     insecure_cimd_loopback: bool = Field(default=False, validation_alias=Env.INSECURE_CIMD_LOOPBACK)
     cimd_ca_file: str | None = Field(default=None, validation_alias=Env.CIMD_CA_FILE)
@@ -201,28 +249,6 @@ class FacadeSettings(CognitoSettings):
     @classmethod
     def _check_domain(cls, value: str) -> str:
         return _origin_only(value, "the Cognito domain URL")
-
-    @field_validator("scope_group_ceilings", mode="before")
-    @classmethod
-    def _parse_ceilings(cls, value: object) -> object:
-        if isinstance(value, str):
-            import json
-
-            try:
-                return json.loads(value) if value.strip() else {}
-            except ValueError as exc:
-                raise ValueError("must be a JSON object of scope -> [groups]") from exc
-        return value
-
-    @field_validator("scope_group_ceilings")
-    @classmethod
-    def _known_scopes(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        from functions.core.scopes import get_scope
-
-        unknown = [name for name in value if get_scope(name) is None]
-        if unknown:
-            raise ValueError(f"unknown scopes {unknown}")
-        return value
 
     @property
     def secure_cookies(self) -> bool:

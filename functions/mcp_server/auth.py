@@ -34,6 +34,7 @@ class McpAuthenticator:
         self._verifier = verifier
         self._grants = grants
         self._resource_server_id = settings.resource_server_id
+        self._ceilings = settings.scope_group_ceilings
         self._gateway_client_id = settings.gateway_client_id
         self.resource_metadata_url = settings.base_url + PRM_MCP_PATH
         # MCP spec 2025-11-25 "Scope Selection Strategy": the 401 challenge names the scopes
@@ -82,12 +83,16 @@ class McpAuthenticator:
             logger.info("grant inactive", extra={"reason": "no_grant" if grant is None else grant.status})
             return self.challenge("the authorization behind this token was revoked or is unknown", presented=True)
         token_scopes = catalogue.kit_scopes_from_cognito(self._resource_server_id, access.scopes)
+        # Group ceilings again, from the groups in *this* token: the grant recorded what the
+        # user could grant at consent; a user removed from a group loses the scope with the
+        # next access token (minutes), not when the grant expires (days).
+        allowed = frozenset(catalogue.within_ceilings(token_scopes & grant.scopes, access.groups, self._ceilings))
         return Principal(
             sub=access.sub,
             username=access.username or grant.username,
             email=grant.email,
             client_id=grant.client_id,
             gateway_client_id=access.client_id,
-            scopes=token_scopes & grant.scopes,
+            scopes=allowed,
             grant_id=grant.grant_id,
         )

@@ -48,6 +48,12 @@ FORBIDDEN_ON_UPDATE: Final = (
 )
 
 
+SHARED_READ_ONLY: Final = (
+    "a public client registration is shared by identical registrations and cannot be changed "
+    "or deleted; register new metadata instead"
+)
+
+
 class InvalidRegistrationToken(Exception):
     """RFC 7592 section 2: missing/wrong registration access token, or unknown client (401)."""
 
@@ -149,7 +155,10 @@ class RegistrationService:
             # every start do not grow the table. The earlier registration access token is
             # only stored hashed and cannot be returned, so a fresh one is issued (RFC 7592
             # section 3 lets the server rotate it) and the previous holder's token stops
-            # working for RFC 7592 management; the client_id itself keeps working for everyone.
+            # working for RFC 7592 reads; the client_id itself keeps working for everyone.
+            # Anyone can obtain such a token by registering the same metadata, so it proves
+            # no exclusive ownership (RFC 7592 section 1): shared clients are read-only
+            # (``_refuse_if_shared``).
             dedupe_key = meta.dedupe_key()
             for _ in range(2):
                 existing = self._store.find_by_dedupe(dedupe_key, now)
@@ -208,6 +217,19 @@ class RegistrationService:
             raise InvalidRegistrationToken("invalid registration access token")
         return record, token
 
+    @staticmethod
+    def _refuse_if_shared(record: ClientRecord) -> None:
+        """RFC 7592 section 1: management rights rest on the registration access token being
+        held by the client's one owner. A public registration (``token_endpoint_auth_method``
+        "none", de-duplicated by its ``dedupe_key``) hands a fresh token to everyone who
+        registers identical metadata, so its token proves no ownership: PUT and DELETE are
+        refused (403) and change nothing, or any registrant could re-point the shared client's
+        redirect_uris or delete it. GET stays allowed (it discloses nothing the registrant
+        did not send). Confidential clients are never shared and keep full management.
+        """
+        if record.is_public or record.dedupe_key is not None:
+            raise OAuthError("access_denied", SHARED_READ_ONLY, 403)
+
     def read(self, client_id: str, authorization: str | None) -> HttpAnswer:
         record, token = self._authorize(client_id, authorization)
         # The presented token is still valid: return it rather than rotate on a read.
@@ -217,6 +239,7 @@ class RegistrationService:
         self, client_id: str, authorization: str | None, body: str | None, content_type: str | None
     ) -> HttpAnswer:
         record, token = self._authorize(client_id, authorization)
+        self._refuse_if_shared(record)
         raw = _json_body(body, content_type)
         # RFC 7592 section 2.2: client_id MUST be included and equal; server-issued fields MUST NOT.
         if raw.get("client_id") != client_id:
@@ -231,13 +254,13 @@ class RegistrationService:
                 raise OAuthError("invalid_client_metadata", "client_secret does not match the issued secret")
         # RFC 7592 section 2.2: omitted fields are deleted, so validate the body as a whole.
         meta = self._validate(raw)
-        secret: str | None = None
-        secret_hash = record.client_secret_hash
         if meta.is_public:
-            secret_hash = None
-        elif secret_hash is None:
-            secret = new_secret()  # becoming confidential: the server issues the secret
-            secret_hash = sha256_hex(secret)
+            # Public clients are shared and read-only (RFC 7592 section 1, _refuse_if_shared);
+            # turning a managed confidential client into one would be a one-way door.
+            raise OAuthError(
+                "invalid_client_metadata",
+                "a confidential client cannot become public; register the public metadata instead",
+            )
         updated = replace(
             record,
             redirect_uris=meta.redirect_uris,
@@ -246,16 +269,16 @@ class RegistrationService:
             client_name=meta.client_name,
             scope=meta.scope,
             metadata=meta.to_json(),
-            client_secret_hash=secret_hash,
         )
         stored = self._store.update(updated, expected_token_hash=sha256_hex(token), now=int(self._clock()))
         if stored is None:  # deleted or re-keyed concurrently
             raise InvalidRegistrationToken("client changed concurrently")
         logger.info("client updated", extra={"client_id": client_id})
-        return self._information(stored, Issued(token, secret), 200)
+        return self._information(stored, Issued(token), 200)
 
     def delete(self, client_id: str, authorization: str | None) -> HttpAnswer:
         record, token = self._authorize(client_id, authorization)
+        self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
             raise InvalidRegistrationToken("client changed concurrently")
         logger.info("client deleted", extra={"client_id": client_id})

@@ -124,12 +124,14 @@ class TokenService:
             "scope": " ".join(catalogue.order(record.scopes)),
         }
         if "refresh_token" in client.grant_types:
-            body["refresh_token"] = self._new_refresh_token(grant, client, now)
+            body["refresh_token"] = self._new_refresh_token(grant, client, now, frozenset(record.scopes))
         return body
 
-    def _new_refresh_token(self, grant: Grant, client: ClientRecord, now: int) -> str:
+    def _new_refresh_token(self, grant: Grant, client: ClientRecord, now: int, scopes: frozenset[str]) -> str:
         token = new_secret()  # 256 bits; stored only as its SHA-256
-        self._rts.create(RefreshToken(sha256_hex(token), grant.grant_id, client.client_id, now, grant.expires_at))
+        self._rts.create(
+            RefreshToken(sha256_hex(token), grant.grant_id, client.client_id, now, grant.expires_at, scopes=scopes)
+        )
         return token
 
     def _refresh(self, client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
@@ -155,10 +157,15 @@ class TokenService:
         resource = form.get("resource")
         if resource is not None and resource != self._s.mcp_url:
             raise OAuthError("invalid_target", "the only resource served here is " + self._s.mcp_url)
-        requested = (form.get("scope") or "").split()
-        # RFC 6749 section 6: a refresh may not widen the scope originally granted.
-        if not set(requested) <= grant.scopes:
+        # RFC 6749 section 6: the refresh token's scope is the scope originally granted (older
+        # items without one: the grant's); never more than the grant, which is what /mcp reads.
+        token_scopes = grant.scopes if record.scopes is None else record.scopes & grant.scopes
+        requested = frozenset((form.get("scope") or "").split())
+        # RFC 6749 section 6: the requested scope MUST NOT include any scope not originally
+        # granted, and if omitted is treated as equal to the scope originally granted.
+        if not requested <= token_scopes:
             raise OAuthError("invalid_scope", "scope exceeds what was granted")
+        answered = requested or token_scopes
         upstream_refresh = self._decrypt(grant.upstream_refresh, grant.grant_id)
         if upstream_refresh is None:
             raise _invalid_grant("the authorization cannot be renewed; start again")
@@ -170,7 +177,12 @@ class TokenService:
             raise _invalid_grant("the authorization is no longer valid") from None
         self._check_refreshed(tokens.access_token, grant)
         new_token = new_secret()
-        new_record = RefreshToken(sha256_hex(new_token), grant.grant_id, client.client_id, now, grant.expires_at)
+        # RFC 6749 section 6: "the refresh token scope MUST be identical to that of the refresh
+        # token included by the client in the request": a narrowed request narrows this access
+        # token only, and the next refresh without scope gets the originally granted scope again.
+        new_record = RefreshToken(
+            sha256_hex(new_token), grant.grant_id, client.client_id, now, grant.expires_at, scopes=token_scopes
+        )
         try:
             self._rts.rotate(old_hash, new_record, now)  # conditional: status = active
         except ConditionFailed:
@@ -189,7 +201,12 @@ class TokenService:
             "access_token": tokens.access_token,
             "token_type": "Bearer",
             "expires_in": tokens.expires_in,
-            "scope": " ".join(catalogue.order(grant.scopes)),
+            # RFC 6749 sections 5.1 and 6: the scope of this access token, never more than was
+            # requested. Caveat (docs/storage-schema.md, RT#): Cognito's refresh cannot narrow
+            # its JWT, which still carries the grant's scopes, and /mcp enforces token scopes
+            # intersected with the grant's; a narrowed answer is therefore the client's
+            # statement of intent, not a restriction /mcp can enforce on this access token.
+            "scope": " ".join(catalogue.order(answered)),
             "refresh_token": new_token,
         }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -35,6 +34,9 @@ def form_params(event: Mapping[str, Any]) -> dict[str, str]:
         return http.form_params(event, MAX_FORM_BYTES)
     except http.RequestRejected as exc:
         raise OAuthError("invalid_request", str(exc)) from None
+    except UnicodeError:
+        # A body str holding a lone surrogate cannot be encoded: not form data (RFC 6749 s5.2).
+        raise OAuthError("invalid_request", "the body is not valid form data") from None
 
 
 def json_answer(status: int, body: Mapping[str, Any] | None, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -63,8 +65,11 @@ def _parse_basic(value: str) -> tuple[str, str]:
     if scheme.lower() != "basic":
         raise _invalid_client("only HTTP Basic client authentication is accepted in the Authorization header")
     try:
+        # RFC 7617 section 2 / RFC 6749 section 2.3.1: base64 of "id:secret". b64decode raises
+        # ValueError on non-ASCII input, binascii.Error (a ValueError) on bad base64, and
+        # .decode() UnicodeDecodeError (a ValueError) on non-UTF-8: all are invalid_client.
         decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         raise _invalid_client("malformed Basic credentials") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

@@ -44,6 +44,7 @@ from tests.facade_fakes import (
 from tests.helpers import FakeContext, rpc
 from tests.integration.conftest import MotoStack
 
+OTHER_REDIRECT = "http://127.0.0.1:33418/elsewhere"
 PASSWORD = "Integration-Passw0rd!"  # tests/integration/conftest.py seeds every demo user with it
 Handler = Any
 
@@ -90,7 +91,11 @@ def facade(moto_stack: MotoStack, emulator: str) -> Facade:
     import functions.token.handler as token_handler
 
     settings = FacadeSettings.from_env({**moto_stack.env, Env.COGNITO_DOMAIN_URL: emulator})
-    resolver = FakeResolver(public_client(), public_client(client_id="other-agent"))
+    resolver = FakeResolver(
+        public_client(),
+        public_client(client_id="other-agent"),
+        public_client(client_id="two-redirect-agent", redirect_uris=(PUBLIC_REDIRECT, OTHER_REDIRECT)),
+    )
     authorization = authorization_handler.build_service(settings, resolver, loopback_matcher)
     token = token_handler.build_service(settings, resolver)
     mcp = importlib.reload(importlib.import_module("functions.mcp_server.handler")).handler
@@ -298,6 +303,50 @@ def test_remembered_consent_skips_the_page(facade: Facade) -> None:
     code_for(facade, "alice@example.com", scope="todos:read")
     _, answer = sign_in(facade, "alice@example.com", scope="todos:read")
     assert answer["statusCode"] == 302 and "code=" in answer["headers"]["Location"]
+
+
+def _consent_item(client_id: str) -> dict[str, Any]:
+    from functions.core.ddb import from_item
+
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=GRANTS_TABLE)["Items"]
+    (found,) = [
+        from_item(i) for i in items if i.get("kind", {}).get("S") == "consent" and i["client_id"]["S"] == client_id
+    ]
+    return found
+
+
+def test_consent_is_bound_to_the_redirect_uri(facade: Facade) -> None:
+    """RFC 9700 section 4.1: consent remembered for one redirect URI does not send a code to
+    another one silently; approving the other adds it (stored in DynamoDB)."""
+    client = {"client_id": "two-redirect-agent"}
+    first = code_for(facade, "alice@example.com", **client)  # approves PUBLIC_REDIRECT
+    assert first and _consent_item("two-redirect-agent")["redirect_uris"] == [PUBLIC_REDIRECT]
+    cookie, page = sign_in(facade, "alice@example.com", redirect_uri=OTHER_REDIRECT, **client)
+    assert page["statusCode"] == 200 and "Location" not in page["headers"]  # same scopes, new destination
+    csrf = page["body"].split('name=csrf value="')[1].split('"')[0]
+    done = invoke(facade.authorization, "POST", "/consent", form={"csrf": csrf, "decision": "approve"}, cookie=cookie)
+    assert done["headers"]["Location"].startswith(OTHER_REDIRECT + "?")
+    assert _consent_item("two-redirect-agent")["redirect_uris"] == [PUBLIC_REDIRECT, OTHER_REDIRECT]
+    _, again = sign_in(facade, "alice@example.com", redirect_uri=OTHER_REDIRECT, **client)
+    assert again["statusCode"] == 302 and again["headers"]["Location"].startswith(OTHER_REDIRECT + "?code=")
+
+
+def test_refresh_scope_narrowing_through_dynamodb(facade: Facade) -> None:
+    from functions.core.crypto import sha256_hex
+    from functions.core.refresh_tokens import DynamoRefreshTokenRepository
+
+    status, first = exchange(facade, code_for(facade, "alice@example.com"))
+    assert status == 200 and first["scope"] == "todos:read todos:write"
+    rts = DynamoRefreshTokenRepository(GRANTS_TABLE)
+    assert rts.get(sha256_hex(first["refresh_token"])).scopes == {"todos:read", "todos:write"}
+    status, narrowed = token(
+        facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "todos:read"}
+    )
+    assert (status, narrowed["scope"]) == (200, "todos:read")
+    # RFC 6749 section 6: the successor keeps the presented token's scope.
+    assert rts.get(sha256_hex(narrowed["refresh_token"])).scopes == {"todos:read", "todos:write"}
+    status, full = token(facade, {"grant_type": "refresh_token", "refresh_token": narrowed["refresh_token"]})
+    assert (status, full["scope"]) == (200, "todos:read todos:write")
 
 
 def test_deny_sends_access_denied(facade: Facade) -> None:

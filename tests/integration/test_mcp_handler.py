@@ -42,6 +42,8 @@ def moto_token(stack: MotoStack, who: str, scopes: tuple[str, ...]) -> str:
         "jti": f"jti-{who}-{now}",
         "origin_jti": f"origin-{who}",
         "username": who,
+        # The local ceilings give todos:write to editors only, at /mcp too.
+        **({"cognito:groups": ["editors"]} if "todos:write" in scopes else {}),
     }
     return jwt.encode(claims, load_resource("cognitoidp/resources/jwks-private.json"), "RS256", {"kid": "dummy"})
 

@@ -152,15 +152,28 @@ def test_register_read_update_delete_through_dynamodb(handler: Any) -> None:
     assert read["client_name"] == meta["client_name"]
     assert call(handler, "GET", f"/register/{cid}", token="wrong")[0] == 401
 
-    old_dedupe = DEDUPE_PREFIX + stored["dedupe_key"]
-    update = {**meta, "client_id": cid, "client_name": "renamed"}
+    # A public registration is shared by identical registrations (RFC 7592 section 1): its
+    # registration access token proves no ownership, so PUT and DELETE change nothing.
+    before = item(CLIENTS_TABLE, CLIENT_PREFIX + cid)
+    evil = {**meta, "client_id": cid, "redirect_uris": ["http://127.0.0.1:9/evil"]}
+    for method, body_ in (("PUT", evil), ("DELETE", None)):
+        status, _, refused = call(handler, method, f"/register/{cid}", token=token, body=body_)
+        assert (status, refused["error"]) == (403, "access_denied")
+    assert item(CLIENTS_TABLE, CLIENT_PREFIX + cid) == before
+    assert item(CLIENTS_TABLE, DEDUPE_PREFIX + stored["dedupe_key"]) is not None
+
+    # A confidential client keeps full RFC 7592 management.
+    conf = {**meta, "token_endpoint_auth_method": "client_secret_basic"}
+    status, _, body = call(handler, "POST", "/register", body=conf)
+    assert status == 201
+    cid, token = body["client_id"], body["registration_access_token"]
+    update = {**conf, "client_id": cid, "client_name": "renamed"}
     status, _, updated = call(handler, "PUT", f"/register/{cid}", token=token, body=update)
     assert status == 200
     assert updated["client_name"] == "renamed"
     stored = item(CLIENTS_TABLE, CLIENT_PREFIX + cid)
     assert stored is not None
-    assert "dedupe_key" not in stored
-    assert item(CLIENTS_TABLE, old_dedupe) is None  # the old metadata no longer dedupes to it
+    assert json.loads(stored["metadata"])["client_name"] == "renamed"
 
     count_before = item(CLIENTS_TABLE, COUNTER_KEY)
     assert count_before is not None

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from functions.authorization.api import make_handler
-from functions.core.consent import Consent
+from functions.core.consent import MAX_CONSENTED_REDIRECTS, Consent
 from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
 from functions.core.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
@@ -24,6 +24,7 @@ from tests.facade_fakes import (
     authorize_params,
     cimd_client,
     csrf_of,
+    public_client,
     query_of,
     start,
 )
@@ -191,8 +192,6 @@ def test_consent_page_for_a_cimd_client_shows_its_host() -> None:
 
 
 def test_hostile_client_name_cannot_inject_markup() -> None:
-    from tests.facade_fakes import public_client
-
     evil = public_client(client_name='"><script>alert(1)</script>')
     facade = Facade(resolver=FakeResolver(evil))
     _, page = to_consent_page(facade)
@@ -202,7 +201,15 @@ def test_hostile_client_name_cannot_inject_markup() -> None:
 def test_remembered_consent_skips_the_page(facade: Facade) -> None:
     now = int(facade.clock.now)
     facade.consents.put(
-        Consent("sub-alice", "public-agent", frozenset({"todos:read", "todos:write"}), now, now, now + 99)
+        Consent(
+            "sub-alice",
+            "public-agent",
+            frozenset({"todos:read", "todos:write"}),
+            now,
+            now,
+            now + 99,
+            redirect_uris=(PUBLIC_REDIRECT,),
+        )
     )
     started = start(facade)
     answer = callback(facade, started)
@@ -213,8 +220,69 @@ def test_remembered_consent_skips_the_page(facade: Facade) -> None:
 
 def test_consent_not_covering_the_request_shows_the_page(facade: Facade) -> None:
     now = int(facade.clock.now)
-    facade.consents.put(Consent("sub-alice", "public-agent", frozenset({"todos:read"}), now, now, now + 99))
+    consent = Consent("sub-alice", "public-agent", frozenset({"todos:read"}), now, now, now + 99, (PUBLIC_REDIRECT,))
+    facade.consents.put(consent)
     assert callback(facade, start(facade)).status == 200
+
+
+# --------------------------------------------------------------------------- consent is bound to the redirect URI
+OTHER_REDIRECT = "http://127.0.0.1:33418/elsewhere"
+EVIL_REDIRECT = "https://evil.example/cb"
+
+
+def test_consent_without_remembered_redirect_uris_shows_the_page(facade: Facade) -> None:
+    # An item written before redirect_uris existed approves no destination (fail closed).
+    now = int(facade.clock.now)
+    facade.consents.put(
+        Consent("sub-alice", "public-agent", frozenset({"todos:read", "todos:write"}), now, now, now + 99)
+    )
+    assert callback(facade, start(facade)).status == 200
+
+
+def test_consent_for_one_redirect_uri_does_not_skip_the_page_for_another() -> None:
+    client = public_client(redirect_uris=(PUBLIC_REDIRECT, OTHER_REDIRECT))
+    facade = Facade(resolver=FakeResolver(client))
+    approve(facade)  # the user approved PUBLIC_REDIRECT
+    assert facade.consents.get("sub-alice", "public-agent").redirect_uris == (PUBLIC_REDIRECT,)
+    started, page = to_consent_page(facade, redirect_uri=OTHER_REDIRECT)  # same scopes: still the page
+    assert "127.0.0.1" in page.body  # the page names where the code goes
+    query = approve_page(facade, started, page)
+    assert query["code"]
+    remembered = facade.consents.get("sub-alice", "public-agent")
+    assert remembered.redirect_uris == (PUBLIC_REDIRECT, OTHER_REDIRECT)  # approving adds it
+    for uri in (PUBLIC_REDIRECT, OTHER_REDIRECT):
+        assert callback(facade, start(facade, redirect_uri=uri)).status == 302  # both now skip
+
+
+def test_shared_client_takeover_via_changed_redirect_uris_shows_the_page() -> None:
+    """The review's exploit at the consent layer: the client's redirect_uris change to an
+    attacker's URI (a PUT on a shared public client); the victim's remembered consent must not
+    send a code there silently."""
+    facade = Facade()
+    approve(facade)  # the victim approved the legitimate redirect URI
+    facade.resolver.clients["public-agent"] = public_client(redirect_uris=(PUBLIC_REDIRECT, EVIL_REDIRECT))
+    started = start(facade, redirect_uri=EVIL_REDIRECT)
+    answer = callback(facade, started)
+    assert answer.status == 200 and "Location" not in answer.headers  # the consent page, no code
+    assert "evil.example" in answer.body
+    assert len(facade.codes.items) == 1  # only the victim's own code
+
+
+def test_loopback_consent_is_remembered_across_ports(facade: Facade) -> None:
+    # RFC 8252 section 7.3: a native app gets a new loopback port each run; same destination.
+    approve(facade)
+    started = start(facade, redirect_uri="http://127.0.0.1:50123/callback")
+    assert callback(facade, started).status == 302
+    assert facade.consents.get("sub-alice", "public-agent").redirect_uris == (PUBLIC_REDIRECT,)
+
+
+def test_remembered_redirect_uris_are_bounded() -> None:
+    uris = tuple(f"https://agent.example.org/cb{i}" for i in range(MAX_CONSENTED_REDIRECTS + 3))
+    facade = Facade(resolver=FakeResolver(public_client(redirect_uris=uris)))
+    for uri in uris:
+        approve(facade, redirect_uri=uri)
+    remembered = facade.consents.get("sub-alice", "public-agent").redirect_uris
+    assert remembered == uris[-MAX_CONSENTED_REDIRECTS:]
 
 
 # --------------------------------------------------------------------------- POST /consent
@@ -355,3 +423,65 @@ def test_handler_answers_503_with_retry_after_on_outage(facade: Facade) -> None:
 
 def test_handler_unknown_route_is_404(facade: Facade) -> None:
     assert make_handler(facade.authorization)(_event("GET /nope"), FakeContext())["statusCode"] == 404
+
+
+# --------------------------------------------------------------------------- hostile input: a page, never a 500
+def _cookie_and_state(facade: Facade) -> tuple[str, str]:
+    from urllib.parse import urlencode
+
+    result = make_handler(facade.authorization)(
+        _event("GET /authorize", query=urlencode(authorize_params())), FakeContext()
+    )
+    return result["cookies"][0].split(";")[0], query_of(result["headers"]["Location"])["state"]
+
+
+@pytest.mark.parametrize(
+    ("route", "query", "cookie", "body", "b64"),
+    [
+        # state: non-ASCII (hmac.compare_digest raised TypeError on non-ASCII str), lone surrogate
+        ("GET /oauth/callback", "code=c&state=%C3%A9", "{cookie}", "", False),
+        ("GET /oauth/callback", "code=c&state=\u00e9", "{cookie}", "", False),
+        ("GET /oauth/callback", "code=c&state=\ud800", "{cookie}", "", False),
+        ("GET /oauth/callback", "code=\udfff&state={state}", "{cookie}", "", False),
+        # the cookie: non-ASCII MAC or id, lone surrogates
+        ("GET /oauth/callback", "code=c&state={state}", "__Host-mcpkit_txn={state}.\u00e9\u00e9", "", False),
+        ("GET /oauth/callback", "code=c&state={state}", "__Host-mcpkit_txn=\u00e9.abc", "", False),
+        ("GET /oauth/callback", "code=c&state={state}", "__Host-mcpkit_txn=\ud800.\udfff", "", False),
+        ("POST /consent", "", "__Host-mcpkit_txn={state}.\u00e9", "csrf=x&decision=approve", False),
+        # the consent form: lone surrogate, non-ASCII, non-UTF-8 bytes, invalid base64
+        ("POST /consent", "", "{cookie}", "csrf=\ud800&decision=approve", False),
+        ("POST /consent", "", "{cookie}", "csrf=%C3%A9&decision=approve", False),
+        ("POST /consent", "", "{cookie}", "Y3NyZj3/", True),
+        ("POST /consent", "", "{cookie}", "!!not base64", True),
+        # /authorize: lone surrogates never reach a redirect (they could not be URL-encoded)
+        ("GET /authorize", "client_id=\ud800&redirect_uri=x", "", "", False),
+        ("GET /authorize", "{authorize}&state=\ud800", "", "", False),
+        ("GET /authorize", "{authorize}&code_challenge=\u00e9", "", "", False),
+    ],
+)
+def test_hostile_input_gets_an_error_page(
+    facade: Facade, route: str, query: str, cookie: str, body: str, b64: bool
+) -> None:
+    from urllib.parse import urlencode
+
+    cookie_value, state = _cookie_and_state(facade)
+    authorize = urlencode(authorize_params(state=None, code_challenge=None))
+    if "code_challenge" not in query:
+        authorize = urlencode(authorize_params(state=None))
+    fill = {"cookie": cookie_value, "state": state, "authorize": authorize}
+    event = _event(
+        route,
+        query=query.format(**fill),
+        cookies=[cookie.format(**fill)] if cookie else None,
+        body=body,
+    )
+    event["isBase64Encoded"] = b64
+    result = make_handler(facade.authorization)(event, FakeContext())
+    if route == "GET /authorize" and "code_challenge" in query:
+        # A verified redirect URI: the error goes back to the client (RFC 6749 section 4.1.2.1).
+        assert result["statusCode"] == 302
+        assert query_of(result["headers"]["Location"])["error"] == "invalid_request"
+        return
+    assert result["statusCode"] == 400, result["body"]
+    assert result["headers"]["Content-Type"].startswith("text/html") and "Location" not in result["headers"]
+    assert not facade.codes.items

@@ -1,7 +1,8 @@
 """Client ID Metadata Documents: URL rules, address vetting, fetch limits, caching.
 
 Network tests use only loopback servers started here (TLS with a throwaway CA made with
-``cryptography``); no sleeps: the timeout test waits on a stalled server for 0.3 s.
+``cryptography``); no sleeps in the tests: the timeout tests use a 0.3 s deadline against a
+stalled or byte-dripping server thread, or a DNS lookup blocked on an Event.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from functions.core.cimd import (
+    DNS_WORKERS,
     FAILURE_CACHE_SECONDS,
     MAX_CACHE_SECONDS,
+    MAX_HEADER_BYTES,
     MIN_CACHE_SECONDS,
     CimdError,
     CimdResolver,
@@ -153,6 +158,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(document(url)).encode()
             body += b" " * (5 * 1024 + 1 - len(body))
             length = path == "/big.json"
+        elif path == "/bigheaders.json":
+            body = json.dumps(document(url)).encode()
+            for i in range(3):  # status line + headers well over 8 KB
+                headers[f"X-Pad-{i}"] = "a" * 3000
+        elif path == "/okheaders.json":
+            # 4 KB of headers and a 5 KB body: each within its own cap, together over 8 KB.
+            body = json.dumps(document(url)).encode()
+            body += b" " * (5 * 1024 - len(body))
+            headers["X-Pad"] = "a" * 4000
         elif path == "/stall.json":
             self.server.release.wait(10)
             return
@@ -371,8 +385,8 @@ def test_default_resolver_refuses_loopback_servers(servers: Servers) -> None:
 # ----- fetching ---------------------------------------------------------------------------
 
 
-def test_real_fetch_from_loopback_https_server(servers: Servers) -> None:
-    settings = FacadeSettings(
+def facade_settings(servers: Servers, **kw: Any) -> FacadeSettings:
+    return FacadeSettings(
         base_url=BASE_URL,
         user_pool_id=POOL_ID,
         region=REGION,
@@ -384,7 +398,12 @@ def test_real_fetch_from_loopback_https_server(servers: Servers) -> None:
         kms_key_id="alias/kit",
         insecure_cimd_loopback=True,
         cimd_ca_file=servers.ca_file,
+        **kw,
     )
+
+
+def test_real_fetch_from_loopback_https_server(servers: Servers) -> None:
+    settings = facade_settings(servers)
     url = f"https://localhost:{servers.https.port}/client.json"
     record = make_client_resolver(settings).resolve(url)
     assert record is not None
@@ -435,6 +454,155 @@ def test_timeout(servers: Servers) -> None:
     resolver = loopback_resolver(servers, timeout=0.3)
     with pytest.raises(CimdError, match="timed out"):
         resolver.fetch(f"https://localhost:{servers.https.port}/stall.json")
+
+
+def test_operator_redirect_patterns_apply_to_documents(servers: Servers) -> None:
+    # The document's redirect URI is http://127.0.0.1:33418/callback.
+    url = f"https://localhost:{servers.https.port}/client.json"
+    strict = facade_settings(servers, redirect_patterns="https://*.corp.example/*")
+    assert make_client_resolver(strict).resolve(url) is None
+    with pytest.raises(CimdError, match="policy"):
+        loopback_resolver(servers, redirect_patterns=strict.redirect_patterns).fetch(url)
+    allowing = facade_settings(servers, redirect_patterns="https://*.corp.example/*,http://127.0.0.1:*/callback")
+    record = make_client_resolver(allowing).resolve(url)
+    assert record is not None
+    assert record.redirect_uris == ("http://127.0.0.1:33418/callback",)
+
+
+def test_record_from_document_applies_redirect_patterns() -> None:
+    url = "https://app.example.com/client.json"
+    doc = document(url, redirect_uris=["https://evil.com/.corp.example/cb"])
+    assert record_from_document(url, doc).redirect_uris == ("https://evil.com/.corp.example/cb",)
+    with pytest.raises(CimdError, match="policy"):
+        record_from_document(url, doc, redirect_patterns=("https://*.corp.example/*",))
+
+
+def test_header_size_cap(servers: Servers) -> None:
+    resolver = loopback_resolver(servers)
+    base = f"https://localhost:{servers.https.port}"
+    with pytest.raises(CimdError, match=f"headers are larger than {MAX_HEADER_BYTES}"):
+        resolver.fetch(base + "/bigheaders.json")
+    assert resolver.fetch(base + "/okheaders.json")[0].client_name == "CIMD Agent"
+
+
+# ----- one deadline for the whole fetch -----------------------------------------------------
+
+DEADLINE = 0.3
+DRIP_INTERVAL = 0.05  # far below DEADLINE: a per-read timeout would never fire
+DRIP_BYTES = 40  # the server gives up after ~2 s, so a regression fails instead of hanging
+
+
+@contextmanager
+def drip_server(prefix: bytes, drip: bytes) -> Iterator[int]:
+    """A loopback TCP server: read the client's first bytes, send ``prefix``, then one byte
+    of ``drip`` every DRIP_INTERVAL (up to DRIP_BYTES), until the client goes away."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(2)
+            try:
+                conn.recv(65536)  # the request, or the TLS ClientHello
+                conn.sendall(prefix)
+                for _ in range(DRIP_BYTES):
+                    if stop.wait(DRIP_INTERVAL):
+                        return
+                    conn.sendall(drip)
+            except OSError:
+                return  # the client hung up: that is the point
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "path", "prefix", "drip"),
+    [
+        # A status line, then one header byte at a time.
+        ("http", "/c.json", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: ", b"a"),
+        # Headers done, then a body that trickles in.
+        (
+            "http",
+            "/c.json",
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n",
+            b" ",
+        ),
+        # A TLS record header announcing 16 KB of handshake, then one byte at a time.
+        ("https", "/c.json", b"\x16\x03\x03\x40\x00", b"\x00"),
+    ],
+    ids=["headers", "body", "tls-handshake"],
+)
+def test_drip_feeding_server_is_cut_off_at_the_deadline(
+    servers: Servers, scheme: str, path: str, prefix: bytes, drip: bytes
+) -> None:
+    resolver = loopback_resolver(servers, timeout=DEADLINE)
+    with drip_server(prefix, drip) as port:
+        started = time.monotonic()
+        with pytest.raises(CimdError, match="timed out"):
+            resolver.fetch(f"{scheme}://localhost:{port}{path}")
+        elapsed = time.monotonic() - started
+    assert elapsed < DEADLINE * 2
+
+
+def slow_dns(release: threading.Event) -> Any:
+    started: list[str] = []
+
+    def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        started.append(host)
+        release.wait(3)  # released by the test; the bound keeps a regression from hanging
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    getaddrinfo.started = started  # type: ignore[attr-defined]
+    return getaddrinfo
+
+
+def test_slow_dns_is_cut_off_at_the_deadline() -> None:
+    release = threading.Event()
+    dns = slow_dns(release)
+    resolver = CimdResolver(getaddrinfo=dns, timeout=DEADLINE)
+    try:
+        started = time.monotonic()
+        with pytest.raises(CimdError, match="lookup timed out"):
+            resolver.fetch("https://slow.example/client.json")
+        elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert elapsed < DEADLINE * 2
+    assert dns.started == ["slow.example"]
+    assert resolver.fetches == 0  # nothing was connected to
+
+
+def test_stuck_lookups_do_not_pile_up_threads() -> None:
+    release = threading.Event()
+    dns = slow_dns(release)
+    resolver = CimdResolver(getaddrinfo=dns, timeout=0.05)
+    try:
+        started = time.monotonic()
+        for i in range(DNS_WORKERS + 2):
+            with pytest.raises(CimdError, match="lookup timed out"):
+                resolver.fetch(f"https://slow{i}.example/client.json")
+        elapsed = time.monotonic() - started
+        # Only DNS_WORKERS lookups ever started; the rest timed out in the queue.
+        assert len(dns.started) == DNS_WORKERS
+    finally:
+        release.set()
+    assert elapsed < 0.05 * (DNS_WORKERS + 2) * 2
 
 
 @pytest.mark.parametrize(

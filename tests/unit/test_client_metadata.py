@@ -10,6 +10,8 @@ from functions.core.client_metadata import (
     MAX_REDIRECT_URIS,
     MAX_URI_LENGTH,
     check_redirect_uri,
+    parse_redirect_pattern,
+    redirect_uri_allowed,
     redirect_uri_matches,
     validate_client_metadata,
 )
@@ -160,6 +162,124 @@ def test_operator_redirect_patterns_restrict_uris() -> None:
     assert "policy" in err.description
 
 
+POLICY = (
+    "https://*.corp.example/*",
+    "http://127.0.0.1:*/callback",
+    "http://[::1]:*/cb",
+    "com.example.app:/*",
+    "https://app.example:8443/cb?tenant=a",
+)
+
+
+def test_glob_over_the_whole_uri_is_no_longer_a_bypass() -> None:
+    # With fnmatch on the whole string, '*' crossed '/' and this was accepted.
+    err = rejected(meta(redirect_uris=["https://evil.com/.corp.example/x"]), redirect_patterns=POLICY)
+    assert err.error == "invalid_redirect_uri"
+    assert "policy" in err.description
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://evil.com/.corp.example/x",  # the suffix in the path
+        "https://evil.com/a.corp.example/x",
+        "https://evil.com?.corp.example/x",  # ... in the query
+        "https://evil.com/x?h=a.corp.example",
+        "https://a.corp.example@evil.com/x",  # ... in userinfo
+        "https://evil.com@a.corp.example/x",  # userinfo is refused outright
+        "https://corp.example/x",  # '*.' needs at least one label
+        "https://.corp.example/x",
+        "https://a..corp.example/x",
+        "https://evilcorp.example/x",  # a suffix that is not on a label boundary
+        "https://a.corp.example.evil.com/x",
+        "https://a.corp.example./x",  # trailing dot: not the same string suffix
+        "https://evil.com%2f.corp.example/x",  # an encoded '/' is not a label character
+        "https://evil.com\\.corp.example/x",
+        "https://a.corp.example:8443/x",  # the pattern has no port: only none matches
+        "http://a.corp.example/x",  # scheme
+        "https://a.corp.example/x?next=https://evil.example",  # a query the pattern lacks
+        "http://localhost:1234/callback",  # host is exact
+        "http://127.0.0.1:1234/callback/x",  # path is exact here
+        "http://127.0.0.1:1234/callbackx",
+        "http://127.0.0.1:1234/callback?x=1",
+        "com.example.app://evil.example/cb",  # authority where the pattern has none
+        "com.example.appx:/cb",
+        "https://app.example:8443/cb?tenant=b",  # query is exact
+        "https://app.example:8443/cb?tenant=a&x=1",
+        "https://app.example/cb?tenant=a",  # port is exact
+        "https://app.example:8444/cb?tenant=a",
+        "not a uri",
+    ],
+)
+def test_patterns_refuse_lookalikes(uri: str) -> None:
+    assert not redirect_uri_allowed(uri, POLICY)
+    # Through the validator too (some are already refused by the fixed rules, e.g. userinfo).
+    assert rejected(meta(redirect_uris=[uri]), redirect_patterns=POLICY).error == "invalid_redirect_uri"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://a.corp.example/cb",
+        "https://a.b.corp.example/deep/path/cb",  # several labels, '*' in the path spans '/'
+        "https://A.Corp.EXAMPLE/cb",  # host is case-insensitive
+        "https://a-1.corp.example/",
+        "http://127.0.0.1:1234/callback",  # port '*'
+        "http://127.0.0.1/callback",
+        "http://[::1]:50123/cb",
+        "com.example.app:/oauth/cb",  # private-use scheme: scheme + path
+        "com.example.app:/",
+        "https://app.example:8443/cb?tenant=a",
+        "https://app.example:8443/cb",  # no query is always fine
+        "https://a.corp.example/x?",  # an empty query is no query
+    ],
+)
+def test_patterns_accept_legitimate_uris(uri: str) -> None:
+    assert redirect_uri_allowed(uri, POLICY)
+    if uri.startswith("https://A."):
+        return  # check_redirect_uri also passes it; validate_client_metadata keeps the case
+    validate_client_metadata(meta(redirect_uris=[uri]), redirect_patterns=POLICY)
+
+
+def test_pattern_scheme_and_host_are_case_insensitive() -> None:
+    assert redirect_uri_allowed("https://a.corp.example/cb", ["HTTPS://*.Corp.Example/*"])
+    assert redirect_uri_allowed("com.example.app:/cb", ["Com.Example.App:/*"])
+
+
+def test_pattern_path_is_case_sensitive_fnmatch() -> None:
+    assert redirect_uri_allowed("https://a.example/cb/1", ["https://a.example/cb/[0-9]"])
+    assert not redirect_uri_allowed("https://a.example/CB/1", ["https://a.example/cb/*"])
+    assert not redirect_uri_allowed("https://a.example/", ["https://a.example"])
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "https://a*.corp.example/*",  # wildcard inside a label
+        "https://*/*",  # any host
+        "https://*.*.example/*",
+        "https://corp.*/*",
+        "https://*./*",
+        "*://a.example/*",
+        "https://a.example:8x/*",
+        "https://a.example:/*",
+        "https://a.example:70000/*",
+        "https://a.example/*?*",  # queries are exact
+        "https://u@a.example/*",
+        "https://a.example/*#f",
+        "https://[::1/*",
+        "https://:443/*",
+    ],
+)
+def test_malformed_patterns_match_nothing(pattern: str) -> None:
+    with pytest.raises(ValueError, match=r"pattern|wildcard"):
+        parse_redirect_pattern(pattern)
+    assert not redirect_uri_allowed("https://a.example/cb", [pattern])
+    assert not redirect_uri_allowed("https://a.corp.example/cb", [pattern])
+    # Fails closed: a bad pattern does not disable the policy, the others still apply.
+    assert redirect_uri_allowed("https://a.example/cb", [pattern, "https://a.example/*"])
+
+
 @pytest.mark.parametrize(
     ("field", "value", "fragment"),
     [
@@ -284,3 +404,9 @@ def test_scopes_outside_the_catalogue_are_dropped_not_fatal(requested: str, kept
     # for OIDC scopes, which must not make registration fail.
     meta = validate_client_metadata({"redirect_uris": ["https://app.example.com/cb"], "scope": requested})
     assert meta.scope == kept
+
+
+def test_lone_surrogates_in_text_are_refused() -> None:
+    # JSON "\ud800" decodes to a lone surrogate: it cannot be stored as UTF-8 or rendered.
+    with pytest.raises(OAuthError, match="client_name"):
+        validate_client_metadata({"redirect_uris": ["https://app.example.com/cb"], "client_name": "agent\ud800"})

@@ -86,3 +86,38 @@ def test_token_web_turns_rejections_into_invalid_request() -> None:
     with pytest.raises(OAuthError, match="too large"):
         token_web.form_params(form_event("a=" + "x" * token_web.MAX_FORM_BYTES))
     assert token_web.form_params(form_event("a=1")) == {"a": "1"}
+
+
+# --------------------------------------------------------------------------- hostile input
+LONE_SURROGATE_FORM = {"headers": {"Content-Type": http.FORM_TYPE}, "body": "a=\ud800", "isBase64Encoded": False}
+
+
+def test_authorization_web_refuses_lone_surrogates() -> None:
+    # A lone surrogate cannot be UTF-8 encoded: it would break echoing state in a redirect.
+    assert authorization_web.query_params({"rawQueryString": "state=\ud800"}) is None
+    assert authorization_web.query_params({"rawQueryString": "\udfff=1"}) is None
+    assert authorization_web.form_params(LONE_SURROGATE_FORM) is None
+    # Non-ASCII that is valid text is read as usual (the flow compares it safely).
+    assert authorization_web.query_params({"rawQueryString": "state=%C3%A9"}) == {"state": "\u00e9"}
+
+
+def test_token_web_refuses_lone_surrogates_as_invalid_request() -> None:
+    with pytest.raises(OAuthError) as info:
+        token_web.form_params(LONE_SURROGATE_FORM)
+    assert (info.value.error, info.value.status) == ("invalid_request", 400)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Basic \u00e9", "Basic \ud800", "Basic !!", "Basic " + base64.b64encode(b"\xff:\xfe").decode(), "Basic Zm9v"],
+)
+def test_malformed_basic_header_is_invalid_client(value: str) -> None:
+    with pytest.raises(OAuthError) as info:
+        token_web._parse_basic(value)
+    assert (info.value.error, info.value.status) == ("invalid_client", 401)
+
+
+def test_form_body_with_lone_surrogate_is_rejected_not_a_crash() -> None:
+    event = {"headers": {"content-type": http.FORM_TYPE}, "body": "a=\ud800", "isBase64Encoded": False}
+    with pytest.raises(http.RequestRejected):
+        http.form_params(event, 1024)

@@ -32,11 +32,18 @@ ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "appl
 
 
 class Harness:
-    def __init__(self, jwks_fail: bool = False, allowed_origins: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        jwks_fail: bool = False,
+        allowed_origins: tuple[str, ...] = (),
+        ceilings: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.grants = InMemoryGrantRepository()
         self.todos = InMemoryTodoRepository()
         self.jwks = FakeJwks([KEY.public_jwk], fail=jwks_fail)
-        settings = mcp_settings(grant_cache_seconds=0, allowed_origins=allowed_origins)
+        settings = mcp_settings(
+            grant_cache_seconds=0, allowed_origins=allowed_origins, scope_group_ceilings=ceilings or {}
+        )
         endpoint = create_endpoint(
             settings,
             grants=self.grants,
@@ -279,3 +286,15 @@ def test_no_cors_headers_without_an_allowed_origin(h: Harness) -> None:
     resp = h.post(rpc("tools/list"), {**h.authorize(), "origin": INSPECTOR})
     assert resp.status_code == 403  # the transport refuses a foreign Origin (DNS rebinding)
     assert "access-control-allow-origin" not in resp.headers
+
+
+def test_group_ceilings_apply_at_the_mcp_endpoint_too() -> None:
+    h = Harness(ceilings={"todos:write": ("editors",)})
+    # alice's grant has write; her token says she is an editor: write tools are there.
+    assert "add_todo" in h.tool_names(h.authorize("alice"))
+    # carol was granted write, then removed from editors: her next token carries no group.
+    carol = h.authorize("carol", **{"cognito:groups": None})
+    assert h.tool_names(carol) == {"whoami", "list_todos"}
+    denied = h.call(carol, "add_todo", {"title": "after leaving editors"})
+    assert denied.status_code == 403
+    assert 'scope="todos:write"' in denied.headers["www-authenticate"]

@@ -7,6 +7,7 @@ tests/integration/test_registration.py.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -344,12 +345,12 @@ def test_management_requires_the_registration_access_token(kit: Kit, method: str
 
 
 def test_update_replaces_metadata(kit: Kit) -> None:
-    reg = kit.register(PUBLIC).json
+    reg = kit.register(CONFIDENTIAL).json
     token = reg["registration_access_token"]
     update = {
         "client_id": reg["client_id"],
         "redirect_uris": ["http://127.0.0.1:4000/new"],
-        "token_endpoint_auth_method": "none",
+        "token_endpoint_auth_method": "client_secret_post",
         "grant_types": ["authorization_code"],
     }
     reply = kit.manage("PUT", reg["client_id"], token, update)
@@ -358,14 +359,71 @@ def test_update_replaces_metadata(kit: Kit) -> None:
     assert body["redirect_uris"] == ["http://127.0.0.1:4000/new"]
     assert "client_name" not in body  # omitted fields are deleted (RFC 7592 section 2.2)
     assert "scope" not in body
+    assert "client_secret" not in body  # the secret is kept, and only its hash exists
     assert body["registration_access_token"] == token
     assert body["client_id_issued_at"] == reg["client_id_issued_at"]
     read = kit.manage("GET", reg["client_id"], token).json
     assert read["redirect_uris"] == ["http://127.0.0.1:4000/new"]
     assert "client_name" not in read
-    # The metadata changed, so the dedupe mapping for the old metadata is gone.
-    assert not any(k.startswith(DEDUPE_PREFIX) for k in kit.store.items)
-    assert kit.register(PUBLIC).json["client_id"] != reg["client_id"]
+    item = kit.store.items[CLIENT_PREFIX + reg["client_id"]]
+    assert item["client_secret_hash"] == sha256_hex(reg["client_secret"])
+
+
+# ----- RFC 7592 on shared (public) registrations: read-only --------------------------------
+
+
+def assert_shared_read_only(reply: Reply) -> None:
+    assert reply.status == 403
+    assert reply.json["error"] == "access_denied"
+    assert "shared" in reply.json["error_description"]
+    assert reply.headers["content-type"] == "application/json"
+
+
+def test_dedupe_takeover_of_a_public_client_is_refused(kit: Kit) -> None:
+    """The review's exploit: register the victim's public metadata, then PUT or DELETE."""
+    victim = kit.register(PUBLIC).json
+    attacker = kit.register(PUBLIC).json  # identical metadata: same client_id, fresh token
+    cid, token = attacker["client_id"], attacker["registration_access_token"]
+    assert cid == victim["client_id"]
+    before = json.dumps(kit.store.items, sort_keys=True)
+    evil = {**PUBLIC, "client_id": cid, "redirect_uris": ["https://evil.example/cb"]}
+    assert_shared_read_only(kit.manage("PUT", cid, token, evil))
+    assert_shared_read_only(kit.manage("DELETE", cid, token))
+    assert json.dumps(kit.store.items, sort_keys=True) == before  # nothing changed
+    read = kit.manage("GET", cid, token)  # reads still work for the current token holder
+    assert read.status == 200 and read.json["redirect_uris"] == PUBLIC["redirect_uris"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"redirect_uris": ["http://127.0.0.1:4000/new"]},  # a valid update
+        {**CONFIDENTIAL},  # becoming confidential
+        {"client_secret": "\ud800"},  # hostile input changes nothing either
+    ],
+)
+def test_public_registration_cannot_be_updated(kit: Kit, body: dict[str, Any]) -> None:
+    reg = kit.register(PUBLIC).json
+    cid = reg["client_id"]
+    before = json.dumps(kit.store.items, sort_keys=True)
+    assert_shared_read_only(
+        kit.manage("PUT", cid, reg["registration_access_token"], {**PUBLIC, **body, "client_id": cid})
+    )
+    assert json.dumps(kit.store.items, sort_keys=True) == before
+
+
+def test_public_registration_cannot_be_deleted(kit: Kit) -> None:
+    reg = kit.register(PUBLIC).json
+    assert_shared_read_only(kit.manage("DELETE", reg["client_id"], reg["registration_access_token"]))
+    assert len(kit.client_items()) == 1 and kit.store.counter == 1
+    assert kit.register(PUBLIC).json["client_id"] == reg["client_id"]  # still deduplicated
+
+
+def test_wrong_token_on_a_public_client_is_still_401(kit: Kit) -> None:
+    # Authentication first: a 403 must not tell strangers that a client id exists.
+    reg = kit.register(PUBLIC).json
+    assert kit.manage("PUT", reg["client_id"], "wrong", {**PUBLIC, "client_id": reg["client_id"]}).status == 401
+    assert kit.manage("DELETE", reg["client_id"], "wrong").status == 401
 
 
 @pytest.mark.parametrize(
@@ -393,6 +451,75 @@ def test_invalid_update_changes_nothing(kit: Kit, change: dict[str, Any], error:
     assert json.dumps(kit.store.items, sort_keys=True) == before
 
 
+def _raw_call(kit: Kit, method: str, path: str, token: str, body: str, b64: bool = False) -> Reply:
+    ev = event(method, path, headers={"authorization": f"Bearer {token}"})
+    ev["body"], ev["isBase64Encoded"] = body, b64
+    result = kit.app.resolve(ev, cast(Any, FakeContext()))
+    return Reply(int(result["statusCode"]), {}, str(result.get("body") or ""))
+
+
+@pytest.mark.parametrize(
+    ("make_body", "b64", "status", "error"),
+    [
+        # A lone surrogate in client_secret (UnicodeEncodeError in sha256_hex: a 500 before).
+        (
+            lambda cid: json.dumps({**CONFIDENTIAL, "client_id": cid, "client_secret": "\ud800"}),
+            False,
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            lambda cid: json.dumps({**CONFIDENTIAL, "client_id": cid, "client_secret": "\ud800"}, ensure_ascii=False),
+            False,
+            400,
+            "invalid_client_metadata",
+        ),
+        (
+            lambda cid: json.dumps({**CONFIDENTIAL, "client_id": cid, "client_secret": "\u00e9"}),
+            False,
+            400,
+            "invalid_client_metadata",
+        ),
+        (lambda cid: json.dumps({**CONFIDENTIAL, "client_id": "\ud800"}), False, 400, "invalid_client_metadata"),
+        (
+            lambda cid: json.dumps({**CONFIDENTIAL, "client_id": cid, "redirect_uris": ["https://\ud800.example/"]}),
+            False,
+            400,
+            "invalid_redirect_uri",
+        ),
+        (lambda cid: "!!not base64", True, 400, "invalid_client_metadata"),
+        (lambda cid: "/+4A", True, 400, "invalid_client_metadata"),  # base64 of non-UTF-8 bytes
+    ],
+)
+def test_hostile_update_bodies_get_rfc7591_errors(
+    kit: Kit, make_body: Callable[[str], str], b64: bool, status: int, error: str
+) -> None:
+    reg = kit.register(CONFIDENTIAL).json
+    cid = reg["client_id"]
+    before = json.dumps(kit.store.items, sort_keys=True)
+    reply = _raw_call(kit, "PUT", f"/register/{cid}", reg["registration_access_token"], make_body(cid), b64)
+    assert (reply.status, reply.json["error"]) == (status, error), reply.text
+    assert json.dumps(kit.store.items, sort_keys=True) == before
+
+
+@pytest.mark.parametrize("token", ["\u00e9" * 43, "\ud800", "abc\udfff"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_hostile_registration_access_tokens_are_401(kit: Kit, method: str, token: str) -> None:
+    reg = kit.register(CONFIDENTIAL).json
+    body = json.dumps({**CONFIDENTIAL, "client_id": reg["client_id"]})
+    reply = _raw_call(kit, method, f"/register/{reg['client_id']}", token, body)
+    assert reply.status == 401 and reply.json["error"] == "invalid_token"
+
+
+def test_hostile_registration_bodies_get_rfc7591_errors(kit: Kit) -> None:
+    for body, b64 in (("!!not base64", True), ("/+4A", True), ('{"redirect_uris": ["\\ud800"]}', False)):
+        ev = event("POST", "/register")
+        ev["body"], ev["isBase64Encoded"] = body, b64
+        result = kit.app.resolve(ev, cast(Any, FakeContext()))
+        assert 400 <= int(result["statusCode"]) < 500 and json.loads(result["body"])["error"], result
+    assert_nothing_stored(kit)
+
+
 def test_update_with_the_current_secret_keeps_it(kit: Kit) -> None:
     reg = kit.register(CONFIDENTIAL).json
     body = {**CONFIDENTIAL, "client_id": reg["client_id"], "client_secret": reg["client_secret"], "client_name": "B"}
@@ -404,24 +531,22 @@ def test_update_with_the_current_secret_keeps_it(kit: Kit) -> None:
     assert json.loads(item["metadata"])["client_name"] == "B"
 
 
-def test_update_public_to_confidential_issues_a_secret_and_back_drops_it(kit: Kit) -> None:
-    reg = kit.register(PUBLIC).json
+def test_confidential_client_cannot_become_public(kit: Kit) -> None:
+    # Public clients are shared and read-only: the owner would lose its own management.
+    reg = kit.register(CONFIDENTIAL).json
     cid, token = reg["client_id"], reg["registration_access_token"]
-    conf = kit.manage("PUT", cid, token, {**CONFIDENTIAL, "client_id": cid}).json
-    assert conf["client_secret_expires_at"] == 0
-    assert kit.store.items[CLIENT_PREFIX + cid]["client_secret_hash"] == sha256_hex(conf["client_secret"])
-    public = kit.manage("PUT", cid, token, {**PUBLIC, "client_id": cid}).json
-    assert "client_secret" not in public
-    assert kit.store.items[CLIENT_PREFIX + cid]["client_secret_hash"] is None
+    before = json.dumps(kit.store.items, sort_keys=True)
+    reply = kit.manage("PUT", cid, token, {**PUBLIC, "client_id": cid})
+    assert reply.status == 400 and reply.json["error"] == "invalid_client_metadata"
+    assert json.dumps(kit.store.items, sort_keys=True) == before
 
 
 def test_delete(kit: Kit) -> None:
-    reg = kit.register(PUBLIC).json
+    reg = kit.register(CONFIDENTIAL).json
     reply = kit.manage("DELETE", reg["client_id"], reg["registration_access_token"])
     assert reply.status == 204
     assert reply.text == ""
     assert kit.client_items() == []
-    assert not any(k.startswith(DEDUPE_PREFIX) for k in kit.store.items)
     assert kit.store.items[COUNTER_KEY]["count"] == 0
     assert kit.manage("GET", reg["client_id"], reg["registration_access_token"]).status == 401
     assert kit.manage("DELETE", reg["client_id"], reg["registration_access_token"]).status == 401

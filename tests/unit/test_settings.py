@@ -58,3 +58,12 @@ def test_http_allowed_for_loopback_and_trailing_slash_dropped() -> None:
 def test_allowed_origins_are_comma_separated() -> None:
     s = McpSettings.from_env({**BASE, Env.ALLOWED_ORIGINS: "http://localhost:6274, https://app.example"})
     assert s.allowed_origins == ("http://localhost:6274", "https://app.example")
+
+
+def test_malformed_redirect_pattern_fails_at_cold_start() -> None:
+    from functions.core.settings import RegistrationSettings
+
+    env = {Env.BASE_URL: "https://mcp.example.com", Env.CLIENTS_TABLE: "clients", Env.ARTEFACTS_TABLE: "artefacts"}
+    assert RegistrationSettings.from_env({**env, Env.REGISTRATION_REDIRECT_PATTERNS: "https://*.corp.example/*"})
+    with pytest.raises(SettingsError, match=Env.REGISTRATION_REDIRECT_PATTERNS):
+        RegistrationSettings.from_env({**env, Env.REGISTRATION_REDIRECT_PATTERNS: "https://*/*"})

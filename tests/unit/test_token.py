@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from jose import jwt
 
-from functions.core.crypto import sha256_hex
+from functions.core.crypto import derive_key, mac, mac_ok, pkce_matches, s256, same_bytes, same_hash, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import OAuthError
 from tests.facade_fakes import (
@@ -24,6 +24,8 @@ from tests.facade_fakes import (
     public_client,
 )
 from tests.helpers import MCP_URL
+
+CHALLENGE_OF_VERIFIER = s256(VERIFIER)
 
 
 @pytest.fixture
@@ -277,3 +279,20 @@ def test_rotate_conflict_raises_condition_failed_in_memory(facade: Facade) -> No
     facade.rts.rotate(rt.token_hash, replace(rt, token_hash="new"), 1)
     with pytest.raises(ConditionFailed):
         facade.rts.rotate(rt.token_hash, replace(rt, token_hash="newer"), 2)
+
+
+# --------------------------------------------------------------------------- constant-time comparisons on hostile input
+@pytest.mark.parametrize("hostile", ["\u00e9", "\ud800", "a\udfffb", "\x00", "\U0001f600" * 50])
+def test_constant_time_comparisons_never_raise(hostile: str) -> None:
+    """hmac.compare_digest raises TypeError on non-ASCII str; every comparison is on bytes."""
+    key = derive_key("root", "label")
+    assert not same_hash(hostile, sha256_hex("secret"))
+    assert not same_hash("secret", hostile)
+    assert same_hash(hostile, sha256_hex(hostile))  # hashing is total, and injective
+    assert not mac_ok(key, "txn", hostile)
+    assert not mac_ok(key, hostile, mac(key, "txn"))
+    assert mac_ok(key, hostile, mac(key, hostile))
+    assert not pkce_matches(hostile, CHALLENGE_OF_VERIFIER)
+    assert not pkce_matches(VERIFIER, hostile)
+    assert not same_bytes(hostile, "txn") and same_bytes(hostile, hostile)
+    assert sha256_hex("\ud800") != sha256_hex("\ufffd")

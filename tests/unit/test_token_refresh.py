@@ -109,6 +109,38 @@ def test_scope_may_narrow_but_not_widen() -> None:
     assert refresh(facade, first["refresh_token"], scope="todos:read")["scope"] == "todos:read"
 
 
+def test_refresh_with_a_narrower_scope_answers_that_scope(facade: Facade) -> None:
+    first = exchange(facade)
+    assert first["scope"] == "todos:read todos:write"
+    assert facade.rts.items[sha256_hex(first["refresh_token"])].scopes == {"todos:read", "todos:write"}
+    narrowed = refresh(facade, first["refresh_token"], scope="todos:read")
+    # RFC 6749 sections 5.1 and 6: never more than was requested.
+    assert narrowed["scope"] == "todos:read"
+    # RFC 6749 section 6: the new refresh token's scope is identical to the presented one's,
+    # so omitting scope next time means the scope originally granted.
+    successor = facade.rts.items[sha256_hex(narrowed["refresh_token"])]
+    assert successor.scopes == {"todos:read", "todos:write"}
+    again = refresh(facade, narrowed["refresh_token"])
+    assert again["scope"] == "todos:read todos:write"
+    # Narrowing never allows widening beyond the refresh token's scope.
+    refused(lambda: refresh(facade, again["refresh_token"], scope="todos:read admin"), "invalid_scope")
+    assert grant_of(facade).status == "active"
+
+
+def test_refresh_token_scope_bounds_the_request_even_below_the_grant(facade: Facade) -> None:
+    # A refresh token carries its own scope (RFC 6749 section 6); an item without one (written
+    # before the attribute existed) falls back to the grant's.
+    first = exchange(facade)
+    key = sha256_hex(first["refresh_token"])
+    facade.rts.items[key] = replace(facade.rts.items[key], scopes=frozenset({"todos:read"}))
+    refused(lambda: refresh(facade, first["refresh_token"], scope="todos:write"), "invalid_scope")
+    assert refresh(facade, first["refresh_token"])["scope"] == "todos:read"
+    second = exchange(facade)
+    key = sha256_hex(second["refresh_token"])
+    facade.rts.items[key] = replace(facade.rts.items[key], scopes=None)
+    assert refresh(facade, second["refresh_token"])["scope"] == "todos:read todos:write"
+
+
 def test_refresh_resource_must_be_the_mcp_url(facade: Facade) -> None:
     first = exchange(facade)
     refused(lambda: refresh(facade, first["refresh_token"], resource="https://other.example/mcp"), "invalid_target")
@@ -271,6 +303,66 @@ def test_malformed_requests_are_invalid_request(facade: Facade, ev: dict[str, An
     result = make_handler(facade.token)(ev, FakeContext())
     assert result["statusCode"] == 400 and '"invalid_request"' in result["body"]
     assert_no_store(result)
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Basic \u00e9",  # non-ASCII: base64.b64decode raised ValueError (a 500 before)
+        "Basic \ud800",  # a lone surrogate
+        "Basic !!!not-base64",
+        "Basic Zm9v",  # base64 of "foo": no colon
+        _b64(b"\xff\xfe:\xfd"),  # not UTF-8
+        _b64("conf-agent:\u00e9".encode()),  # a non-ASCII secret is a mismatch, not an exception
+        _b64(b"conf-agent:%ED%A0%80"),  # a percent-encoded lone surrogate
+    ],
+)
+@pytest.mark.parametrize("route", ["POST /token", "POST /revoke"])
+def test_malformed_basic_credentials_are_invalid_client(route: str, authorization: str) -> None:
+    facade = conf_facade()
+    form = {"grant_type": "authorization_code", "token": "x"}
+    result = make_handler(facade.token)(event(route, form, authorization=authorization), FakeContext())
+    assert result["statusCode"] == 401, result["body"]
+    assert '"invalid_client"' in result["body"] and result["headers"]["WWW-Authenticate"].startswith("Basic")
+    assert_no_store(result)
+
+
+@pytest.mark.parametrize(
+    ("body", "b64", "error"),
+    [
+        ("grant_type=refresh_token&client_id=\ud800", False, "invalid_request"),  # lone surrogate in the body
+        ("grant_type=refresh_token&client_id=public-agent&refresh_token=\u00e9", False, "invalid_grant"),
+        ("grant_type=refresh_token&client_id=public-agent&refresh_token=%ED%A0%80", False, "invalid_grant"),
+        ("grant_type=refresh_token&client_id=%C3%A9", False, "invalid_client"),
+        (
+            "grant_type=authorization_code&client_id=public-agent&code=c&redirect_uri=x&code_verifier=\u00e9",
+            False,
+            "invalid_grant",
+        ),
+        ("Z3JhbnRfdHlwZT3/", True, "invalid_request"),  # base64 of non-UTF-8 bytes
+        ("!!not base64", True, "invalid_request"),
+    ],
+)
+def test_hostile_token_bodies_get_oauth_errors(facade: Facade, body: str, b64: bool, error: str) -> None:
+    ev = event("POST /token", body)
+    ev["isBase64Encoded"] = b64
+    result = make_handler(facade.token)(ev, FakeContext())
+    assert 400 <= result["statusCode"] < 500 and f'"{error}"' in result["body"], result["body"]
+    assert_no_store(result)
+
+
+@pytest.mark.parametrize("token", ["\u00e9", "\u00e9.\u00e9.\u00e9", "%ED%A0%80"])
+def test_hostile_revocation_tokens_are_fine(facade: Facade, token: str) -> None:
+    result = make_handler(facade.token)(
+        event("POST /revoke", {"token": token, "client_id": "public-agent"}), FakeContext()
+    )
+    assert result["statusCode"] == 200
 
 
 @pytest.mark.parametrize("route", ["OPTIONS /token", "OPTIONS /revoke"])
