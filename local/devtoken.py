@@ -18,7 +18,6 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -30,6 +29,7 @@ from functions.core import scopes
 from functions.core.grants import DynamoGrantRepository, Grant
 from functions.core.routes import CALLBACK_PATH, MCP_PATH
 from local.config import FAKE_CREDENTIALS, GATEWAY_CLIENT_NAME, GRANTS_TABLE, POOL_NAME, REGION, LocalConfig
+from local.html_forms import forms_of
 
 GRANT_LIFETIME_SECONDS = 30 * 24 * 3600
 
@@ -40,20 +40,6 @@ class DevToken:
     refresh_token: str
     sub: str
     origin_jti: str
-
-
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form" and self.action is None:
-            self.action = a.get("action", "")
-        elif tag == "input" and a.get("name"):
-            self.fields[a["name"]] = a.get("value", "")
 
 
 def gateway_client(cfg: LocalConfig) -> tuple[str, str, str]:
@@ -86,8 +72,10 @@ def sign_in(cfg: LocalConfig, email: str, password: str, kit_scopes: list[str]) 
     with httpx.Client(follow_redirects=False, timeout=10) as http:
         page = http.get(cfg.cognito_url + "/oauth2/authorize", params=params)
         page.raise_for_status()
-        form = _FormParser()
-        form.feed(page.text)
+        forms = forms_of(page.text)
+        if not forms:
+            raise RuntimeError(f"no sign-in form at {page.url}")
+        form = forms[0]
         fields: dict[str, Any] = {**form.fields, "username": email, "password": password}
         login = http.post(urljoin(str(page.url), form.action or "/login"), data=fields)
         if login.status_code != 302:

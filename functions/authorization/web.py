@@ -35,22 +35,18 @@ class Answer:
 
 def query_params(event: Mapping[str, Any]) -> dict[str, str] | None:
     """The query parameters; None when unreadable (a repeated parameter, RFC 6749 section 3.1,
-    or a lone surrogate, which no UTF-8 URL can carry and which would break echoing ``state``)."""
+    or text no UTF-8 URL can carry, which would break echoing ``state``)."""
     try:
-        params = http.query_params(event)
-        for key, value in params.items():
-            key.encode("utf-8")
-            value.encode("utf-8")
-    except (http.RequestRejected, UnicodeError):
+        return http.query_params(event)
+    except http.RequestRejected:
         return None
-    return params
 
 
 def form_params(event: Mapping[str, Any]) -> dict[str, str] | None:
     """The consent form; None when it is not a form, too large, undecodable or has a repeat."""
     try:
         return http.form_params(event, MAX_FORM_BYTES)
-    except (http.RequestRejected, UnicodeError):  # UnicodeError: a lone surrogate in the body str
+    except http.RequestRejected:
         return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -31,12 +32,19 @@ def header(event: Mapping[str, Any], name: str) -> str:
     return ""
 
 
+# A lone UTF-16 surrogate (e.g. %ED%A0%80 decoded with "surrogateescape", or a str event body)
+# cannot be UTF-8 encoded: it would crash later, when a value is hashed, stored or echoed.
+_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
+
+
 def unique_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Parameters as a dict; ``RequestRejected`` when one is repeated."""
+    """Parameters as a dict; ``RequestRejected`` when one is repeated or not encodable text."""
     out: dict[str, str] = {}
     for key, value in pairs:
         if key in out:
             raise RequestRejected(f"parameter {key[:40]} is repeated")
+        if _SURROGATE.search(key) or _SURROGATE.search(value):
+            raise RequestRejected("a parameter is not valid text")
         out[key] = value
     return out
 

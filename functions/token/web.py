@@ -34,9 +34,6 @@ def form_params(event: Mapping[str, Any]) -> dict[str, str]:
         return http.form_params(event, MAX_FORM_BYTES)
     except http.RequestRejected as exc:
         raise OAuthError("invalid_request", str(exc)) from None
-    except UnicodeError:
-        # A body str holding a lone surrogate cannot be encoded: not form data (RFC 6749 s5.2).
-        raise OAuthError("invalid_request", "the body is not valid form data") from None
 
 
 def json_answer(status: int, body: Mapping[str, Any] | None, extra: Mapping[str, str] | None = None) -> dict[str, Any]:

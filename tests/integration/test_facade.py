@@ -30,8 +30,8 @@ from functions.core.settings import Env, FacadeSettings
 from functions.core.upstream import KmsTokenCipher, grant_context
 from local.cognito_emulator import create_app
 from local.config import GRANTS_TABLE, REGION
-from local.devtoken import _FormParser
 from local.gateway import build_event
+from local.html_forms import forms_of
 from tests.facade_fakes import (
     CHALLENGE,
     PUBLIC_REDIRECT,
@@ -158,8 +158,7 @@ def sign_in(facade: Facade, email: str, **params: str) -> tuple[str, dict[str, A
     with httpx.Client(follow_redirects=False, timeout=10) as http:
         page = http.get(location)
         assert page.status_code == 200, page.text
-        form = _FormParser()
-        form.feed(page.text)
+        form = forms_of(page.text)[0]
         login = http.post(
             urljoin(str(page.url), form.action or "/login"),
             data={**form.fields, "username": email, "password": PASSWORD},
