@@ -162,6 +162,6 @@ def _camel(text: str) -> str:
 
 
 def _route_id(path: str) -> str:
-    """A readable, unique construct id for a path: ``/.well-known/x/{id}`` -> ``WellKnownXId``."""
-    cleaned = path.replace("{", "").replace("}", "").replace(".", "")
+    """A readable, unique construct id for a path: ``/.well-known/x/{id+}`` -> ``WellKnownXId``."""
+    cleaned = path.replace("{", "").replace("}", "").replace("+", "").replace(".", "")
     return _camel("_".join(seg.replace("-", "_") for seg in cleaned.split("/") if seg)) or "Root"

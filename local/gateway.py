@@ -2,20 +2,25 @@
 
 Each request is matched against ``functions.core.routes.ROUTES``, turned into the same
 event API Gateway would send, and handed to the function's real Lambda handler, the code
-that runs in AWS. Each function gets a small thread pool, like a few warm containers;
-every worker thread owns an event loop for Mangum.
+that runs in AWS. Every invocation runs on a thread of its own with its own event loop (for
+Mangum), as every concurrent Lambda request gets a container of its own: a handler that never
+returns holds its thread, never the others. As in API Gateway, no request waits longer than
+the integration timeout: the caller then gets API Gateway's 503, and an asynchronous handler
+(every Mangum app) is cancelled, which frees its thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
+import contextlib
 import importlib
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -24,10 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from functions.core.routes import FUNCTIONS, ROUTES, FunctionName, Route
+from functions.core.routes import ANY_METHOD, FUNCTIONS, ROUTES, FunctionName, Route
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_PAYLOAD: Final = 10 * 1024 * 1024  # API Gateway HTTP API payload limit
+# API Gateway HTTP API: the integration timeout is at most 30 s; past it the caller gets 503.
+INTEGRATION_TIMEOUT_SECONDS: Final = 30.0
 _TEXT_TYPES: Final = ("text/", "application/json", "application/x-www-form-urlencoded", "application/xml")
 
 
@@ -47,11 +54,12 @@ class FakeLambdaContext:
 
 
 def _compile(path: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
-
-
-def _new_loop() -> None:
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    """A route path as a regular expression: ``{name}`` is one segment, ``{name+}`` the rest
+    of the path, possibly empty (API Gateway's greedy path variable)."""
+    pattern = re.escape(path)
+    pattern = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.*)", pattern)
+    pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+    return re.compile("^" + pattern + "$")
 
 
 def load_handler(function: FunctionName) -> LambdaHandler:
@@ -61,24 +69,44 @@ def load_handler(function: FunctionName) -> LambdaHandler:
 
 
 class LambdaGateway:
-    def __init__(self, handlers: Mapping[FunctionName, LambdaHandler], routes: tuple[Route, ...] = ROUTES) -> None:
+    """The API Gateway stand-in, an ASGI app.
+
+    ``timeout_seconds`` is the integration timeout (API Gateway HTTP API: 30 s); a test may
+    use a short one.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[FunctionName, LambdaHandler],
+        routes: tuple[Route, ...] = ROUTES,
+        *,
+        timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
+    ) -> None:
         self._handlers = dict(handlers)
         self._routes = [(r, _compile(r.path)) for r in routes if r.function in self._handlers]
-        self._pools = {
-            name: ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"lambda-{name}", initializer=_new_loop)
-            for name in self._handlers
-        }
+        self._timeout = timeout_seconds
+        self._in_flight: set[_Invocation] = set()
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
+        """Cancel every invocation still running (stack shutdown)."""
+        with self._lock:
+            in_flight = list(self._in_flight)
+        for invocation in in_flight:
+            invocation.cancel()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route API Gateway would pick: a route naming the method wins over ``ANY``."""
+        fallback = None
         for route, pattern in self._routes:
             m = pattern.match(path)
-            if m and route.method == method:
+            if m is None:
+                continue
+            if route.method == method:
                 return route, m.groupdict()
-        return None
+            if route.method == ANY_METHOD and fallback is None:
+                fallback = route, m.groupdict()
+        return fallback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,14 +133,72 @@ class LambdaGateway:
             source_ip=request.client.host if request.client else "127.0.0.1",
         )
         context = FakeLambdaContext(f"mcp-kit-{route.function}", event["requestContext"]["requestId"])
-        handler = self._handlers[route.function]
-        loop = asyncio.get_running_loop()
+        invocation = _Invocation(self._handlers[route.function], event, context, route.function)
+        with self._lock:
+            self._in_flight.add(invocation)
         try:
-            result = await loop.run_in_executor(self._pools[route.function], handler, event, context)
+            result = await asyncio.wait_for(asyncio.wrap_future(invocation.start()), self._timeout)
+        except (TimeoutError, InvocationStopped):
+            # API Gateway HTTP API past its integration timeout (Lambda would stop the
+            # function there), or the stack stopping under the request.
+            invocation.cancel()
+            await JSONResponse({"message": "Service Unavailable"}, status_code=503)(scope, receive, send)
+            return
         except Exception:  # noqa: BLE001 - an uncaught Lambda error is a 500 at API Gateway, as here
             await JSONResponse({"message": "Internal Server Error"}, status_code=500)(scope, receive, send)
             return
+        finally:
+            with self._lock:
+                self._in_flight.discard(invocation)
         await to_response(result)(scope, receive, send)
+
+
+class InvocationStopped(Exception):
+    """The invocation was cancelled: past the timeout, or the stack is stopping."""
+
+
+class _Invocation:
+    """One Lambda invocation on a daemon thread of its own, with its own event loop.
+
+    A daemon thread never keeps the process alive, so a handler stuck in blocking code
+    cannot stop the stack from exiting; an asynchronous one is cancelled by :meth:`cancel`.
+    """
+
+    def __init__(self, handler: LambdaHandler, event: dict[str, Any], context: Any, name: str) -> None:
+        self._handler = handler
+        self._event = event
+        self._context = context
+        self._name = name
+        self._loop = asyncio.new_event_loop()
+        self._future: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+
+    def start(self) -> concurrent.futures.Future[dict[str, Any]]:
+        # Running from now on: a caller that stops waiting cannot cancel the future under
+        # the thread that will complete it.
+        self._future.set_running_or_notify_cancel()
+        threading.Thread(target=self._run, name=f"lambda-{self._name}", daemon=True).start()
+        return self._future
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._future.set_result(self._handler(self._event, self._context))
+        except asyncio.CancelledError:
+            self._future.set_exception(InvocationStopped(self._name))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, as a Lambda runtime reports a crash
+            self._future.set_exception(exc)
+        finally:
+            self._loop.close()
+
+    def cancel(self) -> None:
+        """Cancel the handler's asyncio tasks (a no-op once it has finished)."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the invocation already ended
+            self._loop.call_soon_threadsafe(_cancel_tasks, self._loop)
+
+
+def _cancel_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 def build_event(
@@ -139,7 +225,7 @@ def build_event(
     query: dict[str, str] = {}
     for key, value in parse_qsl(raw_query, keep_blank_values=True):
         query[key] = f"{query[key]},{value}" if key in query else value
-    is_text = not body or joined.get("content-type", "").startswith(_TEXT_TYPES)
+    is_text = not body or (joined.get("content-type", "").startswith(_TEXT_TYPES) and _is_utf8(body))
     now = time.time()
     request_id = str(uuid.uuid4())
     event: dict[str, Any] = {
@@ -176,6 +262,15 @@ def build_event(
     if params:
         event["pathParameters"] = dict(params)
     return event
+
+
+def _is_utf8(body: bytes) -> bool:
+    """API Gateway passes a body as text only when it is text; anything else is base64."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def to_response(result: Mapping[str, Any]) -> Response:

@@ -13,7 +13,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+import time
+from typing import Any, Final
 
 from functions.core.routes import FUNCTIONS, MCP_PATH
 from functions.core.settings import Env
@@ -62,11 +63,25 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
     }
 
 
+# Ctrl-C must stop the stack within seconds even with requests in flight: after this long
+# uvicorn cancels the requests it is still serving.
+GRACEFUL_SHUTDOWN_SECONDS: Final = 2
+STOP_DEADLINE_SECONDS: Final = 4.0
+
+
 def _serve(app: Any, port: int, name: str) -> tuple[Any, threading.Thread]:
     import uvicorn
 
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", access_log=False)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
     )
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
@@ -126,12 +141,16 @@ def main() -> int:
         signal.sigwait(_STOP_SIGNALS)
         return 0
     finally:
-        for server in servers:
-            server.should_exit = True
-        for thread in threads:
-            thread.join(timeout=5)
+        # Invocations in flight are cancelled (their callers get 503), then the servers stop
+        # within one deadline; a handler stuck in blocking code is on a daemon thread and
+        # cannot hold the process.
         if gateway is not None:
             gateway.close()
+        for server in servers:
+            server.should_exit = True
+        deadline = time.monotonic() + STOP_DEADLINE_SECONDS
+        for thread in threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         moto.stop()
         print("local stack stopped", flush=True)
 

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 MCP_PATH: Final = "/mcp"
+# Everything under /mcp/, down to "/mcp/" itself: API Gateway refuses a route path ending in
+# "/", so the trailing-slash spelling of the MCP URL is reached through a greedy path
+# variable; the MCP function answers 404 for any other path below /mcp/.
+MCP_SUBPATHS: Final = MCP_PATH + "/{proxy+}"
 # RFC 9728 section 3.1: the well-known URI is inserted before the resource's path.
 PRM_ROOT_PATH: Final = "/.well-known/oauth-protected-resource"
 PRM_MCP_PATH: Final = PRM_ROOT_PATH + MCP_PATH
@@ -25,7 +29,9 @@ TOKEN_PATH: Final = "/token"
 REVOKE_PATH: Final = "/revoke"
 
 FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
-Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS", "ANY"]
+# API Gateway's catch-all method: a route naming the request's method wins over it.
+ANY_METHOD: Final = "ANY"
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,13 @@ FUNCTIONS: Final[dict[FunctionName, FunctionSpec]] = {
 }
 
 ROUTES: Final[tuple[Route, ...]] = (
-    # MCP Streamable HTTP: POST carries JSON-RPC; GET (SSE stream) and DELETE (session end)
-    # are answered 405 by a stateless JSON server, as the transport spec allows.
+    # MCP Streamable HTTP: POST carries JSON-RPC. Every other method reaches the function too:
+    # OPTIONS is the CORS preflight of browser-based clients (origins in KIT_ALLOWED_ORIGINS);
+    # GET (SSE stream), DELETE (session end) and the rest get 405 at once from a stateless
+    # JSON server, as the transport spec allows, instead of API Gateway's 404.
     Route("POST", MCP_PATH, "mcp_server"),
-    Route("GET", MCP_PATH, "mcp_server"),
-    Route("DELETE", MCP_PATH, "mcp_server"),
-    # CORS preflight for browser-based MCP clients (origins allowed by KIT_ALLOWED_ORIGINS).
-    Route("OPTIONS", MCP_PATH, "mcp_server"),
+    Route("ANY", MCP_PATH, "mcp_server"),
+    Route("ANY", MCP_SUBPATHS, "mcp_server"),
     # Discovery documents, readable cross-origin by browser-based MCP clients.
     Route("GET", PRM_MCP_PATH, "metadata"),
     Route("OPTIONS", PRM_MCP_PATH, "metadata"),

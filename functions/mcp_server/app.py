@@ -10,7 +10,6 @@ uvicorn, tests. The MCPServer itself (tools, schemas) is built once per containe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -22,7 +21,8 @@ from starlette.responses import JSONResponse, Response
 from functions.core.errors import HttpAnswer
 from functions.core.routes import MCP_PATH
 from functions.mcp_server import principal as principal_ctx
-from functions.mcp_server.auth import Denied, McpAuthenticator
+from functions.mcp_server import transport
+from functions.mcp_server.auth import Denied, McpAuthenticator, step_up_scopes
 from functions.mcp_server.registry import ToolRegistry
 from functions.mcp_server.server import ScopedMCPServer
 
@@ -36,9 +36,11 @@ Send = Callable[[Message], Awaitable[None]]
 MAX_BODY_BYTES: Final = 1024 * 1024
 
 
+# The MCP URL in both spellings: clients configured with "<B>/mcp/" are served as "<B>/mcp".
+MCP_PATHS: Final = frozenset({MCP_PATH, MCP_PATH + "/"})
+
 # Fetch spec (CORS): what a browser client may send and read. The challenge headers must be
 # exposed, or a browser-based client cannot start the OAuth flow from a 401 or 403.
-CORS_ALLOW_METHODS: Final = "POST, GET, DELETE, OPTIONS"
 CORS_ALLOW_HEADERS: Final = (
     "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
 )
@@ -95,12 +97,8 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def _tool_calls(body: bytes) -> list[str]:
+def _tool_calls(payload: Any) -> list[str]:
     """Names of tools a JSON-RPC payload calls (a single message or a legacy batch)."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return []  # the SDK answers the parse error
     messages = payload if isinstance(payload, list) else [payload]
     names = []
     for msg in messages:
@@ -132,7 +130,7 @@ class McpEndpoint:
             return
         if scope["type"] != "http":
             return
-        if scope["path"].rstrip("/") != MCP_PATH:
+        if scope["path"] not in MCP_PATHS:
             await JSONResponse({"message": "Not Found"}, status_code=404)(scope, receive, send)
             return
         request = Request(scope, receive)
@@ -145,7 +143,7 @@ class McpEndpoint:
             if cors:
                 headers |= {
                     "Access-Control-Allow-Origin": origin or "",
-                    "Access-Control-Allow-Methods": CORS_ALLOW_METHODS,
+                    "Access-Control-Allow-Methods": transport.ALLOWED_METHODS,
                     "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
                     "Access-Control-Max-Age": "86400",
                 }
@@ -153,23 +151,42 @@ class McpEndpoint:
             return
         if cors:
             send = _with_cors(send, origin or "")
+        if scope["method"] != "POST":
+            # Before the SDK (whose stateless GET opens a stream that never ends) and before
+            # authentication: the answer is the same for everyone and costs nothing.
+            await transport.method_not_allowed(scope["method"])(scope, receive, send)
+            return
         outcome = self._auth.authenticate(request.headers.get("authorization"))
         if isinstance(outcome, Denied):
             await _response(outcome.answer)(scope, receive, send)
             return
-
-        if scope["method"] == "POST":
-            body = await _read_body(receive)
-            if body is None:
-                await JSONResponse({"error": "request body too large"}, status_code=413)(scope, receive, send)
-                return
-            for name in _tool_calls(body):
-                needed = self._registry.required_scopes(name)
-                if needed is not None and not needed <= outcome.scopes:
-                    # Step-up before the SDK runs anything (MCP spec 2025-11-25).
-                    await _response(self._auth.insufficient_scope(needed, name))(scope, receive, send)
-                    return
-            receive = _replay(body)
+        body = await _read_body(receive)
+        if body is None:
+            await JSONResponse({"error": "request body too large"}, status_code=413)(scope, receive, send)
+            return
+        try:
+            payload = transport.parse_body(body)
+        except transport.Unparseable:
+            await transport.parse_error()(scope, receive, send)
+            return
+        version = request.headers.get(transport.PROTOCOL_VERSION_HEADER)
+        if version is not None and version not in transport.SERVED_PROTOCOL_VERSIONS:
+            await transport.unsupported_version(version)(scope, receive, send)
+            return
+        denied = self._step_up(payload, outcome.scopes, version)
+        if denied is not None:
+            # Step-up before the SDK runs anything (MCP authorization spec, "Step-Up
+            # Authorization Flow").
+            await _response(denied)(scope, receive, send)
+            return
+        receive = _replay(body)
+        framing = transport.framing(request.headers.get("accept"))
+        if framing is not None:
+            # The SDK always answers in JSON mode (one response, then done); an SSE-only
+            # client gets that response reframed as one event.
+            scope = {**scope, "headers": transport.with_accept(scope["headers"], transport.JSON_TYPE.encode())}
+            if framing == "sse":
+                send = transport.as_sse(send)
 
         token = principal_ctx.bind(outcome)
         try:
@@ -184,6 +201,19 @@ class McpEndpoint:
                 await manager.handle_request(scope, receive, send)
         finally:
             principal_ctx.unbind(token)
+
+    def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> HttpAnswer | None:
+        """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes not ``held``."""
+        refused: list[str] = []
+        needed: set[str] = set()
+        for name in _tool_calls(payload):
+            required = self._registry.required_scopes(name)
+            if required is not None and not required <= held:
+                refused.append(name)
+                needed |= required
+        if not refused:
+            return None
+        return self._auth.insufficient_scope(step_up_scopes(frozenset(needed), held, version), refused)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

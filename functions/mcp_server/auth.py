@@ -11,6 +11,9 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
+from mcp_types import DEFAULT_NEGOTIATED_VERSION
+from mcp_types.version import is_version_at_least
+
 from functions.core import scopes as catalogue
 from functions.core.errors import DependencyError, HttpAnswer, challenge_answer, unavailable_answer
 from functions.core.grants import CachedGrants
@@ -21,6 +24,24 @@ from functions.core.settings import McpSettings
 from functions.mcp_server.principal import Principal
 
 _BEARER: Final = "bearer "
+# The first revision whose clients accumulate scopes across step-ups themselves.
+ACCUMULATING_REVISION: Final = "2026-07-28"
+
+
+def step_up_scopes(needed: frozenset[str], held: frozenset[str], protocol_version: str | None) -> frozenset[str]:
+    """The ``scope`` of a 403 ``insufficient_scope`` challenge, by protocol revision.
+
+    ``protocol_version`` is the request's ``MCP-Protocol-Version`` header; absent means the
+    transport spec's default revision (2025-03-26). Up to 2025-11-25 ("Step-Up Authorization
+    Flow") clients re-authorize with exactly the challenge's scope, so it names the scopes
+    already held as well, or the step-up would drop them. From 2026-07-28 clients keep the
+    union themselves (SEP-2350), and the challenge names only what the operation needs
+    (RFC 6750 section 3.1: "the scope necessary to access the requested resource").
+    """
+    revision = protocol_version or DEFAULT_NEGOTIATED_VERSION
+    if is_version_at_least(revision, ACCUMULATING_REVISION):
+        return needed
+    return needed | held
 
 
 @dataclass(frozen=True)
@@ -54,14 +75,14 @@ class McpAuthenticator:
             reason,
         )
 
-    def insufficient_scope(self, needed: frozenset[str], tool: str) -> HttpAnswer:
-        """403 step-up: ``scope`` names what this operation needs (RFC 6750 s3.1, SEP-2350)."""
+    def insufficient_scope(self, scope: frozenset[str], tools: list[str]) -> HttpAnswer:
+        """403 step-up naming ``scope`` (see :func:`step_up_scopes`) for the ``tools`` refused."""
         return challenge_answer(
             403,
             resource_metadata=self.resource_metadata_url,
-            scope=catalogue.order(needed),
+            scope=catalogue.order(scope),
             error="insufficient_scope",
-            description=f"tool {tool} requires more scopes",
+            description=f"tool {', '.join(tools)} requires more scopes",
         )
 
     def authenticate(self, authorization: str | None) -> Principal | Denied:

@@ -123,12 +123,13 @@ def test_tokens_from_the_emulator_drive_the_mcp_server(stack: RunningStack) -> N
     alice_list = alice.call("list_todos").json()["result"]["structuredContent"]["result"]
     assert [t["id"] for t in alice_list] == [added["id"]]
 
-    # Step-up: 403 insufficient_scope naming the scope the tool needs.
+    # Step-up: 403 insufficient_scope naming the scopes held and the one the tool needs (no
+    # MCP-Protocol-Version header: the default revision, 2025-03-26).
     denied = bob.call("add_todo", {"title": "sneaky"})
     assert denied.status_code == 403
     challenge = denied.headers["www-authenticate"]
     assert 'error="insufficient_scope"' in challenge
-    assert 'scope="todos:write"' in challenge
+    assert 'scope="todos:read todos:write"' in challenge
     assert "resource_metadata=" in challenge
 
     # Revoking the grant stops the same, still cryptographically valid, token.
@@ -154,3 +155,59 @@ def test_ctrl_c_stops_everything(own_stack: RunningStack) -> None:
     assert own_stack.process.wait(timeout=20) == 0, "".join(own_stack.output[-40:])
     for port in (own_stack.cfg.port, own_stack.cfg.moto_port, own_stack.cfg.cognito_port):
         assert not _port_open(port)
+
+
+def test_mcp_url_with_trailing_slash_gets_the_challenge(stack: RunningStack) -> None:
+    resp = httpx.post(stack.cfg.base_url + "/mcp/", headers=ACCEPT, content=json.dumps(rpc("tools/list")))
+    assert resp.status_code == 401
+    prm = stack.cfg.base_url + "/.well-known/oauth-protected-resource/mcp"
+    assert f'resource_metadata="{prm}"' in resp.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE", "PUT", "PATCH", "HEAD"])
+@pytest.mark.parametrize("path", ["/mcp", "/mcp/"])
+def test_other_methods_get_405_through_the_gateway(stack: RunningStack, method: str, path: str) -> None:
+    resp = httpx.request(method, stack.cfg.base_url + path, headers={"accept": "text/event-stream"}, timeout=10)
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "POST, OPTIONS"
+
+
+@pytest.mark.parametrize("path", ["/token", "/register"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "application/json"])
+def test_body_that_is_not_utf8_reaches_the_handlers_checks(stack: RunningStack, path: str, content_type: str) -> None:
+    # The gateway passes it base64-encoded, as API Gateway does; the handler refuses it.
+    resp = httpx.post(
+        stack.cfg.base_url + path, content=b"\xff\xfe\x00grant_type=\x80", headers={"content-type": content_type}
+    )
+    assert 400 <= resp.status_code < 500, resp.text
+
+
+def _partial_post(port: int) -> socket.socket:
+    """A request in flight: headers sent, body promised but never finished."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(
+        b"POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    return sock
+
+
+def test_listen_gets_answer_405_and_ctrl_c_stops_with_requests_in_flight(own_stack: RunningStack) -> None:
+    alice = Agent(own_stack, "alice@example.com", ["todos:read"])
+    listen = {
+        "authorization": f"Bearer {alice.token.access_token}",
+        "accept": "text/event-stream",
+        "mcp-protocol-version": "2025-06-18",
+    }
+    # The timeouts only catch a hang: before the method gate each of these never answered.
+    statuses = [alice.http.get("/mcp", headers=listen, timeout=10).status_code for _ in range(20)]
+    assert statuses == [405] * 20
+    assert alice.post(rpc("tools/list")).status_code == 200
+
+    in_flight = [_partial_post(own_stack.cfg.port) for _ in range(4)]
+    try:
+        own_stack.process.send_signal(signal.SIGINT)
+        assert own_stack.process.wait(timeout=10) == 0, "".join(own_stack.output[-40:])
+    finally:
+        for sock in in_flight:
+            sock.close()
+    assert not _port_open(own_stack.cfg.port)

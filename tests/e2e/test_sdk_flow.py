@@ -187,7 +187,8 @@ async def test_bob_cannot_get_write(stack: RunningStack) -> None:
     denied = agent.raw_call("add_todo", {"title": "nope"})
     assert denied.status_code == 403
     assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]
-    assert 'scope="todos:write"' in denied.headers["www-authenticate"]
+    # No MCP-Protocol-Version header: the default revision's challenge, held + needed scopes.
+    assert 'scope="todos:read todos:write"' in denied.headers["www-authenticate"]
 
 
 async def test_deny_on_consent_page(stack: RunningStack) -> None:
