@@ -42,6 +42,8 @@ class LocalConfig:
     moto_port: int = 8001
     cognito_port: int = 8002
     host: str = "localhost"
+    # The local API Gateway's integration timeout (API Gateway HTTP API: 30 s at most).
+    gateway_timeout_seconds: float = 30.0
 
     @property
     def base_url(self) -> str:
@@ -64,8 +66,16 @@ class LocalConfig:
                 raise SystemExit(f"{name} must be a TCP port number, got {raw!r}")
             return int(raw)
 
+        raw_timeout = os.environ.get("GATEWAY_TIMEOUT_SECONDS", "30")
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            timeout = 0.0
+        if not 0 < timeout <= 30:  # also refuses nan and inf
+            raise SystemExit(f"GATEWAY_TIMEOUT_SECONDS must be a number of seconds in (0, 30], got {raw_timeout!r}")
         return cls(
             port=port("PORT", 8000),
             moto_port=port("MOTO_PORT", 8001),
             cognito_port=port("COGNITO_PORT", 8002),
+            gateway_timeout_seconds=timeout,
         )

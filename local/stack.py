@@ -65,8 +65,8 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
 
 # Ctrl-C must stop the stack within seconds even with requests in flight: after this long
 # uvicorn cancels the requests it is still serving.
-GRACEFUL_SHUTDOWN_SECONDS: Final = 2
-STOP_DEADLINE_SECONDS: Final = 4.0
+GRACEFUL_SHUTDOWN_SECONDS: Final = 1
+STOP_DEADLINE_SECONDS: Final = 3.0
 
 
 def _serve(app: Any, port: int, name: str) -> tuple[Any, threading.Thread]:
@@ -129,7 +129,9 @@ def main() -> int:
         emulator = create_emulator(
             moto_url=cfg.moto_url, region=REGION, user_pool_id=seeded.user_pool_id, public_url=cfg.cognito_url
         )
-        gateway = LambdaGateway({name: load_handler(name) for name in FUNCTIONS})
+        gateway = LambdaGateway(
+            {name: load_handler(name) for name in FUNCTIONS}, timeout_seconds=cfg.gateway_timeout_seconds
+        )
         for app, port, name in ((emulator, cfg.cognito_port, "cognito"), (gateway, cfg.port, "gateway")):
             server, thread = _serve(app, port, name)
             servers.append(server)

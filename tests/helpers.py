@@ -144,7 +144,7 @@ def modern_meta() -> dict[str, Any]:
 def http_api_event(
     method: str, path: str, *, headers: dict[str, str] | None = None, body: Any = None
 ) -> dict[str, Any]:
-    route = next(r for r in ROUTES if r.method == method and r.path == path)
+    route = next(r for r in ROUTES if r.path == path and r.method in (method, "ANY"))
     raw = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     hdrs = [("host", "localhost:8000"), *((headers or {}).items())]
     return build_event(method=method, path=path, raw_query="", headers=hdrs, body=raw, route=route)

@@ -111,3 +111,41 @@ def test_grant_repository_round_trip(moto_stack: MotoStack) -> None:
     repo.create(g)
     assert repo.get("origin-rt") == g
     assert repo.get("missing") is None
+
+
+def test_listen_get_returns_405_from_the_lambda(moto_stack: MotoStack, handler: Any) -> None:
+    # Under Mangum the SDK's stateless GET stream never returned: the invocation hung.
+    headers = authorize(moto_stack, "hank", ("todos:read",))
+    for method in ("GET", "DELETE", "PATCH"):
+        listen = {**headers, "accept": "text/event-stream", "mcp-protocol-version": "2025-06-18"}
+        result = handler(http_api_event(method, "/mcp", headers=listen), FakeContext())
+        assert result["statusCode"] == 405
+        assert result["headers"]["allow"] == "POST, OPTIONS"
+
+
+def test_sse_only_accept_ends_with_one_event_in_the_lambda(moto_stack: MotoStack, handler: Any) -> None:
+    headers = {**authorize(moto_stack, "ivy", ("todos:read",)), "accept": "text/event-stream"}
+    result = invoke(handler, headers, rpc("tools/list"))
+    assert result["statusCode"] == 200
+    assert result["headers"]["content-type"] == "text/event-stream"
+    event, rest = result["body"].split("\r\n\r\n", 1)
+    assert rest == ""
+    name, data = event.split("\r\n")
+    assert name == "event: message"
+    assert "whoami" in {t["name"] for t in json.loads(data.removeprefix("data: "))["result"]["tools"]}
+
+
+def test_deeply_nested_body_is_a_parse_error_in_the_lambda(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "jack", ("todos:read",))
+    result = invoke(handler, headers, b"[" * 2000 + b"]" * 2000)
+    assert result["statusCode"] == 400
+    assert json.loads(result["body"])["error"]["code"] == -32700
+
+
+def test_trailing_slash_route_reaches_the_endpoint(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "kate", ("todos:read",))
+    event = http_api_event("POST", "/mcp/{proxy+}", headers=headers, body=rpc("tools/list"))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/mcp/"
+    event["pathParameters"] = {"proxy": ""}
+    result = handler(event, FakeContext())
+    assert result["statusCode"] == 200, result["body"]
