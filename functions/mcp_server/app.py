@@ -20,8 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from functions.core.errors import HttpAnswer
 from functions.core.routes import MCP_PATH
+from functions.mcp_server import outage, transport
 from functions.mcp_server import principal as principal_ctx
-from functions.mcp_server import transport
 from functions.mcp_server.auth import Denied, McpAuthenticator, step_up_scopes
 from functions.mcp_server.registry import ToolRegistry
 from functions.mcp_server.server import ScopedMCPServer
@@ -188,6 +188,8 @@ class McpEndpoint:
             if framing == "sse":
                 send = transport.as_sse(send)
 
+        # Last, so that it sees the SDK's answer first: a tool's outage becomes 503.
+        send, watch = outage.watching(send)
         token = principal_ctx.bind(outcome)
         try:
             manager = StreamableHTTPSessionManager(
@@ -201,6 +203,7 @@ class McpEndpoint:
                 await manager.handle_request(scope, receive, send)
         finally:
             principal_ctx.unbind(token)
+            outage.close(watch)
 
     def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> HttpAnswer | None:
         """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes not ``held``."""

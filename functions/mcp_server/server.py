@@ -8,6 +8,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from functions.mcp_server import outage
 from functions.mcp_server.principal import current_principal
 from functions.mcp_server.registry import ToolRegistry
 
@@ -36,7 +37,14 @@ class ScopedMCPServer(MCPServer):
         needed = self._registry.required_scopes(name)
         if needed is not None and not needed <= current_principal().scopes:
             raise ToolError(f"insufficient scope for tool {name}")
-        return await super().call_tool(name, arguments, context)
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            # A dependency outage is not the tool's answer: the endpoint makes it a 503.
+            cause = outage.dependency_cause(exc)
+            if cause is not None:
+                outage.report(cause)
+            raise
 
 
 def build_server(registry: ToolRegistry, *, name: str) -> ScopedMCPServer:

@@ -30,6 +30,9 @@ class TodoNotFound(LookupError):
 
 
 class TodoRepository(Protocol):
+    """Per-user to-do storage. Every method raises ``DependencyError`` when storage fails
+    (refused, throttled, unreachable): the endpoint answers that with 503 + ``Retry-After``."""
+
     def list(self, sub: str) -> list[Todo]: ...
 
     def add(self, sub: str, title: str) -> Todo: ...

@@ -2,7 +2,9 @@
 
 The caller comes from ``current_principal()`` (the verified token), never from arguments.
 Bad arguments raise ``ToolError``, which the SDK answers as a tool result with
-``isError: true`` (MCP spec: tool execution errors), not as an HTTP 500.
+``isError: true`` (MCP spec: tool execution errors), not as an HTTP 500. A dependency that
+fails (the repositories raise the kit's ``DependencyError``, also for throttling) is not a
+tool error: let it propagate, and the endpoint answers 503 with ``Retry-After``.
 """
 
 from __future__ import annotations

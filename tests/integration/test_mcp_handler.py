@@ -149,3 +149,22 @@ def test_trailing_slash_route_reaches_the_endpoint(moto_stack: MotoStack, handle
     event["pathParameters"] = {"proxy": ""}
     result = handler(event, FakeContext())
     assert result["statusCode"] == 200, result["body"]
+
+
+def test_app_table_outage_in_a_tool_is_503(moto_stack: MotoStack, handler: Any) -> None:
+    # The grant lookup works; only the demo app's table is unreachable.
+    from functions.mcp_server import tools
+    from functions.mcp_server.todos import DynamoTodoRepository
+
+    headers = authorize(moto_stack, "lena", ("todos:read",))
+    broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    tools.configure(DynamoTodoRepository(APP_TABLE, client=broken))
+    try:
+        result = invoke(handler, headers, rpc("tools/call", {"name": "list_todos", "arguments": {}}))
+    finally:
+        tools.configure(DynamoTodoRepository(APP_TABLE))
+    assert result["statusCode"] == 503
+    assert int(result["headers"]["retry-after"]) > 0
+    # After recovery the same request succeeds.
+    again = invoke(handler, headers, rpc("tools/call", {"name": "list_todos", "arguments": {}}))
+    assert again["statusCode"] == 200

@@ -10,6 +10,9 @@ import anyio
 import httpx
 import pytest
 
+from functions.core.errors import DependencyError
+from functions.mcp_server import tools
+from functions.mcp_server.todos import InMemoryTodoRepository, Todo
 from functions.mcp_server.transport import SERVED_PROTOCOL_VERSIONS
 from tests.helpers import BASE_URL, MODERN, modern_meta, rpc
 from tests.unit.test_mcp_endpoint import ACCEPT, INSPECTOR, PRM, Harness
@@ -186,3 +189,51 @@ def test_step_up_2026_07_28_names_only_what_is_needed(h: Harness) -> None:
     call = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x"}, "_meta": modern_meta()})
     headers = {**bob, "mcp-method": "tools/call", "mcp-name": "add_todo"}
     assert _challenge_scope(h.post(call, headers, version=MODERN)) == "todos:write"
+
+
+class _DownTodos(InMemoryTodoRepository):
+    """The app table failing, as DynamoTodoRepository reports it."""
+
+    def list(self, sub: str) -> list[Todo]:
+        raise DependencyError("list todos failed: ProvisionedThroughputExceededException")
+
+    def add(self, sub: str, title: str) -> Todo:
+        raise DependencyError("add todo failed: EndpointConnectionError")
+
+
+@pytest.fixture
+def down(h: Harness) -> Harness:
+    tools.configure(_DownTodos())
+    return h
+
+
+@pytest.mark.parametrize("tool", ["list_todos", "add_todo"])
+@pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
+def test_tool_dependency_outage_is_503_with_retry_after(down: Harness, tool: str, version: str) -> None:
+    headers = {**down.authorize(), "origin": INSPECTOR}
+    resp = down.post(
+        rpc("tools/call", {"name": tool, "arguments": {"title": "x"} if tool == "add_todo" else {}}),
+        headers,
+        version=version,
+    )
+    assert resp.status_code == 503, resp.text
+    assert int(resp.headers["retry-after"]) > 0
+    assert resp.json()["error"] == "temporarily_unavailable"
+    assert resp.headers["access-control-allow-origin"] == INSPECTOR
+
+
+def test_tool_dependency_outage_is_503_in_2026_07_28_and_sse_framing(down: Harness) -> None:
+    call = rpc("tools/call", {"name": "list_todos", "arguments": {}, "_meta": modern_meta()})
+    headers = {**down.authorize(), "mcp-method": "tools/call", "mcp-name": "list_todos"}
+    assert down.post(call, headers, version=MODERN).status_code == 503
+    sse_only = {**headers, "accept": "text/event-stream"}
+    resp = down.post(rpc("tools/call", {"name": "list_todos", "arguments": {}}), sse_only, version="2025-11-25")
+    assert resp.status_code == 503
+    assert resp.headers["retry-after"]
+
+
+def test_tool_errors_that_are_not_outages_stay_tool_results(down: Harness) -> None:
+    resp = down.call(down.authorize(), "complete_todo", {"id": "not-an-id-at-all!"})
+    assert resp.status_code == 200
+    assert resp.json()["result"]["isError"] is True
+    assert down.call(down.authorize("bob"), "whoami").status_code == 200
