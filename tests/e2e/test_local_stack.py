@@ -148,10 +148,11 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_ctrl_c_stops_everything(own_stack: RunningStack) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_stops_everything(own_stack: RunningStack, stop: signal.Signals) -> None:
     for port in (own_stack.cfg.port, own_stack.cfg.moto_port, own_stack.cfg.cognito_port):
         assert _port_open(port)
-    own_stack.process.send_signal(signal.SIGINT)
+    own_stack.process.send_signal(stop)
     assert own_stack.process.wait(timeout=20) == 0, "".join(own_stack.output[-40:])
     for port in (own_stack.cfg.port, own_stack.cfg.moto_port, own_stack.cfg.cognito_port):
         assert not _port_open(port)

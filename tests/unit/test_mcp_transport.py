@@ -237,3 +237,19 @@ def test_tool_errors_that_are_not_outages_stay_tool_results(down: Harness) -> No
     assert resp.status_code == 200
     assert resp.json()["result"]["isError"] is True
     assert down.call(down.authorize("bob"), "whoami").status_code == 200
+
+
+@pytest.mark.parametrize("accept", ["application/json, text/event-stream", "text/event-stream"])
+async def test_2026_listen_stream_is_refused_not_held_open(h: Harness, accept: str) -> None:
+    # subscriptions/listen is 2026-07-28's server-to-client stream: a stateless JSON server
+    # offers none, so it must end at once like the listen-mode GET.
+    headers = {
+        **h.authorize(),
+        "accept": accept,
+        "content-type": "application/json",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "subscriptions/listen",
+    }
+    body = json.dumps(rpc("subscriptions/listen", {"_meta": modern_meta()}))
+    resp = await _request(h, "POST", content=body, headers=headers)
+    assert 400 <= resp.status_code < 500
