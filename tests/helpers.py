@@ -87,6 +87,7 @@ def mcp_settings(**overrides: Any) -> McpSettings:
         "region": REGION,
         "gateway_client_id": GATEWAY_CLIENT,
         "grants_table": "grants",
+        "clients_table": "clients",
         "app_table": "app",
         "jwks_url_override": "https://jwks.invalid/keys",
     }

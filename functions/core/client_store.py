@@ -24,6 +24,7 @@ from typing import Any, Final, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.core.client_metadata import display_text
 from functions.core.clients import AuthMethod, ClientRecord
 from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 from functions.core.errors import DependencyError
@@ -54,13 +55,17 @@ class DedupeConflict(Exception):
     """Another live client already holds this dedupe key (a concurrent identical registration)."""
 
 
-class ClientStore(Protocol):
-    def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
-        """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
-        ...
+class ClientLookup(Protocol):
+    """Read access to registered clients (what the MCP function needs)."""
 
     def get(self, client_id: str, now: int) -> ClientRecord | None:
-        """The live client, or None if unknown or idle-expired."""
+        """The live client, or None if unknown or idle-expired; ``DependencyError`` on failure."""
+        ...
+
+
+class ClientStore(ClientLookup, Protocol):
+    def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
+        """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
         ...
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None: ...
@@ -114,7 +119,9 @@ def record_from_item(item: dict[str, Any]) -> ClientRecord:
         redirect_uris=tuple(metadata.get("redirect_uris", ())),
         token_endpoint_auth_method=cast(AuthMethod, method),
         grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
-        client_name=metadata.get("client_name"),
+        # Records written before invisible characters were stripped at registration are
+        # cleaned on read too, so the consent page never shows them (UTR 36).
+        client_name=display_text(str(metadata["client_name"])) or None if metadata.get("client_name") else None,
         scope=metadata.get("scope"),
         metadata=metadata,
         client_secret_hash=_opt(item.get("client_secret_hash")),
@@ -151,7 +158,18 @@ def dedupe_item(record: ClientRecord) -> dict[str, Any]:
     }
 
 
-class DynamoClientStore(DynamoTable):
+class DynamoClientReader(DynamoTable):
+    """``ClientLookup`` on the clients table: one strongly consistent GetItem per call."""
+
+    def get(self, client_id: str, now: int) -> ClientRecord | None:
+        item = self._get(CLIENT_PREFIX + client_id, "read client")
+        if item is None:
+            return None
+        record = record_from_item(item)
+        return record if record.expires_at > now else None
+
+
+class DynamoClientStore(DynamoClientReader):
     def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
         super().__init__(table, client)
         self._idle = idle_days * DAY
@@ -227,13 +245,6 @@ class DynamoClientStore(DynamoTable):
                 continue
             break
         raise ClientLimitReached(max_clients)
-
-    def get(self, client_id: str, now: int) -> ClientRecord | None:
-        item = self._get(CLIENT_PREFIX + client_id, "read client")
-        if item is None:
-            return None
-        record = record_from_item(item)
-        return record if record.expires_at > now else None
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
         item = self._get(DEDUPE_PREFIX + dedupe_key, "read dedupe")

@@ -302,6 +302,7 @@ def test_environment_derived_from_settings_models(synth: Synth) -> None:
     assert mcp_env[Env.RESOURCE_BINDING] == "true"
     assert mcp_env[Env.GRANT_CACHE_SECONDS] == str(synth.config.grant_cache_seconds)
     assert mcp_env[Env.REGION] == {"Ref": "AWS::Region"}
+    assert mcp_env[Env.CLIENTS_TABLE] == {"Ref": _table_ids(synth)["clients"]}
     assert not LOCAL_ONLY_ENV & set(mcp_env)
 
 
@@ -351,6 +352,8 @@ def test_mcp_role_holds_exactly_its_table_actions(synth: Synth) -> None:
     }
     assert ddb == {
         tables["grants"]: {"dynamodb:GetItem"},
+        # read only: is the grant's registered client still there (RFC 7592 section 2.3)
+        tables["clients"]: {"dynamodb:GetItem"},
         tables["app"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     }
     assert not [s for s in stmts if any(a.startswith(("kms:", "cognito-idp:")) for a in _actions(s))]

@@ -751,3 +751,11 @@ def test_deeply_nested_update_body_is_400(kit: Kit, body: bytes) -> None:
     assert reply.status == 400
     assert reply.json["error"] == "invalid_client_metadata"
     assert json.dumps(kit.store.items, sort_keys=True) == before
+
+
+def test_records_stored_before_stripping_are_cleaned_on_read(kit: Kit) -> None:
+    body = kit.register(PUBLIC).json
+    item = kit.store.items[CLIENT_PREFIX + body["client_id"]]
+    item["metadata"] = json.dumps({**json.loads(item["metadata"]), "client_name": "evil\u202etxt.exe"})
+    record = kit.store.get(body["client_id"], int(kit.now))
+    assert record is not None and record.client_name == "eviltxt.exe"
