@@ -84,6 +84,8 @@ ACCESS: Final[Mapping[str, Access]] = {
     "mcp_server": Access(
         tables={
             "grants": ("dynamodb:GetItem",),
+            # A grant counts only while its registered client exists (RFC 7592 section 2.3).
+            "clients": ("dynamodb:GetItem",),
             "app": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
         }
     ),

@@ -23,6 +23,14 @@ REGION = "us-east-1"
 GATEWAY_CLIENT = "gatewayclient123"
 ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL_ID}"
 MCP_URL = BASE_URL + "/mcp"
+# Claude's client metadata as it registers (DCR body; its CIMD document adds client_id and client_uri).
+CLAUDE_METADATA: dict[str, Any] = {
+    "client_name": "Claude",
+    "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+    "grant_types": ["authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
 
 
 @dataclass
@@ -79,6 +87,7 @@ def mcp_settings(**overrides: Any) -> McpSettings:
         "region": REGION,
         "gateway_client_id": GATEWAY_CLIENT,
         "grants_table": "grants",
+        "clients_table": "clients",
         "app_table": "app",
         "jwks_url_override": "https://jwks.invalid/keys",
     }

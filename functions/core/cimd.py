@@ -42,7 +42,7 @@ from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
 from functions.core.client_metadata import LOOPBACK_HOSTS, validate_client_metadata
-from functions.core.clients import ClientRecord
+from functions.core.clients import ClientRecord, looks_like_url
 from functions.core.errors import OAuthError
 from functions.core.observability import logger
 
@@ -68,17 +68,14 @@ METADATA_ADDRESSES: Final = frozenset(
 # NAT64 prefixes embed an IPv4 address that must itself be vetted.
 _NAT64: Final = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
+__all__ = ["CimdError", "CimdResolver", "looks_like_url", "parse_client_id_url", "record_from_document"]
+
 AddrInfo = list[tuple[Any, Any, Any, str, tuple[Any, ...]]]
 GetAddrInfo = Callable[..., AddrInfo]
 
 
 class CimdError(Exception):
     """The URL or its document is refused; the message names the rule (never secrets)."""
-
-
-def looks_like_url(client_id: str) -> bool:
-    """A URL-shaped client_id is a metadata document; DCR ids are opaque base64url."""
-    return client_id[:8].lower().startswith(("https://", "http://"))
 
 
 @dataclass(frozen=True)
@@ -387,7 +384,9 @@ class CimdResolver:
             raise CimdError("document is not served as application/json")
         try:
             document = json.loads(body.decode("utf-8"))
-        except ValueError as exc:
+        # RecursionError: a 5 KB body can nest 2,000 levels deep; the C parser then gives up
+        # with RecursionError, not ValueError. Either way the document is refused, never a 500.
+        except (ValueError, RecursionError) as exc:
             raise CimdError("document is not valid JSON") from exc
         record = record_from_document(client_id, document, redirect_patterns=self._redirect_patterns)
         return record, cache_seconds(cache_control)

@@ -3,7 +3,8 @@
 Item kinds (docs/storage-schema.md, clients table):
 
 * ``CLIENT#<client_id>``: the client; secrets only as SHA-256 hex; ``ttl`` = last use +
-  CLIENT_IDLE_DAYS, refreshed at most once a day by ``touch``;
+  CLIENT_IDLE_DAYS, refreshed at most once a day by ``touch``; a shared public client keeps
+  the hashes of its last ``MAX_REGISTRATION_TOKENS`` registration access tokens;
 * ``DEDUPE#<sha256(canonical metadata)>``: public clients only, maps identical metadata to
   one ``client_id``; written in the same transaction as the client;
 * ``COUNTER#clients``: the number of registered clients, incremented under the condition
@@ -23,6 +24,7 @@ from typing import Any, Final, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.core.client_metadata import display_text
 from functions.core.clients import AuthMethod, ClientRecord
 from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 from functions.core.errors import DependencyError
@@ -36,6 +38,13 @@ REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DAY: Final = 86_400
 TOUCH_INTERVAL: Final = DAY  # refresh last_used_at / ttl at most once a day
 _CONDITION_FAILED: Final = "ConditionalCheckFailed"
+# Identical public registrations share one client, and each registrant gets its own
+# registration access token (RFC 7592 section 3: read access). The last 20 stay valid: enough
+# for a burst of registrants of the same agent (hosted clients behind one egress, a team
+# starting the same tool) to read their registration back, while the item stays small (20
+# SHA-256 hex digests, 1.3 KB) and each identical registration writes a bounded amount. An
+# older holder's token stops working (401); the client_id keeps working for everyone.
+MAX_REGISTRATION_TOKENS: Final = 20
 
 
 class ClientLimitReached(Exception):
@@ -46,19 +55,27 @@ class DedupeConflict(Exception):
     """Another live client already holds this dedupe key (a concurrent identical registration)."""
 
 
-class ClientStore(Protocol):
+class ClientLookup(Protocol):
+    """Read access to registered clients (what the MCP function needs)."""
+
+    def get(self, client_id: str, now: int) -> ClientRecord | None:
+        """The live client, or None if unknown or idle-expired; ``DependencyError`` on failure."""
+        ...
+
+
+class ClientStore(ClientLookup, Protocol):
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
         """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
         ...
 
-    def get(self, client_id: str, now: int) -> ClientRecord | None:
-        """The live client, or None if unknown or idle-expired."""
-        ...
-
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None: ...
 
-    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
-        """Replace the registration access token hash (and count as use); None if the client changed."""
+    def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        """Add a registration access token hash to a shared public client (and count as use).
+
+        The newest ``MAX_REGISTRATION_TOKENS`` hashes are kept. None if the client changed
+        since ``record`` was read (another token was added concurrently, or it expired): re-read.
+        """
         ...
 
     def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
@@ -85,6 +102,7 @@ def client_item(record: ClientRecord) -> dict[str, Any]:
         "token_endpoint_auth_method": record.token_endpoint_auth_method,
         "client_secret_hash": record.client_secret_hash,
         "registration_access_token_hash": record.registration_access_token_hash,
+        "registration_access_token_hashes": list(record.registration_access_token_hashes) or None,
         "dedupe_key": record.dedupe_key,
         "client_id_issued_at": record.client_id_issued_at,
         "last_used_at": record.last_used_at,
@@ -101,11 +119,14 @@ def record_from_item(item: dict[str, Any]) -> ClientRecord:
         redirect_uris=tuple(metadata.get("redirect_uris", ())),
         token_endpoint_auth_method=cast(AuthMethod, method),
         grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
-        client_name=metadata.get("client_name"),
+        # Records written before invisible characters were stripped at registration are
+        # cleaned on read too, so the consent page never shows them (UTR 36).
+        client_name=display_text(str(metadata["client_name"])) or None if metadata.get("client_name") else None,
         scope=metadata.get("scope"),
         metadata=metadata,
         client_secret_hash=_opt(item.get("client_secret_hash")),
         registration_access_token_hash=_opt(item.get("registration_access_token_hash")),
+        registration_access_token_hashes=tuple(str(h) for h in item.get("registration_access_token_hashes") or ()),
         client_id_issued_at=int(item.get("client_id_issued_at", 0)),
         last_used_at=int(item.get("last_used_at", 0)),
         dedupe_key=_opt(item.get("dedupe_key")),
@@ -117,6 +138,17 @@ def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def with_registration_token(record: ClientRecord, new_hash: str, now: int, expires: int) -> ClientRecord:
+    """The record after adding ``new_hash`` (newest first, at most MAX_REGISTRATION_TOKENS) as a use."""
+    return replace(
+        record,
+        registration_access_token_hash=new_hash,
+        registration_access_token_hashes=(new_hash, *record.token_hashes)[:MAX_REGISTRATION_TOKENS],
+        last_used_at=now,
+        expires_at=expires,
+    )
+
+
 def dedupe_item(record: ClientRecord) -> dict[str, Any]:
     return {
         "pk": DEDUPE_PREFIX + str(record.dedupe_key),
@@ -126,7 +158,18 @@ def dedupe_item(record: ClientRecord) -> dict[str, Any]:
     }
 
 
-class DynamoClientStore(DynamoTable):
+class DynamoClientReader(DynamoTable):
+    """``ClientLookup`` on the clients table: one strongly consistent GetItem per call."""
+
+    def get(self, client_id: str, now: int) -> ClientRecord | None:
+        item = self._get(CLIENT_PREFIX + client_id, "read client")
+        if item is None:
+            return None
+        record = record_from_item(item)
+        return record if record.expires_at > now else None
+
+
+class DynamoClientStore(DynamoClientReader):
     def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
         super().__init__(table, client)
         self._idle = idle_days * DAY
@@ -203,13 +246,6 @@ class DynamoClientStore(DynamoTable):
             break
         raise ClientLimitReached(max_clients)
 
-    def get(self, client_id: str, now: int) -> ClientRecord | None:
-        item = self._get(CLIENT_PREFIX + client_id, "read client")
-        if item is None:
-            return None
-        record = record_from_item(item)
-        return record if record.expires_at > now else None
-
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
         item = self._get(DEDUPE_PREFIX + dedupe_key, "read dedupe")
         if item is None:
@@ -217,27 +253,37 @@ class DynamoClientStore(DynamoTable):
         record = self.get(str(item["client_id"]), now)
         return record if record is not None and record.dedupe_key == dedupe_key else None
 
-    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
-        expires = now + self._idle
+    def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        updated = with_registration_token(record, new_hash, now, now + self._idle)
         try:
-            with dependency_call("rotate registration token"):
+            with dependency_call("add registration token"):
                 self._ddb.update_item(
                     TableName=self._table,
                     Key=self._key(CLIENT_PREFIX + record.client_id),
-                    UpdateExpression="SET registration_access_token_hash = :h, last_used_at = :now, #ttl = :ttl",
-                    ConditionExpression="attribute_exists(pk) AND #ttl > :now AND dedupe_key = :dk",
+                    UpdateExpression=(
+                        "SET registration_access_token_hash = :h, registration_access_token_hashes = :hs, "
+                        "last_used_at = :now, #ttl = :ttl"
+                    ),
+                    # Optimistic concurrency on the newest hash: two identical registrations
+                    # racing must not drop each other's token from the list.
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND #ttl > :now AND dedupe_key = :dk "
+                        "AND registration_access_token_hash = :latest"
+                    ),
                     ExpressionAttributeNames={"#ttl": "ttl"},
                     ExpressionAttributeValues={
                         ":h": {"S": new_hash},
+                        ":hs": {"L": [{"S": h} for h in updated.registration_access_token_hashes]},
                         ":now": {"N": str(now)},
-                        ":ttl": {"N": str(expires)},
+                        ":ttl": {"N": str(updated.expires_at)},
                         ":dk": {"S": str(record.dedupe_key)},
+                        ":latest": {"S": str(record.registration_access_token_hash)},
                     },
                 )
         except ConditionFailed:
             return None
-        self._refresh_dedupe(record, expires)
-        return replace(record, registration_access_token_hash=new_hash, last_used_at=now, expires_at=expires)
+        self._refresh_dedupe(record, updated.expires_at)
+        return updated
 
     def _refresh_dedupe(self, record: ClientRecord, expires: int) -> None:
         if not record.dedupe_key:

@@ -20,6 +20,7 @@ from functions.core.client_store import (
     client_item,
     dedupe_item,
     record_from_item,
+    with_registration_token,
 )
 from functions.core.clients import ClientRecord
 from functions.core.errors import DependencyError
@@ -72,14 +73,19 @@ class InMemoryClientStore:
         record = self.get(item["client_id"], now)
         return record if record is not None and record.dedupe_key == dedupe_key else None
 
-    def rotate_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+    def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
         item = self.items.get(CLIENT_PREFIX + record.client_id)
-        if item is None or item["ttl"] <= now or item.get("dedupe_key") != record.dedupe_key:
+        if (
+            item is None
+            or item["ttl"] <= now
+            or item.get("dedupe_key") != record.dedupe_key
+            or item.get("registration_access_token_hash") != record.registration_access_token_hash
+        ):
             return None
-        expires = now + self._idle
-        item.update(registration_access_token_hash=new_hash, last_used_at=now, ttl=expires)
-        self._refresh_dedupe(record, expires)
-        return replace(record, registration_access_token_hash=new_hash, last_used_at=now, expires_at=expires)
+        updated = with_registration_token(record, new_hash, now, now + self._idle)
+        item.update(client_item(updated))
+        self._refresh_dedupe(record, updated.expires_at)
+        return updated
 
     def _refresh_dedupe(self, record: ClientRecord, expires: int) -> None:
         dedupe = self.items.get(DEDUPE_PREFIX + str(record.dedupe_key))

@@ -31,7 +31,10 @@ class ClientRecord:
     # The accepted metadata, exactly as returned to the client (RFC 7591 section 3.2.1).
     metadata: dict[str, Any] = field(default_factory=dict)
     client_secret_hash: str | None = None  # sha256 hex; never the secret itself
-    registration_access_token_hash: str | None = None
+    registration_access_token_hash: str | None = None  # the newest registration access token
+    # Shared public clients: the newest registration access tokens, newest first, bounded
+    # (functions/core/client_store.py MAX_REGISTRATION_TOKENS); each keeps RFC 7592 read access.
+    registration_access_token_hashes: tuple[str, ...] = ()
     client_id_issued_at: int = 0
     last_used_at: int = 0
     # Registered clients only: SHA-256 of the canonical metadata (public clients) and the
@@ -44,8 +47,20 @@ class ClientRecord:
         return self.token_endpoint_auth_method == "none"
 
     @property
+    def token_hashes(self) -> tuple[str, ...]:
+        """Every registration access token hash that still grants RFC 7592 access."""
+        if self.registration_access_token_hashes:
+            return self.registration_access_token_hashes
+        return () if self.registration_access_token_hash is None else (self.registration_access_token_hash,)
+
+    @property
     def display_name(self) -> str:
         return self.client_name or self.client_id
+
+
+def looks_like_url(client_id: str) -> bool:
+    """A URL-shaped client_id is a metadata document; DCR ids are opaque base64url."""
+    return client_id[:8].lower().startswith(("https://", "http://"))
 
 
 class ClientResolver(Protocol):

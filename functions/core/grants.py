@@ -47,9 +47,15 @@ class Grant:
         return self.status == "active" and now < self.expires_at
 
 
-class GrantRepository(Protocol):
-    def get(self, grant_id: str) -> Grant | None: ...
+class GrantReader(Protocol):
+    """What the MCP function needs: the grant behind an access token's ``origin_jti``."""
 
+    def get(self, grant_id: str) -> Grant | None:
+        """The grant, or None if unknown; ``DependencyError`` when the lookup fails."""
+        ...
+
+
+class GrantRepository(GrantReader, Protocol):
     def create(self, grant: Grant) -> None:
         """Store a new grant; raises ``ConditionFailed`` if the id exists."""
         ...
@@ -194,7 +200,7 @@ class CachedGrants:
 
     MAX_ENTRIES: Final = 4096
 
-    def __init__(self, repo: GrantRepository, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, repo: GrantReader, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._repo = repo
         self._ttl = ttl_seconds
         self._clock = clock

@@ -193,6 +193,8 @@ class McpSettings(CognitoSettings):
     """Settings of the MCP function."""
 
     grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
+    # Read only: a grant authorizes only while its registered client exists (RFC 7592 s2.3).
+    clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
     app_table: str = Field(validation_alias=Env.APP_TABLE, min_length=3, max_length=255)
     grant_cache_seconds: float = Field(default=10.0, validation_alias=Env.GRANT_CACHE_SECONDS, ge=0, le=300)
     # Extra browser origins allowed to call /mcp (the MCP transport spec requires Origin

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from functions.core.grants import CachedGrants, DynamoGrantRepository, GrantRepository
+from functions.core.client_grants import ClientBoundGrants
+from functions.core.client_store import ClientLookup, DynamoClientReader
+from functions.core.grants import CachedGrants, DynamoGrantRepository, GrantReader
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
 from functions.core.settings import McpSettings
 from functions.mcp_server import tools
@@ -40,16 +42,23 @@ def _quiet_sdk_logs() -> None:
 def create_endpoint(
     settings: McpSettings,
     *,
-    grants: GrantRepository | None = None,
+    grants: GrantReader | None = None,
+    clients: ClientLookup | None = None,
     todos: TodoRepository | None = None,
     jwks: JwksCache | None = None,
 ) -> McpEndpoint:
     _quiet_sdk_logs()
     tools.configure(todos or DynamoTodoRepository(settings.app_table))
+    # RFC 7592 section 2.3: a grant counts only while its registered client exists; the
+    # client lookup is cached with the grant (functions/core/client_grants.py).
+    bound = ClientBoundGrants(
+        grants or DynamoGrantRepository(settings.grants_table),
+        clients or DynamoClientReader(settings.clients_table),
+    )
     authenticator = McpAuthenticator(
         settings,
         CognitoAccessTokenVerifier(settings, jwks),
-        CachedGrants(grants or DynamoGrantRepository(settings.grants_table), settings.grant_cache_seconds),
+        CachedGrants(bound, settings.grant_cache_seconds),
     )
     return McpEndpoint(
         server=build_server(REGISTRY, name=settings.resource_name),

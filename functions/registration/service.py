@@ -36,6 +36,9 @@ from functions.core.settings import RegistrationSettings
 
 MAX_BODY_BYTES: Final = 16 * 1024
 RATE_BUCKET: Final = "register"
+# Reads of the dedupe mapping before giving up (503, safe to retry): each lost race (a
+# concurrent identical registration) costs one more read.
+DEDUPE_ATTEMPTS: Final = 5
 # RFC 6749 section 5.1 / RFC 7591 section 3.2.1: answers carrying secrets are not cached.
 SECRET_HEADERS: Final = {**JSON_HEADERS, "Pragma": "no-cache"}
 _BEARER: Final = re.compile(r"^\s*[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-._~+/]+=*)\s*$")
@@ -82,11 +85,24 @@ def _json_body(body: str | None, content_type: str | None) -> dict[str, Any]:
 
     try:
         parsed = json.loads(raw, object_pairs_hook=no_duplicates)
-    except ValueError as exc:
+    # RecursionError: 16 KB of "[" nests thousands of levels, past the parser's recursion
+    # limit. Unparsable is unparsable: 400 invalid_client_metadata (RFC 7591 section 3.2.2).
+    except (ValueError, RecursionError) as exc:
         raise OAuthError("invalid_client_metadata", "the request body is not valid JSON") from exc
     if not isinstance(parsed, dict):
         raise OAuthError("invalid_client_metadata", "client metadata must be a JSON object")
     return parsed
+
+
+def _holds_token(token: str, hashes: tuple[str, ...]) -> bool:
+    """Whether ``token`` hashes to one of ``hashes``; every hash is compared in constant time.
+
+    No early exit: the time taken does not reveal which (or whether a) stored token matched.
+    """
+    found = False
+    for stored in hashes:
+        found |= same_hash(token, stored)
+    return found
 
 
 def _bearer(authorization: str | None) -> str:
@@ -139,6 +155,42 @@ class RegistrationService:
         if not self._settings.registration_enabled:
             # Operator policy (RFC 7591 section 3: the server MAY restrict registration).
             raise OAuthError("access_denied", "dynamic client registration is disabled on this server", 403)
+        meta = self._validate(_json_body(body, content_type))
+        now = int(self._clock())
+        rat = new_secret()
+        if not meta.is_public:
+            self._spend_rate_limit(source_ip)
+            return self._create(meta, now, rat, None)
+        # Identical public registrations share one client_id, so agents that register on
+        # every start do not grow the table. Each registrant gets its own registration access
+        # token (RFC 7592 section 3) and the last MAX_REGISTRATION_TOKENS stay valid for reads.
+        # Anyone can obtain such a token by registering the same metadata, so it proves no
+        # exclusive ownership (RFC 7592 section 1): shared clients are read-only
+        # (``_refuse_if_shared``).
+        dedupe_key = meta.dedupe_key()
+        spent = False
+        for _ in range(DEDUPE_ATTEMPTS):
+            existing = self._store.find_by_dedupe(dedupe_key, now)
+            if existing is not None:
+                added = self._store.add_registration_token(existing, sha256_hex(rat), now)
+                if added is not None:
+                    logger.info("registration deduplicated", extra={"client_id": added.client_id})
+                    return self._information(added, Issued(rat), 201)
+                continue  # another token was added concurrently: read the client again
+            if not spent:
+                # Only a registration that creates a client spends the per-IP budget, so
+                # users of one hosted agent behind a shared egress IP are not refused for
+                # re-registering what exists. The check sits before the first write: a flood
+                # of distinct registrations costs one read each, then 429.
+                self._spend_rate_limit(source_ip)
+                spent = True
+            try:
+                return self._create(meta, now, rat, dedupe_key)
+            except DedupeConflict:
+                continue  # an identical registration won the race: return that one
+        raise DependencyError("registration de-duplication did not settle")
+
+    def _spend_rate_limit(self, source_ip: str) -> None:
         decision = self._limiter.hit(RATE_BUCKET, source_ip, self._settings.registration_rate_per_minute)
         if not decision.allowed:
             raise OAuthError(
@@ -147,32 +199,6 @@ class RegistrationService:
                 429,
                 {"Retry-After": str(decision.retry_after)},
             )
-        meta = self._validate(_json_body(body, content_type))
-        now = int(self._clock())
-        rat = new_secret()
-        if meta.is_public:
-            # Identical public registrations share one client_id, so agents that register on
-            # every start do not grow the table. The earlier registration access token is
-            # only stored hashed and cannot be returned, so a fresh one is issued (RFC 7592
-            # section 3 lets the server rotate it) and the previous holder's token stops
-            # working for RFC 7592 reads; the client_id itself keeps working for everyone.
-            # Anyone can obtain such a token by registering the same metadata, so it proves
-            # no exclusive ownership (RFC 7592 section 1): shared clients are read-only
-            # (``_refuse_if_shared``).
-            dedupe_key = meta.dedupe_key()
-            for _ in range(2):
-                existing = self._store.find_by_dedupe(dedupe_key, now)
-                if existing is not None:
-                    rotated = self._store.rotate_registration_token(existing, sha256_hex(rat), now)
-                    if rotated is not None:
-                        logger.info("registration deduplicated", extra={"client_id": rotated.client_id})
-                        return self._information(rotated, Issued(rat), 201)
-                try:
-                    return self._create(meta, now, rat, dedupe_key)
-                except DedupeConflict:
-                    continue  # an identical registration won the race: return that one
-            raise DependencyError("registration de-duplication did not settle")
-        return self._create(meta, now, rat, None)
 
     def _create(self, meta: ClientMetadata, now: int, rat: str, dedupe_key: str | None) -> HttpAnswer:
         secret = None if meta.is_public else new_secret()
@@ -213,7 +239,7 @@ class RegistrationService:
         if not REGISTERED_CLIENT_ID.match(client_id):
             raise InvalidRegistrationToken("unknown client")
         record = self._store.get(client_id, int(self._clock()))
-        if record is None or not same_hash(token, record.registration_access_token_hash):
+        if record is None or not _holds_token(token, record.token_hashes):
             raise InvalidRegistrationToken("invalid registration access token")
         return record, token
 

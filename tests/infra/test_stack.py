@@ -304,6 +304,7 @@ def test_environment_derived_from_settings_models(synth: Synth) -> None:
     assert mcp_env[Env.RESOURCE_BINDING] == "true"
     assert mcp_env[Env.GRANT_CACHE_SECONDS] == str(synth.config.grant_cache_seconds)
     assert mcp_env[Env.REGION] == {"Ref": "AWS::Region"}
+    assert mcp_env[Env.CLIENTS_TABLE] == {"Ref": _table_ids(synth)["clients"]}
     assert not LOCAL_ONLY_ENV & set(mcp_env)
 
 
@@ -348,11 +349,17 @@ def test_star_resources_only_where_aws_requires_them(synth: Synth) -> None:
 def test_mcp_role_holds_exactly_its_table_actions(synth: Synth) -> None:
     tables = _table_ids(synth)
     stmts = _statements_of_role(synth, _role_of(synth, "mcp_server"))
-    ddb = {
-        _logical_id(s["Resource"]): _actions(s) for s in stmts if any(a.startswith("dynamodb:") for a in _actions(s))
-    }
+    ddb: dict[str, set[str]] = {}
+    for stmt in stmts:
+        if any(a.startswith("dynamodb:") for a in _actions(stmt)):
+            # CDK merges statements with equal actions into one with several resources.
+            resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+            for resource in resources:
+                ddb.setdefault(_logical_id(resource), set()).update(_actions(stmt))
     assert ddb == {
         tables["grants"]: {"dynamodb:GetItem"},
+        # read only: is the grant's registered client still there (RFC 7592 section 2.3)
+        tables["clients"]: {"dynamodb:GetItem"},
         tables["app"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
     }
     assert not [s for s in stmts if any(a.startswith(("kms:", "cognito-idp:")) for a in _actions(s))]

@@ -53,6 +53,7 @@ def call(
     path: str,
     *,
     body: Any = None,
+    raw: bytes | None = None,
     token: str | None = None,
     source_ip: str | None = None,
 ) -> tuple[int, dict[str, str], Any]:
@@ -66,7 +67,7 @@ def call(
         path=path,
         raw_query="",
         headers=headers,
-        body=b"" if body is None else json.dumps(body).encode(),
+        body=raw if raw is not None else b"" if body is None else json.dumps(body).encode(),
         route=route,
         params={"client_id": path.rsplit("/", 1)[1]} if template != path else None,
         source_ip=source_ip or f"198.51.100.{uuid.uuid4().int % 250}",
@@ -209,8 +210,15 @@ def test_identical_public_registrations_are_deduplicated(handler: Any) -> None:
     second = call(handler, "POST", "/register", body=meta)[2]
     assert first["client_id"] == second["client_id"]
     assert clients_and_dedupes() == before + 2  # one CLIENT and one DEDUPE item
-    assert call(handler, "GET", f"/register/{first['client_id']}", token=first["registration_access_token"])[0] == 401
+    # Both registrants keep read access (RFC 7592 section 3); tokens are stored as hashes only.
+    assert call(handler, "GET", f"/register/{first['client_id']}", token=first["registration_access_token"])[0] == 200
     assert call(handler, "GET", f"/register/{first['client_id']}", token=second["registration_access_token"])[0] == 200
+    stored = item(CLIENTS_TABLE, CLIENT_PREFIX + first["client_id"])
+    assert stored is not None
+    assert stored["registration_access_token_hashes"] == [
+        sha256_hex(second["registration_access_token"]),
+        sha256_hex(first["registration_access_token"]),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -247,6 +255,28 @@ def test_rate_limit_counters_in_the_artefacts_table(fresh_table: str) -> None:
     assert counter["ttl"] == (minute + 1) * 60 + 60
     assert len([i for i in scan(fresh_table) if i["pk"].startswith(CLIENT_PREFIX)]) == 2
     assert call(app, "POST", "/register", body={**PUBLIC, "client_name": "d"}, source_ip="203.0.113.78")[0] == 201
+
+
+def test_identical_registrations_do_not_spend_the_rate_limit(fresh_table: str) -> None:
+    now = [1_800_000_030.0]
+    app = service(fresh_table, now, registration_rate_per_minute=1)
+    ip = "203.0.113.79"
+    assert call(app, "POST", "/register", body=PUBLIC, source_ip=ip)[0] == 201
+    for _ in range(3):
+        assert call(app, "POST", "/register", body=PUBLIC, source_ip=ip)[0] == 201
+    counter = item(ARTEFACTS_TABLE, f"RATE#register#{ip}#{int(now[0] // 60)}")
+    assert counter is not None and counter["count"] == 1
+    assert call(app, "POST", "/register", body={**PUBLIC, "client_name": "new"}, source_ip=ip)[0] == 429
+
+
+@pytest.mark.parametrize("body", [b"[" * 2000 + b"]" * 2000, b'{"a":' * 2000 + b"0" + b"}" * 2000])
+def test_deeply_nested_bodies_are_400(handler: Any, body: bytes) -> None:
+    status, _, answer = call(handler, "POST", "/register", raw=body)
+    assert status == 400 and answer["error"] == "invalid_client_metadata"
+    conf = call(handler, "POST", "/register", body={**PUBLIC, "token_endpoint_auth_method": "client_secret_post"})[2]
+    cid, token = conf["client_id"], conf["registration_access_token"]
+    status, _, answer = call(handler, "PUT", f"/register/{cid}", raw=body, token=token)
+    assert status == 400 and answer["error"] == "invalid_client_metadata"
 
 
 def test_registration_disabled(fresh_table: str) -> None:

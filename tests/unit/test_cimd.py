@@ -45,7 +45,7 @@ from functions.core.cimd import (
 from functions.core.client_resolver import make_client_resolver
 from functions.core.clients import ClientRecord
 from functions.core.settings import FacadeSettings
-from tests.helpers import BASE_URL, GATEWAY_CLIENT, POOL_ID, REGION
+from tests.helpers import BASE_URL, CLAUDE_METADATA, GATEWAY_CLIENT, POOL_ID, REGION
 
 # ----- certificates -----------------------------------------------------------------------
 
@@ -186,6 +186,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(document(url, redirect_uris=["http://evil.example/cb"])).encode()
         elif path == "/notjson.json":
             body = b"{not json"
+        elif path == "/nested.json":  # 2,000 levels deep in 4,000 bytes: RecursionError in json
+            body = b"[" * 2000 + b"]" * 2000
+        elif path == "/claude.json":  # the shape of Claude's published document
+            body = json.dumps({**CLAUDE_METADATA, "client_id": url, "client_uri": "https://claude.ai"}).encode()
+        elif path == "/bidi.json":
+            body = json.dumps(document(url, client_name="Trusted\u202e\u2066 Agent", software_id="a\u200bb")).encode()
         else:
             status, body = 404, b"{}"
         self.send_response(status)
@@ -616,12 +622,35 @@ def test_stuck_lookups_do_not_pile_up_threads() -> None:
         ("/pkjwt.json", "token_endpoint_auth_method"),
         ("/badredirect.json", "loopback"),
         ("/notjson.json", "valid JSON"),
+        ("/nested.json", "valid JSON"),
         ("/missing.json", "HTTP 404"),
     ],
 )
 def test_refused_documents(servers: Servers, path: str, why: str) -> None:
     with pytest.raises(CimdError, match=why):
         loopback_resolver(servers).fetch(f"https://localhost:{servers.https.port}{path}")
+
+
+def test_a_deeply_nested_document_is_refused_not_raised(servers: Servers) -> None:
+    # resolve() is what /authorize and /token call: a refusal is None (unknown client), not a 500.
+    assert loopback_resolver(servers).resolve(f"https://localhost:{servers.https.port}/nested.json") is None
+
+
+def test_claude_metadata_document_is_accepted_with_unsupported_grants_dropped(servers: Servers) -> None:
+    url = f"https://localhost:{servers.https.port}/claude.json"
+    record, _ = loopback_resolver(servers).fetch(url)
+    assert record.client_id == url
+    assert record.grant_types == ("authorization_code", "refresh_token")
+    assert record.metadata["grant_types"] == ["authorization_code", "refresh_token"]
+    assert record.metadata["client_uri"] == "https://claude.ai"
+    assert record.redirect_uris == ("https://claude.ai/api/mcp/auth_callback",)
+
+
+def test_invisible_characters_are_stripped_from_documents(servers: Servers) -> None:
+    record, _ = loopback_resolver(servers).fetch(f"https://localhost:{servers.https.port}/bidi.json")
+    assert record.client_name == "Trusted Agent"
+    assert record.metadata["client_name"] == "Trusted Agent"
+    assert record.metadata["software_id"] == "ab"
 
 
 def test_record_from_document_requires_an_object() -> None:

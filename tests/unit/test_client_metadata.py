@@ -16,6 +16,7 @@ from functions.core.client_metadata import (
     validate_client_metadata,
 )
 from functions.core.errors import OAuthError
+from tests.helpers import CLAUDE_METADATA
 
 
 def meta(**overrides: Any) -> dict[str, Any]:
@@ -283,13 +284,12 @@ def test_malformed_patterns_match_nothing(pattern: str) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "fragment"),
     [
-        ("grant_types", ["authorization_code", "client_credentials"], "grant_types"),
         ("grant_types", ["implicit"], "grant_types"),
         ("grant_types", ["refresh_token"], "authorization_code"),
         ("grant_types", "authorization_code", "array"),
         ("grant_types", ["authorization_code"] * 11, "entries"),
         ("response_types", ["token"], "response_types"),
-        ("response_types", ["code", "id_token"], "response_types"),
+        ("response_types", ["token", "id_token"], "response_types"),
         ("response_types", [], "array"),
         ("token_endpoint_auth_method", "private_key_jwt", "token_endpoint_auth_method"),
         ("token_endpoint_auth_method", "client_secret_jwt", "token_endpoint_auth_method"),
@@ -303,6 +303,9 @@ def test_malformed_patterns_match_nothing(pattern: str) -> None:
         ("logo_uri", "https://app.example.com/" + "a" * MAX_URI_LENGTH, "longer"),
         ("client_name", "x" * 201, "longer"),
         ("client_name", "bad\nname", "control"),
+        ("client_name", "bad\x85name", "control"),  # C1 control (NEL)
+        ("client_name", "\u202e\u200b\u2066", "visible"),  # nothing visible is left
+        ("software_id", "\u2028\u200b", "visible"),
         ("client_name", 7, "string"),
         ("client_name", "   ", "string"),
         ("software_id", "s" * 201, "longer"),
@@ -410,3 +413,191 @@ def test_lone_surrogates_in_text_are_refused() -> None:
     # JSON "\ud800" decodes to a lone surrogate: it cannot be stored as UTF-8 or rendered.
     with pytest.raises(OAuthError, match="client_name"):
         validate_client_metadata({"redirect_uris": ["https://app.example.com/cb"], "client_name": "agent\ud800"})
+
+
+# ----- narrow, don't refuse (RFC 7591 section 3.2.1) -----------------------------------
+
+
+def test_claude_metadata_registers_with_unsupported_grant_types_dropped() -> None:
+    m = validate_client_metadata(CLAUDE_METADATA)
+    assert m.grant_types == ("authorization_code", "refresh_token")
+    assert m.to_json()["grant_types"] == ["authorization_code", "refresh_token"]
+    assert m.response_types == ("code",)
+
+
+@pytest.mark.parametrize(
+    ("grant_types", "kept"),
+    [
+        (["authorization_code", "client_credentials"], ("authorization_code",)),
+        (["implicit", "authorization_code", "password"], ("authorization_code",)),
+        (["urn:ietf:params:oauth:grant-type:device_code", "refresh_token", "authorization_code"], None),
+    ],
+)
+def test_any_unsupported_grant_type_is_dropped(grant_types: list[str], kept: tuple[str, ...] | None) -> None:
+    m = validate_client_metadata(meta(grant_types=grant_types))
+    assert m.grant_types == (kept or ("refresh_token", "authorization_code"))
+
+
+@pytest.mark.parametrize(
+    "grant_types",
+    [["refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"], ["client_credentials"], ["implicit"]],
+)
+def test_registration_without_authorization_code_is_refused(grant_types: list[str]) -> None:
+    err = rejected(meta(grant_types=grant_types))
+    assert err.error == "invalid_client_metadata"
+    assert "authorization_code" in err.description
+
+
+def test_unsupported_response_types_are_dropped_and_none_left_is_refused() -> None:
+    assert validate_client_metadata(meta(response_types=["code", "id_token", "token"])).response_types == ("code",)
+    assert "code" in rejected(meta(response_types=["id_token token"])).description
+
+
+def test_narrowed_metadata_shares_the_dedupe_key_of_what_was_kept() -> None:
+    plain = validate_client_metadata({**CLAUDE_METADATA, "grant_types": ["authorization_code", "refresh_token"]})
+    assert validate_client_metadata(CLAUDE_METADATA).dedupe_key() == plain.dedupe_key()
+
+
+@pytest.mark.parametrize("method", ["private_key_jwt", "tls_client_auth", "self_signed_tls_client_auth"])
+def test_unknown_auth_method_is_refused_not_replaced(method: str) -> None:
+    err = rejected(meta(token_endpoint_auth_method=method))
+    assert "token_endpoint_auth_method" in err.description
+
+
+# ----- displayed text: no invisible characters (UTR 36, UTS 39) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("Claude\u202e\u2066 dlrow olleh", "Claude dlrow olleh"),  # RLO + LRI: bidi spoofing
+        ("Good\u200bAgent\u200d", "GoodAgent"),  # zero-width space / joiner
+        ("a\u2028b\u2029c", "abc"),  # line / paragraph separators
+        ("\ufeffAgent\u00ad", "Agent"),  # BOM, soft hyphen
+        ("tag\U000e0041\U000e0042", "tag"),  # tag characters
+        ("pua\ue000", "pua"),  # private use
+        ("Hangul\u3164filler\u115f", "Hangulfiller"),  # blank letters
+        ("wide\u3000\u00a0\u2003 space", "wide space"),  # other spaces become one space
+        ("  padded  ", "padded"),
+        ("x\u0301\u0302\u0303\u0304\u0305\u0306\u0307", "x\u0301\u0302\u0303\u0304"),  # stacked marks
+        ("Cafe\u0301", "Caf\u00e9"),  # NFC
+        ("\u0645\u0631\u062d\u0628\u0627", "\u0645\u0631\u062d\u0628\u0627"),  # RTL text itself is fine
+        ("\U0001f469\u200d\U0001f4bb Agent", "\U0001f469\U0001f4bb Agent"),
+    ],
+)
+def test_invisible_characters_are_stripped_from_every_displayed_field(raw: str, shown: str) -> None:
+    m = validate_client_metadata(meta(client_name=raw, software_id=raw, software_version=raw))
+    assert (m.client_name, m.software_id, m.software_version) == (shown, shown, shown)
+    assert m.to_json()["client_name"] == shown
+
+
+def test_every_format_character_is_removed() -> None:
+    import sys
+    import unicodedata
+
+    from functions.core.client_metadata import display_text
+
+    cf = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
+    assert len(cf) > 100
+    assert display_text(f"a{cf}b") == "ab"
+
+
+# ----- redirect URIs: RFC 3986 section 6.2.3 and operator widening ----------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("http://127.0.0.1:33418", "http://127.0.0.1:33418/"),
+        ("http://127.0.0.1:33418/", "http://127.0.0.1:33418/"),
+        ("https://app.example.com", "https://app.example.com/"),
+        ("https://app.example.com?x=1", "https://app.example.com/?x=1"),
+        ("https://app.example.com/cb", "https://app.example.com/cb"),
+        ("com.example.app:/cb", "com.example.app:/cb"),
+    ],
+)
+def test_an_empty_http_path_is_registered_as_slash(given: str, stored: str) -> None:
+    assert validate_client_metadata(meta(redirect_uris=[given])).redirect_uris == (stored,)
+
+
+def test_loopback_with_and_without_slash_is_one_uri_and_one_dedupe_key() -> None:
+    a = validate_client_metadata(meta(redirect_uris=["http://127.0.0.1:33418"]))
+    b = validate_client_metadata(meta(redirect_uris=["http://127.0.0.1:33418/"]))
+    both = validate_client_metadata(meta(redirect_uris=["http://127.0.0.1:33418", "http://127.0.0.1:33418/"]))
+    assert a.dedupe_key() == b.dedupe_key() == both.dedupe_key()
+    assert both.redirect_uris == ("http://127.0.0.1:33418/",)
+
+
+@pytest.mark.parametrize(
+    ("registered", "presented", "expected"),
+    [
+        ("http://127.0.0.1:33418", "http://127.0.0.1:33418/", True),
+        ("http://127.0.0.1:33418/", "http://127.0.0.1:33418", True),
+        ("http://127.0.0.1:33418/", "http://127.0.0.1:5000", True),  # any loopback port (RFC 8252 7.3)
+        ("http://localhost", "http://localhost:8080/", True),
+        ("https://app.example.com", "https://app.example.com/", True),
+        ("https://app.example.com/", "https://app.example.com", True),
+        # only the empty path is normalised
+        ("https://app.example.com/", "https://APP.example.com/", False),
+        ("https://app.example.com/", "https://app.example.com:443/", False),
+        ("https://app.example.com/cb", "https://app.example.com/cb/", False),
+        ("https://app.example.com", "https://app.example.com/#", False),
+        ("https://app.example.com", "https://app.example.com/x", False),
+        ("http://127.0.0.1:33418", "http://127.0.0.1:33418/x", False),
+        ("http://127.0.0.1:33418", "http://127.0.0.1:33418?x", False),
+        ("com.example.app:", "com.example.app:/", False),
+    ],
+)
+def test_redirect_uri_matches_after_empty_path_normalisation(registered: str, presented: str, expected: bool) -> None:
+    assert redirect_uri_matches(registered, presented) is expected
+
+
+CURSOR = "cursor://anysphere.cursor-mcp/oauth/callback"
+
+
+def test_non_reverse_domain_scheme_is_refused_by_default() -> None:
+    assert "reverse-domain" in rejected(meta(redirect_uris=[CURSOR])).description
+
+
+def test_an_operator_pattern_widens_to_a_custom_scheme_without_narrowing() -> None:
+    m = validate_client_metadata(meta(redirect_uris=[CURSOR]), redirect_patterns=("cursor://anysphere.cursor-mcp/*",))
+    assert m.redirect_uris == (CURSOR,)
+    # A list of only custom-scheme patterns adds them; every other URI keeps the fixed rules.
+    for uri in ("https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:33418/", "com.example.app:/cb"):
+        validate_client_metadata(meta(redirect_uris=[uri]), redirect_patterns=("cursor://anysphere.cursor-mcp/*",))
+    # Only what the pattern names: another host or scheme stays refused.
+    for uri in ("cursor://evil.example/oauth/callback", "vscode://anysphere.cursor-mcp/oauth/callback"):
+        rejected(meta(redirect_uris=[uri]), redirect_patterns=("cursor://anysphere.cursor-mcp/*",))
+
+
+def test_widening_combines_with_narrowing_patterns() -> None:
+    policy = ("https://*.corp.example/*", "cursor://anysphere.cursor-mcp/*")
+    validate_client_metadata(meta(redirect_uris=[CURSOR]), redirect_patterns=policy)
+    validate_client_metadata(meta(redirect_uris=["https://a.corp.example/cb"]), redirect_patterns=policy)
+    rejected(meta(redirect_uris=["https://claude.ai/cb"]), redirect_patterns=policy)
+    rejected(meta(redirect_uris=["http://127.0.0.1:1/cb"]), redirect_patterns=policy)
+
+
+@pytest.mark.parametrize(
+    ("uri", "pattern"),
+    [
+        ("cursor://evil@anysphere.cursor-mcp/cb", "cursor://anysphere.cursor-mcp/*"),
+        ("cursor://anysphere.cursor-mcp/cb#x", "cursor://anysphere.cursor-mcp/*"),
+        ("http://evil.example/cb", "cursor://anysphere.cursor-mcp/*"),
+        ("javascript://anysphere.cursor-mcp/%0aalert(1)", "cursor://anysphere.cursor-mcp/*"),
+        ("CURSOR://anysphere.cursor-mcp/cb", "cursor://anysphere.cursor-mcp/*"),
+    ],
+)
+def test_patterns_never_lift_the_fixed_rules(uri: str, pattern: str) -> None:
+    assert rejected(meta(redirect_uris=[uri]), redirect_patterns=(pattern,)).error == "invalid_redirect_uri"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["javascript:*", "data:*", "file:///*", "JavaScript://x/*", "http://app.example.com/*", "http://*.corp.example/*"],
+)
+def test_patterns_that_could_only_admit_forbidden_uris_are_malformed(pattern: str) -> None:
+    with pytest.raises(ValueError, match="pattern"):
+        parse_redirect_pattern(pattern)
+    # and such a pattern, had it slipped through, restricts rather than opens
+    assert rejected(meta(redirect_uris=["javascript:alert(1)"]), redirect_patterns=(pattern,))

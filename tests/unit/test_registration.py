@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import pytest
 
-from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX
+from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
 from functions.core.client_store_memory import InMemoryClientStore
 from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
@@ -23,7 +23,7 @@ from functions.core.settings import RegistrationSettings
 from functions.registration.app import build_app
 from functions.registration.service import RegistrationService
 from local.gateway import build_event
-from tests.helpers import BASE_URL, FakeContext
+from tests.helpers import BASE_URL, CLAUDE_METADATA, FakeContext
 
 PUBLIC: dict[str, Any] = {
     "client_name": "Agent",
@@ -153,9 +153,9 @@ def test_identical_public_registrations_share_a_client_id(kit: Kit) -> None:
     assert second["client_id_issued_at"] == first["client_id_issued_at"]
     assert len(kit.client_items()) == 1
     assert kit.store.counter == 1
-    # The registration access token rotates: the old one is stored only as a hash.
+    # Each registrant gets its own token, and both keep read access (RFC 7592 section 3).
     assert second["registration_access_token"] != first["registration_access_token"]
-    assert kit.manage("GET", first["client_id"], first["registration_access_token"]).status == 401
+    assert kit.manage("GET", first["client_id"], first["registration_access_token"]).status == 200
     assert kit.manage("GET", first["client_id"], second["registration_access_token"]).status == 200
 
 
@@ -612,3 +612,150 @@ def test_secrets_are_not_logged(kit: Kit, capsys: pytest.CaptureFixture[str]) ->
     logged = out.out + out.err
     assert body["client_secret"] not in logged
     assert body["registration_access_token"] not in logged
+
+
+# ----- shared public clients: every registrant keeps read access (RFC 7592 section 3) ----
+
+
+def test_every_recent_registrant_of_a_shared_client_keeps_read_access(kit: Kit) -> None:
+    replies = [kit.register(PUBLIC).json for _ in range(MAX_REGISTRATION_TOKENS + 2)]
+    cid = replies[0]["client_id"]
+    assert {r["client_id"] for r in replies} == {cid}
+    tokens = [r["registration_access_token"] for r in replies]
+    assert len(set(tokens)) == len(tokens)
+    # The newest MAX_REGISTRATION_TOKENS tokens read; the two oldest fell out of the bounded list.
+    assert [kit.manage("GET", cid, t).status for t in tokens] == [401, 401] + [200] * MAX_REGISTRATION_TOKENS
+    [item] = kit.client_items()
+    assert item["registration_access_token_hashes"] == [sha256_hex(t) for t in reversed(tokens[2:])]
+    stored = json.dumps(kit.store.items)
+    assert not any(t in stored for t in tokens)  # hashes only
+
+
+def test_a_read_returns_the_token_presented(kit: Kit) -> None:
+    first = kit.register(PUBLIC).json
+    kit.register(PUBLIC)
+    read = kit.manage("GET", first["client_id"], first["registration_access_token"]).json
+    assert read["registration_access_token"] == first["registration_access_token"]
+
+
+def test_concurrent_identical_registration_keeps_both_tokens(kit: Kit) -> None:
+    """A registrant that read the client before another one added its token re-reads."""
+    first = kit.register(PUBLIC).json
+    stale = kit.store.find_by_dedupe(kit.client_items()[0]["dedupe_key"], int(kit.now))
+    second = kit.register(PUBLIC).json
+    assert stale is not None
+    assert kit.store.add_registration_token(stale, sha256_hex("late"), int(kit.now)) is None
+    for reply in (first, second):
+        assert kit.manage("GET", reply["client_id"], reply["registration_access_token"]).status == 200
+
+
+# ----- the rate limit counts only registrations that create a client ---------------------
+
+
+def test_identical_public_registrations_do_not_spend_the_rate_limit() -> None:
+    kit = Kit(registration_rate_per_minute=2)
+    ip = "203.0.113.9"
+    first = kit.register(PUBLIC, source_ip=ip).json
+    for _ in range(10):  # e.g. many users of one hosted agent behind one egress IP
+        reply = kit.register(PUBLIC, source_ip=ip)
+        assert reply.status == 201
+        assert reply.json["client_id"] == first["client_id"]
+    # One client created so far: one more new registration fits, the next does not.
+    assert kit.register({**PUBLIC, "client_name": "second"}, source_ip=ip).status == 201
+    refused = kit.register({**PUBLIC, "client_name": "third"}, source_ip=ip)
+    assert refused.status == 429
+    assert len(kit.client_items()) == 2  # the refused registration wrote nothing
+    # ...while the existing ones are still returned to this address.
+    assert kit.register(PUBLIC, source_ip=ip).status == 201
+
+
+def test_a_flood_of_distinct_registrations_is_limited_before_any_write() -> None:
+    kit = Kit(registration_rate_per_minute=3)
+    statuses = [kit.register({**PUBLIC, "client_name": f"flood {i}"}).status for i in range(10)]
+    assert statuses == [201] * 3 + [429] * 7
+    assert len(kit.client_items()) == 3 and kit.store.counter == 3
+    statuses = [kit.register(CONFIDENTIAL, source_ip="203.0.113.77").status for i in range(5)]
+    assert statuses == [201] * 3 + [429] * 2
+
+
+# ----- narrow, don't refuse; normalised redirect URIs; display text ----------------------
+
+
+def test_claude_registers_and_is_told_what_was_registered(kit: Kit) -> None:
+    reply = kit.register(CLAUDE_METADATA)
+    assert reply.status == 201
+    body = reply.json
+    assert body["grant_types"] == ["authorization_code", "refresh_token"]
+    assert body["response_types"] == ["code"]
+    assert body["redirect_uris"] == CLAUDE_METADATA["redirect_uris"]
+    assert kit.manage("GET", body["client_id"], body["registration_access_token"]).json["grant_types"] == [
+        "authorization_code",
+        "refresh_token",
+    ]
+
+
+def test_registration_without_authorization_code_is_still_refused(kit: Kit) -> None:
+    reply = kit.register({**CLAUDE_METADATA, "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]})
+    assert reply.status == 400 and reply.json["error"] == "invalid_client_metadata"
+    assert_nothing_stored(kit)
+
+
+def test_loopback_with_and_without_trailing_slash_is_one_registration(kit: Kit) -> None:
+    vscode = {**PUBLIC, "redirect_uris": ["http://127.0.0.1:33418/", "https://vscode.dev/redirect"]}
+    a = kit.register(vscode).json
+    b = kit.register({**vscode, "redirect_uris": ["http://127.0.0.1:33418", "https://vscode.dev/redirect"]}).json
+    assert a["client_id"] == b["client_id"]
+    assert b["redirect_uris"] == ["http://127.0.0.1:33418/", "https://vscode.dev/redirect"]
+
+
+def test_cursor_needs_an_operator_pattern() -> None:
+    cursor = {**PUBLIC, "redirect_uris": ["cursor://anysphere.cursor-mcp/oauth/callback"]}
+    assert Kit().register(cursor).json["error"] == "invalid_redirect_uri"
+    kit = Kit(redirect_patterns="cursor://anysphere.cursor-mcp/*")
+    assert kit.register(cursor).status == 201
+    assert kit.register(CLAUDE_METADATA).status == 201  # a custom-scheme pattern narrows nothing else
+
+
+def test_invisible_characters_never_reach_the_stored_client(kit: Kit) -> None:
+    body = kit.register(
+        {
+            **PUBLIC,
+            "client_name": "Good\u202e\u2066Agent\u2028",
+            "software_id": "\u200bid",
+            "software_version": "1\ufeff",
+        }
+    ).json
+    assert (body["client_name"], body["software_id"], body["software_version"]) == ("GoodAgent", "id", "1")
+    stored = kit.store.get(body["client_id"], int(kit.now))
+    assert stored is not None and stored.client_name == "GoodAgent"
+
+
+# ----- unparsable bodies are 400, never 5xx ----------------------------------------------
+
+NESTED = [b"[" * 2000 + b"]" * 2000, b'{"a":' * 2000 + b"1" + b"}" * 2000, b"[" * 16000]
+
+
+@pytest.mark.parametrize("body", NESTED)
+def test_deeply_nested_registration_body_is_400(kit: Kit, body: bytes) -> None:
+    reply = kit.register(body)
+    assert reply.status == 400
+    assert reply.json["error"] == "invalid_client_metadata"
+    assert_nothing_stored(kit)
+
+
+@pytest.mark.parametrize("body", NESTED)
+def test_deeply_nested_update_body_is_400(kit: Kit, body: bytes) -> None:
+    reg = kit.register(CONFIDENTIAL).json
+    before = json.dumps(kit.store.items, sort_keys=True)
+    reply = kit.manage("PUT", reg["client_id"], reg["registration_access_token"], body)
+    assert reply.status == 400
+    assert reply.json["error"] == "invalid_client_metadata"
+    assert json.dumps(kit.store.items, sort_keys=True) == before
+
+
+def test_records_stored_before_stripping_are_cleaned_on_read(kit: Kit) -> None:
+    body = kit.register(PUBLIC).json
+    item = kit.store.items[CLIENT_PREFIX + body["client_id"]]
+    item["metadata"] = json.dumps({**json.loads(item["metadata"]), "client_name": "evil\u202etxt.exe"})
+    record = kit.store.get(body["client_id"], int(kit.now))
+    assert record is not None and record.client_name == "eviltxt.exe"

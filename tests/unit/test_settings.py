@@ -10,6 +10,7 @@ BASE = {
     Env.REGION: "us-east-1",
     Env.GATEWAY_CLIENT_ID: "client",
     Env.GRANTS_TABLE: "grants",
+    Env.CLIENTS_TABLE: "clients",
     Env.APP_TABLE: "app-data",
 }
 
