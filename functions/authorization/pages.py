@@ -32,7 +32,8 @@ _STYLE: Final = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:1.5rem auto;padding:0 1rem;color:#222;"
     "line-height:1.45;overflow-wrap:anywhere}"
     "h1{font-size:1.35rem;margin:.5rem 0 1rem}h2{font-size:1rem;margin:1.2rem 0 .4rem}"
-    ".who,.note{color:#555}.box{border:1px solid #ccc;border-radius:.5rem;padding:.2rem 1rem;margin:1rem 0}"
+    ".who,.note{color:#555}.note{font-size:.9rem}"
+    ".box{border:1px solid #ccc;border-radius:.5rem;padding:0 .9rem;margin:.8rem 0}"
     "ul{padding-left:1.2rem}li{margin:.4rem 0}code{background:#f3f3f3;padding:0 .2rem;word-break:break-all}"
     ".tag{display:inline-block;font-size:.8rem;border:1px solid #8a5a00;color:#8a5a00;border-radius:.3rem;"
     "padding:0 .3rem}.warn{color:#8a5a00}.error{color:#b00}"
@@ -161,11 +162,16 @@ def consent_page(view: ConsentView) -> Answer:
         names = ", ".join(f"<code>{_text(s)}</code>" for s in view.withheld)
         withheld = f"<p class=warn>Not available to your account, so not granted: {names}</p>"
     if view.agent_verified:
-        identity = f"<p>Its identity is the web site <strong>{_name(view.agent_id, 'client')}</strong>.</p>"
+        identity = (
+            f"<p><strong>{_name(view.agent_name)}</strong><br>"
+            "<span class=note>Its identity is the web site "
+            f"<strong>{_name(view.agent_id, 'client')}</strong>.</span></p>"
+        )
     else:
         identity = (
-            "<p><span class=tag>unverified</span> The app chose this name itself; the server cannot check it. "
-            f"App id: <code>{_name(view.agent_id, 'client')}</code></p>"
+            f"<p><strong>{_name(view.agent_name)}</strong> <span class=tag>unverified</span><br>"
+            "<span class=note>The app chose this name itself; the server cannot check it. "
+            f"App id: <code>{_name(view.agent_id, 'client')}</code></span></p>"
         )
     remembered = (
         "Your decision is remembered: if this app asks again for the same access, you will not see this page."
@@ -179,11 +185,11 @@ def consent_page(view: ConsentView) -> Answer:
         f"<p class=who>Signed in to <strong>{_text(view.server_host)}</strong> as "
         f"<strong>{_name(view.user, 'user')}</strong></p>"
         "<section class=box aria-labelledby=h-app><h2 id=h-app>The app</h2>"
-        f"<p><strong>{_name(view.agent_name)}</strong></p>{identity}"
+        f"{identity}"
         f"<p>After you decide, you will be sent to <strong id=redirect-host>{_text(view.destination)}</strong>.</p>"
         "</section>"
         "<section class=box aria-labelledby=h-scopes><h2 id=h-scopes>What it can do</h2>"
-        f"<p>Using your data on {server}, it asks to:</p><ul id=scopes>{scopes}</ul>{withheld}</section>"
+        f"<ul id=scopes>{scopes}</ul>{withheld}</section>"
         "<section class=box aria-labelledby=h-time><h2 id=h-time>For how long</h2>"
         f"<p id=lifetime>Access lasts up to {view.lifetime_days} days, unless it is revoked sooner.</p>"
         f"<p id=remembered>{remembered}</p>"
