@@ -123,18 +123,30 @@ def validity_seconds(value: int | None, unit: str | None, default_unit: str, def
     return int(value) * UNIT_SECONDS.get(unit or default_unit, UNIT_SECONDS[default_unit])
 
 
+_PAGE_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:24rem;margin:2rem auto;padding:0 1rem;line-height:1.4}"
+    "label,input,button{display:block;width:100%;box-sizing:border-box;margin:.3rem 0}"
+    "input{font-size:1rem;padding:.6rem}button{font-size:1rem;padding:.7rem;margin-top:1rem}"
+    ".error{color:#b00}.note{color:#555;font-size:.9rem}"
+)
+
+
 def page(title: str, body: str, status: int = 200) -> HTMLResponse:
     doc = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8><title>"
-        f"{html.escape(title)}</title><style>body{{font-family:sans-serif;max-width:24rem;margin:3rem auto}}"
-        "label,input,button{display:block;width:100%;margin:.3rem 0}.error{color:#b00}</style></head>"
-        f"<body>{body}</body></html>"
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_PAGE_STYLE}</style></head>"
+        f"<body><main>{body}</main></body></html>"
     )
     return HTMLResponse(doc, status_code=status, headers=HTML_HEADERS)
 
 
 def error_page(error: str) -> HTMLResponse:
-    body = f"<h1>An error was encountered with the requested page.</h1><p class=error id=error>{html.escape(error)}</p>"
+    body = (
+        "<h1>An error was encountered with the requested page.</h1>"
+        f"<p class=error id=error role=alert>{html.escape(error)}</p>"
+        "<p class=note>Start again from the app you were connecting.</p>"
+    )
     return page("Error", body, status=400)
 
 
@@ -156,7 +168,8 @@ def sign_in_page(public_url: str, req: AuthRequest, *, error: str | None = None,
     )
     message = f"<p class=error id=error role=alert>{html.escape(error)}</p>" if error else ""
     body = (
-        f'<h1>Sign in</h1>{message}<form method=post action="{html.escape(public_url)}/login">'
+        f"<h1>Sign in</h1><p class=note>Local Cognito emulator (make dev)</p>{message}"
+        f'<form method=post action="{html.escape(public_url)}/login" aria-label="Sign in">'
         f"{fields}<label for=username>Username</label>"
         f'<input id=username name=username autocomplete=username required value="{html.escape(username)}">'
         "<label for=password>Password</label>"

@@ -216,14 +216,16 @@ def confidential_client(
     return ClientRecord(**values)
 
 
-def cimd_client() -> ClientRecord:
-    return ClientRecord(
-        client_id=CIMD_ID,
-        kind="cimd",
-        redirect_uris=("https://agent.example.net/cb",),
-        token_endpoint_auth_method="none",
-        client_name="Net Agent",
-    )
+def cimd_client(**kw: Any) -> ClientRecord:
+    values: dict[str, Any] = {
+        "client_id": CIMD_ID,
+        "kind": "cimd",
+        "redirect_uris": ("https://agent.example.net/cb",),
+        "token_endpoint_auth_method": "none",
+        "client_name": "Net Agent",
+    }
+    values.update(kw)
+    return ClientRecord(**values)
 
 
 class Clock:
@@ -247,6 +249,11 @@ class Facade:
     cognito: FakeCognito = field(default_factory=FakeCognito)
     clock: Clock = field(default_factory=Clock)
     jwks: FakeJwks = field(default_factory=lambda: FakeJwks([KEY.public_jwk]))
+
+    def __post_init__(self) -> None:
+        # A refresh records its session on the grant in the same atomic step as the rotation.
+        if self.rts.grants is None:
+            self.rts.grants = self.grants
 
     def verifier(self) -> CognitoAccessTokenVerifier:
         return CognitoAccessTokenVerifier(

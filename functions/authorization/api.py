@@ -19,6 +19,8 @@ def make_handler(service: Callable[[], AuthorizationService]) -> LambdaHandler:
         f"GET {AUTHORIZE_PATH}": lambda svc, ev: svc.authorize(query_params(ev)),
         f"GET {CALLBACK_PATH}": lambda svc, ev: svc.callback(query_params(ev), cookie_value(ev, svc.cookie.name)),
         f"POST {CONSENT_PATH}": lambda svc, ev: svc.consent(form_params(ev), cookie_value(ev, svc.cookie.name)),
+        # A bookmarked or reloaded consent URL: a page that says what to do, never raw JSON.
+        f"GET {CONSENT_PATH}": lambda svc, ev: pages.finished_page(),
     }
 
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -28,13 +28,14 @@ from functions.core.artefacts import (
     TxnStatus,
 )
 from functions.core.clients import ClientRecord, ClientResolver
-from functions.core.consent import Consent, ConsentRepository
+from functions.core.consent import Consent, ConsentRepository, redirect_proves_client
 from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError
 from functions.core.grants import Grant, GrantStore
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
+from functions.core.resource_uri import same_resource
 from functions.core.routes import CALLBACK_PATH
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import (
@@ -50,7 +51,25 @@ from functions.core.upstream import (
     upstream_verifier,
 )
 
+
+def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
+    """The catalogue scopes an authorization request asks for, in catalogue order (never empty).
+
+    RFC 6749 section 3.3: the server may fully or partially ignore the requested scope.
+    Values the kit does not serve (``offline_access``, ``openid``, ``profile``, ``email``,
+    anything outside the catalogue) are ignored rather than refused; when none remain, the
+    client's registered catalogue scopes, else the catalogue default, are requested. The
+    registered ``scope`` (RFC 7591 section 2) is only that default, never a cap: the person's
+    consent and the group ceilings bound what is granted, so a client can step up later.
+    """
+    wanted = catalogue.order((raw or "").split())
+    if not wanted and client.scope:
+        wanted = catalogue.order(client.scope.split())
+    return tuple(wanted or catalogue.DEFAULT_SCOPES)
+
+
 RedirectMatcher = Callable[[str, Sequence[str]], bool]
+REREGISTER: Final = "In your app, remove this server (the connector) and add it again; that registers the app anew."
 MAX_CLIENT_ID: Final = 2048
 MAX_REDIRECT_URI: Final = 2048
 MAX_STATE: Final = 1024
@@ -93,13 +112,17 @@ class AuthorizationService:
         # RFC 6749 section 4.1.2.1 / OAuth 2.1 section 4.1.2.1: with an unknown client or an
         # unverified redirect URI, inform the user and never redirect (open redirector).
         if client is None:
-            return pages.error_page(400, "The application is not registered here.")
+            return pages.error_page(
+                400, "This app is not registered here (registrations of unused apps expire).", next_step=REREGISTER
+            )
         if (
             not redirect_uri
             or len(redirect_uri) > MAX_REDIRECT_URI
             or not self._matches(redirect_uri, client.redirect_uris)
         ):
-            return pages.error_page(400, "The redirect_uri is not registered for this application.")
+            return pages.error_page(
+                400, "The app's return address is not registered for it here.", next_step=REREGISTER
+            )
         state = params.get("state")
 
         def fail(error: str, description: str) -> Answer:
@@ -123,13 +146,12 @@ class AuthorizationService:
             return fail("invalid_request", "code_challenge_method must be S256")
         if not PKCE_CHALLENGE.match(challenge):
             return fail("invalid_request", "code_challenge is not a base64url SHA-256 value")
-        # RFC 8707 section 2: this authorization server protects one resource, <B>/mcp.
-        resource = params.get("resource", self._s.mcp_url)
-        if resource != self._s.mcp_url:
+        # RFC 8707 section 2: this authorization server protects one resource, <B>/mcp,
+        # however a client spells it (RFC 3986 section 6.2 normalisation).
+        if not same_resource(params.get("resource", self._s.mcp_url), self._s.mcp_url):
             return fail("invalid_target", "the only resource served here is " + self._s.mcp_url)
-        requested = self._requested_scopes(params.get("scope"), client)
-        if requested is None:
-            return fail("invalid_scope", "a requested scope is unknown or not registered for this client")
+        resource = self._s.mcp_url
+        requested = requested_scopes(params.get("scope"), client)
 
         now = int(self._clock())
         txn = Txn(
@@ -161,19 +183,6 @@ class AuthorizationService:
         key = cookie_key(self._secret)
         return redirect(authorize_url(self._s, upstream_params), cookies=(self.cookie.set(key, txn.txn_id),))
 
-    def _requested_scopes(self, raw: str | None, client: ClientRecord) -> tuple[str, ...] | None:
-        registered = set(client.scope.split()) if client.scope else None
-        names = list(dict.fromkeys((raw or "").split()))
-        if not names:
-            # RFC 6749 section 3.3: a documented default when the client asks for nothing.
-            names = [s for s in catalogue.DEFAULT_SCOPES if registered is None or s in registered]
-            return tuple(names) or None
-        if any(catalogue.get_scope(n) is None for n in names):
-            return None
-        if registered is not None and not set(names) <= registered:
-            return None  # RFC 7591 section 2: "scope" bounds what the client may request
-        return tuple(catalogue.order(names))
-
     def _error_redirect(self, redirect_uri: str, state: str | None, error: str, description: str) -> Answer:
         # RFC 6749 section 4.1.2.1 + RFC 9207 section 2: error, state and iss on every response.
         params = {"error": error, "error_description": description, "state": state, "iss": self._s.issuer}
@@ -183,10 +192,17 @@ class AuthorizationService:
     def _bound_txn(self, cookie: str | None, expected: TxnStatus) -> Txn | Answer:
         txn_id = TxnCookie.verify(cookie_key(self._secret), cookie)
         if txn_id is None:
-            return pages.error_page(400, "This sign-in was not started in this browser, or it took too long.")
+            # The cookie is cleared when a sign-in ends: the back button after finishing, or
+            # another browser. Say so, rather than blaming a timeout.
+            return pages.finished_page()
         txn = self._txns.get(txn_id)
-        if txn is None or not txn.is_live(self._clock()) or txn.status != expected:
-            return pages.error_page(400, "This authorization request has expired or was already used. Start again.")
+        if txn is None or not txn.is_live(self._clock()):
+            minutes = TXN_LIFETIME_SECONDS // 60
+            return pages.error_page(400, f"This sign-in took longer than {minutes} minutes and expired.")
+        if txn.status == "decided":
+            return pages.finished_page()
+        if txn.status != expected:
+            return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
         return txn
 
     def callback(self, params: dict[str, str] | None, cookie: str | None) -> Answer:
@@ -243,27 +259,28 @@ class AuthorizationService:
             self._txns.authenticate(txn.txn_id, result, now)
         except ConditionFailed:
             self._revoke_upstream(refresh)
-            return pages.error_page(400, "This authorization request has expired or was already used. Start again.")
+            return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
         txn = replace(txn, status="authenticated", **{f: getattr(result, f) for f in _CALLBACK_FIELDS})
         client = self._clients.resolve(txn.client_id)
         if client is None:
             self._abandon(txn, "authenticated", refresh)
-            return pages.error_page(400, "The application is no longer registered here.")
-        consent = self._consents.get(user.sub, txn.client_id)
+            return pages.error_page(400, "This app is no longer registered here.", next_step=REREGISTER)
+        remembered = redirect_proves_client(client, txn.redirect_uri)
+        consent = self._consents.get(user.sub, txn.client_id) if remembered else None
         if (
             consent is not None
             and consent.covers(allowed, now)
             and consent.approved_redirect(txn.redirect_uri, self._matches)
         ):
-            # A remembered consent skips the page only when it covers the scopes AND the user
-            # already approved this redirect URI for this client (RFC 9700 section 4.1, OAuth 2.1
-            # section 4.1.1): a new destination for the code is always shown to the user.
+            # A remembered consent skips the page only when the redirect target proves the
+            # client (RFC 8252 section 8.6), it covers the scopes AND the user already approved
+            # this redirect URI for this client (RFC 9700 section 4.1, OAuth 2.1 section 4.1.1).
             try:
                 self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=None, now=now)
             except ConditionFailed:
                 return pages.error_page(400, "This authorization request was already decided.")
             return self._issue(txn)
-        return pages.consent_page(pages.consent_view(txn, client, csrf))
+        return pages.consent_page(pages.consent_view(self._s, txn, client, csrf, remembered=remembered))
 
     # ------------------------------------------------------------------ POST /consent
     def consent(self, form: dict[str, str] | None, cookie: str | None) -> Answer:
@@ -278,7 +295,7 @@ class AuthorizationService:
             return pages.error_page(403, "The consent form expired or did not come from this site.")
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
-            return pages.error_page(400, "Choose Approve or Deny.")
+            return pages.error_page(400, "No decision was received.", next_step="Go back and choose Approve or Deny.")
         try:
             # One decision per transaction, by a conditional write (authenticated -> decided).
             self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=txn.csrf_hash, now=int(self._clock()))

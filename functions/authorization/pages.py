@@ -1,9 +1,11 @@
 """HTML of the authorization function: the consent page and error pages.
 
 Every value that reaches the page (client metadata, user attributes, scope names) goes
-through ``html.escape``; nothing from client metadata is rendered unescaped. The pages load
-nothing: the one inline style block is allowed by its hash, so the Content-Security-Policy
-is ``default-src 'none'`` and scripts cannot run at all.
+through :func:`_text`: Unicode format characters (category Cf: bidi overrides, zero-width
+characters) are dropped and the rest is escaped; client-supplied names are isolated with
+``<bdi>`` so they cannot reorder the text around them. The pages load nothing: the one
+inline style block is allowed by its hash, so the Content-Security-Policy is
+``default-src 'none'`` and scripts cannot run at all.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from html import escape
 from typing import Final
@@ -19,20 +22,45 @@ from urllib.parse import urlsplit
 from functions.authorization.web import Answer
 from functions.core import scopes as catalogue
 from functions.core.artefacts import Txn
+from functions.core.client_metadata import is_loopback_redirect
 from functions.core.clients import ClientRecord
 from functions.core.errors import RETRY_AFTER_SECONDS
 from functions.core.routes import CONSENT_PATH
+from functions.core.settings import FacadeSettings
 
 _STYLE: Final = (
-    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#222}"
-    "h1{font-size:1.4rem}.who{color:#555}.box{border:1px solid #ccc;border-radius:.5rem;padding:1rem;margin:1rem 0}"
+    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:1.5rem auto;padding:0 1rem;color:#222;"
+    "line-height:1.45;overflow-wrap:anywhere}"
+    "h1{font-size:1.35rem;margin:.5rem 0 1rem}h2{font-size:1rem;margin:1.2rem 0 .4rem}"
+    ".who,.note{color:#555}.note{font-size:.9rem}"
+    ".box{border:1px solid #ccc;border-radius:.5rem;padding:0 .9rem;margin:.8rem 0}"
     "ul{padding-left:1.2rem}li{margin:.4rem 0}code{background:#f3f3f3;padding:0 .2rem;word-break:break-all}"
-    ".warn{color:#8a5a00}.actions{display:flex;gap:1rem}button{font-size:1rem;padding:.5rem 1.2rem}"
-    ".error{color:#b00}"
+    ".tag{display:inline-block;font-size:.8rem;border:1px solid #8a5a00;color:#8a5a00;border-radius:.3rem;"
+    "padding:0 .3rem}.warn{color:#8a5a00}.error{color:#b00}"
+    ".actions{display:flex;flex-wrap:wrap;gap:.75rem;margin:1.5rem 0}"
+    "button{font-size:1rem;padding:.7rem 1.4rem;border-radius:.4rem;border:1px solid #555;background:#fff;"
+    "color:#222;flex:1 1 8rem}button.primary{background:#0b57d0;border-color:#0b57d0;color:#fff;font-weight:600}"
 )
 _STYLE_HASH: Final = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
 _SCHEME: Final = re.compile(r"^[a-z][a-z0-9+.-]{0,63}$")
 _NETLOC: Final = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+RESTART: Final = "Go back to your app and start connecting again."
+
+
+def _text(value: str) -> str:
+    """Escaped text with Unicode format characters (category Cf) removed.
+
+    Bidi overrides such as U+202E can make a name read backwards and zero-width characters
+    hide differences; registration refuses them, but older records and CIMD documents cached
+    before that may still hold them, so the page drops them again at render time.
+    """
+    return escape("".join(ch for ch in value if unicodedata.category(ch) != "Cf"))
+
+
+def _name(value: str, element_id: str | None = None) -> str:
+    """A client- or user-supplied name: cleaned, escaped and isolated with ``<bdi>``."""
+    ident = f" id={element_id}" if element_id else ""
+    return f"<bdi{ident}>{_text(value)}</bdi>"
 
 
 def csp_source(uri: str) -> str | None:
@@ -73,76 +101,138 @@ def _document(title: str, body: str) -> str:
     return (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
-        f"<style>{_STYLE}</style></head><body>{body}</body></html>"
+        f"<style>{_STYLE}</style></head><body><main>{body}</main></body></html>"
     )
 
 
-def error_page(status: int, message: str, *, cookies: tuple[str, ...] = ()) -> Answer:
-    """An error the browser must see here: never a redirect to an unverified URI (RFC 6749 s4.1.2.1)."""
-    body = f"<h1>This authorization request cannot continue</h1><p class=error id=error>{escape(message)}</p>"
-    return Answer(status, _document("Authorization error", body), security_headers(), cookies)
+def error_page(status: int, message: str, *, next_step: str = RESTART, cookies: tuple[str, ...] = ()) -> Answer:
+    """An error the browser must see here: never a redirect to an unverified URI (RFC 6749 s4.1.2.1).
+
+    ``message`` says what happened, ``next_step`` what the person can do about it.
+    """
+    body = (
+        "<h1>This sign-in cannot continue</h1>"
+        f"<p class=error id=error role=alert>{escape(message)}</p>"
+        f"<h2>What to do</h2><p id=next>{escape(next_step)}</p>"
+    )
+    return Answer(status, _document("Sign-in stopped", body), security_headers(), cookies)
+
+
+def finished_page() -> Answer:
+    """``GET /consent``, or the back button after a decision: nothing is pending in this browser."""
+    body = (
+        "<h1>Nothing to approve here</h1>"
+        "<p id=error>This sign-in is already finished, or it was started in another browser.</p>"
+        "<h2>What to do</h2><p id=next>If your app is still waiting, go back to it and start connecting "
+        "again. Otherwise you can close this tab.</p>"
+    )
+    return Answer(400, _document("Nothing to approve", body), security_headers())
 
 
 def unavailable_page() -> Answer:
-    body = "<h1>Temporarily unavailable</h1><p>A service the sign-in depends on is unavailable. Try again shortly.</p>"
+    body = (
+        "<h1>Temporarily unavailable</h1><p>A service the sign-in depends on is unavailable.</p>"
+        "<h2>What to do</h2><p id=next>Wait a minute, then reload this page or start again from your app.</p>"
+    )
     headers = {**security_headers(), "Retry-After": str(RETRY_AFTER_SECONDS)}
     return Answer(503, _document("Temporarily unavailable", body), headers)
 
 
 @dataclass(frozen=True)
 class ConsentView:
+    server_name: str  # KIT_RESOURCE_NAME
+    server_host: str  # host of <B>
     agent_name: str
     agent_id: str  # the client_id, or the CIMD document's host
     agent_verified: bool  # True for a CIMD client (its id is an https URL the kit fetched)
-    redirect_host: str
+    destination: str  # where the browser goes next, in plain words
     redirect_target: str | None  # CSP source of the redirect URI
     user: str
     scopes: tuple[tuple[str, str], ...]  # (name, description)
     withheld: tuple[str, ...]  # requested but beyond the user's group ceilings
+    lifetime_days: int  # GRANT_LIFETIME_DAYS
+    remembered: bool  # whether approving skips this page next time (RFC 8252 section 8.6)
     csrf_token: str
 
 
 def consent_page(view: ConsentView) -> Answer:
-    scopes = "".join(f"<li><code>{escape(name)}</code>: {escape(desc)}</li>" for name, desc in view.scopes)
+    scopes = "".join(f"<li><code>{_text(name)}</code>: {_text(desc)}</li>" for name, desc in view.scopes)
     withheld = ""
     if view.withheld:
-        names = ", ".join(f"<code>{escape(s)}</code>" for s in view.withheld)
+        names = ", ".join(f"<code>{_text(s)}</code>" for s in view.withheld)
         withheld = f"<p class=warn>Not available to your account, so not granted: {names}</p>"
-    origin_note = (
-        "Its identity is the web address above."
-        if view.agent_verified
-        else "The name was chosen by the application itself and is not verified."
+    if view.agent_verified:
+        identity = (
+            f"<p><strong>{_name(view.agent_name)}</strong><br>"
+            "<span class=note>Its identity is the web site "
+            f"<strong>{_name(view.agent_id, 'client')}</strong>.</span></p>"
+        )
+    else:
+        identity = (
+            f"<p><strong>{_name(view.agent_name)}</strong> <span class=tag>unverified</span><br>"
+            "<span class=note>The app chose this name itself; the server cannot check it. "
+            f"App id: <code>{_name(view.agent_id, 'client')}</code></span></p>"
+        )
+    remembered = (
+        "Your decision is remembered: if this app asks again for the same access, you will not see this page."
+        if view.remembered
+        else "Your decision is not remembered: this kind of app cannot prove its identity, so you will be "
+        "asked every time it connects."
     )
+    server = _name(view.server_name, "server")
     body = (
-        f"<h1>Allow <span id=agent>{escape(view.agent_name)}</span> to access your account?</h1>"
-        f"<p class=who>Signed in as <strong id=user>{escape(view.user)}</strong></p>"
-        "<div class=box>"
-        f"<p>Application: <code id=client>{escape(view.agent_id)}</code><br>{escape(origin_note)}</p>"
-        f"<p>After you decide, you will be sent to <strong id=redirect-host>{escape(view.redirect_host)}</strong>.</p>"
-        f"<p>It asks to:</p><ul id=scopes>{scopes}</ul>{withheld}</div>"
-        f'<form method=post action="{escape(CONSENT_PATH)}">'
+        f"<h1>Allow {_name(view.agent_name, 'agent')} to use your {server} account?</h1>"
+        f"<p class=who>Signed in to <strong>{_text(view.server_host)}</strong> as "
+        f"<strong>{_name(view.user, 'user')}</strong></p>"
+        "<section class=box aria-labelledby=h-app><h2 id=h-app>The app</h2>"
+        f"{identity}"
+        f"<p>After you decide, you will be sent to <strong id=redirect-host>{_text(view.destination)}</strong>.</p>"
+        "</section>"
+        "<section class=box aria-labelledby=h-scopes><h2 id=h-scopes>What it can do</h2>"
+        f"<ul id=scopes>{scopes}</ul>{withheld}</section>"
+        "<section class=box aria-labelledby=h-time><h2 id=h-time>For how long</h2>"
+        f"<p id=lifetime>Access lasts up to {view.lifetime_days} days, unless it is revoked sooner.</p>"
+        f"<p id=remembered>{remembered}</p>"
+        "<p id=revoke>To end access sooner, disconnect or remove this server in the app (it revokes its "
+        "access), or ask the administrator of this server to revoke it.</p></section>"
+        f'<form method=post action="{escape(CONSENT_PATH)}" aria-label="Your decision">'
         f'<input type=hidden name=csrf value="{escape(view.csrf_token)}">'
-        "<div class=actions><button type=submit name=decision value=approve>Approve</button>"
+        "<div class=actions><button type=submit class=primary name=decision value=approve>Approve</button>"
         "<button type=submit name=decision value=deny>Deny</button></div></form>"
     )
     targets = (view.redirect_target,) if view.redirect_target else ()
-    return Answer(200, _document("Authorize application", body), security_headers(targets))
+    return Answer(200, _document("Allow access?", body), security_headers(targets))
 
 
-def consent_view(txn: Txn, client: ClientRecord, csrf: str) -> ConsentView:
+def destination(redirect_uri: str) -> str:
+    """Where the browser is sent after the decision, in plain words (RFC 8252 section 7)."""
+    parts = urlsplit(redirect_uri)
+    if is_loopback_redirect(redirect_uri):
+        return "an app on this computer"
+    if parts.scheme.lower() == "https" and parts.hostname:
+        return parts.hostname
+    return f"the app registered for {parts.scheme.lower()}:"
+
+
+def consent_view(
+    settings: FacadeSettings, txn: Txn, client: ClientRecord, csrf: str, *, remembered: bool
+) -> ConsentView:
     """What the page shows: for a CIMD client, the document URL's host identifies the agent."""
     cimd = client.kind == "cimd"
     agent_id = (urlsplit(client.client_id).hostname or client.client_id) if cimd else client.client_id
-    redirect_parts = urlsplit(txn.redirect_uri)
     return ConsentView(
+        server_name=settings.resource_name,
+        server_host=urlsplit(settings.base_url).netloc,
         agent_name=client.client_name or agent_id,
         agent_id=agent_id,
         agent_verified=cimd,
-        redirect_host=redirect_parts.hostname or (redirect_parts.scheme + ":"),
+        destination=destination(txn.redirect_uri),
         redirect_target=csp_source(txn.redirect_uri),
         user=txn.email or txn.username or txn.sub or "",
         scopes=tuple((s, _describe(s)) for s in txn.allowed_scopes),
         withheld=tuple(s for s in txn.scopes if s not in txn.allowed_scopes),
+        lifetime_days=settings.grant_lifetime_days,
+        remembered=remembered,
         csrf_token=csrf,
     )
 

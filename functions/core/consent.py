@@ -1,6 +1,7 @@
 """Remembered consent (``CONSENT#<sub>#<sha256(client_id)>`` in the grants table).
 
-A later authorization of the same client skips the consent page only when its scopes are
+A later authorization of the same client skips the consent page only when the redirect
+target proves the client (``redirect_proves_client``, RFC 8252 section 8.6), its scopes are
 covered *and* its redirect URI is one the user already approved for that client (RFC 9700
 section 4.1, OAuth 2.1 section 4.1.1: the user must see where the code goes). Item layout:
 docs/storage-schema.md (``CONSENT#<sub>#<sha256(client_id)>``).
@@ -12,7 +13,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
+from urllib.parse import urlsplit
 
+from functions.core.clients import ClientRecord
 from functions.core.ddb import DynamoTable, dependency_call, to_item
 
 CONSENT_PREFIX: Final = "CONSENT#"
@@ -55,6 +58,25 @@ class Consent:
         if self.approved_redirect(redirect_uri, matches):
             return self.redirect_uris
         return (*self.redirect_uris, redirect_uri)[-MAX_CONSENTED_REDIRECTS:]
+
+
+def redirect_proves_client(client: ClientRecord, redirect_uri: str) -> bool:
+    """Whether the redirect target proves which client receives the code, so that a
+    remembered consent may skip the consent page.
+
+    RFC 8252 section 8.6: without proof of the client's identity, process the request as if
+    nothing had been approved. Proof is an https redirect URI of a confidential client
+    (only its holder can redeem the code) or of a CIMD client on the host that serves its
+    metadata document. Loopback and private-use-scheme redirects of public clients prove
+    nothing: any local program can listen there or claim the scheme, and identical public
+    registrations share one client_id.
+    """
+    target = urlsplit(redirect_uri)
+    if target.scheme.lower() != "https" or not target.hostname:
+        return False
+    if client.kind == "cimd":
+        return target.hostname == urlsplit(client.client_id).hostname
+    return not client.is_public
 
 
 def consent_key(sub: str, client_id: str) -> str:

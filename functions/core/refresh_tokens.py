@@ -1,10 +1,16 @@
 """Kit refresh tokens (``RT#<sha256>`` in the grants table), rotated on every use.
 
 The opaque token handed to clients is never stored, only its SHA-256. Rotation is one
-DynamoDB transaction: the old item goes ``active`` -> ``rotated`` and its successor is put,
-so of N concurrent refreshes with one token exactly one wins (OAuth 2.1 section 4.3.1).
-Item layout: docs/storage-schema.md (``RT#<sha256(refresh token)>``). The in-memory twin has
-the same semantics (atomic under a lock) for unit tests.
+DynamoDB transaction: the old item goes ``active`` -> ``rotated``, its successor is put, and
+the grant records the refresh (its current session scope, last use, Cognito's rotated
+refresh token) on condition that it is still active. Of N concurrent refreshes with one
+token exactly one rotates it (OAuth 2.1 section 4.3.1).
+
+A rotated token may mint a few more pairs within a short grace (RFC 9700 section 4.14.2
+allows such a window for retries of a lost response and for parallel refreshes): that too
+is one conditional transaction, bounded by ``grace_mints`` on the rotated item.
+Item layout: docs/storage-schema.md (``RT#<sha256(refresh token)>``, ``GRANT#``). The
+in-memory twin has the same conditional semantics (atomic under one lock) for unit tests.
 """
 
 from __future__ import annotations
@@ -17,10 +23,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.ddb import ConditionFailed, DynamoTable, to_item
 from functions.core.errors import DependencyError
+from functions.core.grants import GRANT_PREFIX, InMemoryGrantRepository
 
 RT_PREFIX: Final = "RT#"
 
 RefreshStatus = Literal["active", "rotated"]
+
+
+class TokenSpent(ConditionFailed):
+    """The presented refresh token can no longer mint: already rotated, or its grace is over or spent."""
+
+
+class GrantInactive(ConditionFailed):
+    """The grant behind the refresh token is missing or was revoked meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +54,26 @@ class RefreshToken:
     # that of the refresh token included by the client in the request"). None: an item written
     # before this attribute existed, whose scope is the grant's.
     scopes: frozenset[str] | None = None
+    # Pairs minted from this token after its rotation, within the reuse grace.
+    grace_mints: int = 0
 
     def is_live(self, now: float) -> bool:
         return now < self.expires_at
+
+
+@dataclass(frozen=True)
+class SessionUpdate:
+    """What a refresh records on its grant, in the same transaction as the rotation.
+
+    ``scopes`` is the scope of the grant's current session: the refresh request's (possibly
+    narrowed, RFC 6749 section 6) scope, which /mcp intersects with every access token of
+    the grant. ``upstream_refresh`` is Cognito's rotated refresh token (KMS ciphertext) or None.
+    """
+
+    grant_id: str
+    scopes: frozenset[str]
+    used_at: int
+    upstream_refresh: bytes | None = None
 
 
 class RefreshTokenRepository(Protocol):
@@ -49,14 +81,32 @@ class RefreshTokenRepository(Protocol):
 
     def get(self, token_hash: str) -> RefreshToken | None: ...
 
-    def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:
-        """Atomically mark ``old_hash`` rotated (if active) and store ``new``; else ``ConditionFailed``."""
+    def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
+        """Atomically: ``old_hash`` active -> rotated, store ``new``, record ``session`` on its grant.
+
+        Raises ``TokenSpent`` when the old token is not active, ``GrantInactive`` when the
+        grant is not active; nothing is written then.
+        """
+        ...
+
+    def mint_in_grace(
+        self, old_hash: str, new: RefreshToken, *, rotated_since: int, max_mints: int, session: SessionUpdate | None
+    ) -> None:
+        """Atomically: count one more pair minted by the rotated ``old_hash``, store ``new``, record ``session``.
+
+        Only while ``old_hash`` is rotated, ``rotated_at >= rotated_since`` (epoch seconds)
+        and fewer than ``max_mints`` pairs were minted this way; else ``TokenSpent`` (or
+        ``GrantInactive``), and nothing is written.
+        """
         ...
 
 
 class InMemoryRefreshTokenRepository:
-    def __init__(self) -> None:
+    """Test twin; ``grants`` is the in-memory grant repository the session updates go to."""
+
+    def __init__(self, grants: InMemoryGrantRepository | None = None) -> None:
         self.items: dict[str, RefreshToken] = {}
+        self.grants = grants
         self._lock = threading.Lock()
 
     def create(self, token: RefreshToken) -> None:
@@ -68,13 +118,50 @@ class InMemoryRefreshTokenRepository:
     def get(self, token_hash: str) -> RefreshToken | None:
         return self.items.get(token_hash)
 
-    def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:
+    def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
         with self._lock:
             old = self.items.get(old_hash)
+            self._check_session(session)
             if old is None or old.status != "active" or new.token_hash in self.items:
-                raise ConditionFailed("rotate refresh token")
+                raise TokenSpent("rotate refresh token")
             self.items[old_hash] = replace(old, status="rotated", rotated_at=now)
-            self.items[new.token_hash] = new
+            self._commit(new, session)
+
+    def mint_in_grace(
+        self, old_hash: str, new: RefreshToken, *, rotated_since: int, max_mints: int, session: SessionUpdate | None
+    ) -> None:
+        with self._lock:
+            old = self.items.get(old_hash)
+            self._check_session(session)
+            if (
+                old is None
+                or old.status != "rotated"
+                or old.rotated_at is None
+                or old.rotated_at < rotated_since
+                or old.grace_mints >= max_mints
+                or new.token_hash in self.items
+            ):
+                raise TokenSpent("mint in grace")
+            self.items[old_hash] = replace(old, grace_mints=old.grace_mints + 1)
+            self._commit(new, session)
+
+    def _check_session(self, session: SessionUpdate | None) -> None:
+        if session is None:
+            return
+        grant = self.grants.items.get(session.grant_id) if self.grants is not None else None
+        if grant is None or grant.status != "active":
+            raise GrantInactive("record refresh on grant")
+
+    def _commit(self, new: RefreshToken, session: SessionUpdate | None) -> None:
+        self.items[new.token_hash] = new
+        if session is not None and self.grants is not None:
+            grant = self.grants.items[session.grant_id]
+            self.grants.items[session.grant_id] = replace(
+                grant,
+                scopes=session.scopes,
+                last_used_at=session.used_at,
+                upstream_refresh=session.upstream_refresh or grant.upstream_refresh,
+            )
 
 
 def _rt_item(token: RefreshToken) -> dict[str, Any]:
@@ -88,6 +175,7 @@ def _rt_item(token: RefreshToken) -> dict[str, Any]:
         "expires_at": token.expires_at,
         "rotated_at": token.rotated_at,
         "scopes": None if token.scopes is None else sorted(token.scopes),
+        "grace_mints": token.grace_mints or None,
         "ttl": token.expires_at,
     }
 
@@ -109,42 +197,104 @@ class DynamoRefreshTokenRepository(DynamoTable):
             status="active" if item.get("status") == "active" else "rotated",
             rotated_at=int(item["rotated_at"]) if "rotated_at" in item else None,
             scopes=frozenset(str(s) for s in item["scopes"]) if "scopes" in item else None,
+            grace_mints=int(item.get("grace_mints", 0)),
         )
 
-    def rotate(self, old_hash: str, new: RefreshToken, now: int) -> None:
+    def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
         # OAuth 2.1 section 4.3.1: one transaction, so the old token is spent exactly when the
         # new one exists; of N concurrent refreshes with one token exactly one wins.
+        self._transact(
+            {
+                "Key": {"pk": {"S": RT_PREFIX + old_hash}},
+                "UpdateExpression": "SET #s = :rotated, rotated_at = :now",
+                "ConditionExpression": "attribute_exists(pk) AND #s = :active",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    ":rotated": {"S": "rotated"},
+                    ":active": {"S": "active"},
+                    ":now": {"N": str(now)},
+                },
+            },
+            new,
+            session,
+            "rotate refresh token",
+        )
+
+    def mint_in_grace(
+        self, old_hash: str, new: RefreshToken, *, rotated_since: int, max_mints: int, session: SessionUpdate | None
+    ) -> None:
+        # RFC 9700 section 4.14.2: the grace is checked and counted by the same conditional
+        # write that stores the new token, so parallel retries cannot exceed ``max_mints``.
+        self._transact(
+            {
+                "Key": {"pk": {"S": RT_PREFIX + old_hash}},
+                "UpdateExpression": "SET grace_mints = if_not_exists(grace_mints, :zero) + :one",
+                "ConditionExpression": (
+                    "attribute_exists(pk) AND #s = :rotated AND rotated_at >= :since"
+                    " AND (attribute_not_exists(grace_mints) OR grace_mints < :max)"
+                ),
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {
+                    ":rotated": {"S": "rotated"},
+                    ":since": {"N": str(rotated_since)},
+                    ":max": {"N": str(max_mints)},
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                },
+            },
+            new,
+            session,
+            "mint in grace",
+        )
+
+    def _transact(
+        self, old_update: dict[str, Any], new: RefreshToken, session: SessionUpdate | None, what: str
+    ) -> None:
+        items: list[dict[str, Any]] = [
+            {"Update": {"TableName": self._table, **old_update}},
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": to_item(_rt_item(new)),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        if session is not None:
+            items.append({"Update": {"TableName": self._table, **_session_update(session)}})
         try:
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"pk": {"S": RT_PREFIX + old_hash}},
-                            "UpdateExpression": "SET #s = :rotated, rotated_at = :now",
-                            "ConditionExpression": "attribute_exists(pk) AND #s = :active",
-                            "ExpressionAttributeNames": {"#s": "status"},
-                            "ExpressionAttributeValues": {
-                                ":rotated": {"S": "rotated"},
-                                ":active": {"S": "active"},
-                                ":now": {"N": str(now)},
-                            },
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_item(_rt_item(new)),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                ]
-            )
+            self._ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons", [])
-                if any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                    raise ConditionFailed("rotate refresh token") from exc
-            raise DependencyError(f"rotate refresh token failed: {exc.response.get('Error', {}).get('Code')}") from exc
+                failed = [
+                    r.get("Code") == "ConditionalCheckFailed" for r in exc.response.get("CancellationReasons", [])
+                ]
+                if len(failed) > 2 and failed[2]:
+                    raise GrantInactive(what) from exc
+                if any(failed):
+                    raise TokenSpent(what) from exc
+            raise DependencyError(f"{what} failed: {exc.response.get('Error', {}).get('Code')}") from exc
         except BotoCoreError as exc:
-            raise DependencyError(f"rotate refresh token failed: {exc.__class__.__name__}") from exc
+            raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+
+
+def _session_update(session: SessionUpdate) -> dict[str, Any]:
+    """The grant's part of a refresh transaction (attributes of ``GRANT#``, docs/storage-schema.md)."""
+    sets = ["last_used_at = :now"]
+    values: dict[str, Any] = {":now": {"N": str(session.used_at)}, ":active": {"S": "active"}}
+    removes = ""
+    if session.scopes:
+        sets.append("scopes = :scopes")
+        values[":scopes"] = {"L": [{"S": s} for s in sorted(session.scopes)]}
+    else:
+        removes = " REMOVE scopes"  # the grant item never holds an empty list
+    if session.upstream_refresh is not None:
+        sets.append("upstream_refresh = :up")
+        values[":up"] = {"B": session.upstream_refresh}
+    return {
+        "Key": {"pk": {"S": GRANT_PREFIX + session.grant_id}},
+        "UpdateExpression": "SET " + ", ".join(sets) + removes,
+        "ConditionExpression": "attribute_exists(pk) AND #s = :active",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": values,
+    }

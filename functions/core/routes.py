@@ -87,6 +87,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", AUTHORIZE_PATH, "authorization"),
     Route("GET", CALLBACK_PATH, "authorization"),
     Route("POST", CONSENT_PATH, "authorization"),
+    Route("GET", CONSENT_PATH, "authorization"),
     # Back-channel endpoints (RFC 6749 section 3.2, RFC 7009).
     Route("POST", TOKEN_PATH, "token"),
     Route("OPTIONS", TOKEN_PATH, "token"),

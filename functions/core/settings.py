@@ -48,6 +48,7 @@ class Env:
     REGISTRATION_RATE_PER_MINUTE: Final = "REGISTRATION_RATE_PER_MINUTE"
     SCOPE_GROUP_CEILINGS: Final = "SCOPE_GROUP_CEILINGS"
     GRANT_LIFETIME_DAYS: Final = "GRANT_LIFETIME_DAYS"
+    REFRESH_REUSE_GRACE_SECONDS: Final = "REFRESH_REUSE_GRACE_SECONDS"
     INSECURE_CIMD_LOOPBACK: Final = "INSECURE_CIMD_LOOPBACK"
     CIMD_CA_FILE: Final = "CIMD_CA_FILE"
 
@@ -235,6 +236,9 @@ class FacadeSettings(CognitoSettings):
     client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
     # Must not exceed the gateway app client's refresh-token validity in Cognito.
     grant_lifetime_days: int = Field(default=30, validation_alias=Env.GRANT_LIFETIME_DAYS, ge=1, le=3650)
+    # RFC 9700 section 4.14.2: how long a just-rotated refresh token may still be presented by
+    # its client (a retried or parallel refresh) without counting as reuse; 0 = strict.
+    refresh_reuse_grace_seconds: int = Field(default=30, validation_alias=Env.REFRESH_REUSE_GRACE_SECONDS, ge=0, le=300)
     # The operator's redirect URI policy, applied to Client ID Metadata Documents as to DCR.
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
 

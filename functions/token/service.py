@@ -21,7 +21,14 @@ from functions.core.errors import DependencyError, OAuthError
 from functions.core.grants import Grant, GrantStore
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
 from functions.core.observability import logger
-from functions.core.refresh_tokens import RefreshToken, RefreshTokenRepository
+from functions.core.refresh_tokens import (
+    GrantInactive,
+    RefreshToken,
+    RefreshTokenRepository,
+    SessionUpdate,
+    TokenSpent,
+)
+from functions.core.resource_uri import same_resource
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import (
     CiphertextRejected,
@@ -34,6 +41,11 @@ from functions.token.web import authenticate_client
 
 GRANT_TYPES: Final = ("authorization_code", "refresh_token")
 MAX_TOKEN: Final = 8192
+# How many extra pairs one rotated refresh token can mint inside its reuse grace. Each is a
+# live refresh chain, so the bound is small: enough for a retried lost response plus a couple
+# of processes sharing one credential store refreshing at once, while a thief racing the
+# client within the grace gains at most this many chains (all of them die with the grant).
+MAX_GRACE_PAIRS: Final = 3
 
 
 def _invalid_grant(description: str) -> OAuthError:
@@ -99,9 +111,10 @@ class TokenService:
         # RFC 7636 section 4.6: BASE64URL(SHA256(verifier)) == code_challenge (S256 only).
         if not pkce_matches(verifier, record.code_challenge):
             raise _invalid_grant("code_verifier does not match the code_challenge")
-        # RFC 8707 section 2.2: a resource in the token request must be the one authorized.
+        # RFC 8707 section 2.2: a resource in the token request must be the one authorized
+        # (compared after RFC 3986 section 6.2 normalisation).
         resource = form.get("resource")
-        if resource is not None and resource != record.resource:
+        if resource is not None and not same_resource(resource, record.resource):
             raise OAuthError("invalid_target", "resource does not match the authorization request")
         try:
             # The single use is enforced by this conditional write: of N parallel requests
@@ -144,8 +157,9 @@ class TokenService:
         # RFC 6749 section 6: the refresh token must have been issued to the authenticated client.
         if record is None or record.client_id != client.client_id:
             raise _invalid_grant("unknown refresh token")
-        if record.status != "active":
-            # OAuth 2.1 section 4.3.1: a rotated token presented again is reuse: revoke the grant.
+        if record.status != "active" and not self._in_grace(record, now):
+            # OAuth 2.1 section 4.3.1 / RFC 9700 section 4.14.2: a rotated token presented
+            # after its grace is reuse (theft or a broken client): revoke the whole grant.
             self._revoke_grant(record.grant_id, "refresh_reuse", forget_consent=True)
             raise _invalid_grant("refresh token already used")
         if not record.is_live(now):
@@ -153,19 +167,25 @@ class TokenService:
         grant = self._grants.get(record.grant_id)
         if grant is None or not grant.is_active(now):
             raise _invalid_grant("the authorization was revoked")
-        # RFC 8707 section 2.2: the only resource is <B>/mcp, the one every grant is for.
+        # RFC 8707 section 2.2: the only resource is <B>/mcp, the one every grant is for
+        # (compared after RFC 3986 section 6.2 normalisation).
         resource = form.get("resource")
-        if resource is not None and resource != self._s.mcp_url:
+        if resource is not None and not same_resource(resource, self._s.mcp_url):
             raise OAuthError("invalid_target", "the only resource served here is " + self._s.mcp_url)
-        # RFC 6749 section 6: the refresh token's scope is the scope originally granted (older
-        # items without one: the grant's); never more than the grant, which is what /mcp reads.
-        token_scopes = grant.scopes if record.scopes is None else record.scopes & grant.scopes
-        requested = frozenset((form.get("scope") or "").split())
-        # RFC 6749 section 6: the requested scope MUST NOT include any scope not originally
-        # granted, and if omitted is treated as equal to the scope originally granted.
-        if not requested <= token_scopes:
+        # RFC 6749 section 6: the refresh token's scope is the scope originally granted,
+        # carried unchanged through rotation (older items without one: the grant's).
+        originally = grant.scopes if record.scopes is None else record.scopes
+        # Values the kit does not serve (offline_access, openid...) are ignored as at
+        # /authorize (RFC 6749 section 3.3); a served scope beyond the original grant is
+        # refused (section 6: MUST NOT include any scope not originally granted).
+        requested = frozenset(catalogue.order((form.get("scope") or "").split()))
+        if not requested <= originally:
             raise OAuthError("invalid_scope", "scope exceeds what was granted")
-        answered = requested or token_scopes
+        # Omitted: equal to the scope originally granted (section 6). Narrowed: recorded on
+        # the grant as its current session scope, which /mcp intersects with every access
+        # token of the grant (Cognito cannot narrow the JWT itself); a later refresh without
+        # scope widens the session back to the original grant, never beyond.
+        session_scopes = requested or originally
         upstream_refresh = self._decrypt(grant.upstream_refresh, grant.grant_id)
         if upstream_refresh is None:
             raise _invalid_grant("the authorization cannot be renewed; start again")
@@ -176,39 +196,57 @@ class TokenService:
             self._revoke_grant(grant.grant_id, "upstream_invalid_grant", revoke_upstream=False)
             raise _invalid_grant("the authorization is no longer valid") from None
         self._check_refreshed(tokens.access_token, grant)
-        new_token = new_secret()
-        # RFC 6749 section 6: "the refresh token scope MUST be identical to that of the refresh
-        # token included by the client in the request": a narrowed request narrows this access
-        # token only, and the next refresh without scope gets the originally granted scope again.
-        new_record = RefreshToken(
-            sha256_hex(new_token), grant.grant_id, client.client_id, now, grant.expires_at, scopes=token_scopes
-        )
-        try:
-            self._rts.rotate(old_hash, new_record, now)  # conditional: status = active
-        except ConditionFailed:
-            # Lost a race with another use of the same token: that is reuse too.
-            self._revoke_grant(grant.grant_id, "refresh_reuse", forget_consent=True)
-            raise _invalid_grant("refresh token already used") from None
         rotated_upstream = None
         if tokens.refresh_token and tokens.refresh_token != upstream_refresh:
             # Cognito rotates its own refresh token when the app client has rotation enabled.
             rotated_upstream = self._cipher.encrypt(tokens.refresh_token.encode(), grant_context(grant.grant_id))
-        try:
-            self._grants.touch(grant.grant_id, now, rotated_upstream)
-        except ConditionFailed:
-            raise _invalid_grant("the authorization was revoked") from None
+        new_token = new_secret()
+        new_record = RefreshToken(
+            sha256_hex(new_token), grant.grant_id, client.client_id, now, grant.expires_at, scopes=originally
+        )
+        self._store_rotation(
+            record, new_record, now, SessionUpdate(grant.grant_id, session_scopes, now, rotated_upstream)
+        )
         return {
             "access_token": tokens.access_token,
             "token_type": "Bearer",
             "expires_in": tokens.expires_in,
-            # RFC 6749 sections 5.1 and 6: the scope of this access token, never more than was
-            # requested. Caveat (docs/storage-schema.md, RT#): Cognito's refresh cannot narrow
-            # its JWT, which still carries the grant's scopes, and /mcp enforces token scopes
-            # intersected with the grant's; a narrowed answer is therefore the client's
-            # statement of intent, not a restriction /mcp can enforce on this access token.
-            "scope": " ".join(catalogue.order(answered)),
+            # RFC 6749 sections 5.1 and 6: the scope of this access token as /mcp enforces it.
+            "scope": " ".join(catalogue.order(session_scopes)),
             "refresh_token": new_token,
         }
+
+    def _in_grace(self, record: RefreshToken, now: int) -> bool:
+        """A rotated token still inside REFRESH_REUSE_GRACE_SECONDS (0: never)."""
+        grace = self._s.refresh_reuse_grace_seconds
+        return grace > 0 and record.rotated_at is not None and now - record.rotated_at <= grace
+
+    def _store_rotation(self, record: RefreshToken, new: RefreshToken, now: int, session: SessionUpdate) -> None:
+        """Spend the presented token (or one of its grace pairs) and store ``new``: one conditional write.
+
+        Refused without revocation when a parallel request won the rotation and no grace
+        applies, or the grace pairs are spent: the presenter held a token that was valid
+        when it sent it, so losing a race is never treated as theft.
+        """
+        grace = self._s.refresh_reuse_grace_seconds
+        try:
+            if record.status == "active":
+                try:
+                    self._rts.rotate(record.token_hash, new, now, session)
+                    return
+                except TokenSpent:
+                    if grace == 0:
+                        raise
+            # RFC 9700 section 4.14.2: within the grace the just-rotated token mints another
+            # pair for the same client, at most MAX_GRACE_PAIRS times.
+            self._rts.mint_in_grace(
+                record.token_hash, new, rotated_since=now - grace, max_mints=MAX_GRACE_PAIRS, session=session
+            )
+        except GrantInactive:
+            raise _invalid_grant("the authorization was revoked") from None
+        except TokenSpent:
+            logger.info("refresh lost a race or exceeded its grace", extra={"grant_id": record.grant_id})
+            raise _invalid_grant("refresh token already used") from None
 
     def _check_refreshed(self, access_token: str, grant: Grant) -> None:
         """Cognito's new access token must verify and still belong to this grant (origin_jti)."""

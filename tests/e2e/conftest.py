@@ -102,6 +102,8 @@ def _run_stack(tls_files: tuple[Path, Path]) -> Iterator[RunningStack]:
         "DEMO_PASSWORD": PASSWORD,
         # Revocation must bite at once in this test; the TTL itself is unit-tested.
         "GRANT_CACHE_SECONDS": "0",
+        # Strict refresh rotation, so the flow can show reuse detection; the grace is unit-tested.
+        "REFRESH_REUSE_GRACE_SECONDS": "0",
         # INSECURE, test only: Client ID Metadata Documents from the loopback HTTPS server.
         "INSECURE_CIMD_LOOPBACK": "true",
         "CIMD_CA_FILE": str(tls_files[0]),

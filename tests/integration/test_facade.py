@@ -34,9 +34,11 @@ from local.gateway import build_event
 from local.html_forms import forms_of
 from tests.facade_fakes import (
     CHALLENGE,
+    CONF_REDIRECT,
     PUBLIC_REDIRECT,
     VERIFIER,
     FakeResolver,
+    confidential_client,
     loopback_matcher,
     public_client,
     query_of,
@@ -44,7 +46,7 @@ from tests.facade_fakes import (
 from tests.helpers import FakeContext, rpc
 from tests.integration.conftest import MotoStack
 
-OTHER_REDIRECT = "http://127.0.0.1:33418/elsewhere"
+CONF_OTHER_REDIRECT = "https://agent.example.org/elsewhere"
 PASSWORD = "Integration-Passw0rd!"  # tests/integration/conftest.py seeds every demo user with it
 Handler = Any
 
@@ -57,6 +59,7 @@ class Facade:
     token: Handler
     mcp: Handler
     emulator_url: str
+    token_strict: Handler  # REFRESH_REUSE_GRACE_SECONDS=0
 
     @property
     def grants(self) -> DynamoGrantRepository:
@@ -94,10 +97,13 @@ def facade(moto_stack: MotoStack, emulator: str) -> Facade:
     resolver = FakeResolver(
         public_client(),
         public_client(client_id="other-agent"),
-        public_client(client_id="two-redirect-agent", redirect_uris=(PUBLIC_REDIRECT, OTHER_REDIRECT)),
+        public_client(client_id="read-agent", scope="todos:read"),
+        confidential_client(),
+        confidential_client(client_id="conf-two", redirect_uris=(CONF_REDIRECT, CONF_OTHER_REDIRECT)),
     )
     authorization = authorization_handler.build_service(settings, resolver, loopback_matcher)
     token = token_handler.build_service(settings, resolver)
+    strict = token_handler.build_service(settings.model_copy(update={"refresh_reuse_grace_seconds": 0}), resolver)
     mcp = importlib.reload(importlib.import_module("functions.mcp_server.handler")).handler
     return Facade(
         moto_stack,
@@ -106,6 +112,7 @@ def facade(moto_stack: MotoStack, emulator: str) -> Facade:
         token_api.make_handler(lambda: token),
         mcp,
         emulator,
+        token_api.make_handler(lambda: strict),
     )
 
 
@@ -170,11 +177,13 @@ def sign_in(facade: Facade, email: str, **params: str) -> tuple[str, dict[str, A
     return cookie, answer
 
 
-def consent(facade: Facade, cookie: str, page: dict[str, Any], decision: str = "approve") -> dict[str, str]:
+def consent(
+    facade: Facade, cookie: str, page: dict[str, Any], decision: str = "approve", redirect_uri: str = PUBLIC_REDIRECT
+) -> dict[str, str]:
     csrf = page["body"].split('name=csrf value="')[1].split('"')[0]
     done = invoke(facade.authorization, "POST", "/consent", form={"csrf": csrf, "decision": decision}, cookie=cookie)
     assert done["statusCode"] == 302, done["body"]
-    assert done["headers"]["Location"].startswith(PUBLIC_REDIRECT + "?")
+    assert done["headers"]["Location"].startswith(redirect_uri + "?")
     return query_of(done["headers"]["Location"])
 
 
@@ -186,8 +195,9 @@ def code_for(facade: Facade, email: str, **params: str) -> str:
     return consent(facade, cookie, page)["code"]
 
 
-def token(facade: Facade, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    result = invoke(facade.token, "POST", "/token", form={"client_id": "public-agent", **form})
+def token(facade: Facade, form: dict[str, str], *, strict: bool = False) -> tuple[int, dict[str, Any]]:
+    handler = facade.token_strict if strict else facade.token
+    result = invoke(handler, "POST", "/token", form={"client_id": "public-agent", **form})
     assert result["headers"]["Cache-Control"] == "no-store"
     return result["statusCode"], json.loads(result["body"] or "{}")
 
@@ -245,8 +255,9 @@ def test_full_flow_with_refresh_reuse_detection_and_revocation(facade: Facade) -
     assert second["access_token"] != first["access_token"]
     assert mcp_tools(facade, second["access_token"])[0] == 200
 
-    # Reuse of the rotated token: the whole grant goes, and its still-valid JWTs stop at /mcp.
-    status, reuse = token(facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    # Reuse of the rotated token outside any grace (strict token function): the whole grant
+    # goes, and its still-valid JWTs stop at /mcp.
+    status, reuse = token(facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, strict=True)
     assert (status, reuse["error"]) == (400, "invalid_grant")
     assert mcp_tools(facade, second["access_token"])[0] == 401
     status, _ = token(facade, {"grant_type": "refresh_token", "refresh_token": second["refresh_token"]})
@@ -298,10 +309,24 @@ def test_bob_is_limited_by_the_editors_ceiling(facade: Facade) -> None:
     assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_todos"})
 
 
-def test_remembered_consent_skips_the_page(facade: Facade) -> None:
+def sign_in_confidential(
+    facade: Facade, email: str, redirect_uri: str = CONF_REDIRECT, client_id: str = "conf-agent"
+) -> tuple[str, dict[str, Any]]:
+    return sign_in(facade, email, client_id=client_id, redirect_uri=redirect_uri, scope="todos:read")
+
+
+def test_remembered_consent_skips_the_page_only_for_a_proven_client(facade: Facade) -> None:
+    # RFC 8252 section 8.6: a loopback public client cannot prove who it is, so even with a
+    # remembered consent it sees the page every time.
     code_for(facade, "alice@example.com", scope="todos:read")
     _, answer = sign_in(facade, "alice@example.com", scope="todos:read")
-    assert answer["statusCode"] == 302 and "code=" in answer["headers"]["Location"]
+    assert answer["statusCode"] == 200 and "csrf" in answer["body"]
+    # A confidential client's https redirect proves the client: the page is skipped.
+    cookie, page = sign_in_confidential(facade, "alice@example.com")
+    assert page["statusCode"] == 200
+    consent(facade, cookie, page, redirect_uri=CONF_REDIRECT)
+    _, again = sign_in_confidential(facade, "alice@example.com")
+    assert again["statusCode"] == 302 and again["headers"]["Location"].startswith(CONF_REDIRECT + "?code=")
 
 
 def _consent_item(client_id: str) -> dict[str, Any]:
@@ -317,17 +342,15 @@ def _consent_item(client_id: str) -> dict[str, Any]:
 def test_consent_is_bound_to_the_redirect_uri(facade: Facade) -> None:
     """RFC 9700 section 4.1: consent remembered for one redirect URI does not send a code to
     another one silently; approving the other adds it (stored in DynamoDB)."""
-    client = {"client_id": "two-redirect-agent"}
-    first = code_for(facade, "alice@example.com", **client)  # approves PUBLIC_REDIRECT
-    assert first and _consent_item("two-redirect-agent")["redirect_uris"] == [PUBLIC_REDIRECT]
-    cookie, page = sign_in(facade, "alice@example.com", redirect_uri=OTHER_REDIRECT, **client)
+    cookie, page = sign_in_confidential(facade, "bob@example.com", client_id="conf-two")
+    consent(facade, cookie, page, redirect_uri=CONF_REDIRECT)
+    assert _consent_item("conf-two")["redirect_uris"] == [CONF_REDIRECT]
+    cookie, page = sign_in_confidential(facade, "bob@example.com", CONF_OTHER_REDIRECT, "conf-two")
     assert page["statusCode"] == 200 and "Location" not in page["headers"]  # same scopes, new destination
-    csrf = page["body"].split('name=csrf value="')[1].split('"')[0]
-    done = invoke(facade.authorization, "POST", "/consent", form={"csrf": csrf, "decision": "approve"}, cookie=cookie)
-    assert done["headers"]["Location"].startswith(OTHER_REDIRECT + "?")
-    assert _consent_item("two-redirect-agent")["redirect_uris"] == [PUBLIC_REDIRECT, OTHER_REDIRECT]
-    _, again = sign_in(facade, "alice@example.com", redirect_uri=OTHER_REDIRECT, **client)
-    assert again["statusCode"] == 302 and again["headers"]["Location"].startswith(OTHER_REDIRECT + "?code=")
+    consent(facade, cookie, page, redirect_uri=CONF_OTHER_REDIRECT)
+    assert _consent_item("conf-two")["redirect_uris"] == [CONF_REDIRECT, CONF_OTHER_REDIRECT]
+    _, again = sign_in_confidential(facade, "bob@example.com", CONF_OTHER_REDIRECT, "conf-two")
+    assert again["statusCode"] == 302 and again["headers"]["Location"].startswith(CONF_OTHER_REDIRECT + "?code=")
 
 
 def test_refresh_scope_narrowing_through_dynamodb(facade: Facade) -> None:
@@ -344,8 +367,81 @@ def test_refresh_scope_narrowing_through_dynamodb(facade: Facade) -> None:
     assert (status, narrowed["scope"]) == (200, "todos:read")
     # RFC 6749 section 6: the successor keeps the presented token's scope.
     assert rts.get(sha256_hex(narrowed["refresh_token"])).scopes == {"todos:read", "todos:write"}
+    # The narrowed scope is enforced at /mcp: the grant's current session holds it.
+    assert mcp_tools(facade, narrowed["access_token"]) == (200, {"whoami", "list_todos"})
     status, full = token(facade, {"grant_type": "refresh_token", "refresh_token": narrowed["refresh_token"]})
     assert (status, full["scope"]) == (200, "todos:read todos:write")
+    assert mcp_tools(facade, full["access_token"]) == (200, {"whoami", "list_todos", "add_todo", "complete_todo"})
+
+
+def test_same_refresh_token_twice_within_the_grace(facade: Facade) -> None:
+    status, first = exchange(facade, code_for(facade, "alice@example.com"))
+    assert status == 200
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    results = [token(facade, form) for _ in range(2)]  # a lost response, then its retry
+    assert [status for status, _ in results] == [200, 200]
+    for _, pair in results:
+        assert mcp_tools(facade, pair["access_token"])[0] == 200
+        assert token(facade, {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]})[0] == 200
+    assert facade.grants.get(_origin_jti(first["access_token"])).status == "active"
+
+
+def test_parallel_refreshes_through_dynamodb_never_revoke(facade: Facade) -> None:
+    # Losing a parallel race is never theft. (The exact bound on grace pairs under
+    # concurrency is asserted against the in-memory twin in tests/unit/test_token_grace.py:
+    # moto does not serialise concurrent TransactWriteItems the way DynamoDB does; sequentially
+    # it enforces the same conditions, tests/unit/test_artefacts.py.)
+    status, first = exchange(facade, code_for(facade, "alice@example.com"))
+    assert status == 200
+    form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: token(facade, form), range(6)))
+    won = [body for status, body in results if status == 200]
+    assert won and all(body["error"] == "invalid_grant" for status, body in results if status != 200)
+    assert facade.grants.get(_origin_jti(first["access_token"])).status == "active"
+    assert all(mcp_tools(facade, body["access_token"])[0] == 200 for body in won)
+
+
+def test_liberal_scope_and_resource_spellings_complete_the_flow(facade: Facade) -> None:
+    # Clients add offline_access/openid and spell the resource with a trailing slash or upper
+    # case: narrowed to todos:read (RFC 6749 section 3.3), compared normalised (RFC 3986 s6.2).
+    odd_resource = facade.settings.mcp_url.upper().replace("/MCP", "/mcp/")
+    code = code_for(facade, "alice@example.com", scope="todos:read offline_access openid", resource=odd_resource)
+    status, body = token(
+        facade,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": PUBLIC_REDIRECT,
+            "code_verifier": VERIFIER,
+            "resource": facade.settings.mcp_url + "/",
+        },
+    )
+    assert (status, body["scope"]) == (200, "todos:read")
+    assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_todos"})
+    status, again = token(
+        facade, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "resource": odd_resource}
+    )
+    assert (status, again["scope"]) == (200, "todos:read")
+
+
+def test_client_registered_for_read_steps_up_to_write(facade: Facade) -> None:
+    form = {"client_id": "read-agent"}
+    status, first = token(facade, {**form, **_code_form(code_for(facade, "alice@example.com", scope="", **form))})
+    assert (status, first["scope"]) == (200, "todos:read")
+    code = code_for(facade, "alice@example.com", scope="todos:read todos:write", **form)
+    status, stepped = token(facade, {**form, **_code_form(code)})
+    assert (status, stepped["scope"]) == (200, "todos:read todos:write")
+    assert "add_todo" in mcp_tools(facade, stepped["access_token"])[1]
+
+
+def _code_form(code: str) -> dict[str, str]:
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": PUBLIC_REDIRECT,
+        "code_verifier": VERIFIER,
+    }
 
 
 def test_deny_sends_access_denied(facade: Facade) -> None:
@@ -440,6 +536,7 @@ def test_dcr_client_through_the_production_resolver(facade: Facade) -> None:
         token_api.make_handler(lambda: token_service),
         facade.mcp,
         facade.emulator_url,
+        facade.token_strict,
     )
     redirect_uri = "http://127.0.0.1:43210/callback"
     cookie, page = sign_in(real, "alice@example.com", client_id=client_id, redirect_uri=redirect_uri)

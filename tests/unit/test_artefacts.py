@@ -25,7 +25,14 @@ from functions.core.artefacts import (
 from functions.core.consent import Consent, DynamoConsentRepository, InMemoryConsentRepository, consent_key
 from functions.core.ddb import ConditionFailed
 from functions.core.grants import DynamoGrantRepository, InMemoryGrantRepository
-from functions.core.refresh_tokens import DynamoRefreshTokenRepository, InMemoryRefreshTokenRepository, RefreshToken
+from functions.core.refresh_tokens import (
+    DynamoRefreshTokenRepository,
+    GrantInactive,
+    InMemoryRefreshTokenRepository,
+    RefreshToken,
+    SessionUpdate,
+    TokenSpent,
+)
 from tests.helpers import grant
 
 NOW = int(time.time())
@@ -59,12 +66,13 @@ def dynamo_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
 @pytest.fixture(params=["memory", "dynamo"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     if request.param == "memory":
+        grants = InMemoryGrantRepository()
         yield {
             "txns": InMemoryTxnRepository(),
             "codes": InMemoryCodeRepository(),
-            "rts": InMemoryRefreshTokenRepository(),
+            "rts": InMemoryRefreshTokenRepository(grants),
             "consents": InMemoryConsentRepository(),
-            "grants": InMemoryGrantRepository(),
+            "grants": grants,
         }
         return
     with dynamo_repositories(monkeypatch) as repositories:
@@ -166,6 +174,51 @@ def test_refresh_token_rotation_is_atomic(backend: dict[str, Any]) -> None:
     assert repo.get("r3") is None  # nothing written when the rotation loses
     with pytest.raises(ConditionFailed):
         repo.rotate("missing", RefreshToken("r4", "g", "c", NOW, NOW + 100), NOW)
+
+
+def test_grace_mints_are_conditional_and_bounded(backend: dict[str, Any]) -> None:
+    repo = backend["rts"]
+    repo.create(RefreshToken("g1", "g", "c", NOW, NOW + 100))
+    with pytest.raises(TokenSpent):  # an active token is rotated, not minted from
+        repo.mint_in_grace(
+            "g1", RefreshToken("x", "g", "c", NOW, NOW + 100), rotated_since=0, max_mints=2, session=None
+        )
+    repo.rotate("g1", RefreshToken("g2", "g", "c", NOW, NOW + 100), NOW + 5)
+    with pytest.raises(TokenSpent):  # rotated before the grace began
+        repo.mint_in_grace(
+            "g1", RefreshToken("x", "g", "c", NOW, NOW + 100), rotated_since=NOW + 6, max_mints=2, session=None
+        )
+    for n in (3, 4):
+        repo.mint_in_grace(
+            "g1", RefreshToken(f"g{n}", "g", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=2, session=None
+        )
+    assert repo.get("g1").grace_mints == 2 and repo.get("g4") is not None
+    with pytest.raises(TokenSpent):  # the bound
+        repo.mint_in_grace(
+            "g1", RefreshToken("g5", "g", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=2, session=None
+        )
+    assert repo.get("g5") is None and repo.get("g1").grace_mints == 2
+
+
+def test_rotation_records_the_session_on_an_active_grant_only(backend: dict[str, Any]) -> None:
+    repo, grants = backend["rts"], backend["grants"]
+    grants.create(grant(upstream_refresh=b"old"))
+    repo.create(RefreshToken("s1", "origin-alice", "c", NOW, NOW + 100))
+    session = SessionUpdate("origin-alice", frozenset({"todos:read"}), NOW + 1)
+    repo.rotate("s1", RefreshToken("s2", "origin-alice", "c", NOW, NOW + 100), NOW + 1, session)
+    got = grants.get("origin-alice")
+    assert got.scopes == {"todos:read"} and got.last_used_at == NOW + 1 and got.upstream_refresh == b"old"
+    wider = SessionUpdate("origin-alice", frozenset({"todos:read", "todos:write"}), NOW + 2, b"new")
+    repo.mint_in_grace(
+        "s1", RefreshToken("s3", "origin-alice", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=3, session=wider
+    )
+    got = grants.get("origin-alice")
+    assert got.scopes == {"todos:read", "todos:write"} and got.upstream_refresh == b"new"
+    grants.revoke("origin-alice", "test", NOW + 3)
+    with pytest.raises(GrantInactive):
+        repo.rotate("s2", RefreshToken("s4", "origin-alice", "c", NOW, NOW + 100), NOW + 3, session)
+    assert repo.get("s2").status == "active" and repo.get("s4") is None  # nothing written
+    assert grants.get("origin-alice").status == "revoked"
 
 
 def test_consent_round_trip_and_delete(backend: dict[str, Any]) -> None:

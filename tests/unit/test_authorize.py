@@ -73,8 +73,11 @@ def test_loopback_redirect_matches_on_any_port(facade: Facade) -> None:
         ({"code_challenge": "too-short"}, "invalid_request"),
         ({"resource": "https://other.example.com/mcp"}, "invalid_target"),
         ({"resource": BASE_URL}, "invalid_target"),
-        ({"scope": "todos:read admin"}, "invalid_scope"),
-        ({"scope": "openid"}, "invalid_scope"),
+        ({"resource": MCP_URL + "//"}, "invalid_target"),
+        ({"resource": MCP_URL + "x"}, "invalid_target"),
+        ({"resource": MCP_URL + "#frag"}, "invalid_target"),
+        ({"resource": "http://mcp.example.com/mcp"}, "invalid_target"),
+        ({"resource": "https://mcp.example.com:8443/mcp"}, "invalid_target"),
         ({"state": "s" * 1025}, "invalid_request"),
     ],
 )
@@ -96,12 +99,43 @@ def test_client_not_registered_for_code_grant_is_unauthorized_client() -> None:
     assert query["error"] == "unauthorized_client"
 
 
-def test_registered_scope_bounds_the_request() -> None:
+@pytest.mark.parametrize(
+    ("scope", "granted"),
+    [
+        ("todos:read offline_access openid", ("todos:read",)),
+        ("offline_access openid profile email", catalogue.DEFAULT_SCOPES),
+        ("todos:write admin todos:read", ("todos:read", "todos:write")),
+        ("", catalogue.DEFAULT_SCOPES),
+    ],
+)
+def test_scopes_outside_the_catalogue_are_ignored_not_refused(facade: Facade, scope: str, granted: tuple) -> None:
+    # RFC 6749 section 3.3: the server may ignore part of the requested scope.
+    started = start(facade, scope=scope)
+    assert facade.txns.items[started.txn_id].scopes == granted
+
+
+def test_registered_scope_is_a_default_not_a_cap() -> None:
     facade = Facade(resolver=FakeResolver(public_client(scope="todos:read")))
-    query = query_of(facade.authorization().authorize(authorize_params()).headers["Location"])
-    assert query["error"] == "invalid_scope"
-    started = start(facade, scope=None)  # no scope: the defaults the client may have
-    assert list(facade.txns.items[started.txn_id].scopes) == ["todos:read"]
+    started = start(facade, scope="todos:read todos:write")  # step-up beyond the registration
+    assert facade.txns.items[started.txn_id].scopes == ("todos:read", "todos:write")
+    started = start(facade, scope=None)  # no scope: the client's registered scope
+    assert facade.txns.items[started.txn_id].scopes == ("todos:read",)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        MCP_URL + "/",
+        "HTTPS://MCP.EXAMPLE.COM/mcp",
+        "https://mcp.example.com:443/mcp",
+        "https://mcp.example.com/%6Dcp",
+        "https://mcp.example.com/./mcp",
+        "https://mcp.example.com/x/../mcp/",
+    ],
+)
+def test_resource_is_compared_after_rfc3986_normalisation(facade: Facade, resource: str) -> None:
+    started = start(facade, resource=resource)
+    assert facade.txns.items[started.txn_id].resource == MCP_URL
 
 
 def test_error_redirect_keeps_the_registered_query() -> None:

@@ -14,6 +14,7 @@ from functions.core.errors import DependencyError
 from functions.core.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
 from tests.facade_fakes import (
     CIMD_ID,
+    CONF_REDIRECT,
     GATEWAY_SECRET,
     PUBLIC_REDIRECT,
     Facade,
@@ -23,6 +24,7 @@ from tests.facade_fakes import (
     approve,
     authorize_params,
     cimd_client,
+    confidential_client,
     csrf_of,
     public_client,
     query_of,
@@ -169,7 +171,7 @@ def test_consent_page_shows_agent_scopes_user_and_is_escaped(facade: Facade) -> 
     _, page = to_consent_page(facade)
     body = page.body
     assert "Agent &lt;b&gt;Smith&lt;/b&gt;" in body and "<b>Smith" not in body
-    assert "public-agent" in body and "127.0.0.1" in body
+    assert "public-agent" in body and "an app on this computer" in body
     assert "Read your to-do list" in body and "Add items to your to-do list" in body
     assert "alice@example.com" in body
     assert "value=approve" in body and "value=deny" in body and "name=csrf" in body
@@ -198,24 +200,50 @@ def test_hostile_client_name_cannot_inject_markup() -> None:
     assert "<script>" not in page.body and "&lt;script&gt;" in page.body
 
 
-def test_remembered_consent_skips_the_page(facade: Facade) -> None:
+CONF = {"client_id": "conf-agent", "redirect_uri": CONF_REDIRECT}
+
+
+def _remember(facade: Facade, client_id: str, redirect_uri: str) -> None:
     now = int(facade.clock.now)
-    facade.consents.put(
-        Consent(
-            "sub-alice",
-            "public-agent",
-            frozenset({"todos:read", "todos:write"}),
-            now,
-            now,
-            now + 99,
-            redirect_uris=(PUBLIC_REDIRECT,),
-        )
-    )
-    started = start(facade)
+    scopes = frozenset({"todos:read", "todos:write"})
+    facade.consents.put(Consent("sub-alice", client_id, scopes, now, now, now + 99, redirect_uris=(redirect_uri,)))
+
+
+def test_remembered_consent_skips_the_page_for_a_confidential_https_client(facade: Facade) -> None:
+    _remember(facade, "conf-agent", CONF_REDIRECT)
+    started = start(facade, **CONF)
     answer = callback(facade, started)
     assert answer.status == 302
     query = query_of(answer.headers["Location"])
     assert query["code"] and query["iss"] == BASE_URL and query["state"] == "client-state"
+
+
+def test_remembered_consent_skips_the_page_for_a_cimd_client_on_its_own_host() -> None:
+    facade = Facade(resolver=FakeResolver(cimd_client()))
+    _remember(facade, CIMD_ID, "https://agent.example.net/cb")
+    assert callback(facade, start(facade, client_id=CIMD_ID, redirect_uri="https://agent.example.net/cb")).status == 302
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        public_client(),  # loopback
+        public_client(redirect_uris=("com.example.agent:/oauth/cb",)),  # private-use scheme
+        public_client(redirect_uris=("https://agent.example.org/cb",)),  # https, but public
+        cimd_client(redirect_uris=("https://elsewhere.example.com/cb",)),  # CIMD, another host
+        confidential_client(redirect_uris=("http://127.0.0.1:33418/cb",)),  # confidential, loopback
+    ],
+)
+def test_unproven_clients_always_see_the_page(client: Any) -> None:
+    """RFC 8252 section 8.6: any local program can register the same public metadata (and
+    gets the same client_id) or claim the loopback port / custom scheme, so a remembered
+    consent must not approve it silently."""
+    facade = Facade(resolver=FakeResolver(client))
+    (redirect_uri,) = client.redirect_uris
+    _remember(facade, client.client_id, redirect_uri)
+    page = callback(facade, start(facade, client_id=client.client_id, redirect_uri=redirect_uri))
+    assert page.status == 200 and "Your decision is not remembered" in page.body
+    assert not facade.codes.items
 
 
 def test_consent_not_covering_the_request_shows_the_page(facade: Facade) -> None:
@@ -226,7 +254,7 @@ def test_consent_not_covering_the_request_shows_the_page(facade: Facade) -> None
 
 
 # --------------------------------------------------------------------------- consent is bound to the redirect URI
-OTHER_REDIRECT = "http://127.0.0.1:33418/elsewhere"
+OTHER_REDIRECT = "https://agent.example.org/elsewhere"
 EVIL_REDIRECT = "https://evil.example/cb"
 
 
@@ -240,18 +268,18 @@ def test_consent_without_remembered_redirect_uris_shows_the_page(facade: Facade)
 
 
 def test_consent_for_one_redirect_uri_does_not_skip_the_page_for_another() -> None:
-    client = public_client(redirect_uris=(PUBLIC_REDIRECT, OTHER_REDIRECT))
+    client = confidential_client(redirect_uris=(CONF_REDIRECT, OTHER_REDIRECT))
     facade = Facade(resolver=FakeResolver(client))
-    approve(facade)  # the user approved PUBLIC_REDIRECT
-    assert facade.consents.get("sub-alice", "public-agent").redirect_uris == (PUBLIC_REDIRECT,)
-    started, page = to_consent_page(facade, redirect_uri=OTHER_REDIRECT)  # same scopes: still the page
-    assert "127.0.0.1" in page.body  # the page names where the code goes
+    approve(facade, **CONF)  # the user approved CONF_REDIRECT
+    assert facade.consents.get("sub-alice", "conf-agent").redirect_uris == (CONF_REDIRECT,)
+    started, page = to_consent_page(facade, client_id="conf-agent", redirect_uri=OTHER_REDIRECT)
+    assert "agent.example.org" in page.body  # the page names where the code goes
     query = approve_page(facade, started, page)
     assert query["code"]
-    remembered = facade.consents.get("sub-alice", "public-agent")
-    assert remembered.redirect_uris == (PUBLIC_REDIRECT, OTHER_REDIRECT)  # approving adds it
-    for uri in (PUBLIC_REDIRECT, OTHER_REDIRECT):
-        assert callback(facade, start(facade, redirect_uri=uri)).status == 302  # both now skip
+    remembered = facade.consents.get("sub-alice", "conf-agent")
+    assert remembered.redirect_uris == (CONF_REDIRECT, OTHER_REDIRECT)  # approving adds it
+    for uri in (CONF_REDIRECT, OTHER_REDIRECT):
+        assert callback(facade, start(facade, client_id="conf-agent", redirect_uri=uri)).status == 302
 
 
 def test_shared_client_takeover_via_changed_redirect_uris_shows_the_page() -> None:
@@ -268,12 +296,13 @@ def test_shared_client_takeover_via_changed_redirect_uris_shows_the_page() -> No
     assert len(facade.codes.items) == 1  # only the victim's own code
 
 
-def test_loopback_consent_is_remembered_across_ports(facade: Facade) -> None:
-    # RFC 8252 section 7.3: a native app gets a new loopback port each run; same destination.
+def test_another_local_program_is_never_approved_silently(facade: Facade) -> None:
+    # The attack: a second program registers the same public metadata (same client_id) and
+    # listens on another loopback port; the person's earlier approval must not carry over.
     approve(facade)
     started = start(facade, redirect_uri="http://127.0.0.1:50123/callback")
-    assert callback(facade, started).status == 302
-    assert facade.consents.get("sub-alice", "public-agent").redirect_uris == (PUBLIC_REDIRECT,)
+    page = callback(facade, started)
+    assert page.status == 200 and len(facade.codes.items) == 1
 
 
 def test_remembered_redirect_uris_are_bounded() -> None:
@@ -369,8 +398,11 @@ def test_expired_transaction_cannot_be_approved(facade: Facade) -> None:
 
 
 def test_second_authorization_remembers_consent(facade: Facade) -> None:
-    approve(facade)
-    query = approve(facade)  # no page the second time
+    approve(facade, **CONF)
+    started = start(facade, **CONF)
+    answer = callback(facade, started)  # no page the second time
+    assert answer.status == 302
+    query = query_of(answer.headers["Location"])
     assert query["code"] and len(facade.grants.items) == 2
 
 

@@ -207,6 +207,7 @@ def test_no_refresh_token_for_a_client_without_the_grant_type() -> None:
         ({"code_verifier": "w" * 43}, "invalid_grant"),  # PKCE
         ({"code_verifier": "short"}, "invalid_grant"),
         ({"resource": "https://other.example/mcp"}, "invalid_target"),
+        ({"resource": MCP_URL + "//"}, "invalid_target"),
     ],
 )
 def test_code_checks(facade: Facade, overrides: dict, error: str) -> None:
@@ -218,6 +219,20 @@ def test_code_checks(facade: Facade, overrides: dict, error: str) -> None:
 
 def test_resource_is_optional_at_the_token_endpoint(facade: Facade) -> None:
     assert exchange(facade, resource=None)["access_token"]
+
+
+@pytest.mark.parametrize(
+    "resource", [MCP_URL + "/", MCP_URL.upper().replace("/MCP", "/mcp"), "https://mcp.example.com:443/mcp"]
+)
+def test_resource_is_compared_normalised_at_the_token_endpoint(facade: Facade, resource: str) -> None:
+    # RFC 8707 section 2.2 with RFC 3986 section 6.2: the same resource, spelled differently.
+    assert exchange(facade, resource=resource)["access_token"]
+
+
+def test_offline_access_and_openid_complete_the_flow_with_the_catalogue_scope(facade: Facade) -> None:
+    code = approve(facade, scope="todos:read offline_access openid")["code"]
+    body = facade.token().token(code_form(code), "")
+    assert body["scope"] == "todos:read" and body["refresh_token"]  # RFC 6749 section 5.1
 
 
 def test_unknown_code(facade: Facade) -> None:
