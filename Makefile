@@ -1,8 +1,11 @@
-# mcp-cognito-kit. Every target sets itself up: a fresh machine needs Python 3.11+, Node.js and make.
+# mcp-cognito-kit. Every target sets itself up: a fresh machine needs Python 3.11+, Node.js 20+ (with npm) and make.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The official MCP TypeScript SDK client for the e2e suite, pinned by its lockfile.
+TS_E2E     := tests/e2e/ts
+NODE_STAMP := $(TS_E2E)/node_modules/.installed
 
 .PHONY: dev test lint fmt unit token bench clean synth deploy destroy
 
@@ -14,12 +17,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# `npm ci` empties node_modules first, so the stamp inside it survives only a complete install.
+$(NODE_STAMP): $(TS_E2E)/package.json $(TS_E2E)/package-lock.json
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null \
+		|| { echo "the e2e suite needs Node.js 20 or newer (node and npm on PATH)"; exit 1; }
+	cd $(TS_E2E) && npm ci --no-audit --no-fund
+	@touch $@
+
 ## dev: run the whole kit on localhost (moto + Cognito emulator + all functions); Ctrl-C stops it
 dev: $(STAMP)
 	$(BIN)/python -m local
 
 ## test: lint, type-check and run every test suite (unit, integration, e2e, infra)
-test: $(STAMP) lint
+test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -60,4 +70,4 @@ destroy: $(STAMP)
 	$(CDK_RUN) destroy $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TS_E2E)/node_modules cdk.out build .pytest_cache .mypy_cache .ruff_cache
