@@ -16,7 +16,7 @@
 //
 // Usage: node driver.mjs '{"mcpUrl": ..., "redirectUri": ..., "clientName": ...}'
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -65,23 +65,18 @@ globalThis.fetch = async (input, init = {}) => {
     entry.resource = form.get('resource');
   } else if (url.pathname === '/register' && body) {
     entry.requested_scope = JSON.parse(body).scope ?? null;
-  } else if (url.pathname === '/mcp' && body) {
-    const message = JSON.parse(body);
-    entry.rpc = message.method;
-    entry.bearer = new Headers(init.headers).has('authorization');
   } else if (url.pathname === '/mcp') {
-    entry.accept = new Headers(init.headers).get('accept');
-    entry.bearer = new Headers(init.headers).has('authorization');
+    const headers = new Headers(init.headers);
+    entry.bearer = headers.has('authorization');
+    if (body) entry.rpc = JSON.parse(body).method;
+    else entry.accept = headers.get('accept');
   }
   httpLog.push(entry);
   const response = await realFetch(input, init);
   entry.status = response.status;
   entry.www_authenticate = response.headers.get('www-authenticate');
-  if (url.pathname === '/mcp' && method !== 'GET') {
-    entry.allow = response.headers.get('allow');
-  }
+  if (url.pathname === '/mcp') entry.allow = response.headers.get('allow');
   if (method === 'GET' && url.pathname === '/mcp') {
-    entry.allow = response.headers.get('allow');
     listenWaiters.forEach((resolve) => resolve(entry));
     listenWaiters = [];
   }
@@ -119,7 +114,7 @@ class MemoryProvider {
   }
 
   state() {
-    this._state = createHash('sha256').update(String(Math.random()) + Date.now()).digest('hex');
+    this._state = randomBytes(16).toString('base64url');
     return this._state;
   }
 
