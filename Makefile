@@ -24,13 +24,15 @@ $(NODE_STAMP): $(TS_E2E)/package.json $(TS_E2E)/package-lock.json
 	cd $(TS_E2E) && npm ci --no-audit --no-fund
 	@touch $@
 
-## dev: run the whole kit on localhost (moto + Cognito emulator + all functions); Ctrl-C stops it
+## dev: run the whole kit on localhost (moto + Cognito emulator + all functions) serving the app named by
+## cdk.json's kit:app (KIT_APP_PATH=<folder> overrides it); Ctrl-C stops it
 dev: $(STAMP)
 	$(BIN)/python -m local
 
-## test: lint, type-check and run every test suite (unit, integration, e2e, infra)
+## test: lint, type-check and run every test suite (unit, integration, e2e, infra), then the app's own tests
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest
+	$(BIN)/python -m local.app_tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

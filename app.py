@@ -14,7 +14,10 @@ import time
 
 import aws_cdk as cdk
 
-from infra.config import KitConfig, cdk_json_context
+from functions.core.kit_app import AppError
+from functions.mcp_server.app_loader import check_app
+from functions.mcp_server.registry import UnknownScopeError
+from infra.config import ConfigError, KitConfig, cdk_json_context
 from infra.nag import add_nag_checks
 from infra.packaging import BUNDLE_REPORT, format_report
 from infra.stack import KitStack
@@ -24,6 +27,12 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
     """The app with cdk.json's context as defaults (the CLI's ``-c`` and env still win)."""
     app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
     config = KitConfig.from_scope(app)
+    try:
+        # The app's tools are imported and registered once here, against its catalogue, so a
+        # tool naming a scope missing from app.json fails the synth as it would a cold start.
+        check_app(config.app)
+    except (AppError, UnknownScopeError) as exc:
+        raise ConfigError(f"kit:app: {exc}") from None
     stack = KitStack(
         app,
         config.stack_name,

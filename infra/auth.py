@@ -24,7 +24,7 @@ from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
 from functions.core.routes import CALLBACK_PATH, MCP_PATH
-from functions.core.scopes import CATALOGUE, UPSTREAM_OIDC_SCOPES
+from functions.core.scopes import UPSTREAM_OIDC_SCOPES
 from infra.config import KitConfig
 from infra.nag import acknowledge
 
@@ -106,9 +106,9 @@ class KitAuth(Construct):
         )
 
         self.mcp_url = base_url + MCP_PATH
-        # One scope per catalogue entry (functions/core/scopes.py is their only home).
+        # One scope per entry of the app's catalogue (its app.json, kit:app, is their only home).
         self.scopes = [
-            cognito.ResourceServerScope(scope_name=s.name, scope_description=s.description) for s in CATALOGUE
+            cognito.ResourceServerScope(scope_name=s.name, scope_description=s.description) for s in config.app.scopes
         ]
         self.resource_server = self.user_pool.add_resource_server(
             "McpResourceServer",

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from constructs import Construct
 
-from functions.core.scopes import SCOPE_NAMES
+from functions.core.kit_app import AppError, AppManifest, load_manifest
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 CDK_JSON: Final = REPO_ROOT / "cdk.json"
@@ -75,6 +75,7 @@ class KitConfig:
     retain_data: bool
     log_retention_days: int
     throttle: Throttle
+    app: AppManifest
     route_throttle: Mapping[str, Throttle] = field(default_factory=dict)
     scope_group_ceilings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -137,8 +138,10 @@ class KitConfig:
         route_throttle_raw = get("routeThrottle")
         if not isinstance(route_throttle_raw, dict):
             raise ConfigError("kit:routeThrottle: an object keyed by function name")
+        app = _app(get("app"))
         return cls(
-            scope_group_ceilings=_ceilings(get("scopeGroupCeilings")),
+            app=app,
+            scope_group_ceilings=_ceilings(get("scopeGroupCeilings"), app),
             stage_name=stage,
             resource_name=_str(get("resourceName"), "resourceName", max_len=200),
             cognito_domain_prefix=prefix,
@@ -195,12 +198,29 @@ def _throttle(value: Any, key: str) -> Throttle:
     return Throttle(rate_limit=float(rate), burst_limit=_int(value["burstLimit"], f"{key}.burstLimit", 1, 5000))
 
 
-def _ceilings(value: Any) -> dict[str, tuple[str, ...]]:
+def _app(value: Any) -> AppManifest:
+    """``kit:app``: the app folder (relative to cdk.json's folder) with a valid ``app.json``."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError("kit:app: the path of your MCP app's folder, e.g. examples/todos")
+    root = (CDK_JSON.parent / Path(value).expanduser()).resolve()
+    if not root.is_dir():
+        raise ConfigError(f"kit:app: {root} is not a folder")
+    try:
+        return load_manifest(root)
+    except AppError as exc:
+        raise ConfigError(f"kit:app: {exc}") from None
+
+
+def _ceilings(value: Any, app: AppManifest) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return app.default_ceilings
     if not isinstance(value, dict):
-        raise ConfigError("kit:scopeGroupCeilings: an object {scope: [group, ...]}")
-    unknown = sorted(set(value) - set(SCOPE_NAMES))
+        raise ConfigError("kit:scopeGroupCeilings: null or an object {scope: [group, ...]}")
+    unknown = sorted(set(value) - set(app.scope_names))
     if unknown:
-        raise ConfigError(f"kit:scopeGroupCeilings: unknown scopes {unknown}; the catalogue has {list(SCOPE_NAMES)}")
+        raise ConfigError(
+            f"kit:scopeGroupCeilings: unknown scopes {unknown}; the app's catalogue has {list(app.scope_names)}"
+        )
     out = {}
     for scope, groups in value.items():
         if (

@@ -1,7 +1,9 @@
 """DynamoDB tables: on-demand, TTL, point-in-time recovery, encrypted, retained by default.
 
-Adding a table is one line in :data:`TABLES`; its name reaches every function whose settings
-model declares the table's environment variable (see ``infra.functions``).
+The kit's own tables are :data:`TABLES`; a kit table's name reaches every function whose
+settings model declares its environment variable (see ``infra.functions``). The app's tables
+come from its manifest (:func:`app_table_specs`) and reach the MCP function together, as the
+JSON of ``APP_TABLES``.
 """
 
 from __future__ import annotations
@@ -13,25 +15,30 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
+from functions.core.kit_app import AppManifest
 from functions.core.settings import Env
 
 
 @dataclass(frozen=True)
 class TableSpec:
     key: str  # construct id and the name used by infra.functions.ACCESS
-    env: str  # the environment variable (functions.core.settings.Env) carrying the table name
+    env: str | None  # the variable (functions.core.settings.Env) carrying the name; None: an app table
     partition_key: str = "pk"
     sort_key: str | None = None
     ttl_attribute: str | None = "ttl"
 
 
-# The data model (docs/storage-schema.md). One line per table.
+# The kit's data model (docs/storage-schema.md). One line per table.
 TABLES: Final[tuple[TableSpec, ...]] = (
     TableSpec("grants", Env.GRANTS_TABLE),
-    TableSpec("app", Env.APP_TABLE, sort_key="sk"),
     TableSpec("clients", Env.CLIENTS_TABLE),
     TableSpec("artefacts", Env.ARTEFACTS_TABLE),
 )
+
+
+def app_table_specs(app: AppManifest) -> tuple[TableSpec, ...]:
+    """The app's tables (its manifest's ``tables``), keyed by their manifest names."""
+    return tuple(TableSpec(t.name, None, sort_key=t.sort_key, ttl_attribute=t.ttl_attribute) for t in app.tables)
 
 
 class KitTables(Construct):

@@ -16,7 +16,7 @@ defaults and no AWS access at all (fail closed), so new functions are picked up 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import aws_cdk as cdk
@@ -30,6 +30,7 @@ from constructs import Construct
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
+from functions.core.kit_app import AppManifest
 from functions.core.routes import FunctionSpec
 from functions.core.settings import CoreSettings, Env, FacadeSettings, McpSettings, RegistrationSettings
 from infra.nag import acknowledge_warning
@@ -86,7 +87,7 @@ ACCESS: Final[Mapping[str, Access]] = {
             "grants": ("dynamodb:GetItem",),
             # A grant counts only while its registered client exists (RFC 7592 section 2.3).
             "clients": ("dynamodb:GetItem",),
-            "app": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"),
+            # + the app's own tables, with the actions its manifest declares (access_for).
         }
     ),
     "metadata": Access(),
@@ -126,6 +127,18 @@ ACCESS: Final[Mapping[str, Access]] = {
         describe_gateway_client=True,
     ),
 }
+
+
+# The function that runs the app's tools: the only one given the app's code and tables.
+APP_FUNCTION: Final = "mcp_server"
+
+
+def access_for(function: str, app: AppManifest) -> Access:
+    """``ACCESS[function]``; the MCP function also gets each app table's declared actions."""
+    access = ACCESS.get(function, Access())
+    if function != APP_FUNCTION:
+        return access
+    return replace(access, tables={**access.tables, **{t.name: t.actions for t in app.tables}})
 
 
 def settings_model(function: str) -> type[CoreSettings]:
@@ -195,6 +208,7 @@ class KitFunction(Construct):
         environment: Mapping[str, str],
         log_retention: logs.RetentionDays,
         removal_policy: cdk.RemovalPolicy,
+        app: AppManifest,
         tuning: Tuning | None = None,
         code: lambda_.Code | None = None,
     ) -> None:
@@ -217,7 +231,7 @@ class KitFunction(Construct):
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=spec.handler,
-            code=code or lambda_code(spec.name),
+            code=code or lambda_code(spec.name, app.root, with_tools=spec.name == APP_FUNCTION),
             role=self.role,
             memory_size=tuning.memory_mb,
             timeout=cdk.Duration.seconds(tuning.timeout_seconds),

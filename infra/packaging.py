@@ -9,6 +9,10 @@ Per-function requirements live next to the code in ``functions/<name>/requiremen
 a function without one gets :data:`CORE_REQUIREMENTS` (what ``functions/core`` imports).
 boto3/botocore are never bundled: the Lambda Python runtime provides them.
 
+The app folder (``kit:app``) goes into every asset as the package ``kit_app``: the whole
+folder (without ``tests/``) plus its own ``requirements.txt`` into the MCP function, only its
+``app.json`` (the scope catalogue) into the others (``functions.core.kit_app`` finds it there).
+
 Installing for every synth is slow, so the platform install is cached under
 ``build/lambda-deps/<sha256 of requirements + platform>/`` (gitignored). A cache hit costs a
 directory copy; on a miss pip runs once. If pip fails (offline, index down) the newest
@@ -32,6 +36,7 @@ from typing import Any, Final
 import aws_cdk as cdk
 import jsii
 
+from functions.core.kit_app import MANIFEST, PACKAGE
 from infra.config import REPO_ROOT
 
 FUNCTIONS_DIR: Final = REPO_ROOT / "functions"
@@ -76,11 +81,18 @@ class BundleResult:
 BUNDLE_REPORT: list[BundleResult] = []
 
 
-def requirements_for(function: str) -> tuple[str, ...]:
-    """The function's requirement lines (comments and blanks dropped), or the core set."""
+def requirements_for(function: str, app_root: Path | None = None) -> tuple[str, ...]:
+    """The function's requirement lines (comments and blanks dropped), or the core set.
+
+    With ``app_root`` (the MCP function), the app's own ``requirements.txt`` is added.
+    """
     path = FUNCTIONS_DIR / function / "requirements.txt"
-    if not path.is_file():
-        return CORE_REQUIREMENTS
+    own = _requirement_lines(path) if path.is_file() else CORE_REQUIREMENTS
+    app = app_root / "requirements.txt" if app_root is not None else None
+    return tuple(dict.fromkeys((*own, *(_requirement_lines(app) if app is not None and app.is_file() else ()))))
+
+
+def _requirement_lines(path: Path) -> tuple[str, ...]:
     lines = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
@@ -210,6 +222,17 @@ def _newest_install_for(function: str, cache_dir: Path) -> Path | None:
     return max(candidates, key=lambda m: m.stat().st_mtime).parent
 
 
+def copy_app(app_root: Path, output: Path, *, with_tools: bool) -> None:
+    """The app as ``<output>/kit_app/``: the whole folder with its tools, else ``app.json`` only."""
+    dest = output / PACKAGE
+    if with_tools:
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt", "tests", ".*")
+        shutil.copytree(app_root, dest, ignore=ignore, dirs_exist_ok=True)
+    else:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(app_root / MANIFEST, dest / MANIFEST)
+
+
 def copy_function_code(function: str, output: Path, functions_dir: Path | None = None) -> None:
     """``functions/__init__.py``, ``functions/core/`` and ``functions/<function>/`` only."""
     functions_dir = functions_dir or FUNCTIONS_DIR
@@ -229,8 +252,18 @@ def copy_function_code(function: str, output: Path, functions_dir: Path | None =
 class LocalPythonBundler:
     """``ILocalBundling``: builds one function's asset on this machine, no Docker needed."""
 
-    def __init__(self, function: str, cache_dir: Path = DEPS_CACHE_DIR, max_bytes: int = MAX_ASSET_BYTES) -> None:
+    def __init__(
+        self,
+        function: str,
+        app_root: Path,
+        *,
+        with_tools: bool = False,
+        cache_dir: Path = DEPS_CACHE_DIR,
+        max_bytes: int = MAX_ASSET_BYTES,
+    ) -> None:
         self.function = function
+        self.app_root = app_root
+        self.with_tools = with_tools
         self.cache_dir = cache_dir
         self.max_bytes = max_bytes
 
@@ -238,10 +271,11 @@ class LocalPythonBundler:
         # jsii passes the BundlingOptions struct positionally; nothing in it is needed here.
         started = time.monotonic()
         out = Path(output_dir)
-        requirements = requirements_for(self.function)
+        requirements = requirements_for(self.function, self.app_root if self.with_tools else None)
         deps, state = platform_deps(self.function, requirements, self.cache_dir)
         shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
         copy_function_code(self.function, out)
+        copy_app(self.app_root, out, with_tools=self.with_tools)
         size, files = tree_size(out)
         if size > self.max_bytes:
             raise BundlingError(
@@ -251,9 +285,9 @@ class LocalPythonBundler:
         return True
 
 
-def lambda_code(function: str) -> cdk.aws_lambda.Code:
-    """The function's asset, bundled locally; Docker only if a caller's bundler declines."""
-    bundler = LocalPythonBundler(function)
+def lambda_code(function: str, app_root: Path, *, with_tools: bool = False) -> cdk.aws_lambda.Code:
+    """The function's asset with the app (see :func:`copy_app`), bundled locally; never Docker."""
+    bundler = LocalPythonBundler(function, app_root, with_tools=with_tools)
     return cdk.aws_lambda.Code.from_asset(
         str(FUNCTIONS_DIR),
         # Hash the bundle, not the source tree: the asset changes exactly when its content does.
@@ -266,7 +300,7 @@ def lambda_code(function: str) -> cdk.aws_lambda.Code:
             command=["bash", "-c", f"echo 'local bundling is required for {function}' >&2; exit 1"],
             # CDK caches staging by source path + bundling options (the local bundler object is
             # not part of that key): the function name keeps two functions' assets apart.
-            environment={"KIT_FUNCTION": function},
+            environment={"KIT_FUNCTION": function, "KIT_APP": str(app_root)},
         ),
     )
 

@@ -20,8 +20,8 @@ from functions.core.settings import Env
 from infra.api import KitApi
 from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
-from infra.data import KitTables
-from infra.functions import ACCESS, Access, KitFunction, SharedResources, environment_for, settings_model
+from infra.data import TABLES, KitTables, app_table_specs
+from infra.functions import KitFunction, SharedResources, access_for, environment_for, settings_model
 from infra.nag import acknowledge
 
 
@@ -59,7 +59,7 @@ class KitStack(cdk.Stack):
             custom_domain=config.custom_domain,
         )
         base_url = self.api.base_url
-        self.data = KitTables(self, "Data", retain=config.retain_data)
+        self.data = KitTables(self, "Data", specs=(*TABLES, *app_table_specs(config.app)), retain=config.retain_data)
         self.key = KitKey(self, "Encryption", retain=config.retain_data).key
         self.auth = KitAuth(self, "Auth", config=config, base_url=base_url, groups=config.groups)
 
@@ -80,7 +80,8 @@ class KitStack(cdk.Stack):
             # A grant must not outlive the Cognito refresh token behind it.
             Env.GRANT_LIFETIME_DAYS: str(config.refresh_token_days),
             Env.REGISTRATION_ENABLED: "false" if config.registration_policy == "closed" else "true",
-            **{spec.env: self.data.table(key).table_name for key, spec in self.data.specs.items()},
+            **{spec.env: self.data.table(key).table_name for key, spec in self.data.specs.items() if spec.env},
+            Env.APP_TABLES: json.dumps({t.name: self.data.table(t.name).table_name for t in config.app.tables}),
         }
         shared = SharedResources(tables=self.data.tables, key=self.key, user_pool=self.auth.user_pool)
 
@@ -93,8 +94,9 @@ class KitStack(cdk.Stack):
                 environment=environment_for(settings_model(name), available),
                 log_retention=retention,
                 removal_policy=removal,
+                app=config.app,
             )
-            fn.apply_access(ACCESS.get(name, Access()), shared)
+            fn.apply_access(access_for(name, config.app), shared)
             # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
             acknowledge(
                 fn.role,

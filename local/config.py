@@ -5,21 +5,22 @@ Every port can be overridden from the environment, so tests start the stack on f
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
+
+from functions.core import kit_app
 
 REGION: Final = "us-east-1"
 POOL_NAME: Final = "mcp-cognito-kit-local"
 GATEWAY_CLIENT_NAME: Final = "mcp-kit-gateway"
 GRANTS_TABLE: Final = "mcp-kit-grants"
-APP_TABLE: Final = "mcp-kit-app"
 CLIENTS_TABLE: Final = "mcp-kit-clients"
 ARTEFACTS_TABLE: Final = "mcp-kit-artefacts"
-# Demo policy: only editors may grant write access (the CDK stack uses the same default).
-SCOPE_GROUP_CEILINGS: Final = '{"todos:write": ["editors"]}'
-
-EDITORS_GROUP: Final = "editors"
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+APP_CONTEXT_KEY: Final = "kit:app"
 # Dummy credentials for moto; never real ones.
 FAKE_CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -30,10 +31,37 @@ class DemoUser:
     groups: tuple[str, ...]
 
 
-DEMO_USERS: Final = (
-    DemoUser("alice@example.com", (EDITORS_GROUP,)),
-    DemoUser("bob@example.com", ()),
-)
+def select_app(cdk_json: Path = REPO_ROOT / "cdk.json") -> Path:
+    """The app ``make dev`` serves: ``KIT_APP_PATH`` if set, else cdk.json's ``kit:app``.
+
+    A relative ``kit:app`` is relative to cdk.json's folder. The choice is exported as
+    ``KIT_APP_PATH``, which the functions read (``functions.core.kit_app``).
+    """
+    raw = os.environ.get(kit_app.APP_PATH_ENV, "").strip()
+    if not raw:
+        context = json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {})
+        raw = context.get(APP_CONTEXT_KEY) or ""
+        if not isinstance(raw, str) or not raw.strip():
+            raise SystemExit(f"{cdk_json}: {APP_CONTEXT_KEY} must name the app folder")
+    path = (cdk_json.parent / Path(raw).expanduser()).resolve()
+    os.environ[kit_app.APP_PATH_ENV] = str(path)
+    return path
+
+
+def app_table_name(name: str) -> str:
+    """The local DynamoDB table of the app's manifest table ``name``."""
+    return f"mcp-kit-app-{name}"
+
+
+def scope_group_ceilings() -> dict[str, tuple[str, ...]]:
+    """The app's default ceilings (the CDK stack's default too, unless kit:scopeGroupCeilings is set)."""
+    return kit_app.current().default_ceilings
+
+
+def demo_users() -> tuple[DemoUser, ...]:
+    """alice is in every group a ceiling names (she may grant everything), bob in none."""
+    groups = tuple(dict.fromkeys(g for gs in scope_group_ceilings().values() for g in gs))
+    return (DemoUser("alice@example.com", groups), DemoUser("bob@example.com", ()))
 
 
 @dataclass(frozen=True)

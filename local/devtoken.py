@@ -119,7 +119,7 @@ def record_grant(cfg: LocalConfig, token: DevToken, email: str, kit_scopes: list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("email", help="a demo user, e.g. alice@example.com")
-    parser.add_argument("--scope", default=" ".join(scopes.DEFAULT_SCOPES), help="kit scopes, space-separated")
+    parser.add_argument("--scope", default=" ".join(scopes.default_scopes()), help="kit scopes, space-separated")
     parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD"), help="defaults to $DEMO_PASSWORD")
     parser.add_argument("--client-id", default="devtoken-cli", help="the agent name recorded on the grant")
     args = parser.parse_args(argv)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = args.scope.split()
     unknown = [s for s in wanted if scopes.get_scope(s) is None]
     if unknown:
-        parser.error(f"unknown scopes {unknown}; the catalogue has {list(scopes.SCOPE_NAMES)}")
+        parser.error(f"unknown scopes {unknown}; the catalogue has {list(scopes.scope_names())}")
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     cfg = LocalConfig.from_env()

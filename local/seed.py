@@ -11,19 +11,18 @@ from typing import Any
 
 import boto3
 
-from functions.core import scopes
+from functions.core import kit_app, scopes
 from functions.core.routes import CALLBACK_PATH
 from local.config import (
-    APP_TABLE,
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,
-    DEMO_USERS,
-    EDITORS_GROUP,
     GATEWAY_CLIENT_NAME,
     GRANTS_TABLE,
     POOL_NAME,
     REGION,
     LocalConfig,
+    app_table_name,
+    demo_users,
 )
 
 
@@ -43,14 +42,15 @@ def generate_password() -> str:
     return core + "Aa1!"
 
 
-def _table(ddb: Any, name: str, *, sort_key: bool) -> None:
+def _table(ddb: Any, name: str, *, sort_key: str | None = None, ttl: str | None = "ttl") -> None:
     keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
     attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
     if sort_key:
-        keys.append({"AttributeName": "sk", "KeyType": "RANGE"})
-        attrs.append({"AttributeName": "sk", "AttributeType": "S"})
+        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+        attrs.append({"AttributeName": sort_key, "AttributeType": "S"})
     ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
-    ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    if ttl:
+        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
 
 
 def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
@@ -68,7 +68,7 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
         UserPoolId=pool_id,
         Identifier=resource_server_id,
         Name="mcp",
-        Scopes=[{"ScopeName": s.name, "ScopeDescription": s.description} for s in scopes.CATALOGUE],
+        Scopes=[{"ScopeName": s.name, "ScopeDescription": s.description} for s in scopes.catalogue()],
     )
     client = idp.create_user_pool_client(
         UserPoolId=pool_id,
@@ -78,7 +78,7 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
         AllowedOAuthFlowsUserPoolClient=True,
         AllowedOAuthScopes=[
             *scopes.UPSTREAM_OIDC_SCOPES,
-            *(scopes.cognito_scope(resource_server_id, s) for s in scopes.SCOPE_NAMES),
+            *(scopes.cognito_scope(resource_server_id, s) for s in scopes.scope_names()),
         ],
         CallbackURLs=[cfg.base_url + CALLBACK_PATH],
         LogoutURLs=[cfg.base_url + "/"],
@@ -86,10 +86,14 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
         # Code flow only, as in AWS (the emulator checks passwords through moto's admin API).
         ExplicitAuthFlows=["ALLOW_REFRESH_TOKEN_AUTH"],
     )["UserPoolClient"]
-    idp.create_group(UserPoolId=pool_id, GroupName=EDITORS_GROUP, Description="May grant todos:write")
+    users = demo_users()
+    for group in dict.fromkeys(g for user in users for g in user.groups):
+        idp.create_group(
+            UserPoolId=pool_id, GroupName=group, Description=f"mcp-cognito-kit scope-ceiling group '{group}'"
+        )
 
     passwords: dict[str, str] = {}
-    for user in DEMO_USERS:
+    for user in users:
         pw = password or generate_password()
         idp.admin_create_user(
             UserPoolId=pool_id,
@@ -102,10 +106,10 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
         passwords[user.email] = pw
 
-    _table(ddb, GRANTS_TABLE, sort_key=False)
-    _table(ddb, APP_TABLE, sort_key=True)
-    _table(ddb, CLIENTS_TABLE, sort_key=False)
-    _table(ddb, ARTEFACTS_TABLE, sort_key=False)
+    for name in (GRANTS_TABLE, CLIENTS_TABLE, ARTEFACTS_TABLE):
+        _table(ddb, name)
+    for table in kit_app.current().tables:
+        _table(ddb, app_table_name(table.name), sort_key=table.sort_key, ttl=table.ttl_attribute)
     key_id = kms.create_key(Description="mcp-cognito-kit upstream token encryption (local)")["KeyMetadata"]["KeyId"]
 
     return Seeded(

@@ -8,6 +8,7 @@ the real Lambda handlers. Ctrl-C (or SIGTERM) stops everything.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -16,17 +17,19 @@ import threading
 import time
 from typing import Any, Final
 
+from functions.core import kit_app
 from functions.core.routes import FUNCTIONS, MCP_PATH
 from functions.core.settings import Env
 from local.config import (
-    APP_TABLE,
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,
     FAKE_CREDENTIALS,
     GRANTS_TABLE,
     REGION,
-    SCOPE_GROUP_CEILINGS,
     LocalConfig,
+    app_table_name,
+    demo_users,
+    scope_group_ceilings,
 )
 from local.seed import Seeded, seed
 
@@ -45,7 +48,7 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         Env.JWKS_URL: f"{cfg.moto_url}/{seeded.user_pool_id}/.well-known/jwks.json",
         Env.RESOURCE_BINDING: "true",
         Env.GRANTS_TABLE: GRANTS_TABLE,
-        Env.APP_TABLE: APP_TABLE,
+        Env.APP_TABLES: json.dumps({t.name: app_table_name(t.name) for t in kit_app.current().tables}),
         Env.GRANT_CACHE_SECONDS: os.environ.get(Env.GRANT_CACHE_SECONDS, "10"),
         # Browser-based clients allowed on /mcp locally: MCP Inspector's UI by default.
         Env.ALLOWED_ORIGINS: os.environ.get(Env.ALLOWED_ORIGINS, INSPECTOR_ORIGIN),
@@ -53,7 +56,7 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         Env.CLIENTS_TABLE: CLIENTS_TABLE,
         Env.ARTEFACTS_TABLE: ARTEFACTS_TABLE,
         Env.KMS_KEY_ID: seeded.kms_key_id,
-        Env.SCOPE_GROUP_CEILINGS: SCOPE_GROUP_CEILINGS,
+        Env.SCOPE_GROUP_CEILINGS: json.dumps(scope_group_ceilings()),
         # Off unless asked for: lets tests serve Client ID Metadata Documents from loopback.
         Env.INSECURE_CIMD_LOOPBACK: os.environ.get(Env.INSECURE_CIMD_LOOPBACK, "false"),
         **({Env.CIMD_CA_FILE: os.environ[Env.CIMD_CA_FILE]} if os.environ.get(Env.CIMD_CA_FILE) else {}),
@@ -165,11 +168,10 @@ def _banner(cfg: LocalConfig, seeded: Seeded) -> None:
         f"  Cognito domain: {cfg.cognito_url}  (managed-login emulator)",
         f"  moto:           {cfg.moto_url}",
         f"  User pool:      {seeded.user_pool_id}",
+        f"  App:            {kit_app.current().root}  (scopes {' '.join(kit_app.current().scope_names)})",
         "  Demo users:",
     ]
-    from local.config import DEMO_USERS
-
-    for user in DEMO_USERS:
+    for user in demo_users():
         groups = ",".join(user.groups) or "no group"
         lines.append(f"    {user.email:<20} password {seeded.passwords[user.email]}  ({groups})")
     lines.append("  Ctrl-C stops everything.")

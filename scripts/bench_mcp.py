@@ -94,8 +94,8 @@ def main() -> int:
 
         stack: Any = _Stack()
         stack.cfg, stack.seeded = cfg, seeded
-        DynamoGrantRepository(GRANTS_TABLE).create(grant("origin-bench", "sub-bench", ("todos:read", "todos:write")))
-        token = moto_token(stack, "bench", ("todos:read", "todos:write"))
+        DynamoGrantRepository(GRANTS_TABLE).create(grant("origin-bench", "sub-bench", ("notes:read", "notes:write")))
+        token = moto_token(stack, "bench", ("notes:read", "notes:write"))
         headers = {
             "accept": "application/json, text/event-stream",
             "content-type": "application/json",

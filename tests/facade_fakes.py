@@ -58,7 +58,7 @@ def facade_settings(**overrides: Any) -> FacadeSettings:
         "artefacts_table": "artefacts",
         "grants_table": "grants",
         "kms_key_id": "alias/kit",
-        "scope_group_ceilings": {"todos:write": ("editors",)},
+        "scope_group_ceilings": {"notes:write": ("editors",)},
     }
     values.update(overrides)
     return FacadeSettings(**values)
@@ -138,7 +138,7 @@ class FakeCognito:
             "sub": self.user.sub,
             "client_id": GATEWAY_CLIENT,
             "token_use": "access",
-            "scope": f"openid email {MCP_URL}/todos:read {MCP_URL}/todos:write",
+            "scope": f"openid email {MCP_URL}/notes:read {MCP_URL}/notes:write",
             "aud": MCP_URL,
             "iat": now,
             "exp": now + self.access_ttl,
@@ -310,7 +310,7 @@ def authorize_params(**overrides: str | None) -> dict[str, str]:
         "state": "client-state",
         "code_challenge": CHALLENGE,
         "code_challenge_method": "S256",
-        "scope": "todos:read todos:write",
+        "scope": "notes:read notes:write",
         "resource": MCP_URL,
     }
     params.update(overrides)

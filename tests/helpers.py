@@ -62,7 +62,7 @@ def access_claims(**overrides: Any) -> dict[str, Any]:
         "sub": "sub-alice",
         "client_id": GATEWAY_CLIENT,
         "token_use": "access",
-        "scope": f"openid {MCP_URL}/todos:read {MCP_URL}/todos:write",
+        "scope": f"openid {MCP_URL}/notes:read {MCP_URL}/notes:write",
         "aud": MCP_URL,
         "auth_time": now,
         "iat": now,
@@ -88,7 +88,7 @@ def mcp_settings(**overrides: Any) -> McpSettings:
         "gateway_client_id": GATEWAY_CLIENT,
         "grants_table": "grants",
         "clients_table": "clients",
-        "app_table": "app",
+        "app_tables": {"notes": "notes"},
         "jwks_url_override": "https://jwks.invalid/keys",
     }
     values.update(overrides)
@@ -98,7 +98,7 @@ def mcp_settings(**overrides: Any) -> McpSettings:
 def grant(
     grant_id: str = "origin-alice",
     sub: str = "sub-alice",
-    scopes: tuple[str, ...] = ("todos:read", "todos:write"),
+    scopes: tuple[str, ...] = ("notes:read", "notes:write"),
     **kw: Any,
 ) -> Grant:
     now = int(time.time())

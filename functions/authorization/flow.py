@@ -65,7 +65,7 @@ def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
     wanted = catalogue.order((raw or "").split())
     if not wanted and client.scope:
         wanted = catalogue.order(client.scope.split())
-    return tuple(wanted or catalogue.DEFAULT_SCOPES)
+    return tuple(wanted or catalogue.default_scopes())
 
 
 RedirectMatcher = Callable[[str, Sequence[str]], bool]

@@ -39,7 +39,7 @@ from functions.core.redirect_uris import (
     redirect_uri_matches,
     split_uri,
 )
-from functions.core.scopes import SCOPE_NAMES
+from functions.core.scopes import scope_names
 
 # The redirect URI API stays importable from here (its home is functions/core/redirect_uris.py).
 __all__ = [
@@ -237,7 +237,7 @@ def _check_scope(value: object) -> str | None:
     # and may replace requested metadata values. Real agents register with OIDC scopes such as
     # "openid offline_access"; refusing them would break registration, so only catalogue
     # scopes are kept (none left: the field is dropped) and the response shows what was kept.
-    kept = [n for n in dict.fromkeys(value.split()) if n in SCOPE_NAMES]
+    kept = [n for n in dict.fromkeys(value.split()) if n in scope_names()]
     return " ".join(kept) or None
 
 

@@ -1,50 +1,55 @@
-"""The scope catalogue: the one home of every OAuth scope the kit knows.
+"""The scope catalogue: every OAuth scope the kit serves, from the app's manifest.
 
-It feeds the MCP function (tool requirements are checked against it at cold start), the
-metadata documents (``scopes_supported``), the consent page (descriptions), the Cognito
-resource server in CDK and the local seeding. Which tool needs which scope is declared on
-the tool itself (``functions.mcp_server.registry.scoped_tool``) and must name scopes from
-here; ``tools`` below is the human-readable summary shown on the consent page, kept honest
-by a test that compares it with the tool registry.
+The catalogue's one home is the app folder's ``app.json`` (``functions.core.kit_app``). It
+feeds the MCP function (each tool's scopes are checked against it at cold start), the
+metadata documents (``scopes_supported``), the consent page (descriptions), the group
+ceilings' defaults, the Cognito resource server in CDK and the local seeding. Loading it
+imports neither the MCP SDK nor the app's tools.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Final
 
+from functions.core import kit_app
+from functions.core.kit_app import ScopeDef
 
-@dataclass(frozen=True)
-class ScopeDef:
-    name: str
-    description: str
-    tools: tuple[str, ...]
-    # Requested when a client asks for no scope at all (RFC 6749 section 3.3 lets the
-    # server apply a documented default).
-    default: bool = True
-
-
-TODOS_READ: Final = "todos:read"
-TODOS_WRITE: Final = "todos:write"
-
-CATALOGUE: Final[tuple[ScopeDef, ...]] = (
-    ScopeDef(TODOS_READ, "Read your to-do list", tools=("list_todos",)),
-    ScopeDef(TODOS_WRITE, "Add items to your to-do list and mark them done", tools=("add_todo", "complete_todo")),
-)
+__all__ = [
+    "UPSTREAM_OIDC_SCOPES",
+    "ScopeDef",
+    "catalogue",
+    "cognito_scope",
+    "default_scopes",
+    "get_scope",
+    "kit_scopes_from_cognito",
+    "order",
+    "scope_names",
+    "within_ceilings",
+]
 
 # What the facade asks Cognito for on top of the catalogue: an ID token with the email, so
 # the consent page and whoami can name the user. The gateway app client allows exactly
 # these plus the catalogue, in AWS (infra/auth.py) and locally (local/seed.py).
 UPSTREAM_OIDC_SCOPES: Final[tuple[str, ...]] = ("openid", "email")
 
-SCOPE_NAMES: Final[tuple[str, ...]] = tuple(s.name for s in CATALOGUE)
-DEFAULT_SCOPES: Final[tuple[str, ...]] = tuple(s.name for s in CATALOGUE if s.default)
-_BY_NAME: Final[dict[str, ScopeDef]] = {s.name: s for s in CATALOGUE}
+
+def catalogue() -> tuple[ScopeDef, ...]:
+    """The app's scopes, in manifest order (loaded once per process; ``AppError`` if broken)."""
+    return kit_app.current().scopes
+
+
+def scope_names() -> tuple[str, ...]:
+    return kit_app.current().scope_names
+
+
+def default_scopes() -> tuple[str, ...]:
+    """What a request without a catalogue scope asks for (RFC 6749 section 3.3 default)."""
+    return tuple(s.name for s in catalogue() if s.default)
 
 
 def get_scope(name: str) -> ScopeDef | None:
-    return _BY_NAME.get(name)
+    return next((s for s in catalogue() if s.name == name), None)
 
 
 def cognito_scope(resource_server_id: str, scope: str) -> str:
@@ -59,13 +64,10 @@ def kit_scopes_from_cognito(resource_server_id: str, token_scopes: Iterable[str]
     ``aws.cognito.signin.user.admin``) never become kit scopes: fail closed.
     """
     prefix = resource_server_id + "/"
-    found = set()
-    for raw in token_scopes:
-        if raw.startswith(prefix):
-            name = raw[len(prefix) :]
-            if name in _BY_NAME:
-                found.add(name)
-    return frozenset(found)
+    known = set(scope_names())
+    return frozenset(
+        raw[len(prefix) :] for raw in token_scopes if raw.startswith(prefix) and raw[len(prefix) :] in known
+    )
 
 
 def within_ceilings(
@@ -77,6 +79,6 @@ def within_ceilings(
 
 
 def order(scopes: Iterable[str]) -> list[str]:
-    """Catalogue order, for stable scope strings in headers and documents."""
+    """Catalogue order (unknown names dropped), for stable scope strings in headers and documents."""
     wanted = set(scopes)
-    return [s for s in SCOPE_NAMES if s in wanted]
+    return [s for s in scope_names() if s in wanted]

@@ -7,6 +7,7 @@ naming the variable, so a misconfigured function fails at init, never mid-reques
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from functions.core import kit_app
 from functions.core.routes import MCP_PATH
 
 
@@ -32,7 +34,8 @@ class Env:
     RESOURCE_SERVER_ID: Final = "COGNITO_RESOURCE_SERVER_ID"
     RESOURCE_BINDING: Final = "COGNITO_RESOURCE_BINDING"
     GRANTS_TABLE: Final = "GRANTS_TABLE"
-    APP_TABLE: Final = "APP_TABLE"
+    # JSON {"<app table name>": "<DynamoDB table name>"}: the tables of the app's manifest.
+    APP_TABLES: Final = "APP_TABLES"
     GRANT_CACHE_SECONDS: Final = "GRANT_CACHE_SECONDS"
     JWKS_MIN_REFRESH_SECONDS: Final = "JWKS_MIN_REFRESH_SECONDS"
     TOKEN_LEEWAY_SECONDS: Final = "TOKEN_LEEWAY_SECONDS"
@@ -150,16 +153,15 @@ class CognitoSettings(CoreSettings):
     # next access token, not when the grant expires.
     # JSON {"scope": ["group", ...]}: a scope listed here may be granted only by members of
     # one of its groups; scopes not listed are open to every user.
+    # Unset: the ceilings of the app's manifest (each scope's "groups").
     scope_group_ceilings: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict, validation_alias=Env.SCOPE_GROUP_CEILINGS
+        default_factory=lambda: kit_app.current().default_ceilings, validation_alias=Env.SCOPE_GROUP_CEILINGS
     )
 
     @field_validator("scope_group_ceilings", mode="before")
     @classmethod
     def _parse_ceilings(cls, value: object) -> object:
         if isinstance(value, str):
-            import json
-
             try:
                 return json.loads(value) if value.strip() else {}
             except ValueError as exc:
@@ -196,7 +198,27 @@ class McpSettings(CognitoSettings):
     grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
     # Read only: a grant authorizes only while its registered client exists (RFC 7592 s2.3).
     clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
-    app_table: str = Field(validation_alias=Env.APP_TABLE, min_length=3, max_length=255)
+    app_tables: dict[str, str] = Field(default_factory=dict, validation_alias=Env.APP_TABLES)
+
+    @field_validator("app_tables", mode="before")
+    @classmethod
+    def _parse_app_tables(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError as exc:
+                raise ValueError("must be a JSON object of app table -> DynamoDB table name") from exc
+        return value
+
+    @field_validator("app_tables")
+    @classmethod
+    def _every_app_table(cls, value: dict[str, str]) -> dict[str, str]:
+        # Every table of the app's manifest must be named, or its tools fail mid-request.
+        missing = [t.name for t in kit_app.current().tables if not 3 <= len(value.get(t.name, "")) <= 255]
+        if missing:
+            raise ValueError(f"no DynamoDB table name for the app's tables {missing}")
+        return value
+
     grant_cache_seconds: float = Field(default=10.0, validation_alias=Env.GRANT_CACHE_SECONDS, ge=0, le=300)
     # Extra browser origins allowed to call /mcp (the MCP transport spec requires Origin
     # validation against DNS rebinding); <B> itself is always allowed.
@@ -267,5 +289,10 @@ _S = TypeVar("_S", bound=CoreSettings)
 
 @cache
 def load(model: type[_S]) -> _S:
-    """Validate once per container (cold start) and reuse on every warm invocation."""
+    """Validate once per container (cold start) and reuse on every warm invocation.
+
+    The app's manifest (scope catalogue) is loaded here too, so a missing or malformed one
+    stops every function at cold start (``kit_app.AppError`` naming the file and field).
+    """
+    kit_app.current()
     return model.from_env()

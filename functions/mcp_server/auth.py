@@ -60,7 +60,7 @@ class McpAuthenticator:
         self.resource_metadata_url = settings.base_url + PRM_MCP_PATH
         # MCP spec 2025-11-25 "Scope Selection Strategy": the 401 challenge names the scopes
         # a client should request; offline_access is never listed.
-        self.default_scopes = list(catalogue.DEFAULT_SCOPES)
+        self.default_scopes = list(catalogue.default_scopes())
 
     def challenge(self, reason: str, *, presented: bool) -> Denied:
         """401: RFC 6750 section 3.1 sets ``error`` only when a token was presented."""

@@ -7,17 +7,17 @@ from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 
+from functions.core import kit_app
 from functions.core.client_grants import ClientBoundGrants
 from functions.core.client_store import ClientLookup, DynamoClientReader
 from functions.core.grants import CachedGrants, DynamoGrantRepository, GrantReader
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
 from functions.core.settings import McpSettings
-from functions.mcp_server import tools
+from functions.mcp_server.api import AppContext
 from functions.mcp_server.app import McpEndpoint
+from functions.mcp_server.app_loader import Register, build_registry, extend_hook
 from functions.mcp_server.auth import McpAuthenticator
-from functions.mcp_server.registry import REGISTRY
 from functions.mcp_server.server import build_server
-from functions.mcp_server.todos import DynamoTodoRepository, TodoRepository
 
 
 def transport_security(settings: McpSettings) -> TransportSecuritySettings:
@@ -44,11 +44,22 @@ def create_endpoint(
     *,
     grants: GrantReader | None = None,
     clients: ClientLookup | None = None,
-    todos: TodoRepository | None = None,
     jwks: JwksCache | None = None,
+    register: Register | None = None,
 ) -> McpEndpoint:
+    """The /mcp endpoint serving the app's tools (``register``: tests replace the app's own).
+
+    Raises ``kit_app.AppError`` or ``UnknownScopeError`` (a tool naming a scope missing from
+    the catalogue) at cold start.
+    """
     _quiet_sdk_logs()
-    tools.configure(todos or DynamoTodoRepository(settings.app_table))
+    manifest = kit_app.current()
+    ctx = AppContext(tables=settings.app_tables, resource_name=settings.resource_name)
+    registry = build_registry(manifest, ctx, register)
+    server = build_server(registry, name=settings.resource_name)
+    extend = extend_hook(manifest.root) if register is None else None
+    if extend is not None:
+        extend(server, ctx)
     # RFC 7592 section 2.3: a grant counts only while its registered client exists; the
     # client lookup is cached with the grant (functions/core/client_grants.py).
     bound = ClientBoundGrants(
@@ -61,8 +72,8 @@ def create_endpoint(
         CachedGrants(bound, settings.grant_cache_seconds),
     )
     return McpEndpoint(
-        server=build_server(REGISTRY, name=settings.resource_name),
-        registry=REGISTRY,
+        server=server,
+        registry=registry,
         authenticator=authenticator,
         security=transport_security(settings),
     )

@@ -1,20 +1,23 @@
-"""Tools with per-tool scopes: the kit's ``@scoped_tool`` decorator.
+"""Tools with per-tool scopes: the registry an app adds its tools to.
 
-A tool declares the scopes it needs where it is declared. The registry is plain Python
-(no MCP SDK import), so the requirement table can be read cheaply; the endpoint uses it
-to hide tools from ``tools/list`` and to answer a ``tools/call`` the caller may not make
-with 403 ``insufficient_scope`` (MCP spec 2025-11-25, "Step-Up Authorization Flow").
+A tool declares the scopes it needs where it is declared (``@tools.tool(scopes=...)``). The
+registry is plain Python (no MCP SDK import), so the requirement table can be read cheaply;
+the endpoint uses it to hide tools from ``tools/list`` and to answer a ``tools/call`` the
+caller may not make with 403 ``insufficient_scope`` (MCP spec 2025-11-25, "Step-Up
+Authorization Flow").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from functions.core import scopes as catalogue
-
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class UnknownScopeError(ValueError):
+    """A tool requires a scope the app's catalogue does not define."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,11 @@ class ToolSpec:
 
 
 class ToolRegistry:
-    def __init__(self) -> None:
+    """The tools of one MCP server; ``catalogue`` names every scope a tool may require."""
+
+    def __init__(self, catalogue: Iterable[str], *, source: str = "the scope catalogue") -> None:
+        self._catalogue = frozenset(catalogue)
+        self._source = source
         self._tools: dict[str, ToolSpec] = {}
 
     def tool(
@@ -40,14 +47,23 @@ class ToolRegistry:
         description: str | None = None,
         read_only: bool = False,
     ) -> Callable[[_F], _F]:
-        unknown = [s for s in scopes if catalogue.get_scope(s) is None]
-        if unknown:
-            # Fail at import (cold start), not at call time: a tool guarded by a scope
-            # nobody can be granted would be silently unusable.
-            raise ValueError(f"tool requires scopes missing from the catalogue: {unknown}")
+        """Decorator: register ``fn`` as a tool needing every scope in ``scopes`` (none: any caller).
+
+        Raises ``UnknownScopeError`` naming the tool and the scopes missing from the catalogue,
+        at registration (cold start, and synth): a tool guarded by a scope nobody can be
+        granted would otherwise be silently unusable. ``ValueError`` for a duplicate name.
+        """
+        if isinstance(scopes, str):
+            raise TypeError("scopes must be a tuple of scope names, e.g. scopes=('notes:read',)")
 
         def register(fn: _F) -> _F:
             tool_name = name or fn.__name__
+            unknown = sorted(set(scopes) - self._catalogue)
+            if unknown:
+                raise UnknownScopeError(
+                    f"tool {tool_name!r} requires scope(s) {unknown} missing from {self._source} "
+                    f"(it defines {sorted(self._catalogue)})"
+                )
             if tool_name in self._tools:
                 raise ValueError(f"duplicate tool {tool_name!r}")
             self._tools[tool_name] = ToolSpec(tool_name, fn, frozenset(scopes), title, description, read_only)
@@ -66,7 +82,3 @@ class ToolRegistry:
     def allows(self, name: str, granted: frozenset[str]) -> bool:
         needed = self.required_scopes(name)
         return needed is not None and needed <= granted
-
-
-REGISTRY = ToolRegistry()
-scoped_tool = REGISTRY.tool

@@ -22,7 +22,7 @@ def protected_resource_metadata(settings: CoreSettings) -> dict[str, Any]:
         "resource": settings.mcp_url,
         "authorization_servers": [settings.issuer],
         # MCP spec: offline_access is not a resource scope and is never listed here.
-        "scopes_supported": list(scopes.SCOPE_NAMES),
+        "scopes_supported": list(scopes.scope_names()),
         "bearer_methods_supported": ["header"],
         "resource_name": settings.resource_name,
     }
@@ -43,7 +43,7 @@ def authorization_server_metadata(settings: CoreSettings) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
-        "scopes_supported": list(scopes.SCOPE_NAMES),
+        "scopes_supported": list(scopes.scope_names()),
         "client_id_metadata_document_supported": True,
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,

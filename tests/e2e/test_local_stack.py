@@ -52,7 +52,7 @@ def test_unauthenticated_post_gets_the_challenge(stack: RunningStack) -> None:
     resp = httpx.post(stack.cfg.base_url + "/mcp")
     assert resp.status_code == 401
     prm = stack.cfg.base_url + "/.well-known/oauth-protected-resource/mcp"
-    assert resp.headers["www-authenticate"] == f'Bearer scope="todos:read todos:write", resource_metadata="{prm}"'
+    assert resp.headers["www-authenticate"] == f'Bearer scope="notes:read notes:write", resource_metadata="{prm}"'
 
 
 @pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"])
@@ -65,7 +65,7 @@ def test_protected_resource_metadata(stack: RunningStack, path: str) -> None:
     assert resp.json() == {
         "resource": base + "/mcp",
         "authorization_servers": [base],
-        "scopes_supported": ["todos:read", "todos:write"],
+        "scopes_supported": ["notes:read", "notes:write"],
         "bearer_methods_supported": ["header"],
         "resource_name": "MCP Cognito Kit",
     }
@@ -83,7 +83,7 @@ def test_authorization_server_metadata(stack: RunningStack) -> None:
     assert doc["grant_types_supported"] == ["authorization_code", "refresh_token"]
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["token_endpoint_auth_methods_supported"] == ["none", "client_secret_basic", "client_secret_post"]
-    assert doc["scopes_supported"] == ["todos:read", "todos:write"]
+    assert doc["scopes_supported"] == ["notes:read", "notes:write"]
     assert doc["client_id_metadata_document_supported"] is True
     assert doc["authorization_response_iss_parameter_supported"] is True
 
@@ -104,32 +104,32 @@ def test_unknown_route_is_404_like_api_gateway(stack: RunningStack) -> None:
 
 
 def test_tokens_from_the_emulator_drive_the_mcp_server(stack: RunningStack) -> None:
-    alice = Agent(stack, "alice@example.com", ["todos:read", "todos:write"])
-    bob = Agent(stack, "bob@example.com", ["todos:read"])
+    alice = Agent(stack, "alice@example.com", ["notes:read", "notes:write"])
+    bob = Agent(stack, "bob@example.com", ["notes:read"])
 
     # Scope filtering: bob's grant has read only.
-    assert alice.tools() == {"whoami", "list_todos", "add_todo", "complete_todo"}
-    assert bob.tools() == {"whoami", "list_todos"}
+    assert alice.tools() == {"whoami", "list_notes", "add_note", "archive_note"}
+    assert bob.tools() == {"whoami", "list_notes"}
 
     # Identity comes from the verified token and the grant.
     me = alice.call("whoami").json()["result"]["structuredContent"]
     assert me["email"] == "alice@example.com"
     assert me["sub"] == alice.token.sub
-    assert me["scopes"] == ["todos:read", "todos:write"]
+    assert me["scopes"] == ["notes:read", "notes:write"]
 
     # Per-user isolation.
-    added = alice.call("add_todo", {"title": "ship the kit"}).json()["result"]["structuredContent"]
-    assert bob.call("list_todos").json()["result"]["structuredContent"] == {"result": []}
-    alice_list = alice.call("list_todos").json()["result"]["structuredContent"]["result"]
+    added = alice.call("add_note", {"title": "ship the kit"}).json()["result"]["structuredContent"]
+    assert bob.call("list_notes").json()["result"]["structuredContent"] == {"result": []}
+    alice_list = alice.call("list_notes").json()["result"]["structuredContent"]["result"]
     assert [t["id"] for t in alice_list] == [added["id"]]
 
     # Step-up: 403 insufficient_scope naming the scopes held and the one the tool needs (no
     # MCP-Protocol-Version header: the default revision, 2025-03-26).
-    denied = bob.call("add_todo", {"title": "sneaky"})
+    denied = bob.call("add_note", {"title": "sneaky"})
     assert denied.status_code == 403
     challenge = denied.headers["www-authenticate"]
     assert 'error="insufficient_scope"' in challenge
-    assert 'scope="todos:read todos:write"' in challenge
+    assert 'scope="notes:read notes:write"' in challenge
     assert "resource_metadata=" in challenge
 
     # Revoking the grant stops the same, still cryptographically valid, token.
@@ -193,7 +193,7 @@ def _partial_post(port: int) -> socket.socket:
 
 
 def test_listen_gets_answer_405_and_ctrl_c_stops_with_requests_in_flight(own_stack: RunningStack) -> None:
-    alice = Agent(own_stack, "alice@example.com", ["todos:read"])
+    alice = Agent(own_stack, "alice@example.com", ["notes:read"])
     listen = {
         "authorization": f"Bearer {alice.token.access_token}",
         "accept": "text/event-stream",

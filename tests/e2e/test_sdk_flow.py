@@ -84,11 +84,11 @@ async def _full_flow(stack: RunningStack, agent: Agent, agent_name_html: str) ->
     title = f"from the SDK {agent.redirect_uri}"  # unique: tests share the stack's users
     async with agent.session() as client:
         tools = {t.name for t in (await client.list_tools()).tools}
-        assert tools == {"whoami", "list_todos", "add_todo", "complete_todo"}
+        assert tools == {"whoami", "list_notes", "add_note", "archive_note"}
         me = _structured(await client.call_tool("whoami", {}))
         assert me["email"] == "alice@example.com"
-        assert me["scopes"] == ["todos:read", "todos:write"]
-        added = _structured(await client.call_tool("add_todo", {"title": title}))
+        assert me["scopes"] == ["notes:read", "notes:write"]
+        added = _structured(await client.call_tool("add_note", {"title": title}))
         assert added["title"] == title
 
     # The authorization response carried iss = the issuer (RFC 9207) and the flow went
@@ -98,14 +98,14 @@ async def _full_flow(stack: RunningStack, agent: Agent, agent_name_html: str) ->
     consent = agent.browser.consent_pages[0]
     assert agent_name_html in consent
     assert "<script>" not in consent  # client metadata is rendered escaped
-    assert "Read your to-do list" in consent  # each scope with its catalogue description
+    assert "Read your notes" in consent  # each scope with its catalogue description
     first = agent.storage.tokens
     assert first is not None and first.refresh_token
 
     # Refresh: the SDK refreshes an expired token by itself; the kit rotates the refresh token.
     agent.provider.context.token_expiry_time = time.time() - 1
     async with agent.session() as client:
-        listed = _structured(await client.call_tool("list_todos", {}))
+        listed = _structured(await client.call_tool("list_notes", {}))
         assert title in [t["title"] for t in listed["result"]]
     second = agent.storage.tokens
     assert second is not None
@@ -175,20 +175,20 @@ async def test_bob_cannot_get_write(stack: RunningStack) -> None:
     agent = Agent(stack, "bob@example.com")
     async with agent.session() as client:
         tools = {t.name for t in (await client.list_tools()).tools}
-        assert tools == {"whoami", "list_todos"}
+        assert tools == {"whoami", "list_notes"}
         me = _structured(await client.call_tool("whoami", {}))
-        assert me["scopes"] == ["todos:read"]
-    # The consent page offered bob only todos:read and said why todos:write was withheld.
+        assert me["scopes"] == ["notes:read"]
+    # The consent page offered bob only notes:read and said why notes:write was withheld.
     page = agent.browser.consent_pages[0]
     offered = page.split("<ul id=scopes>")[1].split("</ul>")[0]
-    assert "todos:read" in offered
-    assert "todos:write" not in offered
+    assert "notes:read" in offered
+    assert "notes:write" not in offered
     assert "Not available to your account" in page
-    denied = agent.raw_call("add_todo", {"title": "nope"})
+    denied = agent.raw_call("add_note", {"title": "nope"})
     assert denied.status_code == 403
     assert 'error="insufficient_scope"' in denied.headers["www-authenticate"]
     # No MCP-Protocol-Version header: the default revision's challenge, held + needed scopes.
-    assert 'scope="todos:read todos:write"' in denied.headers["www-authenticate"]
+    assert 'scope="notes:read notes:write"' in denied.headers["www-authenticate"]
 
 
 async def test_deny_on_consent_page(stack: RunningStack) -> None:

@@ -41,8 +41,8 @@ SDK_DIR = TS_DIR / "node_modules" / "@modelcontextprotocol" / "sdk"
 # Bounds on the driver: one answer (which may include a sign-in and consent), and its exit.
 ANSWER_TIMEOUT = 30.0
 EXIT_TIMEOUT = 10.0
-ALL_TOOLS = {"whoami", "list_todos", "add_todo", "complete_todo"}
-READ_TOOLS = {"whoami", "list_todos"}
+ALL_TOOLS = {"whoami", "list_notes", "add_note", "archive_note"}
+READ_TOOLS = {"whoami", "list_notes"}
 
 
 @pytest.fixture
@@ -213,7 +213,7 @@ def _refused_for_scope(answer: Answer) -> dict[str, Any]:
     assert challenge.startswith("Bearer ")
     assert 'error="insufficient_scope"' in challenge
     scope = challenge.split('scope="')[1].split('"')[0].split()
-    assert "todos:write" in scope
+    assert "notes:write" in scope
     return posts[0]
 
 
@@ -241,7 +241,7 @@ async def test_alice_discovery_registration_tools_refresh_revocation(stack: Runn
         assert (registered.redirect_uris, registered.token_endpoint_auth_method) == ((agent.redirect_uri,), "none")
         [exchange] = connected.exchanges("POST", "/token")
         assert (exchange["grant_type"], exchange["status"]) == ("authorization_code", 200)
-        assert (exchange["resource"], exchange["scope"]) == (base + "/mcp", "todos:read todos:write")
+        assert (exchange["resource"], exchange["scope"]) == (base + "/mcp", "notes:read notes:write")
 
         # The authorization request the SDK built: PKCE S256, resource, scope, state (RFC 7636, 8707).
         [url] = agent.authorization_urls
@@ -252,7 +252,7 @@ async def test_alice_discovery_registration_tools_refresh_revocation(stack: Runn
         assert query["client_id"] == [client_id]
         assert query["redirect_uri"] == [agent.redirect_uri]
         assert query["resource"] == [base + "/mcp"]
-        assert query["scope"] == ["todos:read todos:write"]
+        assert query["scope"] == ["notes:read notes:write"]
         assert query["state"]
         # The person went through the Cognito sign-in (emulated) and the kit's consent page, which
         # named the agent; the response carried iss (RFC 9207).
@@ -260,7 +260,7 @@ async def test_alice_discovery_registration_tools_refresh_revocation(stack: Runn
         assert base + "/oauth/callback" in agent.browser.visited
         assert len(agent.browser.consent_pages) == 1
         assert "TS SDK e2e agent" in agent.browser.consent_pages[0]
-        assert "Read your to-do list" in agent.browser.consent_pages[0]
+        assert "Read your notes" in agent.browser.consent_pages[0]
         assert [a["iss"] for a in connected.state["authorizations"]] == [base]
 
         # Connected with the token; the listen-mode GET was answered at once with 405.
@@ -271,18 +271,18 @@ async def test_alice_discovery_registration_tools_refresh_revocation(stack: Runn
         tools = await agent.ok("list_tools")
         assert set(tools.result) == ALL_TOOLS
         me = (await agent.call("whoami")).structured()
-        assert (me["email"], me["scopes"]) == ("alice@example.com", ["todos:read", "todos:write"])
+        assert (me["email"], me["scopes"]) == ("alice@example.com", ["notes:read", "notes:write"])
         title = f"from the TS SDK {agent.redirect_uri}"
-        added = await agent.call("add_todo", title=title)
+        added = await agent.call("add_note", title=title)
         assert added.structured()["title"] == title
         [grant] = kit.grants(client_id)
         assert (grant.status, grant.email) == ("active", "alice@example.com")
-        assert grant.scopes == {"todos:read", "todos:write"}
+        assert grant.scopes == {"notes:read", "notes:write"}
 
         # Refresh: the access token stops working; the SDK refreshes on the 401 by itself and the
         # kit rotates the refresh token. Nobody is asked to sign in again.
         await agent.ok("expire_access_token")
-        listed = await agent.call("list_todos")
+        listed = await agent.call("list_notes")
         assert title in [t["title"] for t in listed.structured()["result"]]
         posts = listed.exchanges("POST", "/mcp")
         assert posts[0]["status"] == 401
@@ -315,47 +315,47 @@ async def test_alice_registered_read_only_steps_up_to_write(stack: RunningStack,
     base = stack.cfg.base_url
     kit = KitState(stack)
     async with ts_agent(stack, "alice@example.com", tmp_path) as agent:
-        # The app asks the SDK for todos:read only: the SDK registers with that scope.
-        authorized = await agent.ok("authorize", scope="todos:read")
+        # The app asks the SDK for notes:read only: the SDK registers with that scope.
+        authorized = await agent.ok("authorize", scope="notes:read")
         client_id = authorized.state["client_id"]
         [registration] = authorized.exchanges("POST", "/register")
-        assert (registration["requested_scope"], registration["status"]) == ("todos:read", 201)
-        assert kit.client(client_id).scope == "todos:read"
-        assert _query(agent.authorization_urls[0])["scope"] == ["todos:read"]
-        assert [t["scope"] for t in authorized.exchanges("POST", "/token")] == ["todos:read"]
+        assert (registration["requested_scope"], registration["status"]) == ("notes:read", 201)
+        assert kit.client(client_id).scope == "notes:read"
+        assert _query(agent.authorization_urls[0])["scope"] == ["notes:read"]
+        assert [t["scope"] for t in authorized.exchanges("POST", "/token")] == ["notes:read"]
 
         tools = await agent.ok("list_tools")
         assert set(tools.result) == READ_TOOLS
         _listen_refused(tools)
         title = f"stepped up {agent.redirect_uri}"
-        refused = await agent.call("add_todo", title=title)
+        refused = await agent.call("add_note", title=title)
         _refused_for_scope(refused)
         assert len(agent.authorization_urls) == 1
 
         # The app forgets the insufficient tokens; the SDK's 401 path re-authorizes with the
         # challenge's scope, the person consents again, and the same call succeeds.
         await agent.ok("drop_tokens")
-        stepped = await agent.call("add_todo", title=title)
+        stepped = await agent.call("add_note", title=title)
         assert stepped.structured()["title"] == title
         assert len(agent.authorization_urls) == 2
         _listen_refused(stepped)
         again = _query(agent.authorization_urls[1])
         assert again["client_id"] == [client_id]
-        assert "todos:write" in again["scope"][0].split()
+        assert "notes:write" in again["scope"][0].split()
         assert stepped.exchanges("POST", "/register") == []
         [exchange] = stepped.exchanges("POST", "/token")
         assert (exchange["grant_type"], exchange["status"], exchange["scope"]) == (
             "authorization_code",
             200,
-            "todos:read todos:write",
+            "notes:read notes:write",
         )
         assert len(agent.browser.consent_pages) == 2
         assert [a["iss"] for a in stepped.state["authorizations"]] == [base, base]
 
-        # Stored: the registration still says todos:read; the new grant carries todos:write.
-        assert kit.client(client_id).scope == "todos:read"
-        assert [g.scopes for g in kit.grants(client_id) if g.status == "active"][-1] == {"todos:read", "todos:write"}
-        listed = await agent.call("list_todos")
+        # Stored: the registration still says notes:read; the new grant carries notes:write.
+        assert kit.client(client_id).scope == "notes:read"
+        assert [g.scopes for g in kit.grants(client_id) if g.status == "active"][-1] == {"notes:read", "notes:write"}
+        listed = await agent.call("list_notes")
         assert title in [t["title"] for t in listed.structured()["result"]]
 
 
@@ -365,20 +365,20 @@ async def test_bob_without_editors_group_cannot_write(stack: RunningStack, tmp_p
         connected = await agent.ok("connect")
         client_id = connected.state["client_id"]
         # The SDK asked for the whole catalogue; bob approved the consent page, and the group
-        # ceiling left todos:read only (reported in the token response, RFC 6749 section 3.3).
-        assert _query(agent.authorization_urls[0])["scope"] == ["todos:read todos:write"]
+        # ceiling left notes:read only (reported in the token response, RFC 6749 section 3.3).
+        assert _query(agent.authorization_urls[0])["scope"] == ["notes:read notes:write"]
         assert len(agent.browser.consent_pages) == 1
-        assert [t["scope"] for t in connected.exchanges("POST", "/token")] == ["todos:read"]
+        assert [t["scope"] for t in connected.exchanges("POST", "/token")] == ["notes:read"]
         _listen_refused(connected)
 
         tools = await agent.ok("list_tools")
         assert set(tools.result) == READ_TOOLS
-        assert isinstance((await agent.call("list_todos")).structured()["result"], list)
+        assert isinstance((await agent.call("list_notes")).structured()["result"], list)
 
         title = f"bob tried {agent.redirect_uri}"
-        refused = await agent.call("add_todo", title=title)
+        refused = await agent.call("add_note", title=title)
         _refused_for_scope(refused)
-        # Nothing was written, and the grant never gained todos:write.
-        listed = await agent.call("list_todos")
+        # Nothing was written, and the grant never gained notes:write.
+        listed = await agent.call("list_notes")
         assert title not in [t["title"] for t in listed.structured()["result"]]
-        assert [g.scopes for g in kit.grants(client_id)] == [{"todos:read"}]
+        assert [g.scopes for g in kit.grants(client_id)] == [{"notes:read"}]

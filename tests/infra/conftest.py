@@ -35,8 +35,10 @@ def _synth(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
     from aws_cdk.assertions import Template
 
     from app import build_app
+    from tests.conftest import TEST_APP
 
-    app, stack = build_app(context, outdir=str(outdir))
+    # The kit's test app, not the demo: expectations come from synth.config.app.
+    app, stack = build_app({"kit:app": str(TEST_APP), **(context or {})}, outdir=str(outdir))
     app.synth()  # runs cdk-nag: an unacknowledged error raises here
     template_file = outdir / f"{stack.stack_name}.template.json"
     return Synth(
@@ -51,7 +53,7 @@ def _synth(outdir: Path, context: dict[str, Any] | None = None) -> Synth:
 
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
-    """The default configuration, exactly as cdk.json defines it."""
+    """The default configuration, exactly as cdk.json defines it, serving the test app."""
     return _synth(tmp_path_factory.mktemp("cdk-default"))
 
 

@@ -14,12 +14,14 @@ from functions.core.settings import CoreSettings, Env, McpSettings
 from infra import packaging
 from infra.config import CDK_JSON, PREFIX, ConfigError, KitConfig, cdk_json_context
 from infra.functions import LOCAL_ONLY_ENV, environment_for
+from tests.conftest import TEST_APP
 
 pytestmark = pytest.mark.infra
 
 
 def _ctx(**overrides: Any) -> dict[str, Any]:
     ctx = cdk_json_context()
+    ctx.update({PREFIX + "app": str(TEST_APP)})
     ctx.update({PREFIX + k: v for k, v in overrides.items()})
     return ctx
 
@@ -60,8 +62,12 @@ def test_defaults_parse() -> None:
         ("allowedOrigins", ["http://evil.example"]),
         ("throttle", {"rateLimit": 0, "burstLimit": 1}),
         ("routeThrottle", {"mcp_server": {"rateLimit": 1}}),
-        ("scopeGroupCeilings", {"todos:delete": ["editors"]}),
-        ("scopeGroupCeilings", {"todos:write": []}),
+        ("scopeGroupCeilings", {"notes:delete": ["editors"]}),
+        ("scopeGroupCeilings", ["editors"]),
+        ("app", ""),
+        ("app", "no/such/folder"),
+        ("app", "tests"),
+        ("scopeGroupCeilings", {"notes:write": []}),
     ],
 )
 def test_bad_context_is_rejected_naming_the_key(key: str, value: Any) -> None:
@@ -175,8 +181,34 @@ def test_cached_install_is_reused_and_stale_fallback(tmp_path: Path, monkeypatch
         packaging.platform_deps("other", ("dep==2",), tmp_path)
 
 
+def test_ceilings_default_to_the_apps_and_can_be_replaced() -> None:
+    assert KitConfig.from_mapping(_ctx(scopeGroupCeilings=None)).scope_group_ceilings == {"notes:write": ("editors",)}
+    replaced = KitConfig.from_mapping(_ctx(scopeGroupCeilings={"notes:read": ["staff"]}))
+    assert replaced.scope_group_ceilings == {"notes:read": ("staff",)}
+    assert replaced.groups == ("staff",)
+
+
+def test_app_requirements_go_to_the_mcp_function_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "requirements.txt").write_text("mcp>=2.3,<3\n")
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "requirements.txt").write_text("# the app's own\nhumanize>=4\nmcp>=2.3,<3\n")
+    monkeypatch.setattr(packaging, "FUNCTIONS_DIR", tmp_path)
+    assert packaging.requirements_for("fn", app) == ("mcp>=2.3,<3", "humanize>=4")
+    assert packaging.requirements_for("fn") == ("mcp>=2.3,<3",)
+
+
+def _fake_app(root: Path) -> Path:
+    for f in ("app.json", "server.py", "store/__init__.py", "requirements.txt", "tests/test_x.py", ".venv/x"):
+        (root / f).parent.mkdir(parents=True, exist_ok=True)
+        (root / f).write_text("x")
+    return root
+
+
 def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "functions"
+    app = _fake_app(tmp_path / "team-app")
     for f in ("__init__.py", "core/__init__.py", "a/handler.py", "a/requirements.txt", "b/handler.py"):
         (src / f).parent.mkdir(parents=True, exist_ok=True)
         (src / f).write_text("x")
@@ -189,9 +221,22 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(packaging, "BUNDLE_REPORT", [])
     out = tmp_path / "out"
     out.mkdir()
-    assert packaging.LocalPythonBundler("a", cache_dir=tmp_path, max_bytes=10_000).try_bundle(str(out), object())
+    assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=10_000).try_bundle(str(out), object())
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert left == ["functions/__init__.py", "functions/a/handler.py", "functions/core/__init__.py", "lib.py"]
-    too_small = packaging.LocalPythonBundler("a", cache_dir=tmp_path, max_bytes=1)
+    # Without the app's tools: only its catalogue, as kit_app/app.json.
+    assert left == [
+        "functions/__init__.py",
+        "functions/a/handler.py",
+        "functions/core/__init__.py",
+        "kit_app/app.json",
+        "lib.py",
+    ]
+    with_tools = tmp_path / "out-tools"
+    with_tools.mkdir()
+    bundler = packaging.LocalPythonBundler("a", app, with_tools=True, cache_dir=tmp_path, max_bytes=10_000)
+    assert bundler.try_bundle(str(with_tools), object())
+    shipped = sorted(str(p.relative_to(with_tools / "kit_app")) for p in (with_tools / "kit_app").rglob("*"))
+    assert shipped == ["app.json", "server.py", "store", "store/__init__.py"]  # no tests, requirements, dot-dirs
+    too_small = packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=1)
     with pytest.raises(packaging.BundlingError, match="budget"):
         too_small.try_bundle(str(tmp_path / "out2"))

@@ -7,6 +7,7 @@ scopes and flows, callback path, groups, tables' keys).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +17,8 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from infra.data import TABLES
-from local.config import FAKE_CREDENTIALS, REGION, LocalConfig
+from infra.data import TABLES, app_table_specs
+from local.config import FAKE_CREDENTIALS, REGION, LocalConfig, app_table_name
 from local.seed import Seeded, seed
 from local.stack import function_environment
 from tests.infra.conftest import Synth
@@ -74,7 +75,7 @@ def test_seeded_gateway_client_equals_template(synth: Synth, seeded: Any) -> Non
         for scope in scopes:
             if isinstance(scope, str):
                 out.add(scope.rsplit("/", 1)[-1] if "/" in scope else scope)
-            else:  # {"Fn::Join": ["", [{"Ref": ...}, "/todos:read"]]}
+            else:  # {"Fn::Join": ["", [{"Ref": ...}, "/notes:read"]]}
                 out.add(scope["Fn::Join"][1][-1].lstrip("/"))
         return out
 
@@ -95,10 +96,12 @@ def test_seeded_groups_equal_template(synth: Synth, seeded: Any) -> None:
 def test_seeded_tables_match_template_keys(synth: Synth, seeded: Any) -> None:
     cfg, result, _, ddb = seeded
     env = function_environment(cfg, result)
-    for spec in TABLES:
-        local = ddb.describe_table(TableName=env[spec.env])["Table"]
+    for spec in (*TABLES, *app_table_specs(synth.config.app)):
+        name = env[spec.env] if spec.env else app_table_name(spec.key)
+        assert spec.env or json.loads(env["APP_TABLES"])[spec.key] == name
+        local = ddb.describe_table(TableName=name)["Table"]
         local_keys = {(k["AttributeName"], k["KeyType"]) for k in local["KeySchema"]}
         expected = {(spec.partition_key, "HASH")} | ({(spec.sort_key, "RANGE")} if spec.sort_key else set())
         assert local_keys == expected, spec.key
-        ttl = ddb.describe_time_to_live(TableName=env[spec.env])["TimeToLiveDescription"]
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         assert ttl.get("AttributeName") == spec.ttl_attribute, spec.key

@@ -13,7 +13,7 @@ from aws_cdk.assertions import Match
 from functions.core import scopes
 from functions.core.routes import CALLBACK_PATH, FUNCTIONS, MCP_PATH, ROUTES
 from functions.core.settings import CoreSettings, Env, McpSettings
-from infra.data import TABLES
+from infra.data import TABLES, app_table_specs
 from infra.functions import ACCESS, ALIAS_NAME, LOCAL_ONLY_ENV, env_var_name
 from infra.packaging import MAX_ASSET_BYTES, tree_size
 from tests.infra.conftest import CUSTOM_HOST, Synth
@@ -73,7 +73,18 @@ def _table_ids(s: Synth) -> dict[str, str]:
     env: dict[str, Any] = {}
     for logical_id in _function_ids(s).values():
         env.update(s.template_json["Resources"][logical_id]["Properties"]["Environment"]["Variables"])
-    return {spec.key: _logical_id(env[spec.env]) for spec in TABLES if spec.env in env}
+    ids = {spec.key: _logical_id(env[spec.env]) for spec in TABLES if spec.env in env}
+    # The app's tables reach the MCP function together, as the JSON of APP_TABLES.
+    app_tables = json.dumps(env["APP_TABLES"])
+    for spec in app_table_specs(s.config.app):
+        table = s.stack.data.tables[spec.key]
+        ids[spec.key] = s.stack.get_logical_id(table.node.default_child)
+        assert json.dumps({"Ref": ids[spec.key]}) in app_tables, spec.key
+    return ids
+
+
+def _all_tables(s: Synth) -> tuple[Any, ...]:
+    return (*TABLES, *app_table_specs(s.config.app))
 
 
 # --- no drift -----------------------------------------------------------------------------
@@ -119,12 +130,12 @@ def test_each_route_integrates_its_functions_alias(synth: Synth) -> None:
         assert _logical_id(alias["FunctionName"]) == fn_ids[route.function], route.route_key
 
 
-def test_resource_server_scopes_equal_catalogue(synth: Synth) -> None:
+def test_resource_server_scopes_equal_the_apps_catalogue(synth: Synth) -> None:
     _, rs = synth.one("AWS::Cognito::UserPoolResourceServer")
     names = tuple(s["ScopeName"] for s in rs["Properties"]["Scopes"])
-    assert names == scopes.SCOPE_NAMES
+    assert names == synth.config.app.scope_names == ("notes:read", "notes:write")
     assert {s["ScopeName"]: s["ScopeDescription"] for s in rs["Properties"]["Scopes"]} == {
-        s.name: s.description for s in scopes.CATALOGUE
+        s.name: s.description for s in synth.config.app.scopes
     }
 
 
@@ -192,7 +203,7 @@ def test_gateway_client_confidential_code_flow_only(synth: Synth) -> None:
             "AllowedOAuthFlows": ["code"],
             "AllowedOAuthFlowsUserPoolClient": True,
             "AllowedOAuthScopes": list(scopes.UPSTREAM_OIDC_SCOPES)
-            + [_join({"Ref": rs_id}, f"/{name}") for name in scopes.SCOPE_NAMES],
+            + [_join({"Ref": rs_id}, f"/{name}") for name in cfg.app.scope_names],
             "CallbackURLs": [_join(API_ENDPOINT, CALLBACK_PATH)],
             "SupportedIdentityProviders": ["COGNITO"],
             "ExplicitAuthFlows": ["ALLOW_REFRESH_TOKEN_AUTH"],
@@ -214,10 +225,11 @@ def test_scope_ceiling_groups(synth: Synth) -> None:
 
 
 def test_ceiling_groups_match_local_seeding(synth: Synth) -> None:
-    """The groups the local stack seeds for ceilings exist in AWS too."""
-    from local.config import EDITORS_GROUP
+    """The groups the local stack seeds for ceilings exist in AWS too (both from the app)."""
+    from local.config import demo_users
 
-    assert EDITORS_GROUP in synth.config.groups
+    seeded = {g for user in demo_users() for g in user.groups}
+    assert seeded == set(synth.config.groups) == {"editors"}
 
 
 # --- data and keys -------------------------------------------------------------------------
@@ -225,9 +237,9 @@ def test_ceiling_groups_match_local_seeding(synth: Synth) -> None:
 
 def test_tables_on_demand_ttl_pitr_encrypted_retained(synth: Synth) -> None:
     tables = synth.resources("AWS::DynamoDB::Table")
-    assert len(tables) == len(TABLES)
+    assert len(tables) == len(_all_tables(synth))
     ids = _table_ids(synth)
-    for spec in TABLES:
+    for spec in _all_tables(synth):
         table = tables[ids[spec.key]]
         assert table["DeletionPolicy"] == "Retain"
         props = table["Properties"]
@@ -360,8 +372,10 @@ def test_mcp_role_holds_exactly_its_table_actions(synth: Synth) -> None:
         tables["grants"]: {"dynamodb:GetItem"},
         # read only: is the grant's registered client still there (RFC 7592 section 2.3)
         tables["clients"]: {"dynamodb:GetItem"},
-        tables["app"]: {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+        # the app's own tables, with the actions its app.json declares (the default set here)
+        **{tables[t.name]: set(t.actions) for t in synth.config.app.tables},
     }
+    assert {tables[t.name] for t in synth.config.app.tables} == {tables["notes"]}
     assert not [s for s in stmts if any(a.startswith(("kms:", "cognito-idp:")) for a in _actions(s))]
 
 
@@ -439,8 +453,8 @@ def test_outputs(synth: Synth) -> None:
     assert outputs["McpUrl"]["Value"] == {
         "Fn::Join": ["", [{"Fn::GetAtt": [_logical_id(outputs["Issuer"]["Value"]), "ApiEndpoint"]}, MCP_PATH]]
     }
-    for name in ("Issuer", "UserPoolId", "ManagedLoginUrl", "GatewayClientId", "GrantsTableName", "AppTableName"):
-        assert name in outputs
+    for name in ("Issuer", "UserPoolId", "ManagedLoginUrl", "GatewayClientId", "GrantsTableName", "NotesTableName"):
+        assert name in outputs  # NotesTableName: the test app's table "notes"
     assert "CustomDomainTarget" not in outputs
 
 

@@ -25,7 +25,7 @@ REGION = "us-east-1"
 MCP = "http://localhost:8000/mcp"
 CALLBACK = "http://localhost:8000/oauth/callback"
 LOGOUT = "http://localhost:8000/signed-out"
-READ, WRITE = f"{MCP}/todos:read", f"{MCP}/todos:write"
+READ, WRITE = f"{MCP}/notes:read", f"{MCP}/notes:write"
 EMAIL, PASSWORD = "alice@example.com", "Correct-Horse-9!"
 
 
@@ -60,8 +60,8 @@ def stack() -> Iterator[Stack]:
                 Identifier=MCP,
                 Name="mcp",
                 Scopes=[
-                    {"ScopeName": "todos:read", "ScopeDescription": "read"},
-                    {"ScopeName": "todos:write", "ScopeDescription": "write"},
+                    {"ScopeName": "notes:read", "ScopeDescription": "read"},
+                    {"ScopeName": "notes:write", "ScopeDescription": "write"},
                 ],
             )
             client = idp.create_user_pool_client(

@@ -97,7 +97,7 @@ def facade(moto_stack: MotoStack, emulator: str) -> Facade:
     resolver = FakeResolver(
         public_client(),
         public_client(client_id="other-agent"),
-        public_client(client_id="read-agent", scope="todos:read"),
+        public_client(client_id="read-agent", scope="notes:read"),
         confidential_client(),
         confidential_client(client_id="conf-two", redirect_uris=(CONF_REDIRECT, CONF_OTHER_REDIRECT)),
     )
@@ -152,7 +152,7 @@ def sign_in(facade: Facade, email: str, **params: str) -> tuple[str, dict[str, A
         "state": "st-" + email,
         "code_challenge": CHALLENGE,
         "code_challenge_method": "S256",
-        "scope": "todos:read todos:write",
+        "scope": "notes:read notes:write",
         "resource": facade.settings.mcp_url,
         **params,
     }
@@ -240,15 +240,15 @@ def _meta() -> dict[str, Any]:
 def test_full_flow_with_refresh_reuse_detection_and_revocation(facade: Facade) -> None:
     cookie, page = sign_in(facade, "alice@example.com")
     assert page["statusCode"] == 200
-    assert "alice@example.com" in page["body"] and "Add items to your to-do list" in page["body"]
+    assert "alice@example.com" in page["body"] and "Write and archive your notes" in page["body"]
     assert page["headers"]["X-Frame-Options"] == "DENY"
     redirect = consent(facade, cookie, page)
     assert redirect["iss"] == facade.settings.base_url and redirect["state"] == "st-alice@example.com"
 
     status, first = exchange(facade, redirect["code"])
     assert status == 200, first
-    assert first["scope"] == "todos:read todos:write" and "id_token" not in first
-    assert mcp_tools(facade, first["access_token"]) == (200, {"whoami", "list_todos", "add_todo", "complete_todo"})
+    assert first["scope"] == "notes:read notes:write" and "id_token" not in first
+    assert mcp_tools(facade, first["access_token"]) == (200, {"whoami", "list_notes", "add_note", "archive_note"})
 
     status, second = token(facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
     assert status == 200, second
@@ -305,21 +305,21 @@ def test_bob_is_limited_by_the_editors_ceiling(facade: Facade) -> None:
     cookie, page = sign_in(facade, "bob@example.com")
     assert page["statusCode"] == 200 and "Not available to your account" in page["body"]
     status, body = exchange(facade, consent(facade, cookie, page)["code"])
-    assert status == 200 and body["scope"] == "todos:read"
-    assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_todos"})
+    assert status == 200 and body["scope"] == "notes:read"
+    assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_notes"})
 
 
 def sign_in_confidential(
     facade: Facade, email: str, redirect_uri: str = CONF_REDIRECT, client_id: str = "conf-agent"
 ) -> tuple[str, dict[str, Any]]:
-    return sign_in(facade, email, client_id=client_id, redirect_uri=redirect_uri, scope="todos:read")
+    return sign_in(facade, email, client_id=client_id, redirect_uri=redirect_uri, scope="notes:read")
 
 
 def test_remembered_consent_skips_the_page_only_for_a_proven_client(facade: Facade) -> None:
     # RFC 8252 section 8.6: a loopback public client cannot prove who it is, so even with a
     # remembered consent it sees the page every time.
-    code_for(facade, "alice@example.com", scope="todos:read")
-    _, answer = sign_in(facade, "alice@example.com", scope="todos:read")
+    code_for(facade, "alice@example.com", scope="notes:read")
+    _, answer = sign_in(facade, "alice@example.com", scope="notes:read")
     assert answer["statusCode"] == 200 and "csrf" in answer["body"]
     # A confidential client's https redirect proves the client: the page is skipped.
     cookie, page = sign_in_confidential(facade, "alice@example.com")
@@ -358,20 +358,20 @@ def test_refresh_scope_narrowing_through_dynamodb(facade: Facade) -> None:
     from functions.core.refresh_tokens import DynamoRefreshTokenRepository
 
     status, first = exchange(facade, code_for(facade, "alice@example.com"))
-    assert status == 200 and first["scope"] == "todos:read todos:write"
+    assert status == 200 and first["scope"] == "notes:read notes:write"
     rts = DynamoRefreshTokenRepository(GRANTS_TABLE)
-    assert rts.get(sha256_hex(first["refresh_token"])).scopes == {"todos:read", "todos:write"}
+    assert rts.get(sha256_hex(first["refresh_token"])).scopes == {"notes:read", "notes:write"}
     status, narrowed = token(
-        facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "todos:read"}
+        facade, {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "scope": "notes:read"}
     )
-    assert (status, narrowed["scope"]) == (200, "todos:read")
+    assert (status, narrowed["scope"]) == (200, "notes:read")
     # RFC 6749 section 6: the successor keeps the presented token's scope.
-    assert rts.get(sha256_hex(narrowed["refresh_token"])).scopes == {"todos:read", "todos:write"}
+    assert rts.get(sha256_hex(narrowed["refresh_token"])).scopes == {"notes:read", "notes:write"}
     # The narrowed scope is enforced at /mcp: the grant's current session holds it.
-    assert mcp_tools(facade, narrowed["access_token"]) == (200, {"whoami", "list_todos"})
+    assert mcp_tools(facade, narrowed["access_token"]) == (200, {"whoami", "list_notes"})
     status, full = token(facade, {"grant_type": "refresh_token", "refresh_token": narrowed["refresh_token"]})
-    assert (status, full["scope"]) == (200, "todos:read todos:write")
-    assert mcp_tools(facade, full["access_token"]) == (200, {"whoami", "list_todos", "add_todo", "complete_todo"})
+    assert (status, full["scope"]) == (200, "notes:read notes:write")
+    assert mcp_tools(facade, full["access_token"]) == (200, {"whoami", "list_notes", "add_note", "archive_note"})
 
 
 def test_same_refresh_token_twice_within_the_grace(facade: Facade) -> None:
@@ -404,9 +404,9 @@ def test_parallel_refreshes_through_dynamodb_never_revoke(facade: Facade) -> Non
 
 def test_liberal_scope_and_resource_spellings_complete_the_flow(facade: Facade) -> None:
     # Clients add offline_access/openid and spell the resource with a trailing slash or upper
-    # case: narrowed to todos:read (RFC 6749 section 3.3), compared normalised (RFC 3986 s6.2).
+    # case: narrowed to notes:read (RFC 6749 section 3.3), compared normalised (RFC 3986 s6.2).
     odd_resource = facade.settings.mcp_url.upper().replace("/MCP", "/mcp/")
-    code = code_for(facade, "alice@example.com", scope="todos:read offline_access openid", resource=odd_resource)
+    code = code_for(facade, "alice@example.com", scope="notes:read offline_access openid", resource=odd_resource)
     status, body = token(
         facade,
         {
@@ -417,22 +417,22 @@ def test_liberal_scope_and_resource_spellings_complete_the_flow(facade: Facade) 
             "resource": facade.settings.mcp_url + "/",
         },
     )
-    assert (status, body["scope"]) == (200, "todos:read")
-    assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_todos"})
+    assert (status, body["scope"]) == (200, "notes:read")
+    assert mcp_tools(facade, body["access_token"]) == (200, {"whoami", "list_notes"})
     status, again = token(
         facade, {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "resource": odd_resource}
     )
-    assert (status, again["scope"]) == (200, "todos:read")
+    assert (status, again["scope"]) == (200, "notes:read")
 
 
 def test_client_registered_for_read_steps_up_to_write(facade: Facade) -> None:
     form = {"client_id": "read-agent"}
     status, first = token(facade, {**form, **_code_form(code_for(facade, "alice@example.com", scope="", **form))})
-    assert (status, first["scope"]) == (200, "todos:read")
-    code = code_for(facade, "alice@example.com", scope="todos:read todos:write", **form)
+    assert (status, first["scope"]) == (200, "notes:read")
+    code = code_for(facade, "alice@example.com", scope="notes:read notes:write", **form)
     status, stepped = token(facade, {**form, **_code_form(code)})
-    assert (status, stepped["scope"]) == (200, "todos:read todos:write")
-    assert "add_todo" in mcp_tools(facade, stepped["access_token"])[1]
+    assert (status, stepped["scope"]) == (200, "notes:read notes:write")
+    assert "add_note" in mcp_tools(facade, stepped["access_token"])[1]
 
 
 def _code_form(code: str) -> dict[str, str]:

@@ -44,9 +44,9 @@ def mcp(moto_stack: MotoStack) -> Any:
 def connect(stack: MotoStack, client_id: str) -> dict[str, str]:
     """A grant of this client for a fresh user, and that user's bearer headers."""
     who = f"user-{uuid.uuid4().hex[:8]}"
-    record = grant(f"origin-{who}", f"sub-{who}", ("todos:read",), client_id=client_id)
+    record = grant(f"origin-{who}", f"sub-{who}", ("notes:read",), client_id=client_id)
     DynamoGrantRepository(GRANTS_TABLE).create(record)
-    return {**ACCEPT, "authorization": "Bearer " + moto_token(stack, who, ("todos:read",))}
+    return {**ACCEPT, "authorization": "Bearer " + moto_token(stack, who, ("notes:read",))}
 
 
 def list_tools(mcp: Any, headers: dict[str, str]) -> int:

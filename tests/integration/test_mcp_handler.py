@@ -13,7 +13,7 @@ from jose import jwt
 from moto.utilities.utils import load_resource
 
 from functions.core.grants import DynamoGrantRepository
-from local.config import APP_TABLE, GRANTS_TABLE
+from local.config import GRANTS_TABLE, app_table_name
 from tests.helpers import FakeContext, grant, http_api_event, rpc
 from tests.integration.conftest import MotoStack
 
@@ -42,8 +42,8 @@ def moto_token(stack: MotoStack, who: str, scopes: tuple[str, ...]) -> str:
         "jti": f"jti-{who}-{now}",
         "origin_jti": f"origin-{who}",
         "username": who,
-        # The local ceilings give todos:write to editors only, at /mcp too.
-        **({"cognito:groups": ["editors"]} if "todos:write" in scopes else {}),
+        # The local ceilings give notes:write to editors only, at /mcp too.
+        **({"cognito:groups": ["editors"]} if "notes:write" in scopes else {}),
     }
     return jwt.encode(claims, load_resource("cognitoidp/resources/jwks-private.json"), "RS256", {"kid": "dummy"})
 
@@ -59,34 +59,34 @@ def invoke(handler: Any, headers: dict[str, str], message: Any) -> dict[str, Any
 
 
 def test_fifty_warm_invocations_in_one_process(moto_stack: MotoStack, handler: Any) -> None:
-    headers = authorize(moto_stack, "warm", ("todos:read", "todos:write"))
+    headers = authorize(moto_stack, "warm", ("notes:read", "notes:write"))
     statuses = []
     for i in range(50):
         if i % 2:
             message = rpc("tools/list", id_=i)
         else:
-            message = rpc("tools/call", {"name": "add_todo", "arguments": {"title": f"item {i}"}}, i)
+            message = rpc("tools/call", {"name": "add_note", "arguments": {"title": f"item {i}"}}, i)
         result = invoke(handler, headers, message)
         statuses.append(result["statusCode"])
         assert "error" not in json.loads(result["body"]), result["body"]
     assert statuses == [200] * 50
-    listed = invoke(handler, headers, rpc("tools/call", {"name": "list_todos", "arguments": {}}))
+    listed = invoke(handler, headers, rpc("tools/call", {"name": "list_notes", "arguments": {}}))
     assert len(json.loads(listed["body"])["result"]["structuredContent"]["result"]) == 25
 
 
-def test_todos_live_in_dynamodb_partitioned_by_sub(moto_stack: MotoStack, handler: Any) -> None:
-    headers = authorize(moto_stack, "erin", ("todos:read", "todos:write"))
-    invoke(handler, headers, rpc("tools/call", {"name": "add_todo", "arguments": {"title": "in dynamo"}}))
+def test_notes_live_in_dynamodb_partitioned_by_sub(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "erin", ("notes:read", "notes:write"))
+    invoke(handler, headers, rpc("tools/call", {"name": "add_note", "arguments": {"title": "in dynamo"}}))
     items = boto3.client("dynamodb").query(
-        TableName=APP_TABLE,
+        TableName=app_table_name("notes"),
         KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": "USER#sub-erin"}},
+        ExpressionAttributeValues={":pk": {"S": "NOTES#sub-erin"}},
     )["Items"]
     assert [i["title"]["S"] for i in items] == ["in dynamo"]
 
 
 def test_revocation_in_dynamodb_bites(moto_stack: MotoStack, handler: Any) -> None:
-    headers = authorize(moto_stack, "frank", ("todos:read",))
+    headers = authorize(moto_stack, "frank", ("notes:read",))
     assert invoke(handler, headers, rpc("tools/list"))["statusCode"] == 200
     assert DynamoGrantRepository(GRANTS_TABLE).revoke("origin-frank", "test", int(time.time())) is True
     result = invoke(handler, headers, rpc("tools/list"))
@@ -95,7 +95,7 @@ def test_revocation_in_dynamodb_bites(moto_stack: MotoStack, handler: Any) -> No
 
 
 def test_dynamodb_outage_is_503(moto_stack: MotoStack, handler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    headers = authorize(moto_stack, "gina", ("todos:read",))
+    headers = authorize(moto_stack, "gina", ("notes:read",))
     from functions.core import aws
 
     broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
@@ -107,7 +107,7 @@ def test_dynamodb_outage_is_503(moto_stack: MotoStack, handler: Any, monkeypatch
 
 def test_grant_repository_round_trip(moto_stack: MotoStack) -> None:
     repo = DynamoGrantRepository(GRANTS_TABLE)
-    g = grant("origin-rt", "sub-rt", ("todos:read",), email="rt@example.com", username="rt")
+    g = grant("origin-rt", "sub-rt", ("notes:read",), email="rt@example.com", username="rt")
     repo.create(g)
     assert repo.get("origin-rt") == g
     assert repo.get("missing") is None
@@ -115,7 +115,7 @@ def test_grant_repository_round_trip(moto_stack: MotoStack) -> None:
 
 def test_listen_get_returns_405_from_the_lambda(moto_stack: MotoStack, handler: Any) -> None:
     # Under Mangum the SDK's stateless GET stream never returned: the invocation hung.
-    headers = authorize(moto_stack, "hank", ("todos:read",))
+    headers = authorize(moto_stack, "hank", ("notes:read",))
     for method in ("GET", "DELETE", "PATCH"):
         listen = {**headers, "accept": "text/event-stream", "mcp-protocol-version": "2025-06-18"}
         result = handler(http_api_event(method, "/mcp", headers=listen), FakeContext())
@@ -124,7 +124,7 @@ def test_listen_get_returns_405_from_the_lambda(moto_stack: MotoStack, handler: 
 
 
 def test_sse_only_accept_ends_with_one_event_in_the_lambda(moto_stack: MotoStack, handler: Any) -> None:
-    headers = {**authorize(moto_stack, "ivy", ("todos:read",)), "accept": "text/event-stream"}
+    headers = {**authorize(moto_stack, "ivy", ("notes:read",)), "accept": "text/event-stream"}
     result = invoke(handler, headers, rpc("tools/list"))
     assert result["statusCode"] == 200
     assert result["headers"]["content-type"] == "text/event-stream"
@@ -136,14 +136,14 @@ def test_sse_only_accept_ends_with_one_event_in_the_lambda(moto_stack: MotoStack
 
 
 def test_deeply_nested_body_is_a_parse_error_in_the_lambda(moto_stack: MotoStack, handler: Any) -> None:
-    headers = authorize(moto_stack, "jack", ("todos:read",))
+    headers = authorize(moto_stack, "jack", ("notes:read",))
     result = invoke(handler, headers, b"[" * 2000 + b"]" * 2000)
     assert result["statusCode"] == 400
     assert json.loads(result["body"])["error"]["code"] == -32700
 
 
 def test_trailing_slash_route_reaches_the_endpoint(moto_stack: MotoStack, handler: Any) -> None:
-    headers = authorize(moto_stack, "kate", ("todos:read",))
+    headers = authorize(moto_stack, "kate", ("notes:read",))
     event = http_api_event("POST", "/mcp/{proxy+}", headers=headers, body=rpc("tools/list"))
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/mcp/"
     event["pathParameters"] = {"proxy": ""}
@@ -151,20 +151,19 @@ def test_trailing_slash_route_reaches_the_endpoint(moto_stack: MotoStack, handle
     assert result["statusCode"] == 200, result["body"]
 
 
-def test_app_table_outage_in_a_tool_is_503(moto_stack: MotoStack, handler: Any) -> None:
-    # The grant lookup works; only the demo app's table is unreachable.
-    from functions.mcp_server import tools
-    from functions.mcp_server.todos import DynamoTodoRepository
+def test_app_table_outage_in_a_tool_is_503(
+    moto_stack: MotoStack, handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The grant lookup works; only the app's own table is unreachable.
+    from kit_app.store import DynamoNotes
 
-    headers = authorize(moto_stack, "lena", ("todos:read",))
+    headers = authorize(moto_stack, "lena", ("notes:read",))
     broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
-    tools.configure(DynamoTodoRepository(APP_TABLE, client=broken))
-    try:
-        result = invoke(handler, headers, rpc("tools/call", {"name": "list_todos", "arguments": {}}))
-    finally:
-        tools.configure(DynamoTodoRepository(APP_TABLE))
+    with monkeypatch.context() as patched:
+        patched.setattr(DynamoNotes, "_ddb", property(lambda _self: broken))
+        result = invoke(handler, headers, rpc("tools/call", {"name": "list_notes", "arguments": {}}))
     assert result["statusCode"] == 503
     assert int(result["headers"]["retry-after"]) > 0
     # After recovery the same request succeeds.
-    again = invoke(handler, headers, rpc("tools/call", {"name": "list_todos", "arguments": {}}))
+    again = invoke(handler, headers, rpc("tools/call", {"name": "list_notes", "arguments": {}}))
     assert again["statusCode"] == 200

@@ -226,7 +226,7 @@ def test_identical_public_registrations_are_deduplicated(handler: Any) -> None:
     [
         {**PUBLIC, "redirect_uris": ["http://evil.example/cb"]},
         {**PUBLIC, "grant_types": ["implicit"]},
-        {**PUBLIC, "scope": ["todos:read"]},
+        {**PUBLIC, "scope": ["notes:read"]},
         ["not", "an", "object"],
     ],
 )

@@ -94,7 +94,7 @@ def txn(**kw: Any) -> Txn:
         "state": "s",
         "code_challenge": "x" * 43,
         "resource": "https://b/mcp",
-        "scopes": ("todos:read",),
+        "scopes": ("notes:read",),
         "created_at": NOW,
         "expires_at": NOW + 600,
     }
@@ -102,7 +102,7 @@ def txn(**kw: Any) -> Txn:
     return Txn(**values)
 
 
-RESULT = CallbackResult("sub", "alice", "a@example.com", ("editors",), "origin", ("todos:read",), b"\x01\x02", "h")
+RESULT = CallbackResult("sub", "alice", "a@example.com", ("editors",), "origin", ("notes:read",), b"\x01\x02", "h")
 
 
 def test_txn_lifecycle(backend: dict[str, Any]) -> None:
@@ -146,7 +146,7 @@ def test_expired_txn_cannot_move(backend: dict[str, Any]) -> None:
 def test_code_is_consumed_once(backend: dict[str, Any]) -> None:
     repo = backend["codes"]
     code = Code(
-        "h1", "c", "https://a/cb", "x" * 43, "https://b/mcp", ("todos:read",), "g", b"ct", NOW + 3600, NOW, NOW + 60
+        "h1", "c", "https://a/cb", "x" * 43, "https://b/mcp", ("notes:read",), "g", b"ct", NOW + 3600, NOW, NOW + 60
     )
     repo.create(code)
     with pytest.raises(ConditionFailed):
@@ -204,16 +204,16 @@ def test_rotation_records_the_session_on_an_active_grant_only(backend: dict[str,
     repo, grants = backend["rts"], backend["grants"]
     grants.create(grant(upstream_refresh=b"old"))
     repo.create(RefreshToken("s1", "origin-alice", "c", NOW, NOW + 100))
-    session = SessionUpdate("origin-alice", frozenset({"todos:read"}), NOW + 1)
+    session = SessionUpdate("origin-alice", frozenset({"notes:read"}), NOW + 1)
     repo.rotate("s1", RefreshToken("s2", "origin-alice", "c", NOW, NOW + 100), NOW + 1, session)
     got = grants.get("origin-alice")
-    assert got.scopes == {"todos:read"} and got.last_used_at == NOW + 1 and got.upstream_refresh == b"old"
-    wider = SessionUpdate("origin-alice", frozenset({"todos:read", "todos:write"}), NOW + 2, b"new")
+    assert got.scopes == {"notes:read"} and got.last_used_at == NOW + 1 and got.upstream_refresh == b"old"
+    wider = SessionUpdate("origin-alice", frozenset({"notes:read", "notes:write"}), NOW + 2, b"new")
     repo.mint_in_grace(
         "s1", RefreshToken("s3", "origin-alice", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=3, session=wider
     )
     got = grants.get("origin-alice")
-    assert got.scopes == {"todos:read", "todos:write"} and got.upstream_refresh == b"new"
+    assert got.scopes == {"notes:read", "notes:write"} and got.upstream_refresh == b"new"
     grants.revoke("origin-alice", "test", NOW + 3)
     with pytest.raises(GrantInactive):
         repo.rotate("s2", RefreshToken("s4", "origin-alice", "c", NOW, NOW + 100), NOW + 3, session)
@@ -223,12 +223,12 @@ def test_rotation_records_the_session_on_an_active_grant_only(backend: dict[str,
 
 def test_consent_round_trip_and_delete(backend: dict[str, Any]) -> None:
     repo = backend["consents"]
-    consent = Consent("sub", "https://agent.example/client.json", frozenset({"todos:read"}), NOW, NOW, NOW + 100)
+    consent = Consent("sub", "https://agent.example/client.json", frozenset({"notes:read"}), NOW, NOW, NOW + 100)
     assert repo.get("sub", consent.client_id) is None
     repo.put(consent)
     assert repo.get("sub", consent.client_id) == consent
-    assert consent.covers({"todos:read"}, NOW) and not consent.covers({"todos:write"}, NOW)
-    assert not consent.covers({"todos:read"}, NOW + 100)
+    assert consent.covers({"notes:read"}, NOW) and not consent.covers({"notes:write"}, NOW)
+    assert not consent.covers({"notes:read"}, NOW + 100)
     repo.delete("sub", consent.client_id)
     assert repo.get("sub", consent.client_id) is None
     assert consent_key("sub", consent.client_id).startswith("CONSENT#sub#") and "https" not in consent_key(

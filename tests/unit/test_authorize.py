@@ -102,10 +102,10 @@ def test_client_not_registered_for_code_grant_is_unauthorized_client() -> None:
 @pytest.mark.parametrize(
     ("scope", "granted"),
     [
-        ("todos:read offline_access openid", ("todos:read",)),
-        ("offline_access openid profile email", catalogue.DEFAULT_SCOPES),
-        ("todos:write admin todos:read", ("todos:read", "todos:write")),
-        ("", catalogue.DEFAULT_SCOPES),
+        ("notes:read offline_access openid", ("notes:read",)),
+        ("offline_access openid profile email", catalogue.default_scopes()),
+        ("notes:write admin notes:read", ("notes:read", "notes:write")),
+        ("", catalogue.default_scopes()),
     ],
 )
 def test_scopes_outside_the_catalogue_are_ignored_not_refused(facade: Facade, scope: str, granted: tuple) -> None:
@@ -115,11 +115,11 @@ def test_scopes_outside_the_catalogue_are_ignored_not_refused(facade: Facade, sc
 
 
 def test_registered_scope_is_a_default_not_a_cap() -> None:
-    facade = Facade(resolver=FakeResolver(public_client(scope="todos:read")))
-    started = start(facade, scope="todos:read todos:write")  # step-up beyond the registration
-    assert facade.txns.items[started.txn_id].scopes == ("todos:read", "todos:write")
+    facade = Facade(resolver=FakeResolver(public_client(scope="notes:read")))
+    started = start(facade, scope="notes:read notes:write")  # step-up beyond the registration
+    assert facade.txns.items[started.txn_id].scopes == ("notes:read", "notes:write")
     started = start(facade, scope=None)  # no scope: the client's registered scope
-    assert facade.txns.items[started.txn_id].scopes == ("todos:read",)
+    assert facade.txns.items[started.txn_id].scopes == ("notes:read",)
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_error_redirect_keeps_the_registered_query() -> None:
 
 def test_no_scope_means_the_catalogue_defaults(facade: Facade) -> None:
     started = start(facade, scope=None)
-    assert facade.txns.items[started.txn_id].scopes == catalogue.DEFAULT_SCOPES
+    assert facade.txns.items[started.txn_id].scopes == catalogue.default_scopes()
 
 
 def test_absent_resource_defaults_to_the_mcp_url(facade: Facade) -> None:
@@ -164,7 +164,7 @@ def test_transaction_is_stored_pending_for_at_most_ten_minutes(facade: Facade) -
     assert txn.status == "pending"
     assert txn.expires_at - txn.created_at <= 600
     assert (txn.client_id, txn.redirect_uri, txn.state) == ("public-agent", PUBLIC_REDIRECT, "client-state")
-    assert txn.scopes == ("todos:read", "todos:write")
+    assert txn.scopes == ("notes:read", "notes:write")
     assert len(started.txn_id) >= 43  # 256 bits
     # The kit's upstream verifier is derived, never stored.
     verifier = upstream_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
@@ -179,7 +179,7 @@ def test_redirects_to_cognito_with_the_gateway_client_and_kit_pkce(facade: Facad
     assert up["client_id"] == GATEWAY_CLIENT
     assert up["redirect_uri"] == BASE_URL + "/oauth/callback"
     assert up["response_type"] == "code"
-    assert up["scope"].split() == ["openid", "email", f"{MCP_URL}/todos:read", f"{MCP_URL}/todos:write"]
+    assert up["scope"].split() == ["openid", "email", f"{MCP_URL}/notes:read", f"{MCP_URL}/notes:write"]
     assert up["code_challenge_method"] == "S256"
     assert up["code_challenge"] == s256(upstream_verifier(StaticSecret(GATEWAY_SECRET), up["state"]))
     assert up["code_challenge"] != authorize_params()["code_challenge"]  # the kit's own pair
@@ -194,7 +194,7 @@ def test_no_resource_upstream_when_binding_is_off() -> None:
 
 def test_custom_resource_server_id_names_cognito_scopes() -> None:
     facade = Facade(settings=facade_settings(resource_server_override="mcp-kit"))
-    assert start(facade).upstream["scope"].split()[2:] == ["mcp-kit/todos:read", "mcp-kit/todos:write"]
+    assert start(facade).upstream["scope"].split()[2:] == ["mcp-kit/notes:read", "mcp-kit/notes:write"]
 
 
 def test_cookie_is_host_prefixed_secure_httponly_lax(facade: Facade) -> None:

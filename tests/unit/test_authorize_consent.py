@@ -151,16 +151,16 @@ def test_scope_ceilings_limit_what_a_user_may_grant() -> None:
     facade = Facade()
     facade.cognito.user = User(sub="sub-bob", username="bob", email="bob@example.com", groups=())
     started, page = to_consent_page(facade)
-    assert facade.txns.items[started.txn_id].allowed_scopes == ("todos:read",)
-    assert "Not available to your account" in page.body and "todos:write" in page.body
+    assert facade.txns.items[started.txn_id].allowed_scopes == ("notes:read",)
+    assert "Not available to your account" in page.body and "notes:write" in page.body
     query = approve_page(facade, started, page)
-    assert facade.codes.items[sha256_hex(query["code"])].scopes == ("todos:read",)
+    assert facade.codes.items[sha256_hex(query["code"])].scopes == ("notes:read",)
 
 
 def test_nothing_grantable_is_access_denied() -> None:
     facade = Facade()
     facade.cognito.user = User(sub="sub-bob", username="bob", groups=())
-    started = start(facade, scope="todos:write")
+    started = start(facade, scope="notes:write")
     query = query_of(callback(facade, started).headers["Location"])
     assert query["error"] == "access_denied"
     assert facade.cognito.revoked
@@ -172,7 +172,7 @@ def test_consent_page_shows_agent_scopes_user_and_is_escaped(facade: Facade) -> 
     body = page.body
     assert "Agent &lt;b&gt;Smith&lt;/b&gt;" in body and "<b>Smith" not in body
     assert "public-agent" in body and "an app on this computer" in body
-    assert "Read your to-do list" in body and "Add items to your to-do list" in body
+    assert "Read your notes" in body and "Write and archive your notes" in body
     assert "alice@example.com" in body
     assert "value=approve" in body and "value=deny" in body and "name=csrf" in body
 
@@ -205,7 +205,7 @@ CONF = {"client_id": "conf-agent", "redirect_uri": CONF_REDIRECT}
 
 def _remember(facade: Facade, client_id: str, redirect_uri: str) -> None:
     now = int(facade.clock.now)
-    scopes = frozenset({"todos:read", "todos:write"})
+    scopes = frozenset({"notes:read", "notes:write"})
     facade.consents.put(Consent("sub-alice", client_id, scopes, now, now, now + 99, redirect_uris=(redirect_uri,)))
 
 
@@ -248,7 +248,7 @@ def test_unproven_clients_always_see_the_page(client: Any) -> None:
 
 def test_consent_not_covering_the_request_shows_the_page(facade: Facade) -> None:
     now = int(facade.clock.now)
-    consent = Consent("sub-alice", "public-agent", frozenset({"todos:read"}), now, now, now + 99, (PUBLIC_REDIRECT,))
+    consent = Consent("sub-alice", "public-agent", frozenset({"notes:read"}), now, now, now + 99, (PUBLIC_REDIRECT,))
     facade.consents.put(consent)
     assert callback(facade, start(facade)).status == 200
 
@@ -262,7 +262,7 @@ def test_consent_without_remembered_redirect_uris_shows_the_page(facade: Facade)
     # An item written before redirect_uris existed approves no destination (fail closed).
     now = int(facade.clock.now)
     facade.consents.put(
-        Consent("sub-alice", "public-agent", frozenset({"todos:read", "todos:write"}), now, now, now + 99)
+        Consent("sub-alice", "public-agent", frozenset({"notes:read", "notes:write"}), now, now, now + 99)
     )
     assert callback(facade, start(facade)).status == 200
 
@@ -341,7 +341,7 @@ def test_approve_records_grant_consent_and_a_hashed_short_code(facade: Facade) -
         "alice@example.com",
         "alice",
     )
-    assert grant.scopes == {"todos:read", "todos:write"} and grant.status == "active"
+    assert grant.scopes == {"notes:read", "notes:write"} and grant.status == "active"
     (refresh,) = facade.cognito.sessions
     assert facade.cipher.decrypt(grant.upstream_refresh or b"", grant_context(grant.grant_id)) == refresh.encode()
     assert facade.consents.get("sub-alice", "public-agent") is not None
@@ -438,7 +438,7 @@ def test_handler_routes_and_sets_cookies(facade: Facade) -> None:
 def test_handler_rejects_repeated_query_parameters(facade: Facade) -> None:
     from urllib.parse import urlencode
 
-    query = urlencode(authorize_params()) + "&scope=todos:read"
+    query = urlencode(authorize_params()) + "&scope=notes:read"
     result = make_handler(facade.authorization)(_event("GET /authorize", query=query), FakeContext())
     assert result["statusCode"] == 400 and "Location" not in result["headers"]
 

@@ -41,7 +41,7 @@ def test_page_says_whose_data_for_how_long_and_how_to_undo(facade: Facade) -> No
     assert "Acme Todos" in body and "mcp.example.com" in body  # the server's name and host
     assert "unverified" in body  # a registered client's name is its own claim
     assert "an app on this computer" in body  # loopback, in plain words
-    assert "Read your to-do list" in body and "Add items to your to-do list" in body
+    assert "Read your notes" in body and "Write and archive your notes" in body
     assert "up to 14 days" in body
     assert "Your decision is not remembered" in body  # loopback public client: RFC 8252 s8.6
     assert "disconnect or remove this server in the app" in body

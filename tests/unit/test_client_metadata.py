@@ -39,7 +39,7 @@ def rejected(doc: dict[str, Any], **kw: Any) -> OAuthError:
 
 
 def test_valid_public_metadata_is_accepted_and_echoed() -> None:
-    m = validate_client_metadata(meta(scope="todos:read", software_id="sw", software_version="1.0"))
+    m = validate_client_metadata(meta(scope="notes:read", software_id="sw", software_version="1.0"))
     assert m.is_public
     assert m.to_json() == {
         "client_name": "Agent",
@@ -47,7 +47,7 @@ def test_valid_public_metadata_is_accepted_and_echoed() -> None:
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
-        "scope": "todos:read",
+        "scope": "notes:read",
         "application_type": "web",
         "software_id": "sw",
         "software_version": "1.0",
@@ -294,7 +294,7 @@ def test_malformed_patterns_match_nothing(pattern: str) -> None:
         ("token_endpoint_auth_method", "private_key_jwt", "token_endpoint_auth_method"),
         ("token_endpoint_auth_method", "client_secret_jwt", "token_endpoint_auth_method"),
         ("token_endpoint_auth_method", 1, "token_endpoint_auth_method"),
-        ("scope", "todos:read " * 100, "longer"),
+        ("scope", "notes:read " * 100, "longer"),
         ("scope", 5, "scope"),
         ("application_type", "desktop", "application_type"),
         ("client_uri", "http://app.example.com", "https"),
@@ -336,12 +336,12 @@ def test_non_object_is_refused() -> None:
 
 def test_canonical_form_ignores_order_and_duplicates() -> None:
     a = validate_client_metadata(
-        meta(redirect_uris=["https://a.example/1", "https://a.example/2"], scope="todos:write todos:read")
+        meta(redirect_uris=["https://a.example/1", "https://a.example/2"], scope="notes:write notes:read")
     )
     b = validate_client_metadata(
         meta(
             redirect_uris=["https://a.example/2", "https://a.example/1", "https://a.example/2"],
-            scope="todos:read todos:write",
+            scope="notes:read notes:write",
             grant_types=["refresh_token", "authorization_code"],
         )
     )
@@ -397,8 +397,8 @@ def test_redirect_uri_matches(registered: str, presented: str, expected: bool) -
 @pytest.mark.parametrize(
     ("requested", "kept"),
     [
-        ("todos:read admin", "todos:read"),
-        ("openid offline_access todos:write todos:read", "todos:write todos:read"),
+        ("notes:read admin", "notes:read"),
+        ("openid offline_access notes:write notes:read", "notes:write notes:read"),
         ("openid profile", None),
     ],
 )

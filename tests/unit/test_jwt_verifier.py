@@ -43,7 +43,7 @@ def test_valid_token_yields_claims() -> None:
     assert token.sub == "sub-alice"
     assert token.client_id == GATEWAY_CLIENT
     assert token.origin_jti == "origin-alice"
-    assert f"{MCP_URL}/todos:read" in token.scopes
+    assert f"{MCP_URL}/notes:read" in token.scopes
     assert token.groups == ("editors",)
 
 

@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from kit_app.server import add_tools
+from kit_app.store import MAX_TITLE_LENGTH, MemoryNotes, NoteStore
 from starlette.testclient import TestClient
 
 from functions.core.grants import InMemoryGrantRepository
 from functions.core.jwt_verifier import JwksCache
 from functions.mcp_server.factory import create_endpoint
-from functions.mcp_server.todos import MAX_TITLE_LENGTH, InMemoryTodoRepository
 from tests.helpers import (
     BASE_URL,
     MCP_URL,
@@ -37,9 +38,10 @@ class Harness:
         jwks_fail: bool = False,
         allowed_origins: tuple[str, ...] = (),
         ceilings: dict[str, tuple[str, ...]] | None = None,
+        notes: NoteStore | None = None,
     ) -> None:
         self.grants = InMemoryGrantRepository()
-        self.todos = InMemoryTodoRepository()
+        self.notes = notes or MemoryNotes()
         self.jwks = FakeJwks([KEY.public_jwk], fail=jwks_fail)
         settings = mcp_settings(
             grant_cache_seconds=0, allowed_origins=allowed_origins, scope_group_ceilings=ceilings or {}
@@ -47,19 +49,19 @@ class Harness:
         endpoint = create_endpoint(
             settings,
             grants=self.grants,
-            todos=self.todos,
+            register=lambda tools, _ctx: add_tools(tools, self.notes),
             jwks=JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=self.jwks),
         )
         self.client = TestClient(endpoint, base_url=BASE_URL)
 
     def token(
-        self, who: str = "alice", token_scopes: tuple[str, ...] = ("todos:read", "todos:write"), **kw: Any
+        self, who: str = "alice", token_scopes: tuple[str, ...] = ("notes:read", "notes:write"), **kw: Any
     ) -> str:
         scope = " ".join(["openid", *(f"{MCP_URL}/{s}" for s in token_scopes)])
         return mint(KEY, access_claims(sub=f"sub-{who}", origin_jti=f"origin-{who}", username=who, scope=scope, **kw))
 
     def authorize(
-        self, who: str = "alice", granted: tuple[str, ...] = ("todos:read", "todos:write"), **kw: Any
+        self, who: str = "alice", granted: tuple[str, ...] = ("notes:read", "notes:write"), **kw: Any
     ) -> dict[str, str]:
         self.grants.create(grant(f"origin-{who}", f"sub-{who}", granted, email=f"{who}@example.com"))
         return {"authorization": "Bearer " + self.token(who, **kw)}
@@ -85,7 +87,7 @@ def h() -> Harness:
 def test_no_token_gets_challenge_without_error(h: Harness) -> None:
     resp = h.post(rpc("tools/list"))
     assert resp.status_code == 401
-    assert resp.headers["www-authenticate"] == f'Bearer scope="todos:read todos:write", resource_metadata="{PRM}"'
+    assert resp.headers["www-authenticate"] == f'Bearer scope="notes:read notes:write", resource_metadata="{PRM}"'
 
 
 def test_other_auth_scheme_is_treated_as_no_token(h: Harness) -> None:
@@ -130,37 +132,37 @@ def test_jwks_outage_is_503_with_retry_after() -> None:
 
 
 def test_tools_list_shows_only_allowed_tools(h: Harness) -> None:
-    assert h.tool_names(h.authorize("alice")) == {"whoami", "list_todos", "add_todo", "complete_todo"}
-    assert h.tool_names(h.authorize("bob", granted=("todos:read",))) == {"whoami", "list_todos"}
+    assert h.tool_names(h.authorize("alice")) == {"whoami", "list_notes", "add_note", "archive_note"}
+    assert h.tool_names(h.authorize("bob", granted=("notes:read",))) == {"whoami", "list_notes"}
 
 
 def test_effective_scopes_are_token_intersect_grant(h: Harness) -> None:
     # The grant allows writing but this token was minted with read only: no write tools.
-    headers = h.authorize("carol", token_scopes=("todos:read",))
-    assert h.tool_names(headers) == {"whoami", "list_todos"}
+    headers = h.authorize("carol", token_scopes=("notes:read",))
+    assert h.tool_names(headers) == {"whoami", "list_notes"}
     # Scopes of another resource server never count.
     foreign = h.authorize("dave", token_scopes=())
     foreign["authorization"] = "Bearer " + mint(
-        KEY, access_claims(sub="sub-dave", origin_jti="origin-dave", scope="https://other.example/mcp/todos:read")
+        KEY, access_claims(sub="sub-dave", origin_jti="origin-dave", scope="https://other.example/mcp/notes:read")
     )
     assert h.tool_names(foreign) == {"whoami"}
 
 
 def test_step_up_403_names_the_held_and_needed_scopes(h: Harness) -> None:
     # Revision 2025-11-25 (the harness default): held + needed; by revision in test_mcp_transport.
-    headers = h.authorize("bob", granted=("todos:read",))
-    resp = h.call(headers, "add_todo", {"title": "x"})
+    headers = h.authorize("bob", granted=("notes:read",))
+    resp = h.call(headers, "add_note", {"title": "x"})
     assert resp.status_code == 403
     assert resp.headers["www-authenticate"] == (
-        'Bearer error="insufficient_scope", error_description="tool add_todo requires more scopes", '
-        f'scope="todos:read todos:write", resource_metadata="{PRM}"'
+        'Bearer error="insufficient_scope", error_description="tool add_note requires more scopes", '
+        f'scope="notes:read notes:write", resource_metadata="{PRM}"'
     )
-    assert h.todos.items == {}
+    assert h.notes.items == {}
 
 
 def test_step_up_applies_to_batches(h: Harness) -> None:
-    headers = h.authorize("bob", granted=("todos:read",))
-    batch = [rpc("tools/list"), rpc("tools/call", {"name": "complete_todo", "arguments": {"id": "0" * 24}}, 2)]
+    headers = h.authorize("bob", granted=("notes:read",))
+    batch = [rpc("tools/list"), rpc("tools/call", {"name": "archive_note", "arguments": {"id": "0" * 24}}, 2)]
     resp = h.client.post("/mcp", content=json.dumps(batch), headers={**ACCEPT, **headers})
     assert resp.status_code == 403
 
@@ -173,29 +175,29 @@ def test_whoami(h: Harness) -> None:
         "username": "alice",
         "email": "alice@example.com",
         "client_id": "agent-1",
-        "scopes": ["todos:read", "todos:write"],
+        "scopes": ["notes:read", "notes:write"],
     }
 
 
-def test_todos_are_isolated_per_user(h: Harness) -> None:
+def test_notes_are_isolated_per_user(h: Harness) -> None:
     alice, bob = h.authorize("alice"), h.authorize("bob")
-    added = h.call(alice, "add_todo", {"title": "buy milk"}).json()["result"]["structuredContent"]
-    assert h.call(bob, "list_todos").json()["result"]["structuredContent"] == {"result": []}
-    steal = h.call(bob, "complete_todo", {"id": added["id"]}).json()["result"]
+    added = h.call(alice, "add_note", {"title": "buy milk"}).json()["result"]["structuredContent"]
+    assert h.call(bob, "list_notes").json()["result"]["structuredContent"] == {"result": []}
+    steal = h.call(bob, "archive_note", {"id": added["id"]}).json()["result"]
     assert steal["isError"] is True
-    listed = h.call(alice, "list_todos").json()["result"]["structuredContent"]["result"]
+    listed = h.call(alice, "list_notes").json()["result"]["structuredContent"]["result"]
     assert [t["title"] for t in listed] == ["buy milk"]
-    assert listed[0]["done"] is False
-    done = h.call(alice, "complete_todo", {"id": added["id"]}).json()["result"]["structuredContent"]
-    assert done["done"] is True
+    assert listed[0]["archived"] is False
+    done = h.call(alice, "archive_note", {"id": added["id"]}).json()["result"]["structuredContent"]
+    assert done["archived"] is True
 
 
 @pytest.mark.parametrize("title", ["", "   ", "x" * (MAX_TITLE_LENGTH + 1), "bell\x07"])
 def test_bad_titles_are_tool_errors(h: Harness, title: str) -> None:
-    resp = h.call(h.authorize(), "add_todo", {"title": title})
+    resp = h.call(h.authorize(), "add_note", {"title": title})
     assert resp.status_code == 200
     assert resp.json()["result"]["isError"] is True
-    assert h.todos.items == {}
+    assert h.notes.items == {}
 
 
 def test_protocol_2025_06_18_handshake(h: Harness) -> None:
@@ -215,9 +217,9 @@ def test_protocol_2026_07_28_stateless_envelope(h: Harness) -> None:
     resp = h.post(rpc("tools/list", {"_meta": modern_meta()}), {**headers, "mcp-method": "tools/list"}, version=MODERN)
     assert resp.status_code == 200, resp.text
     assert "whoami" in {t["name"] for t in resp.json()["result"]["tools"]}
-    call = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x"}, "_meta": modern_meta()})
-    bob = h.authorize("bob", granted=("todos:read",))
-    denied = h.post(call, {**bob, "mcp-method": "tools/call", "mcp-name": "add_todo"}, version=MODERN)
+    call = rpc("tools/call", {"name": "add_note", "arguments": {"title": "x"}, "_meta": modern_meta()})
+    bob = h.authorize("bob", granted=("notes:read",))
+    denied = h.post(call, {**bob, "mcp-method": "tools/call", "mcp-name": "add_note"}, version=MODERN)
     assert denied.status_code == 403
 
 
@@ -229,7 +231,7 @@ def test_foreign_host_and_origin_are_refused(h: Harness) -> None:
 
 
 def test_oversized_body_is_refused(h: Harness) -> None:
-    big = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x" * (2 * 1024 * 1024)}})
+    big = rpc("tools/call", {"name": "add_note", "arguments": {"title": "x" * (2 * 1024 * 1024)}})
     assert h.post(big, h.authorize()).status_code == 413
 
 
@@ -286,12 +288,12 @@ def test_no_cors_headers_without_an_allowed_origin(h: Harness) -> None:
 
 
 def test_group_ceilings_apply_at_the_mcp_endpoint_too() -> None:
-    h = Harness(ceilings={"todos:write": ("editors",)})
+    h = Harness(ceilings={"notes:write": ("editors",)})
     # alice's grant has write; her token says she is an editor: write tools are there.
-    assert "add_todo" in h.tool_names(h.authorize("alice"))
+    assert "add_note" in h.tool_names(h.authorize("alice"))
     # carol was granted write, then removed from editors: her next token carries no group.
     carol = h.authorize("carol", **{"cognito:groups": None})
-    assert h.tool_names(carol) == {"whoami", "list_todos"}
-    denied = h.call(carol, "add_todo", {"title": "after leaving editors"})
+    assert h.tool_names(carol) == {"whoami", "list_notes"}
+    denied = h.call(carol, "add_note", {"title": "after leaving editors"})
     assert denied.status_code == 403
-    assert 'scope="todos:read todos:write"' in denied.headers["www-authenticate"]
+    assert 'scope="notes:read notes:write"' in denied.headers["www-authenticate"]

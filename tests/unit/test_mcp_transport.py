@@ -9,10 +9,9 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from kit_app.store import MemoryNotes, Note
 
 from functions.core.errors import DependencyError
-from functions.mcp_server import tools
-from functions.mcp_server.todos import InMemoryTodoRepository, Todo
 from functions.mcp_server.transport import SERVED_PROTOCOL_VERSIONS
 from tests.helpers import BASE_URL, MODERN, modern_meta, rpc
 from tests.unit.test_mcp_endpoint import ACCEPT, INSPECTOR, PRM, Harness
@@ -172,47 +171,46 @@ def _challenge_scope(resp: httpx.Response) -> str:
 
 @pytest.mark.parametrize("version", ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"])
 def test_step_up_up_to_2025_11_25_names_held_and_needed(h: Harness, version: str) -> None:
-    bob = h.authorize("bob", granted=("todos:read",))
-    call = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x"}})
-    assert _challenge_scope(h.post(call, bob, version=version)) == "todos:read todos:write"
+    bob = h.authorize("bob", granted=("notes:read",))
+    call = rpc("tools/call", {"name": "add_note", "arguments": {"title": "x"}})
+    assert _challenge_scope(h.post(call, bob, version=version)) == "notes:read notes:write"
 
 
 def test_step_up_without_version_header_uses_the_default_revision(h: Harness) -> None:
-    bob = h.authorize("bob", granted=("todos:read",))
-    call = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x"}})
+    bob = h.authorize("bob", granted=("notes:read",))
+    call = rpc("tools/call", {"name": "add_note", "arguments": {"title": "x"}})
     resp = h.client.post("/mcp", content=json.dumps(call), headers={**ACCEPT, **bob})
-    assert _challenge_scope(resp) == "todos:read todos:write"
+    assert _challenge_scope(resp) == "notes:read notes:write"
 
 
 def test_step_up_2026_07_28_names_only_what_is_needed(h: Harness) -> None:
-    bob = h.authorize("bob", granted=("todos:read",))
-    call = rpc("tools/call", {"name": "add_todo", "arguments": {"title": "x"}, "_meta": modern_meta()})
-    headers = {**bob, "mcp-method": "tools/call", "mcp-name": "add_todo"}
-    assert _challenge_scope(h.post(call, headers, version=MODERN)) == "todos:write"
+    bob = h.authorize("bob", granted=("notes:read",))
+    call = rpc("tools/call", {"name": "add_note", "arguments": {"title": "x"}, "_meta": modern_meta()})
+    headers = {**bob, "mcp-method": "tools/call", "mcp-name": "add_note"}
+    assert _challenge_scope(h.post(call, headers, version=MODERN)) == "notes:write"
 
 
-class _DownTodos(InMemoryTodoRepository):
-    """The app table failing, as DynamoTodoRepository reports it."""
+class _DownNotes(MemoryNotes):
+    """The app table failing, as the app's DynamoDB store reports it."""
 
-    def list(self, sub: str) -> list[Todo]:
-        raise DependencyError("list todos failed: ProvisionedThroughputExceededException")
+    def list(self, sub: str) -> list[Note]:
+        raise DependencyError("list notes failed: ProvisionedThroughputExceededException")
 
-    def add(self, sub: str, title: str) -> Todo:
-        raise DependencyError("add todo failed: EndpointConnectionError")
+    def add(self, sub: str, title: str) -> Note:
+        raise DependencyError("add note failed: EndpointConnectionError")
 
 
 @pytest.fixture
-def down(h: Harness) -> Harness:
-    tools.configure(_DownTodos())
-    return h
+def down() -> Harness:
+    return Harness(allowed_origins=(INSPECTOR,), notes=_DownNotes())
 
 
-@pytest.mark.parametrize("tool", ["list_todos", "add_todo"])
+@pytest.mark.parametrize("tool", ["list_notes", "add_note"])
 @pytest.mark.parametrize("version", ["2025-06-18", "2025-11-25"])
 def test_tool_dependency_outage_is_503_with_retry_after(down: Harness, tool: str, version: str) -> None:
     headers = {**down.authorize(), "origin": INSPECTOR}
     resp = down.post(
-        rpc("tools/call", {"name": tool, "arguments": {"title": "x"} if tool == "add_todo" else {}}),
+        rpc("tools/call", {"name": tool, "arguments": {"title": "x"} if tool == "add_note" else {}}),
         headers,
         version=version,
     )
@@ -223,17 +221,17 @@ def test_tool_dependency_outage_is_503_with_retry_after(down: Harness, tool: str
 
 
 def test_tool_dependency_outage_is_503_in_2026_07_28_and_sse_framing(down: Harness) -> None:
-    call = rpc("tools/call", {"name": "list_todos", "arguments": {}, "_meta": modern_meta()})
-    headers = {**down.authorize(), "mcp-method": "tools/call", "mcp-name": "list_todos"}
+    call = rpc("tools/call", {"name": "list_notes", "arguments": {}, "_meta": modern_meta()})
+    headers = {**down.authorize(), "mcp-method": "tools/call", "mcp-name": "list_notes"}
     assert down.post(call, headers, version=MODERN).status_code == 503
     sse_only = {**headers, "accept": "text/event-stream"}
-    resp = down.post(rpc("tools/call", {"name": "list_todos", "arguments": {}}), sse_only, version="2025-11-25")
+    resp = down.post(rpc("tools/call", {"name": "list_notes", "arguments": {}}), sse_only, version="2025-11-25")
     assert resp.status_code == 503
     assert resp.headers["retry-after"]
 
 
 def test_tool_errors_that_are_not_outages_stay_tool_results(down: Harness) -> None:
-    resp = down.call(down.authorize(), "complete_todo", {"id": "not-an-id-at-all!"})
+    resp = down.call(down.authorize(), "archive_note", {"id": "not-an-id-at-all!"})
     assert resp.status_code == 200
     assert resp.json()["result"]["isError"] is True
     assert down.call(down.authorize("bob"), "whoami").status_code == 200

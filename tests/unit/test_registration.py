@@ -31,7 +31,7 @@ PUBLIC: dict[str, Any] = {
     "grant_types": ["authorization_code", "refresh_token"],
     "response_types": ["code"],
     "token_endpoint_auth_method": "none",
-    "scope": "todos:read",
+    "scope": "notes:read",
 }
 CONFIDENTIAL: dict[str, Any] = {**PUBLIC, "token_endpoint_auth_method": "client_secret_post"}
 

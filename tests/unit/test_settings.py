@@ -11,7 +11,7 @@ BASE = {
     Env.GATEWAY_CLIENT_ID: "client",
     Env.GRANTS_TABLE: "grants",
     Env.CLIENTS_TABLE: "clients",
-    Env.APP_TABLE: "app-data",
+    Env.APP_TABLES: '{"notes": "app-data"}',
 }
 
 

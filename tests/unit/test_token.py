@@ -180,7 +180,7 @@ def test_code_exchange_answer(facade: Facade) -> None:
     (grant,) = facade.grants.items.values()
     assert claims["origin_jti"] == grant.grant_id  # Cognito's JWT, untouched
     assert body["token_type"] == "Bearer" and 3500 < body["expires_in"] <= 3600
-    assert body["scope"] == "todos:read todos:write"
+    assert body["scope"] == "notes:read notes:write"
     rt = facade.rts.items[sha256_hex(body["refresh_token"])]
     assert body["refresh_token"] not in facade.rts.items  # stored only hashed
     assert (rt.status, rt.client_id, rt.grant_id, rt.expires_at) == (
@@ -230,9 +230,9 @@ def test_resource_is_compared_normalised_at_the_token_endpoint(facade: Facade, r
 
 
 def test_offline_access_and_openid_complete_the_flow_with_the_catalogue_scope(facade: Facade) -> None:
-    code = approve(facade, scope="todos:read offline_access openid")["code"]
+    code = approve(facade, scope="notes:read offline_access openid")["code"]
     body = facade.token().token(code_form(code), "")
-    assert body["scope"] == "todos:read" and body["refresh_token"]  # RFC 6749 section 5.1
+    assert body["scope"] == "notes:read" and body["refresh_token"]  # RFC 6749 section 5.1
 
 
 def test_unknown_code(facade: Facade) -> None:

@@ -26,7 +26,7 @@ from tests.unit.test_token_refresh import grant_of, refresh
 
 def principal(facade: Facade, access_token: str) -> Principal | None:
     """What /mcp makes of an access token (real authenticator, grants read uncached)."""
-    settings = mcp_settings(scope_group_ceilings={"todos:write": ("editors",)})
+    settings = mcp_settings(scope_group_ceilings={"notes:write": ("editors",)})
     verifier = CognitoAccessTokenVerifier(
         settings, JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=facade.jwks)
     )
@@ -162,13 +162,13 @@ def test_narrowed_refresh_is_enforced_at_mcp() -> None:
     facade = Facade()
     first = exchange(facade)
     full = principal(facade, first["access_token"])
-    assert full is not None and full.scopes == {"todos:read", "todos:write"}
-    narrowed = refresh(facade, first["refresh_token"], scope="todos:read")
-    assert narrowed["scope"] == "todos:read"
+    assert full is not None and full.scopes == {"notes:read", "notes:write"}
+    narrowed = refresh(facade, first["refresh_token"], scope="notes:read")
+    assert narrowed["scope"] == "notes:read"
     seen = principal(facade, narrowed["access_token"])
-    assert seen is not None and seen.scopes == {"todos:read"}  # add_todo is gone
+    assert seen is not None and seen.scopes == {"notes:read"}  # add_note is gone
     # RFC 6749 section 6: omitting scope later means the scope originally granted again.
     widened = refresh(facade, narrowed["refresh_token"])
-    assert widened["scope"] == "todos:read todos:write"
+    assert widened["scope"] == "notes:read notes:write"
     seen = principal(facade, widened["access_token"])
-    assert seen is not None and seen.scopes == {"todos:read", "todos:write"}
+    assert seen is not None and seen.scopes == {"notes:read", "notes:write"}

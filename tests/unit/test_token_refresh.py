@@ -45,7 +45,7 @@ def test_refresh_rotates_and_returns_a_new_access_token(facade: Facade) -> None:
     assert second["refresh_token"] != first["refresh_token"]
     assert second["access_token"] != first["access_token"]
     assert jwt.get_unverified_claims(second["access_token"])["origin_jti"] == grant_of(facade).grant_id
-    assert (second["token_type"], second["scope"]) == ("Bearer", "todos:read todos:write")
+    assert (second["token_type"], second["scope"]) == ("Bearer", "notes:read notes:write")
     assert "id_token" not in second
     old = facade.rts.items[sha256_hex(first["refresh_token"])]
     assert old.status == "rotated" and old.rotated_at is not None
@@ -113,27 +113,27 @@ def test_scope_may_narrow_but_not_widen() -> None:
     facade = Facade()
     facade.cognito.user = replace(facade.cognito.user, groups=())  # bob-like: read only
     first = exchange(facade)
-    refused(lambda: refresh(facade, first["refresh_token"], scope="todos:read todos:write"), "invalid_scope")
+    refused(lambda: refresh(facade, first["refresh_token"], scope="notes:read notes:write"), "invalid_scope")
     # Values the kit does not serve are ignored, as at /authorize (RFC 6749 section 3.3).
-    assert refresh(facade, first["refresh_token"], scope="admin offline_access")["scope"] == "todos:read"
+    assert refresh(facade, first["refresh_token"], scope="admin offline_access")["scope"] == "notes:read"
 
 
 def test_refresh_with_a_narrower_scope_answers_that_scope(facade: Facade) -> None:
     first = exchange(facade)
-    assert first["scope"] == "todos:read todos:write"
-    assert facade.rts.items[sha256_hex(first["refresh_token"])].scopes == {"todos:read", "todos:write"}
-    narrowed = refresh(facade, first["refresh_token"], scope="todos:read")
+    assert first["scope"] == "notes:read notes:write"
+    assert facade.rts.items[sha256_hex(first["refresh_token"])].scopes == {"notes:read", "notes:write"}
+    narrowed = refresh(facade, first["refresh_token"], scope="notes:read")
     # RFC 6749 sections 5.1 and 6: never more than was requested.
-    assert narrowed["scope"] == "todos:read"
+    assert narrowed["scope"] == "notes:read"
     # RFC 6749 section 6: the new refresh token's scope is identical to the presented one's,
     # so omitting scope next time means the scope originally granted.
     successor = facade.rts.items[sha256_hex(narrowed["refresh_token"])]
-    assert successor.scopes == {"todos:read", "todos:write"}
+    assert successor.scopes == {"notes:read", "notes:write"}
     again = refresh(facade, narrowed["refresh_token"])
-    assert again["scope"] == "todos:read todos:write"
+    assert again["scope"] == "notes:read notes:write"
     # Narrowing never allows widening beyond the refresh token's scope.
-    third = refresh(facade, again["refresh_token"], scope="todos:read admin")
-    assert third["scope"] == "todos:read"
+    third = refresh(facade, again["refresh_token"], scope="notes:read admin")
+    assert third["scope"] == "notes:read"
     assert grant_of(facade).status == "active"
 
 
@@ -142,13 +142,13 @@ def test_refresh_token_scope_bounds_the_request_even_below_the_grant(facade: Fac
     # before the attribute existed) falls back to the grant's.
     first = exchange(facade)
     key = sha256_hex(first["refresh_token"])
-    facade.rts.items[key] = replace(facade.rts.items[key], scopes=frozenset({"todos:read"}))
-    refused(lambda: refresh(facade, first["refresh_token"], scope="todos:write"), "invalid_scope")
-    assert refresh(facade, first["refresh_token"])["scope"] == "todos:read"
+    facade.rts.items[key] = replace(facade.rts.items[key], scopes=frozenset({"notes:read"}))
+    refused(lambda: refresh(facade, first["refresh_token"], scope="notes:write"), "invalid_scope")
+    assert refresh(facade, first["refresh_token"])["scope"] == "notes:read"
     second = exchange(facade)
     key = sha256_hex(second["refresh_token"])
     facade.rts.items[key] = replace(facade.rts.items[key], scopes=None)
-    assert refresh(facade, second["refresh_token"])["scope"] == "todos:read todos:write"
+    assert refresh(facade, second["refresh_token"])["scope"] == "notes:read notes:write"
 
 
 def test_refresh_resource_must_be_the_mcp_url(facade: Facade) -> None:

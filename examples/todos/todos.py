@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
+from functions.mcp_server.api import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 
 MAX_TITLE_LENGTH: Final = 200
 MAX_LIST: Final = 100

@@ -1,0 +1,20 @@
+"""Every kit test runs against the kit's own test app (tests/fixtures/app), never the demo.
+
+Set before any kit module loads the catalogue; subprocesses (``python -m local`` in the e2e
+suite) inherit it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from functions.core.kit_app import APP_PATH_ENV
+
+TEST_APP = Path(__file__).resolve().parent / "fixtures" / "app"
+os.environ[APP_PATH_ENV] = str(TEST_APP)
+
+# The test app's modules are importable as ``kit_app.*`` (e.g. ``kit_app.store``) in every test.
+from functions.mcp_server.app_loader import import_server  # noqa: E402
+
+import_server(TEST_APP)
