@@ -9,12 +9,13 @@ after synthesis.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 import aws_cdk as cdk
 
-from functions.core.kit_app import AppError
+from functions.core.kit_app import APP_PATH_ENV, AppError
 from functions.mcp_server.app_loader import check_app
 from functions.mcp_server.registry import UnknownScopeError
 from infra.config import ConfigError, KitConfig, cdk_json_context
@@ -23,9 +24,18 @@ from infra.packaging import BUNDLE_REPORT, format_report
 from infra.stack import KitStack
 
 
-def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> tuple[cdk.App, KitStack]:
-    """The app with cdk.json's context as defaults (the CLI's ``-c`` and env still win)."""
-    app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+def build_app(
+    context: dict[str, object] | None = None, outdir: str | None = None, *, app_path: str | None = None
+) -> tuple[cdk.App, KitStack]:
+    """The app with cdk.json's context as defaults (the CLI's ``-c`` and env still win).
+
+    ``app_path`` (``KIT_APP_PATH``) replaces ``kit:app`` from every source, the CLI's included.
+    """
+    app = cdk.App(
+        context={**cdk_json_context(), **(context or {})},
+        outdir=outdir,
+        post_cli_context={"kit:app": app_path} if app_path else None,
+    )
     config = KitConfig.from_scope(app)
     try:
         # The app's tools are imported and registered once here, against its catalogue, so a
@@ -45,7 +55,8 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
 
 def main() -> None:
     started = time.monotonic()
-    app, _stack = build_app()
+    # KIT_APP_PATH overrides cdk.json's kit:app here as in `make dev` (README "Bring your own MCP server").
+    app, _stack = build_app(app_path=os.environ.get(APP_PATH_ENV, "").strip() or None)
     assembly = app.synth()
     # stderr: the CDK CLI reads nothing from it, and `cdk synth` prints the template on stdout.
     print(format_report(BUNDLE_REPORT), file=sys.stderr)
