@@ -28,6 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The kit's test app (its scopes are the ones the tokens below carry); the children inherit it.
+os.environ["KIT_APP_PATH"] = str(ROOT / "tests" / "fixtures" / "app")
 
 CHILD = r"""
 import json, sys, time

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from functions.core import kit_app
-from functions.core.kit_app import AppError, app_dir, load_manifest
+from functions.core.kit_app import APP_PATH_ENV, AppError, app_dir, load_manifest
 from functions.core.settings import Env, McpSettings, SettingsError
 from functions.mcp_server.api import AppContext, ToolRegistry
 from functions.mcp_server.app_loader import build_registry, import_server
@@ -127,5 +130,31 @@ def test_a_second_app_in_one_process_is_refused(tmp_path: Path) -> None:
 
 
 def test_ctx_table_names_only_declared_tables() -> None:
-    with pytest.raises(KeyError, match="not declared in the app's app.json"):
+    with pytest.raises(KeyError, match=r"not declared in the app's app\.json"):
         AppContext(tables={"notes": "t"}).table("todos")
+
+
+def test_facade_functions_read_the_catalogue_without_the_sdk_or_the_apps_code() -> None:
+    """The metadata, registration, authorization and token code never imports `mcp` or `kit_app`."""
+    code = (
+        "import sys\n"
+        "import functions.metadata.handler, functions.registration.handler\n"
+        "import functions.authorization.web, functions.authorization.flow, functions.token.web\n"
+        "from functions.core import scopes\n"
+        "from functions.metadata.documents import protected_resource_metadata\n"
+        "from functions.core.settings import CoreSettings\n"
+        "doc = protected_resource_metadata(CoreSettings(base_url='https://b.example'))\n"
+        "assert doc['scopes_supported'] == ['notes:read', 'notes:write'], doc\n"
+        "assert scopes.get_scope('notes:write').description == 'Write and archive your notes'\n"
+        "leaked = sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'kit_app'))\n"
+        "assert not leaked, leaked\n"
+    )
+    env = {
+        **os.environ,
+        APP_PATH_ENV: str(TEST_APP),
+        Env.BASE_URL: "https://b.example",
+        Env.CLIENTS_TABLE: "clients",
+        Env.ARTEFACTS_TABLE: "artefacts",
+    }
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

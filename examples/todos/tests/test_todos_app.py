@@ -8,14 +8,14 @@ from typing import Any
 import anyio
 import boto3
 import pytest
+from kit_app.server import add_tools
+from kit_app.todos import DynamoTodoRepository, InMemoryTodoRepository, TodoNotFound
 from moto import mock_aws
 
 from functions.core import kit_app
 from functions.mcp_server.api import AppContext, ToolError, ToolRegistry
 from functions.mcp_server.app_loader import build_registry, check_app
 from functions.mcp_server.principal import Principal, bind, unbind
-from kit_app.server import add_tools
-from kit_app.todos import DynamoTodoRepository, InMemoryTodoRepository, TodoNotFound
 
 ALL = frozenset({"todos:read", "todos:write"})
 
