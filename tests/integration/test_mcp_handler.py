@@ -167,3 +167,13 @@ def test_app_table_outage_in_a_tool_is_503(
     # After recovery the same request succeeds.
     again = invoke(handler, headers, rpc("tools/call", {"name": "list_notes", "arguments": {}}))
     assert again["statusCode"] == 200
+
+
+def test_the_apps_extend_hook_adds_resources(moto_stack: MotoStack, handler: Any) -> None:
+    headers = authorize(moto_stack, "nora", ("notes:read",))
+    listed = json.loads(invoke(handler, headers, rpc("resources/list"))["body"])["result"]["resources"]
+    assert [(r["uri"], r["name"]) for r in listed] == [("notes://about", "about")]
+    read = invoke(handler, headers, rpc("resources/read", {"uri": "notes://about"}))
+    assert json.loads(read["body"])["result"]["contents"][0]["text"] == "Notes of MCP Cognito Kit"
+    # Still behind the token check like everything on /mcp.
+    assert invoke(handler, ACCEPT, rpc("resources/list"))["statusCode"] == 401
