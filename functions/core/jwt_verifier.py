@@ -135,15 +135,9 @@ def build_key(entry: object) -> tuple[str, Key] | None:
     problem = _unusable(entry)
     if problem is None:
         try:
-            key = jwk.construct(entry, algorithm=ALGORITHM)
-            bits = int(key.prepared_key.key_size)
-        except (JOSEError, ValueError, TypeError, AttributeError):
+            return kid, jwk.construct(entry, algorithm=ALGORITHM)
+        except (JOSEError, ValueError, TypeError):
             problem = "key cannot be built"
-        else:
-            if bits < MIN_RSA_BITS:
-                problem = "key shorter than 2048 bits"
-            else:
-                return kid, key
     logger.warning("ignoring unusable JWKS key", extra={"kid": kid[:64], "problem": problem})
     return None
 
@@ -162,6 +156,12 @@ def _unusable(entry: Mapping[str, Any]) -> str | None:
         value = entry.get(member)
         if not isinstance(value, str) or not _B64URL.match(value.rstrip("=")):
             return f"{member} is missing or not base64url"
+    try:
+        modulus = int.from_bytes(_segment(entry["n"].rstrip("=")), "big")
+    except binascii.Error:
+        return "n is not base64url"
+    if modulus.bit_length() < MIN_RSA_BITS:
+        return "key shorter than 2048 bits"
     return None
 
 
