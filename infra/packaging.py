@@ -168,7 +168,7 @@ def requirements_for(function: str) -> tuple[str, ...]:
 
 
 def deps_cache_key(
-    requirements: tuple[str, ...], platform: str = PIP_PLATFORM, pruned: tuple[str, ...] = PRUNED
+    requirements: tuple[str, ...], platform: str = PIP_PLATFORM, pruned: tuple[str, ...] = PRUNED, bytecode: bool = True
 ) -> str:
     spec = {
         "requirements": sorted(requirements),
@@ -177,7 +177,7 @@ def deps_cache_key(
         "implementation": PIP_IMPLEMENTATION,
         "strip": sorted(_JUNK_DIRS) + sorted(_DIST_INFO_KEEP) + sorted(RUNTIME_PROVIDED),
         "pruned": sorted(pruned),
-        "bytecode": "sourceless",
+        "bytecode": "sourceless" if bytecode else "none",
         "elf": "no-symtab",
         "layout": 3,
     }
@@ -318,14 +318,19 @@ def _pip_install(requirements: tuple[str, ...], target: Path, platform: str = PI
 
 
 def platform_deps(
-    function: str, requirements: tuple[str, ...], cache_dir: Path = DEPS_CACHE_DIR, platform: str = PIP_PLATFORM
+    function: str,
+    requirements: tuple[str, ...],
+    cache_dir: Path = DEPS_CACHE_DIR,
+    platform: str = PIP_PLATFORM,
+    bytecode: bool = True,
 ) -> tuple[Path, str]:
     """A stripped, pruned, compiled install of ``requirements``: cached, else installed, else stale.
 
     ``platform``: the wheel platform tag; the Lambda's by default, the build machine's for
-    running an asset here (:mod:`infra.runtime_probe`).
+    running an asset here (:mod:`infra.runtime_probe`). ``bytecode=False``: sources only, as
+    assets were before bytecode shipped (for ``make bench``'s comparison).
     """
-    key = deps_cache_key(requirements, platform, pruned_for(function))
+    key = deps_cache_key(requirements, platform, pruned_for(function), bytecode)
     cached = cache_dir / key
     if (cached / ".complete").is_file():
         return cached, "hit"
@@ -337,7 +342,8 @@ def platform_deps(
         prune_tree(work, pruned_for(function))
         for library in work.rglob("*.so"):
             strip_symbols(library)
-        compile_tree(work, sourceless=True)
+        if bytecode:
+            compile_tree(work, sourceless=True)
         (work / ".complete").write_text(
             json.dumps({"function": function, "requirements": list(requirements)}), encoding="utf-8"
         )
@@ -391,13 +397,19 @@ def copy_function_code(function: str, output: Path, functions_dir: Path | None =
 
 
 def build_asset(
-    function: str, out: Path, *, cache_dir: Path = DEPS_CACHE_DIR, platform: str = PIP_PLATFORM
+    function: str,
+    out: Path,
+    *,
+    cache_dir: Path = DEPS_CACHE_DIR,
+    platform: str = PIP_PLATFORM,
+    bytecode: bool = True,
 ) -> tuple[int, int, str]:
     """Lay ``function``'s asset out in ``out``: ``(bytes, files, deps cache state)``."""
-    deps, state = platform_deps(function, requirements_for(function), cache_dir, platform)
+    deps, state = platform_deps(function, requirements_for(function), cache_dir, platform, bytecode)
     shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
     copy_function_code(function, out)
-    compile_tree(out / "functions", sourceless=False)
+    if bytecode:
+        compile_tree(out / "functions", sourceless=False)
     size, files = tree_size(out)
     return size, files, state
 

@@ -192,7 +192,7 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
     (deps / "lib.py").write_text("x")
     (deps / ".complete").write_text("{}")
     monkeypatch.setattr(packaging, "FUNCTIONS_DIR", src)
-    monkeypatch.setattr(packaging, "platform_deps", lambda fn, reqs, cache, platform: (deps, "hit"))
+    monkeypatch.setattr(packaging, "platform_deps", lambda fn, reqs, cache, platform, bytecode: (deps, "hit"))
     monkeypatch.setattr(packaging, "BUNDLE_REPORT", [])
     out = tmp_path / "out"
     out.mkdir()
