@@ -4,8 +4,9 @@ The Lambda runtime puts the asset (``/var/task``, read-only) first on ``sys.path
 provides boto3, botocore and their dependencies itself. :func:`run_in_asset` reproduces that
 with the CPython of the runtime's minor version (:func:`infra.packaging.bytecode_python`): an
 isolated interpreter (``-I``: no user site, no ``PYTHONPATH``, not the repository), the asset
-directory, a directory holding only the runtime-provided packages (linked from the build
-environment, where they are pure Python), and no bytecode written anywhere.
+directory, a directory holding only the runtime-provided packages (copied from the build
+environment, where they are pure Python, and compiled, as the runtime ships them), and no
+bytecode written anywhere.
 
 Used by the asset tests (every handler module imports from its built asset: nothing pruned
 is needed) and by ``make bench`` (init time as shipped).
@@ -13,19 +14,24 @@ is needed) and by ``make bench`` (init time as shipped).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
 from functions.core.settings import Env
-from infra.packaging import bytecode_python
+from infra.config import REPO_ROOT
+from infra.packaging import bytecode_python, compile_tree
 
 # What the Lambda Python runtime ships besides the standard library (boto3 and its closure).
 RUNTIME_MODULES: Final = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+RUNTIME_CACHE_DIR: Final = REPO_ROOT / "build" / "lambda-runtime"
 
 # A function environment good enough to import every handler (no AWS call happens at import).
 PROBE_ENV: Final[Mapping[str, str]] = {
@@ -71,19 +77,42 @@ print(json.dumps({"init_ms": init_ms, "outside": outside, "modules": len(sys.mod
 )
 
 
-def runtime_dir(dest: Path) -> Path:
-    """``dest`` holding links to the runtime-provided packages of the build environment."""
-    dest.mkdir(parents=True, exist_ok=True)
+def runtime_dir(dest: Path = RUNTIME_CACHE_DIR) -> Path:
+    """``dest`` holding the runtime-provided packages, compiled as the Lambda runtime ships them.
+
+    Copied from the build environment (pure Python) and compiled once by the runtime's
+    version; kept as a cache (``build/`` is gitignored) and rebuilt when a version changes.
+    """
+    versions = {name: _version_of(name) for name in RUNTIME_MODULES}
+    marker = dest / ".complete"
+    if marker.is_file() and json.loads(marker.read_text(encoding="utf-8")) == versions:
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".runtime-", dir=dest.parent))
     for name in RUNTIME_MODULES:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.origin is None:
             raise RuntimeError(f"{name} is not installed in the build environment")
         origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        link = dest / source.name
-        if not link.exists():
-            link.symlink_to(source)
+        if origin.name == "__init__.py":
+            shutil.copytree(origin.parent, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, work / origin.name)
+    compile_tree(work, sourceless=False)
+    (work / ".complete").write_text(json.dumps(versions), encoding="utf-8")
+    try:
+        work.rename(dest)
+    except OSError:  # a parallel run finished first
+        shutil.rmtree(work, ignore_errors=True)
     return dest
+
+
+def _version_of(module: str) -> str:
+    try:
+        return importlib.metadata.version({"dateutil": "python-dateutil"}.get(module, module))
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def run_in_asset(
@@ -93,12 +122,12 @@ def run_in_asset(
     paths = json.dumps([str(asset), str(runtime)])
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONDONTWRITEBYTECODE": "1",
         **PROBE_ENV,
         **(env or {}),
     }
     proc = subprocess.run(  # noqa: S603
-        [bytecode_python(), "-I", "-c", code, paths, *args],
+        # -I ignores PYTHON* variables, so -B (not PYTHONDONTWRITEBYTECODE) keeps bytecode unwritten.
+        [bytecode_python(), "-I", "-B", "-c", code, paths, *args],
         capture_output=True,
         text=True,
         check=False,

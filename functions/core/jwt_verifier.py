@@ -63,6 +63,8 @@ MIN_RSA_BITS: Final = 2048
 JWKS_TIMEOUT_SECONDS: Final = 3.0
 JWKS_MAX_BYTES: Final = 64 * 1024
 MAX_KID_LENGTH: Final = 256
+# Verified tokens remembered per container (about 1.5 KB each).
+VERIFIED_CACHE_SIZE: Final = 1024
 
 
 class TokenRejected(Exception):
@@ -191,6 +193,10 @@ class JwksCache:
         self._last_success: float | None = None
         self._lock = threading.Lock()
 
+    def current(self, kid: str) -> Key | None:
+        """The key now held for ``kid``, without fetching (``None`` if none)."""
+        return self._keys.get(kid)
+
     def get(self, kid: str) -> Key | None:
         """The key for ``kid``; ``None`` when a recent good JWKS lacks it. Raises ``DependencyError``."""
         key = self._keys.get(kid)
@@ -256,6 +262,7 @@ class CognitoAccessTokenVerifier:
         settings: CognitoSettings,
         jwks: JwksCache | None = None,
         clock: Callable[[], float] = time.time,
+        verified_cache_size: int = VERIFIED_CACHE_SIZE,
     ) -> None:
         self._issuer = settings.cognito_issuer
         self._client_id = settings.gateway_client_id
@@ -263,6 +270,11 @@ class CognitoAccessTokenVerifier:
         self._leeway = settings.token_leeway_seconds
         self._jwks = jwks or JwksCache(settings.jwks_url, min_refresh_seconds=settings.jwks_min_refresh_seconds)
         self._clock = clock
+        # Exact token string -> (claims, kid, key that verified it). A client presents the same
+        # access token on every request of a session; its signature and claims cannot change.
+        self._verified: dict[str, tuple[AccessToken, str, Key]] = {}
+        self._verified_max = verified_cache_size
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> AccessToken:
         """Verify a compact JWS access token (RFC 7515 section 5.2, RFC 7519 section 7.2).
@@ -270,7 +282,27 @@ class CognitoAccessTokenVerifier:
         Raises ``TokenRejected`` (answer 401 ``invalid_token``) for any token that is not a
         live access token of the kit's gateway client, ``DependencyError`` (answer 503) when
         the JWKS needed to decide cannot be had.
+
+        A token verified before is answered from a bounded per-container cache, after the
+        checks that depend on time or on the key set: ``exp`` (with leeway) again, and the key
+        that verified it must still be the JWKS key for its ``kid``.
         """
+        hit = self._verified.get(token)
+        if hit is not None:
+            access, kid, key = hit
+            if self._jwks.current(kid) is key:
+                if access.exp < int(self._clock()) - self._leeway:
+                    raise TokenRejected("expired", "token expired")
+                return access
+        verified = self._verify_uncached(token)
+        if self._verified_max > 0:
+            with self._verified_lock:
+                while len(self._verified) >= self._verified_max:
+                    self._verified.pop(next(iter(self._verified)))  # oldest first (insertion order)
+                self._verified[token] = verified
+        return verified[0]
+
+    def _verify_uncached(self, token: str) -> tuple[AccessToken, str, Key]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("oversized", "token too large")
         if not _JWS_SHAPE.match(token):
@@ -297,7 +329,7 @@ class CognitoAccessTokenVerifier:
             raise TokenRejected("bad_signature", "token signature invalid")
         claims = _json_object(encoded_claims, "claims")
         self._check_registered(claims)
-        return self._check_claims(claims)
+        return self._check_claims(claims), kid, key
 
     def _check_registered(self, claims: Mapping[str, Any]) -> None:
         """RFC 7519 section 4.1: exp, iat, iss and sub required; exp and nbf with leeway."""

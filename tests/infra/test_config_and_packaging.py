@@ -326,7 +326,7 @@ print(json.dumps({"ok": key.verify(msg, sig), "forged": key.verify(msg + b"x", s
 
 
 def test_every_handler_imports_from_its_asset_alone(probe_assets: dict[str, Path], tmp_path: Path) -> None:
-    runtime = runtime_probe.runtime_dir(tmp_path / "runtime")
+    runtime = runtime_probe.runtime_dir()
     for name, spec in FUNCTIONS.items():
         result = runtime_probe.import_handler(probe_assets[name], runtime, spec.handler.rpartition(".")[0])
         assert result["outside"] == [], f"{name} imported modules from outside its asset: {result['outside']}"
@@ -347,7 +347,7 @@ def test_assets_verify_rs256_with_their_backend(
     sig = private.sign(msg, padding.PKCS1v15(), hashes.SHA256())
     result = runtime_probe.run_in_asset(
         probe_assets[function],
-        runtime_probe.runtime_dir(tmp_path / "runtime"),
+        runtime_probe.runtime_dir(),
         VERIFY_CHILD,
         json.dumps(key.public_jwk),
         msg.decode(),

@@ -432,3 +432,50 @@ def test_jti_must_be_a_string() -> None:
 def test_signature_not_base64url() -> None:
     head, body, _ = mint(KEY, access_claims()).split(".")
     rejected(f"{head}.{body}.A", "malformed")
+
+
+# --------------------------------------------------------------------------- verified-token cache
+
+
+def _cached_verifier(jwks: FakeJwks, jwks_clock: Clock, now: list[float], size: int = 16) -> CognitoAccessTokenVerifier:
+    s = mcp_settings()
+    cache = JwksCache(s.jwks_url, min_refresh_seconds=60, fetcher=jwks, clock=jwks_clock)
+    return CognitoAccessTokenVerifier(s, cache, clock=lambda: now[0], verified_cache_size=size)
+
+
+def test_repeated_token_still_expires() -> None:
+    now = [time.time()]
+    v = _cached_verifier(FakeJwks([KEY.public_jwk]), Clock(), now)
+    token = mint(KEY, access_claims(exp=int(now[0]) + 100))
+    assert v.verify(token).sub == "sub-alice"
+    assert v.verify(token).sub == "sub-alice"  # answered from the cache
+    now[0] += 100 + mcp_settings().token_leeway_seconds + 1
+    with pytest.raises(TokenRejected) as info:
+        v.verify(token)
+    assert info.value.reason == "expired"
+
+
+def test_repeated_token_needs_the_key_that_verified_it() -> None:
+    # The issuer drops the key (rotation or compromise): a cached token is verified again and refused.
+    jwks, jwks_clock, now = FakeJwks([KEY.public_jwk]), Clock(), [time.time()]
+    v = _cached_verifier(jwks, jwks_clock, now)
+    token = mint(KEY, access_claims())
+    assert v.verify(token).sub == "sub-alice"
+    new = make_key("kid-new")
+    jwks.keys, jwks_clock.now = [new.public_jwk], jwks_clock.now + 61
+    assert v.verify(mint(new, access_claims())).sub == "sub-alice"  # refetch: kid-1 is gone
+    with pytest.raises(TokenRejected) as info:
+        v.verify(token)
+    assert info.value.reason == "unknown_kid"
+
+
+def test_verified_token_cache_is_bounded_and_exact() -> None:
+    now = [time.time()]
+    v = _cached_verifier(FakeJwks([KEY.public_jwk]), Clock(), now, size=2)
+    tokens = [mint(KEY, access_claims(jti=f"jti-{i}")) for i in range(3)]
+    for token in tokens:
+        v.verify(token)
+    assert list(v._verified) == tokens[1:]  # the oldest was dropped
+    head, body, sig = tokens[2].split(".")
+    with pytest.raises(TokenRejected):
+        v.verify(f"{head}.{body}.{sig[:-4]}AAAA")  # not the cached string: fully verified, refused
