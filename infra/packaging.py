@@ -7,7 +7,7 @@ requirements installed as manylinux2014 aarch64 wheels for CPython 3.13, the Lam
 
 Bytecode: the Lambda code directory is read-only, so an asset without bytecode compiles every
 module at every cold start. The asset therefore ships bytecode made by a CPython of exactly
-the runtime's minor version (:func:`bytecode_python` finds it): third-party packages as
+the runtime's minor version (:func:`infra.bytecode.bytecode_python` finds it): third-party packages as
 sourceless ``.pyc`` files in place of their sources (smaller than sources plus bytecode),
 the kit's own code as sources plus ``__pycache__/*.cpython-313.pyc`` in unchecked-hash mode
 (PEP 552), which never go stale by file times, whatever copying or zipping does to them.
@@ -26,7 +26,6 @@ earlier install for the same function is used, with a warning.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -42,6 +41,7 @@ from typing import Any, Final
 import aws_cdk as cdk
 import jsii
 
+from infra.bytecode import LAMBDA_PYTHON, BytecodeError, compile_tree
 from infra.config import REPO_ROOT
 from infra.elf import strip_symbols
 
@@ -51,12 +51,9 @@ DEPS_CACHE_DIR: Final = REPO_ROOT / "build" / "lambda-deps"
 # The Lambda platform: Python 3.13 on Graviton (arm64). Not 3.14: bytecode must come from the
 # runtime's own minor version and the build machines have CPython 3.13, not 3.14 (README,
 # "Performance": shipped bytecode halves every function's init).
-LAMBDA_PYTHON: Final = (3, 13)
 PIP_PLATFORM: Final = "manylinux2014_aarch64"
 PIP_PYTHON_VERSION: Final = "{}.{}".format(*LAMBDA_PYTHON)
 PIP_IMPLEMENTATION: Final = "cp"
-BYTECODE_PYTHON_ENV: Final = "KIT_BYTECODE_PYTHON"
-LAMBDA_TASK_ROOT: Final = "/var/task"
 
 # Installed as dependencies but never imported by any function on Lambda: the MCP SDK's CLI
 # and dev server, pydantic's v1 shim, Powertools utilities the kit does not use. Paths
@@ -239,58 +236,6 @@ def prune_tree(root: Path, pruned: tuple[str, ...]) -> None:
                 shutil.rmtree(dist)
 
 
-_VERSION_PROBE: Final = "import sys; print(sys.implementation.name, *sys.version_info[:2])"
-
-
-@functools.cache
-def bytecode_python() -> str:
-    """An interpreter of exactly the Lambda runtime's version (CPython 3.13), else ``BundlingError``.
-
-    Looked for in ``$KIT_BYTECODE_PYTHON``, then ``python3.13`` on ``PATH``, then pyenv's
-    versions (``$PYENV_ROOT`` or ``~/.pyenv``). Only its compiler is used: nothing is
-    installed into it and nothing is downloaded.
-    """
-    wanted = "python{}.{}".format(*LAMBDA_PYTHON)
-    candidates = [os.environ.get(BYTECODE_PYTHON_ENV), shutil.which(wanted)]
-    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    pyenv_pythons = sorted(pyenv_root.glob(f"versions/{PIP_PYTHON_VERSION}*/bin/{wanted}"), reverse=True)
-    candidates += [str(p) for p in pyenv_pythons]
-    expected = f"cpython {LAMBDA_PYTHON[0]} {LAMBDA_PYTHON[1]}"
-    for candidate in filter(None, candidates):
-        proc = subprocess.run([candidate, "-c", _VERSION_PROBE], capture_output=True, text=True, check=False)  # noqa: S603
-        if proc.returncode == 0 and proc.stdout.strip() == expected:
-            return candidate
-    raise BundlingError(
-        f"no CPython {PIP_PYTHON_VERSION} found to compile the Lambda bytecode with (the runtime loads only "
-        f"bytecode of its own minor version). Install it (e.g. `pyenv install {PIP_PYTHON_VERSION}`) or set "
-        f"{BYTECODE_PYTHON_ENV} to its path."
-    )
-
-
-def compile_tree(root: Path, *, sourceless: bool) -> None:
-    """Compile every ``.py`` under ``root`` with :func:`bytecode_python`.
-
-    ``sourceless``: ``X.pyc`` beside ``X.py`` (``compileall -b``), then ``X.py`` removed,
-    which the import system loads without any validation. Otherwise ``__pycache__`` files in
-    unchecked-hash mode (PEP 552), kept valid whatever happens to file times. A file that
-    does not compile (code for another Python, never imported) keeps its source.
-    """
-    cmd = [bytecode_python(), "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
-    # File names in the bytecode (tracebacks) as the runtime sees them: /var/task/<module path>.
-    cmd += ["-s", str(root.parent if root.name == "functions" else root), "-p", LAMBDA_TASK_ROOT]
-    if sourceless:
-        cmd.append("-b")
-    proc = subprocess.run([*cmd, str(root)], capture_output=True, text=True, check=False)  # noqa: S603
-    if proc.returncode not in (0, 1):  # 1: some file did not compile (reported below, kept as source)
-        raise BundlingError(f"compileall failed ({proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
-    if proc.returncode == 1:
-        print(f"WARNING: some files under {root} kept as source:\n{proc.stdout.strip()[-1000:]}", file=sys.stderr)
-    if sourceless:
-        for source in root.rglob("*.py"):
-            if source.with_suffix(".pyc").is_file():
-                source.unlink()
-
-
 def _pip_install(requirements: tuple[str, ...], target: Path, platform: str = PIP_PLATFORM) -> None:
     cmd = [
         sys.executable,
@@ -352,6 +297,9 @@ def platform_deps(
         except OSError:
             shutil.rmtree(work, ignore_errors=True)
         return cached, "miss"
+    except BytecodeError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     except BundlingError as exc:
         shutil.rmtree(work, ignore_errors=True)
         stale = _newest_install_for(function, cache_dir)

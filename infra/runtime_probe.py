@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from functions.core.settings import Env
+from infra.bytecode import bytecode_python, compile_tree
 from infra.config import REPO_ROOT
-from infra.packaging import bytecode_python, compile_tree
 
 # What the Lambda Python runtime ships besides the standard library (boto3 and its closure).
 RUNTIME_MODULES: Final = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")

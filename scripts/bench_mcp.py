@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from infra import packaging, runtime_probe  # noqa: E402
+from infra import bytecode, packaging, runtime_probe  # noqa: E402
 
 CONTEXT = """
 class Context:
@@ -237,10 +237,10 @@ def build_twins(work: Path) -> dict[str, dict[str, Path]]:
     twins: dict[str, dict[str, Path]] = {}
     for name in FUNCTIONS:
         twins[name] = {}
-        for variant, bytecode in (("shipped", True), ("sources", False)):
+        for variant, compiled in (("shipped", True), ("sources", False)):
             out = work / variant / name
             out.mkdir(parents=True)
-            packaging.build_asset(name, out, platform=machine, bytecode=bytecode)
+            packaging.build_asset(name, out, platform=machine, bytecode=compiled)
             twins[name][variant] = out
         # The best case: the sources plus the bytecode cache Python writes for itself.
         cached = work / "cached" / name
@@ -253,7 +253,7 @@ def warm_pycache(asset: Path, runtime: Path, module: str) -> None:
     code = runtime_probe.PRELUDE + "import importlib; importlib.import_module(sys.argv[2]); print('{}')"
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **runtime_probe.PROBE_ENV}
     subprocess.run(  # writes __pycache__: no -B here
-        [packaging.bytecode_python(), "-I", "-c", code, json.dumps([str(asset), str(runtime)]), module],
+        [bytecode.bytecode_python(), "-I", "-c", code, json.dumps([str(asset), str(runtime)]), module],
         check=True,
         capture_output=True,
         env=env,

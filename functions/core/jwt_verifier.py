@@ -10,7 +10,8 @@ a JWKS outage (refused, timeout, non-200, garbage, no usable key) is a ``Depende
 Cost on a warm container: the token is parsed once (three base64url decodes, two
 ``json.loads``), the signature is checked with a python-jose key object built once per
 JWKS key, and the registered claims are checked explicitly (the same checks python-jose's
-``jwt.decode`` made, with the same outcomes).
+``jwt.decode`` made, with the same outcomes): about 2x one raw RSA-2048 verify. A token
+seen before is answered from a bounded cache after its expiry and key are checked again.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from functions.core.routes import FUNCTIONS
 from functions.core.settings import CoreSettings, Env, McpSettings
-from infra import packaging, runtime_probe
+from infra import bytecode, packaging, runtime_probe
 from infra.config import CDK_JSON, PREFIX, ConfigError, KitConfig, cdk_json_context
 from infra.functions import LOCAL_ONLY_ENV, environment_for
 
@@ -209,18 +209,18 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
 
 def _magic_of_runtime() -> bytes:
     probe = "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"
-    out = subprocess.run([packaging.bytecode_python(), "-c", probe], capture_output=True, text=True, check=True)
+    out = subprocess.run([bytecode.bytecode_python(), "-c", probe], capture_output=True, text=True, check=True)
     return bytes.fromhex(out.stdout)
 
 
 def test_bytecode_python_is_the_runtime_version() -> None:
     out = subprocess.run(
-        [packaging.bytecode_python(), "-c", "import sys; print(*sys.version_info[:2])"],
+        [bytecode.bytecode_python(), "-c", "import sys; print(*sys.version_info[:2])"],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert tuple(int(v) for v in out.stdout.split()) == packaging.LAMBDA_PYTHON == (3, 13)
+    assert tuple(int(v) for v in out.stdout.split()) == bytecode.LAMBDA_PYTHON == (3, 13)
 
 
 def test_compile_tree_layouts(tmp_path: Path) -> None:
@@ -230,8 +230,8 @@ def test_compile_tree_layouts(tmp_path: Path) -> None:
         (d / "__init__.py").write_text("")
         (d / "mod.py").write_text("VALUE = 42\n")
     (deps / "py2_only.py").write_text("print 'never imported'\n")
-    packaging.compile_tree(deps, sourceless=True)
-    packaging.compile_tree(code, sourceless=False)
+    bytecode.compile_tree(deps, sourceless=True)
+    bytecode.compile_tree(code, sourceless=False)
     magic = _magic_of_runtime()
     # Dependencies: sourceless X.pyc in place of X.py; a file that does not compile keeps its source.
     assert sorted(p.name for p in deps.iterdir()) == ["__init__.pyc", "mod.pyc", "py2_only.py"]
@@ -252,7 +252,7 @@ def test_shipped_bytecode_is_loaded_without_checking_sources(tmp_path: Path) -> 
     code.mkdir()
     (code / "__init__.py").write_text("")
     (code / "mod.py").write_text("VALUE = 42\n")
-    packaging.compile_tree(code, sourceless=False)
+    bytecode.compile_tree(code, sourceless=False)
     # New times and even new content (what a copy or unzip could do to times): an unchecked-hash
     # pyc is still what runs, from a read-only directory, with no bytecode written.
     (code / "mod.py").write_text("VALUE = 43\n")
@@ -261,7 +261,7 @@ def test_shipped_bytecode_is_loaded_without_checking_sources(tmp_path: Path) -> 
     probe = "import sys; sys.path.insert(0, sys.argv[1]); import functions.mod as m; print(m.VALUE)"
     try:
         out = subprocess.run(
-            [packaging.bytecode_python(), "-I", "-B", "-c", probe, str(tmp_path)],
+            [bytecode.bytecode_python(), "-I", "-B", "-c", probe, str(tmp_path)],
             capture_output=True,
             text=True,
             check=True,
