@@ -412,7 +412,8 @@ def format_report(results: list[BundleResult]) -> str:
     lines = ["Lambda assets (unzipped):"]
     for r in sorted(results, key=lambda r: r.function):
         lines.append(
-            f"  {r.function:<14} {r.bytes / 1e6:7.1f} MB  {r.files:6d} files  deps cache {r.deps_cache:<5} "
+            f"  {r.function:<14} {r.bytes / 1e6:7.1f} MB (budget {asset_budget(r.function) / 1e6:.0f})"
+            f"  {r.files:6d} files  deps cache {r.deps_cache:<5} "
             f"{r.seconds:5.1f} s"
         )
     return "\n".join(lines)

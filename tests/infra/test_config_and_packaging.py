@@ -204,6 +204,32 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
         too_small.try_bundle(str(tmp_path / "out2"))
 
 
+def test_prune_tree(tmp_path: Path) -> None:
+    files = [
+        "click/__init__.py",
+        "click-8.0.dist-info/METADATA",
+        "_cffi_backend.cpython-313-aarch64-linux-gnu.so",
+        "cffi/__init__.py",
+        "pydantic/v1/__init__.py",
+        "pydantic/main.py",
+        "anyio/_backends/_trio.py",
+        "anyio/_backends/_asyncio.py",
+        "clickhouse/__init__.py",
+    ]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    packaging.prune_tree(tmp_path, ("click", "_cffi_backend", "pydantic/v1", "anyio/_backends/_trio.py"))
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["anyio/_backends/_asyncio.py", "cffi/__init__.py", "clickhouse/__init__.py", "pydantic/main.py"]
+
+
+def test_every_function_prunes_what_it_cannot_import() -> None:
+    assert "cryptography" in packaging.pruned_for("token")
+    assert "cryptography" not in packaging.pruned_for("mcp_server")  # its per-request check needs it
+    assert "aws_lambda_powertools/event_handler" not in packaging.pruned_for("metadata")  # its router
+
+
 # --------------------------------------------------------------------------- bytecode
 
 
@@ -325,7 +351,7 @@ print(json.dumps({"ok": key.verify(msg, sig), "forged": key.verify(msg + b"x", s
 )
 
 
-def test_every_handler_imports_from_its_asset_alone(probe_assets: dict[str, Path], tmp_path: Path) -> None:
+def test_every_handler_imports_from_its_asset_alone(probe_assets: dict[str, Path]) -> None:
     runtime = runtime_probe.runtime_dir()
     for name, spec in FUNCTIONS.items():
         result = runtime_probe.import_handler(probe_assets[name], runtime, spec.handler.rpartition(".")[0])
@@ -335,9 +361,7 @@ def test_every_handler_imports_from_its_asset_alone(probe_assets: dict[str, Path
 @pytest.mark.parametrize(
     ("function", "backend"), [("mcp_server", "CryptographyRSAKey"), ("authorization", "RSAKey"), ("token", "RSAKey")]
 )
-def test_assets_verify_rs256_with_their_backend(
-    probe_assets: dict[str, Path], tmp_path: Path, function: str, backend: str
-) -> None:
+def test_assets_verify_rs256_with_their_backend(probe_assets: dict[str, Path], function: str, backend: str) -> None:
     from tests.helpers import make_key
 
     key = make_key("kid-probe")
