@@ -2,8 +2,8 @@
 
 Everything runs the way the Lambda runtime runs it: each function's asset as packaging lays
 it out (built for this machine's platform: the aarch64 extensions cannot load here), in a
-fresh CPython of the runtime's minor version (3.13), isolated, with the asset and the
-runtime-provided boto3 on ``sys.path`` and no bytecode written (``infra/runtime_probe.py``).
+fresh CPython of the runtime's minor version (3.13), isolated, with the asset (read-only) and
+the runtime-provided boto3 on ``sys.path`` and no bytecode written (``infra/runtime_probe.py``).
 DynamoDB and the JWKS are a moto server on a loopback port this script starts.
 
 Rows (medians of interleaved samples; ratios are taken between figures of this run):
@@ -246,7 +246,18 @@ def build_twins(work: Path) -> dict[str, dict[str, Path]]:
         cached = work / "cached" / name
         shutil.copytree(twins[name]["sources"], cached, symlinks=True)
         twins[name]["cached"] = cached
+        for variant in ("shipped", "sources"):  # read-only, like /var/task
+            read_only(twins[name][variant])
     return twins
+
+
+def read_only(root: Path) -> None:
+    for dirpath, dirs, names in os.walk(root):
+        for entry in (*dirs, *names):
+            path = Path(dirpath, entry)
+            if not path.is_symlink():
+                path.chmod(path.stat().st_mode & ~0o222)
+    root.chmod(root.stat().st_mode & ~0o222)
 
 
 def warm_pycache(asset: Path, runtime: Path, module: str) -> None:
