@@ -51,7 +51,7 @@ USER_EMAIL ?= alice@example.com
 token: $(STAMP)
 	@$(BIN)/python -m local.devtoken $(USER_EMAIL) $(if $(SCOPE),--scope "$(SCOPE)")
 
-## bench: cold start and warm latency of the MCP function (see scripts/bench_mcp.py)
+## bench: the performance table (init, cold start, auth check, warm ratios, asset sizes) with targets, in one run
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_mcp.py
 

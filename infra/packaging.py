@@ -2,8 +2,17 @@
 
 Each function's asset root holds the ``functions`` package reduced to ``functions/__init__.py``,
 ``functions/core/`` and that function's own package, plus the function's third-party
-requirements installed as manylinux2014 aarch64 wheels for CPython 3.14 (the Lambda runtime;
-no Python 3.14 is needed on the build machine because ``--only-binary`` never builds).
+requirements installed as manylinux2014 aarch64 wheels for CPython 3.13, the Lambda runtime
+(``--only-binary`` never builds, so any build machine can install them).
+
+Bytecode: the Lambda code directory is read-only, so an asset without bytecode compiles every
+module at every cold start. The asset therefore ships bytecode made by a CPython of exactly
+the runtime's minor version (:func:`infra.bytecode.bytecode_python` finds it): third-party packages as
+sourceless ``.pyc`` files in place of their sources (smaller than sources plus bytecode),
+the kit's own code as sources plus ``__pycache__/*.cpython-313.pyc`` in unchecked-hash mode
+(PEP 552), which never go stale by file times, whatever copying or zipping does to them.
+Distributions and subpackages that no function imports are pruned (:data:`PRUNED`), and
+extension modules lose their static symbol tables (:mod:`infra.elf`).
 
 Per-function requirements live next to the code in ``functions/<name>/requirements.txt``;
 a function without one gets :data:`CORE_REQUIREMENTS` (what ``functions/core`` imports).
@@ -36,16 +45,80 @@ from typing import Any, Final
 import aws_cdk as cdk
 import jsii
 
+from functions.core import kit_app
 from functions.core.kit_app import MANIFEST, PACKAGE
+from infra.bytecode import LAMBDA_PYTHON, BytecodeError, compile_tree
 from infra.config import REPO_ROOT
+from infra.elf import strip_symbols
 
 FUNCTIONS_DIR: Final = REPO_ROOT / "functions"
+# The function that runs the app's tools: the only one given the app's code and requirements.
+APP_FUNCTION: Final = "mcp_server"
 DEPS_CACHE_DIR: Final = REPO_ROOT / "build" / "lambda-deps"
 
-# The Lambda platform: Python 3.14 on Graviton (arm64).
+# The Lambda platform: Python 3.13 on Graviton (arm64). Not 3.14: bytecode must come from the
+# runtime's own minor version and the build machines have CPython 3.13, not 3.14 (README,
+# "Performance": shipped bytecode halves every function's init).
 PIP_PLATFORM: Final = "manylinux2014_aarch64"
-PIP_PYTHON_VERSION: Final = "3.14"
+PIP_PYTHON_VERSION: Final = "{}.{}".format(*LAMBDA_PYTHON)
 PIP_IMPLEMENTATION: Final = "cp"
+
+# Installed as dependencies but never imported by any function on Lambda: the MCP SDK's CLI
+# and dev server, pydantic's v1 shim, Powertools utilities the kit does not use. Paths
+# relative to the install root; the import test of every built asset (tests/infra) proves
+# that nothing a function imports is missing.
+_POWERTOOLS_UNUSED: Final = tuple(
+    f"aws_lambda_powertools/utilities/{name}"
+    for name in (
+        "auth_alpha",
+        "batch",
+        "circuit_breaker",
+        "data_masking",
+        "feature_flags",
+        "idempotency",
+        "kafka",
+        "metadata",
+        "parameters",
+        "parser",
+        "streaming",
+        "validation",
+    )
+)
+PRUNED: Final = ("uvicorn", "click", "pydantic/v1", *_POWERTOOLS_UNUSED)
+# Functions that route with their own code, not Powertools' event handler.
+_NO_EVENT_HANDLER: Final = ("aws_lambda_powertools/event_handler",)
+# python-jose verifies RS256 with ``cryptography`` when it is installed, else with its
+# pure-Python ``rsa`` backend (~0.4 ms a verify: public-exponent operations are cheap).
+# authorization and token verify one Cognito token per callback or refresh, next to an HTTP
+# call to Cognito, so they ship without cryptography (14 MB).
+_NO_CRYPTOGRAPHY: Final = ("cryptography", "cffi", "_cffi_backend", "pycparser")
+# Per function, on top of PRUNED. The MCP function keeps cryptography for its per-request
+# check and drops python-jose's pure-Python backends and the MCP SDK's client-side stack
+# (JSON Schema validation of results, PyJWT, the HTTP client's transport and TLS store).
+PRUNED_BY_FUNCTION: Final[dict[str, tuple[str, ...]]] = {
+    "mcp_server": (
+        *_NO_EVENT_HANDLER,
+        "aws_lambda_powertools/utilities/data_classes",
+        "anyio/_backends/_trio.py",
+        "mcp/cli",
+        "ecdsa",
+        "rsa",
+        "pyasn1",
+        "pycparser",
+        "jwt",
+        "jsonschema",
+        "jsonschema_specifications",
+        "referencing",
+        "rpds",
+        "attr",
+        "attrs",
+        "h11",
+        "httpcore2",
+        "truststore",
+    ),
+    "authorization": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
+    "token": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
+}
 
 # What functions/core imports; the fallback for a function without requirements.txt.
 CORE_REQUIREMENTS: Final = ("aws-lambda-powertools>=3.0,<4", "pydantic>=2.7,<3", "python-jose[cryptography]>=3.5.0")
@@ -54,8 +127,11 @@ CORE_REQUIREMENTS: Final = ("aws-lambda-powertools>=3.0,<4", "pydantic>=2.7,<3",
 # (their own dependencies are left alone: a requirement may need a newer urllib3 than the runtime's).
 RUNTIME_PROVIDED: Final = ("boto3", "botocore", "s3transfer")
 
-# Unzipped size budget per asset (Lambda's own limit is 250 MB unzipped).
-MAX_ASSET_BYTES: Final = 50 * 1024 * 1024
+# Unzipped size budgets (Lambda's own limit is 250 MB unzipped): what is uploaded, unzipped
+# and read at every cold start. Only the MCP function carries the MCP SDK and its server stack.
+MAX_ASSET_BYTES: Final = 25_000_000
+DEFAULT_ASSET_BUDGET_BYTES: Final = 12_000_000
+ASSET_BUDGET_BYTES: Final[dict[str, int]] = {"mcp_server": MAX_ASSET_BYTES}
 
 # Kept from *.dist-info: importlib.metadata needs METADATA (pydantic reads versions and
 # plugin entry points at import time); licences are kept for compliance.
@@ -103,14 +179,19 @@ def _requirement_lines(path: Path) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def deps_cache_key(requirements: tuple[str, ...]) -> str:
+def deps_cache_key(
+    requirements: tuple[str, ...], platform: str = PIP_PLATFORM, pruned: tuple[str, ...] = PRUNED, bytecode: bool = True
+) -> str:
     spec = {
         "requirements": sorted(requirements),
-        "platform": PIP_PLATFORM,
+        "platform": platform,
         "python": PIP_PYTHON_VERSION,
         "implementation": PIP_IMPLEMENTATION,
         "strip": sorted(_JUNK_DIRS) + sorted(_DIST_INFO_KEEP) + sorted(RUNTIME_PROVIDED),
-        "layout": 2,
+        "pruned": sorted(pruned),
+        "bytecode": "sourceless" if bytecode else "none",
+        "elf": "no-symtab",
+        "layout": 3,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:24]
 
@@ -148,7 +229,29 @@ def strip_tree(root: Path) -> None:
                 (here / name).unlink()
 
 
-def _pip_install(requirements: tuple[str, ...], target: Path) -> None:
+def pruned_for(function: str) -> tuple[str, ...]:
+    """What :func:`prune_tree` removes from ``function``'s dependencies."""
+    return PRUNED + PRUNED_BY_FUNCTION.get(function, ())
+
+
+def prune_tree(root: Path, pruned: tuple[str, ...]) -> None:
+    """Remove ``pruned`` packages, modules and subpackages (and their ``*.dist-info``) from ``root``."""
+    for rel in pruned:
+        target = root / rel
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.is_file():
+            target.unlink()
+        if "/" in rel:
+            continue
+        for path in root.glob(f"{rel}.*"):  # a top-level module or extension (_cffi_backend.*.so)
+            path.unlink()
+        for dist in root.glob("*.dist-info"):
+            if dist.name.split("-", 1)[0].lower() == rel.lower():
+                shutil.rmtree(dist)
+
+
+def _pip_install(requirements: tuple[str, ...], target: Path, platform: str = PIP_PLATFORM) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -157,10 +260,10 @@ def _pip_install(requirements: tuple[str, ...], target: Path) -> None:
         "--quiet",
         "--disable-pip-version-check",
         "--progress-bar=off",
-        "--no-compile",  # bytecode of the build machine's Python is useless on 3.14
+        "--no-compile",  # compiled afterwards by the runtime's own minor version (compile_tree)
         "--only-binary=:all:",
         "--platform",
-        PIP_PLATFORM,
+        platform,
         "--implementation",
         PIP_IMPLEMENTATION,
         "--python-version",
@@ -174,17 +277,33 @@ def _pip_install(requirements: tuple[str, ...], target: Path) -> None:
         raise BundlingError(f"pip install failed ({proc.returncode}):\n{proc.stderr.strip()[-2000:]}")
 
 
-def platform_deps(function: str, requirements: tuple[str, ...], cache_dir: Path = DEPS_CACHE_DIR) -> tuple[Path, str]:
-    """A stripped platform install of ``requirements``: cached, else installed, else stale."""
-    key = deps_cache_key(requirements)
+def platform_deps(
+    function: str,
+    requirements: tuple[str, ...],
+    cache_dir: Path = DEPS_CACHE_DIR,
+    platform: str = PIP_PLATFORM,
+    bytecode: bool = True,
+) -> tuple[Path, str]:
+    """A stripped, pruned, compiled install of ``requirements``: cached, else installed, else stale.
+
+    ``platform``: the wheel platform tag; the Lambda's by default, the build machine's for
+    running an asset here (:mod:`infra.runtime_probe`). ``bytecode=False``: sources only, as
+    assets were before bytecode shipped (for ``make bench``'s comparison).
+    """
+    key = deps_cache_key(requirements, platform, pruned_for(function), bytecode)
     cached = cache_dir / key
     if (cached / ".complete").is_file():
         return cached, "hit"
     cache_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache_dir))
     try:
-        _pip_install(requirements, work)
+        _pip_install(requirements, work, platform)
         strip_tree(work)
+        prune_tree(work, pruned_for(function))
+        for library in work.rglob("*.so"):
+            strip_symbols(library)
+        if bytecode:
+            compile_tree(work, sourceless=True)
         (work / ".complete").write_text(
             json.dumps({"function": function, "requirements": list(requirements)}), encoding="utf-8"
         )
@@ -193,6 +312,9 @@ def platform_deps(function: str, requirements: tuple[str, ...], cache_dir: Path 
         except OSError:
             shutil.rmtree(work, ignore_errors=True)
         return cached, "miss"
+    except BytecodeError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     except BundlingError as exc:
         shutil.rmtree(work, ignore_errors=True)
         stale = _newest_install_for(function, cache_dir)
@@ -248,35 +370,59 @@ def copy_function_code(function: str, output: Path, functions_dir: Path | None =
         print(f"WARNING {function}: {package} does not exist yet; its asset has no handler", file=sys.stderr)
 
 
+def build_asset(
+    function: str,
+    out: Path,
+    *,
+    app_root: Path | None = None,
+    cache_dir: Path = DEPS_CACHE_DIR,
+    platform: str = PIP_PLATFORM,
+    bytecode: bool = True,
+) -> tuple[int, int, str]:
+    """Lay ``function``'s asset out in ``out``: ``(bytes, files, deps cache state)``.
+
+    ``app_root``: the app folder (default: this process's, ``functions.core.kit_app``); the
+    MCP function (:data:`APP_FUNCTION`) gets all of it and its requirements, the others its
+    ``app.json`` only.
+    """
+    app_root = app_root or kit_app.app_dir()
+    with_tools = function == APP_FUNCTION
+    requirements = requirements_for(function, app_root if with_tools else None)
+    deps, state = platform_deps(function, requirements, cache_dir, platform, bytecode)
+    shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+    copy_function_code(function, out)
+    copy_app(app_root, out, with_tools=with_tools)
+    if bytecode:
+        compile_tree(out / "functions", sourceless=False)
+        if with_tools:
+            compile_tree(out / PACKAGE, sourceless=False)
+    size, files = tree_size(out)
+    return size, files, state
+
+
+def asset_budget(function: str) -> int:
+    """The unzipped size budget of ``function``'s asset in bytes."""
+    return ASSET_BUDGET_BYTES.get(function, DEFAULT_ASSET_BUDGET_BYTES)
+
+
 @jsii.implements(cdk.ILocalBundling)
 class LocalPythonBundler:
     """``ILocalBundling``: builds one function's asset on this machine, no Docker needed."""
 
     def __init__(
-        self,
-        function: str,
-        app_root: Path,
-        *,
-        with_tools: bool = False,
-        cache_dir: Path = DEPS_CACHE_DIR,
-        max_bytes: int = MAX_ASSET_BYTES,
+        self, function: str, app_root: Path, *, cache_dir: Path = DEPS_CACHE_DIR, max_bytes: int | None = None
     ) -> None:
         self.function = function
         self.app_root = app_root
-        self.with_tools = with_tools
         self.cache_dir = cache_dir
-        self.max_bytes = max_bytes
+        self.max_bytes = asset_budget(function) if max_bytes is None else max_bytes
 
     def try_bundle(self, output_dir: str, *_options: Any, **_kw_options: Any) -> bool:
         # jsii passes the BundlingOptions struct positionally; nothing in it is needed here.
         started = time.monotonic()
-        out = Path(output_dir)
-        requirements = requirements_for(self.function, self.app_root if self.with_tools else None)
-        deps, state = platform_deps(self.function, requirements, self.cache_dir)
-        shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
-        copy_function_code(self.function, out)
-        copy_app(self.app_root, out, with_tools=self.with_tools)
-        size, files = tree_size(out)
+        size, files, state = build_asset(
+            self.function, Path(output_dir), app_root=self.app_root, cache_dir=self.cache_dir
+        )
         if size > self.max_bytes:
             raise BundlingError(
                 f"{self.function}: asset is {size / 1e6:.1f} MB unzipped, over the {self.max_bytes / 1e6:.0f} MB budget"
@@ -285,9 +431,9 @@ class LocalPythonBundler:
         return True
 
 
-def lambda_code(function: str, app_root: Path, *, with_tools: bool = False) -> cdk.aws_lambda.Code:
+def lambda_code(function: str, app_root: Path) -> cdk.aws_lambda.Code:
     """The function's asset with the app (see :func:`copy_app`), bundled locally; never Docker."""
-    bundler = LocalPythonBundler(function, app_root, with_tools=with_tools)
+    bundler = LocalPythonBundler(function, app_root)
     return cdk.aws_lambda.Code.from_asset(
         str(FUNCTIONS_DIR),
         # Hash the bundle, not the source tree: the asset changes exactly when its content does.
@@ -295,7 +441,7 @@ def lambda_code(function: str, app_root: Path, *, with_tools: bool = False) -> c
         bundling=cdk.BundlingOptions(
             # Required by the API; used only if local bundling declined, which ours never does
             # (it raises with an explanation instead, because the machine may have no Docker).
-            image=cdk.aws_lambda.Runtime.PYTHON_3_14.bundling_image,
+            image=cdk.aws_lambda.Runtime.PYTHON_3_13.bundling_image,
             local=bundler,
             command=["bash", "-c", f"echo 'local bundling is required for {function}' >&2; exit 1"],
             # CDK caches staging by source path + bundling options (the local bundler object is
@@ -309,7 +455,8 @@ def format_report(results: list[BundleResult]) -> str:
     lines = ["Lambda assets (unzipped):"]
     for r in sorted(results, key=lambda r: r.function):
         lines.append(
-            f"  {r.function:<14} {r.bytes / 1e6:7.1f} MB  {r.files:6d} files  deps cache {r.deps_cache:<5} "
+            f"  {r.function:<14} {r.bytes / 1e6:7.1f} MB (budget {asset_budget(r.function) / 1e6:.0f})"
+            f"  {r.files:6d} files  deps cache {r.deps_cache:<5} "
             f"{r.seconds:5.1f} s"
         )
     return "\n".join(lines)

@@ -14,7 +14,9 @@ from typing import Any, Final, Protocol
 from functions.mcp_server.api import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 
 MAX_TITLE_LENGTH: Final = 200
-MAX_LIST: Final = 100
+# Items per Query page. A user's list is read to the end, page after page (LastEvaluatedKey):
+# stopping at one page would silently hide the rest of the list.
+PAGE_SIZE: Final = 100
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,21 @@ class DynamoTodoRepository(DynamoTable):
         return f"USER#{sub}"
 
     def list(self, sub: str) -> list[Todo]:
-        with dependency_call("list todos"):
-            resp = self._ddb.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :todo)",
-                ExpressionAttributeValues={":pk": {"S": self._pk(sub)}, ":todo": {"S": "TODO#"}},
-                Limit=MAX_LIST,
-            )
-        return [_todo(from_item(i)) for i in resp.get("Items", [])]
+        """All of ``sub``'s items, oldest first (ids are time-ordered), every page of the Query."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :todo)",
+            "ExpressionAttributeValues": {":pk": {"S": self._pk(sub)}, ":todo": {"S": "TODO#"}},
+            "Limit": PAGE_SIZE,
+        }
+        todos: list[Todo] = []
+        while True:
+            with dependency_call("list todos"):
+                resp = self._ddb.query(**query)
+            todos.extend(_todo(from_item(i)) for i in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return todos
+            query["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def add(self, sub: str, title: str) -> Todo:
         todo = Todo(id=new_todo_id(), title=title, done=False, created_at=int(time.time()))
@@ -108,7 +117,7 @@ class InMemoryTodoRepository:
         self.items: dict[tuple[str, str], Todo] = {}
 
     def list(self, sub: str) -> list[Todo]:
-        return [t for (owner, _), t in sorted(self.items.items()) if owner == sub][:MAX_LIST]
+        return [t for (owner, _), t in sorted(self.items.items()) if owner == sub]
 
     def add(self, sub: str, title: str) -> Todo:
         todo = Todo(id=new_todo_id(), title=title, done=False, created_at=int(time.time()))

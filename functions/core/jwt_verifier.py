@@ -4,15 +4,22 @@ Cognito signs access tokens with RS256 and publishes its keys at the user pool's
 A resource server must check signature, issuer, token type, the app client, audience when a
 resource was bound (RFC 8707 / RFC 9068 section 4 style), and expiry. Every failure is a
 typed ``TokenRejected`` so the caller answers 401 ``invalid_token`` (RFC 6750 section 3.1);
-a JWKS outage is a ``DependencyError`` (503), never an allow.
+a JWKS outage (refused, timeout, non-200, garbage, no usable key) is a ``DependencyError``
+(503 + Retry-After), never an allow and never ``invalid_token``.
 
-Cost on a warm container: one dict lookup for the key (built once per ``kid``) and one
-python-jose decode, about 70 us.
+Cost on a warm container: the token is parsed once (three base64url decodes, two
+``json.loads``), the signature is checked with a python-jose key object built once per
+JWKS key, and the registered claims are checked explicitly (the same checks python-jose's
+``jwt.decode`` made, with the same outcomes): about 2x one raw RSA-2048 verify. A token
+seen before is answered from a bounded cache after its expiry and key are checked again.
 """
 
 from __future__ import annotations
 
+import binascii
+import http.client
 import json
+import math
 import re
 import threading
 import time
@@ -22,9 +29,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from jose import jwk, jwt
+from jose import jwk
 from jose.backends.base import Key
-from jose.exceptions import ExpiredSignatureError, JOSEError, JWTClaimsError
+from jose.exceptions import JOSEError
 
 from functions.core.errors import DependencyError
 from functions.core.observability import logger
@@ -37,6 +44,7 @@ RejectReason = Literal[
     "unknown_kid",
     "bad_signature",
     "expired",
+    "not_yet_valid",
     "wrong_issuer",
     "wrong_token_use",
     "wrong_client",
@@ -48,10 +56,16 @@ RejectReason = Literal[
 # is not a Cognito token and is refused before any parsing (resource exhaustion).
 MAX_TOKEN_LENGTH: Final = 8192
 _JWS_SHAPE: Final = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_B64URL: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 # RFC 8725 section 3.1: the verifier fixes the algorithm; ``alg`` in the header is not trusted.
 ALGORITHM: Final = "RS256"
+# RFC 7518 section 3.3: a key of 2048 bits or larger MUST be used with RS256.
+MIN_RSA_BITS: Final = 2048
 JWKS_TIMEOUT_SECONDS: Final = 3.0
 JWKS_MAX_BYTES: Final = 64 * 1024
+MAX_KID_LENGTH: Final = 256
+# Verified tokens remembered per container (about 1.5 KB each).
+VERIFIED_CACHE_SIZE: Final = 1024
 
 
 class TokenRejected(Exception):
@@ -78,31 +92,90 @@ class AccessToken:
 JwksFetcher = Callable[[str], Mapping[str, Any]]
 
 
-def fetch_jwks(url: str) -> Mapping[str, Any]:
-    """GET the JWKS document (stdlib only: no HTTP client import on the cold path)."""
+def fetch_jwks(url: str, *, timeout: float = JWKS_TIMEOUT_SECONDS) -> Mapping[str, Any]:
+    """GET the JWKS document (stdlib only: no HTTP client import on the cold path).
+
+    Returns the parsed document, a JSON object with a ``keys`` array (RFC 7517 section 5).
+    Raises ``DependencyError`` for anything else: connection refused or reset, timeout
+    (``timeout`` seconds, per socket operation), any status but 200, a body over
+    ``JWKS_MAX_BYTES``, or a body that is not such a JSON object.
+    """
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (https/loopback URL from settings)
     try:
-        with urllib.request.urlopen(request, timeout=JWKS_TIMEOUT_SECONDS) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+            if resp.status != 200:
+                raise DependencyError(f"JWKS answered HTTP {resp.status}")
             raw = resp.read(JWKS_MAX_BYTES + 1)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError) as exc:
+        # HTTPError (non-2xx) is a URLError; a truncated or garbled response is an HTTPException.
         raise DependencyError(f"JWKS fetch failed: {exc.__class__.__name__}") from exc
     if len(raw) > JWKS_MAX_BYTES:
         raise DependencyError("JWKS document too large")
     try:
         doc = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise DependencyError("JWKS document is not JSON") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
         raise DependencyError("JWKS document has no keys")
     return doc
 
 
-class JwksCache:
-    """Signing keys by ``kid``, fetched once per container.
+def build_key(entry: object) -> tuple[str, Key] | None:
+    """``(kid, verification key)`` for a usable RS256 signing JWK, else ``None`` (logged).
 
-    An unknown ``kid`` triggers at most one refetch per ``min_refresh_seconds``: Cognito
-    rotates keys rarely, so a flood of tokens with invented kids costs one HTTP call a
-    minute, not one per request.
+    Usable (RFC 7517 section 4, RFC 7518 sections 3.3 and 6.3.1): an object with
+    ``kty`` RSA, a non-empty string ``kid``, ``use`` absent or ``sig``, ``alg`` absent or
+    RS256, ``key_ops`` absent or containing ``verify``, and base64url ``n`` and ``e`` that
+    make an RSA public key of at least 2048 bits. Only the ``kid`` is logged, never key material.
+    """
+    if not isinstance(entry, dict):
+        logger.warning("ignoring JWKS entry that is not an object")
+        return None
+    kid = entry.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
+        logger.warning("ignoring JWKS key without a usable kid")
+        return None
+    problem = _unusable(entry)
+    if problem is None:
+        try:
+            return kid, jwk.construct(entry, algorithm=ALGORITHM)
+        except (JOSEError, ValueError, TypeError):
+            problem = "key cannot be built"
+    logger.warning("ignoring unusable JWKS key", extra={"kid": kid[:64], "problem": problem})
+    return None
+
+
+def _unusable(entry: Mapping[str, Any]) -> str | None:
+    if entry.get("kty") != "RSA":
+        return "kty is not RSA"
+    if entry.get("use", "sig") != "sig":
+        return "use is not sig"
+    if entry.get("alg", ALGORITHM) != ALGORITHM:
+        return "alg is not RS256"
+    ops = entry.get("key_ops")
+    if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
+        return "key_ops does not allow verify"
+    for member in ("n", "e"):
+        value = entry.get(member)
+        if not isinstance(value, str) or not _B64URL.match(value.rstrip("=")):
+            return f"{member} is missing or not base64url"
+    try:
+        modulus = int.from_bytes(_segment(entry["n"].rstrip("=")), "big")
+    except binascii.Error:
+        return "n is not base64url"
+    if modulus.bit_length() < MIN_RSA_BITS:
+        return "key shorter than 2048 bits"
+    return None
+
+
+class JwksCache:
+    """Verification keys by ``kid``, built once per JWKS document and kept per container.
+
+    An unknown ``kid`` triggers at most one refetch per ``min_refresh_seconds`` after a
+    *successful* fetch: Cognito rotates keys rarely, so a flood of tokens with invented
+    kids costs one HTTP call a minute, not one per request. A failed fetch (or a document
+    without one usable key) is an outage: ``DependencyError``, not recorded as an attempt,
+    so the first request after JWKS recovers fetches again and verifies.
     """
 
     def __init__(
@@ -118,11 +191,15 @@ class JwksCache:
         self._fetch = fetcher
         self._clock = clock
         self._keys: dict[str, Key] = {}
-        self._last_fetch: float | None = None
+        self._last_success: float | None = None
         self._lock = threading.Lock()
-        self.fetch_count = 0
+
+    def current(self, kid: str) -> Key | None:
+        """The key now held for ``kid``, without fetching (``None`` if none)."""
+        return self._keys.get(kid)
 
     def get(self, kid: str) -> Key | None:
+        """The key for ``kid``; ``None`` when a recent good JWKS lacks it. Raises ``DependencyError``."""
         key = self._keys.get(kid)
         if key is not None:
             return key
@@ -131,89 +208,143 @@ class JwksCache:
             if key is not None:
                 return key
             now = self._clock()
-            if self._last_fetch is not None and now - self._last_fetch < self._min_refresh:
-                return None  # rate-limited: treat as unknown
-            self._refresh(now)
+            if self._last_success is not None and now - self._last_success < self._min_refresh:
+                return None  # a good JWKS lacked this kid moments ago: unknown, no refetch
+            self._keys = self._load()
+            self._last_success = now
             return self._keys.get(kid)
 
-    def _refresh(self, now: float) -> None:
-        had_keys = bool(self._keys)
-        self._last_fetch = now
-        self.fetch_count += 1
-        try:
-            doc = self._fetch(self._url)
-        except DependencyError:
-            if had_keys:
-                # Keep serving the keys we have; the unknown kid is simply unknown.
-                logger.warning("JWKS refresh failed; keeping cached keys")
-                return
-            raise
+    def _load(self) -> dict[str, Key]:
+        doc = self._fetch(self._url)
         keys: dict[str, Key] = {}
         for entry in doc["keys"]:
-            if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not isinstance(entry.get("kid"), str):
-                continue
-            if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHM) != ALGORITHM:
-                continue
-            try:
-                keys[entry["kid"]] = jwk.construct(entry, algorithm=ALGORITHM)
-            except JOSEError:
-                logger.warning("ignoring malformed JWKS key", extra={"kid": entry["kid"][:64]})
-        if not keys and not had_keys:
-            raise DependencyError("JWKS has no usable RS256 keys")
-        if keys:
-            self._keys = keys
+            built = build_key(entry)
+            if built is not None:
+                keys[built[0]] = built[1]
+        if not keys:
+            # Nothing could verify any token: the issuer's key set is broken, not the tokens.
+            raise DependencyError("JWKS has no usable RS256 key")
+        return keys
+
+
+def _segment(part: str) -> bytes:
+    """Base64url without padding (RFC 7515 section 2); ``binascii.Error`` if impossible.
+
+    ``part`` has already matched the base64url alphabet (``_JWS_SHAPE``), so the translated
+    text holds only standard base64 characters.
+    """
+    return binascii.a2b_base64(part.replace("-", "+").replace("_", "/") + "=" * (-len(part) % 4))
+
+
+def _json_object(part: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_segment(part).decode("utf-8"))
+    except (binascii.Error, ValueError, RecursionError):
+        # UnicodeDecodeError and JSONDecodeError are ValueErrors.
+        raise TokenRejected("malformed", f"token {what} is not base64url JSON") from None
+    if not isinstance(value, dict):
+        raise TokenRejected("malformed", f"token {what} is not a JSON object")
+    return value
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
+    """RFC 7519 section 2 NumericDate, truncated to seconds as python-jose does."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TokenRejected("missing_claim", f"token claim {name} is not a NumericDate")
+    return int(value)
 
 
 class CognitoAccessTokenVerifier:
-    def __init__(self, settings: CognitoSettings, jwks: JwksCache | None = None) -> None:
+    def __init__(
+        self,
+        settings: CognitoSettings,
+        jwks: JwksCache | None = None,
+        clock: Callable[[], float] = time.time,
+        verified_cache_size: int = VERIFIED_CACHE_SIZE,
+    ) -> None:
         self._issuer = settings.cognito_issuer
         self._client_id = settings.gateway_client_id
         self._audience = settings.mcp_url if settings.resource_binding else None
         self._leeway = settings.token_leeway_seconds
         self._jwks = jwks or JwksCache(settings.jwks_url, min_refresh_seconds=settings.jwks_min_refresh_seconds)
+        self._clock = clock
+        # Exact token string -> (claims, kid, key that verified it). A client presents the same
+        # access token on every request of a session; its signature and claims cannot change.
+        self._verified: dict[str, tuple[AccessToken, str, Key]] = {}
+        self._verified_max = verified_cache_size
+        self._verified_lock = threading.Lock()
 
     def verify(self, token: str) -> AccessToken:
+        """Verify a compact JWS access token (RFC 7515 section 5.2, RFC 7519 section 7.2).
+
+        Raises ``TokenRejected`` (answer 401 ``invalid_token``) for any token that is not a
+        live access token of the kit's gateway client, ``DependencyError`` (answer 503) when
+        the JWKS needed to decide cannot be had.
+
+        A token verified before is answered from a bounded per-container cache, after the
+        checks that depend on time or on the key set: ``exp`` (with leeway) again, and the key
+        that verified it must still be the JWKS key for its ``kid``.
+        """
+        hit = self._verified.get(token)
+        if hit is not None:
+            access, kid, key = hit
+            if self._jwks.current(kid) is key:
+                if access.exp < int(self._clock()) - self._leeway:
+                    raise TokenRejected("expired", "token expired")
+                return access
+        verified = self._verify_uncached(token)
+        if self._verified_max > 0:
+            with self._verified_lock:
+                while len(self._verified) >= self._verified_max:
+                    self._verified.pop(next(iter(self._verified)))  # oldest first (insertion order)
+                self._verified[token] = verified
+        return verified[0]
+
+    def _verify_uncached(self, token: str) -> tuple[AccessToken, str, Key]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("oversized", "token too large")
         if not _JWS_SHAPE.match(token):
             raise TokenRejected("malformed", "token is not a compact JWS")
-        try:
-            header = jwt.get_unverified_header(token)
-        except JOSEError:
-            raise TokenRejected("malformed", "token header is not valid JSON") from None
+        encoded_header, encoded_claims, encoded_signature = token.split(".")
+        header = _json_object(encoded_header, "header")
         if header.get("alg") != ALGORITHM:
             raise TokenRejected("unsupported_alg", "token algorithm not accepted")
+        if "crit" in header:
+            # RFC 7515 section 4.1.11: extensions this verifier does not understand must be refused.
+            raise TokenRejected("malformed", "token has critical header parameters")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not kid or len(kid) > 256:
+        if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_LENGTH:
             raise TokenRejected("malformed", "token has no key id")
         key = self._jwks.get(kid)
         if key is None:
             raise TokenRejected("unknown_kid", "token signed with an unknown key")
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[ALGORITHM],
-                issuer=self._issuer,
-                options={
-                    "verify_aud": False,  # checked below: Cognito access tokens carry aud only when bound
-                    "verify_at_hash": False,
-                    "require_exp": True,
-                    "require_iat": True,
-                    "require_iss": True,
-                    "require_sub": True,
-                    "leeway": self._leeway,
-                },
-            )
-        except ExpiredSignatureError:
-            raise TokenRejected("expired", "token expired") from None
-        except JWTClaimsError as exc:
-            if "issuer" in str(exc).lower():
-                raise TokenRejected("wrong_issuer", "token issuer not accepted") from None
-            raise TokenRejected("missing_claim", "token claims invalid") from None
-        except JOSEError:
-            raise TokenRejected("bad_signature", "token signature invalid") from None
-        return self._check_claims(claims)
+            signature = _segment(encoded_signature)
+        except binascii.Error:
+            raise TokenRejected("malformed", "token signature is not base64url") from None
+        # RFC 7515 section 5.2 step 8: the signing input is the encoded header and payload as sent.
+        if not key.verify(f"{encoded_header}.{encoded_claims}".encode("ascii"), signature):
+            raise TokenRejected("bad_signature", "token signature invalid")
+        claims = _json_object(encoded_claims, "claims")
+        self._check_registered(claims)
+        return self._check_claims(claims), kid, key
+
+    def _check_registered(self, claims: Mapping[str, Any]) -> None:
+        """RFC 7519 section 4.1: exp, iat, iss and sub required; exp and nbf with leeway."""
+        exp, iat = _numeric_date(claims, "exp"), _numeric_date(claims, "iat")
+        if exp is None or iat is None or "iss" not in claims or "sub" not in claims:
+            raise TokenRejected("missing_claim", "token lacks exp, iat, iss or sub")
+        now = int(self._clock())
+        if exp < now - self._leeway:
+            raise TokenRejected("expired", "token expired")
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is not None and nbf > now + self._leeway:
+            raise TokenRejected("not_yet_valid", "token not yet valid")
+        if claims["iss"] != self._issuer:
+            raise TokenRejected("wrong_issuer", "token issuer not accepted")
 
     def _check_claims(self, claims: dict[str, Any]) -> AccessToken:
         # Cognito ID tokens are signed by the same key: only access tokens are bearer tokens here.

@@ -71,8 +71,9 @@ def test_synthesized_template_has_the_new_scope_and_only_the_mcp_asset_has_the_t
     template = json.loads((tmp_path / "McpCognitoKit-dev.template.json").read_text())
     (server,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Cognito::UserPoolResourceServer"]
     assert server["Properties"]["Scopes"] == [{"ScopeName": SCOPE, "ScopeDescription": DESCRIPTION}]
+    kit_entries = ("__init__.py", "__pycache__", "core")
     assets = {
-        next(p.name for p in (asset / "functions").iterdir() if p.name not in ("__init__.py", "core")): asset
+        next(p.name for p in (asset / "functions").iterdir() if p.name not in kit_entries): asset
         for asset in tmp_path.glob("asset.*")
         if (asset / "functions").is_dir()
     }

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import platform
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, Field
 
 from functions.core.routes import FUNCTIONS
 from functions.core.settings import CoreSettings, Env, McpSettings
-from infra import packaging
+from infra import bytecode, packaging, runtime_probe
 from infra.config import CDK_JSON, PREFIX, ConfigError, KitConfig, cdk_json_context
 from infra.functions import LOCAL_ONLY_ENV, environment_for
 from tests.conftest import TEST_APP
@@ -159,7 +166,7 @@ def test_strip_tree(tmp_path: Path) -> None:
 def test_cached_install_is_reused_and_stale_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, ...]] = []
 
-    def fake_pip(requirements: tuple[str, ...], target: Path) -> None:
+    def fake_pip(requirements: tuple[str, ...], target: Path, platform: str) -> None:
         calls.append(requirements)
         (target / "dep").mkdir()
         (target / "dep" / "__init__.py").write_text("")
@@ -171,7 +178,7 @@ def test_cached_install_is_reused_and_stale_fallback(tmp_path: Path, monkeypatch
     assert (again, state) == (first, "hit")
     assert calls == [("dep==1",)]
 
-    def broken_pip(requirements: tuple[str, ...], target: Path) -> None:
+    def broken_pip(requirements: tuple[str, ...], target: Path, platform: str) -> None:
         raise packaging.BundlingError("offline")
 
     monkeypatch.setattr(packaging, "_pip_install", broken_pip)
@@ -217,13 +224,13 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
     (deps / "lib.py").write_text("x")
     (deps / ".complete").write_text("{}")
     monkeypatch.setattr(packaging, "FUNCTIONS_DIR", src)
-    monkeypatch.setattr(packaging, "platform_deps", lambda fn, reqs, cache: (deps, "hit"))
+    monkeypatch.setattr(packaging, "platform_deps", lambda fn, reqs, cache, platform, bytecode: (deps, "hit"))
     monkeypatch.setattr(packaging, "BUNDLE_REPORT", [])
     out = tmp_path / "out"
     out.mkdir()
     assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=10_000).try_bundle(str(out), object())
-    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    # Without the app's tools: only its catalogue, as kit_app/app.json.
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.suffix != ".pyc")
+    # Not the app's function: only its catalogue, as kit_app/app.json.
     assert left == [
         "functions/__init__.py",
         "functions/a/handler.py",
@@ -231,12 +238,191 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
         "kit_app/app.json",
         "lib.py",
     ]
+    monkeypatch.setattr(packaging, "APP_FUNCTION", "a")
     with_tools = tmp_path / "out-tools"
     with_tools.mkdir()
-    bundler = packaging.LocalPythonBundler("a", app, with_tools=True, cache_dir=tmp_path, max_bytes=10_000)
-    assert bundler.try_bundle(str(with_tools), object())
-    shipped = sorted(str(p.relative_to(with_tools / "kit_app")) for p in (with_tools / "kit_app").rglob("*"))
-    assert shipped == ["app.json", "server.py", "store", "store/__init__.py"]  # no tests, requirements, dot-dirs
+    assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=10_000).try_bundle(str(with_tools))
+    shipped = sorted(
+        str(p.relative_to(with_tools / "kit_app")) for p in (with_tools / "kit_app").rglob("*") if p.suffix != ".pyc"
+    )
+    # no tests, requirements or dot-folders; compiled like the kit's own code
+    assert shipped == ["__pycache__", "app.json", "server.py", "store", "store/__init__.py", "store/__pycache__"]
     too_small = packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=1)
     with pytest.raises(packaging.BundlingError, match="budget"):
         too_small.try_bundle(str(tmp_path / "out2"))
+
+
+def test_prune_tree(tmp_path: Path) -> None:
+    files = [
+        "click/__init__.py",
+        "click-8.0.dist-info/METADATA",
+        "_cffi_backend.cpython-313-aarch64-linux-gnu.so",
+        "cffi/__init__.py",
+        "pydantic/v1/__init__.py",
+        "pydantic/main.py",
+        "anyio/_backends/_trio.py",
+        "anyio/_backends/_asyncio.py",
+        "clickhouse/__init__.py",
+    ]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("x")
+    packaging.prune_tree(tmp_path, ("click", "_cffi_backend", "pydantic/v1", "anyio/_backends/_trio.py"))
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["anyio/_backends/_asyncio.py", "cffi/__init__.py", "clickhouse/__init__.py", "pydantic/main.py"]
+
+
+def test_every_function_prunes_what_it_cannot_import() -> None:
+    assert "cryptography" in packaging.pruned_for("token")
+    assert "cryptography" not in packaging.pruned_for("mcp_server")  # its per-request check needs it
+    assert "aws_lambda_powertools/event_handler" not in packaging.pruned_for("metadata")  # its router
+
+
+# --------------------------------------------------------------------------- bytecode
+
+
+def _magic_of_runtime() -> bytes:
+    probe = "import importlib.util, sys; sys.stdout.write(importlib.util.MAGIC_NUMBER.hex())"
+    out = subprocess.run([bytecode.bytecode_python(), "-c", probe], capture_output=True, text=True, check=True)
+    return bytes.fromhex(out.stdout)
+
+
+def test_bytecode_python_is_the_runtime_version() -> None:
+    out = subprocess.run(
+        [bytecode.bytecode_python(), "-c", "import sys; print(*sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert tuple(int(v) for v in out.stdout.split()) == bytecode.LAMBDA_PYTHON == (3, 13)
+
+
+def test_compile_tree_layouts(tmp_path: Path) -> None:
+    deps, code = tmp_path / "deps" / "pkg", tmp_path / "asset" / "functions"
+    for d in (deps, code):
+        d.mkdir(parents=True)
+        (d / "__init__.py").write_text("")
+        (d / "mod.py").write_text("VALUE = 42\n")
+    (deps / "py2_only.py").write_text("print 'never imported'\n")
+    bytecode.compile_tree(deps, sourceless=True)
+    bytecode.compile_tree(code, sourceless=False)
+    magic = _magic_of_runtime()
+    # Dependencies: sourceless X.pyc in place of X.py; a file that does not compile keeps its source.
+    assert sorted(p.name for p in deps.iterdir()) == ["__init__.pyc", "mod.pyc", "py2_only.py"]
+    # The kit's code: sources kept, bytecode in __pycache__ with the runtime's tag.
+    assert sorted(p.name for p in (code / "__pycache__").iterdir()) == [
+        "__init__.cpython-313.pyc",
+        "mod.cpython-313.pyc",
+    ]
+    for pyc in [deps / "mod.pyc", code / "__pycache__" / "mod.cpython-313.pyc"]:
+        header = pyc.read_bytes()[:8]
+        assert header[:4] == magic
+        # PEP 552 flags: bit 0 hash-based, bit 1 check_source. Unchecked hash: valid whatever the mtimes.
+        assert int.from_bytes(header[4:8], "little") == 0b01
+
+
+def test_shipped_bytecode_is_loaded_without_checking_sources(tmp_path: Path) -> None:
+    code = tmp_path / "functions"
+    code.mkdir()
+    (code / "__init__.py").write_text("")
+    (code / "mod.py").write_text("VALUE = 42\n")
+    bytecode.compile_tree(code, sourceless=False)
+    # New times and even new content (what a copy or unzip could do to times): an unchecked-hash
+    # pyc is still what runs, from a read-only directory, with no bytecode written.
+    (code / "mod.py").write_text("VALUE = 43\n")
+    os.utime(code / "mod.py", (1, 1))
+    (code / "__pycache__").chmod(0o555)
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import functions.mod as m; print(m.VALUE)"
+    try:
+        out = subprocess.run(
+            [bytecode.bytecode_python(), "-I", "-B", "-c", probe, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        (code / "__pycache__").chmod(0o755)
+    assert out.stdout.strip() == "42"
+
+
+# --------------------------------------------------------------------------- ELF symbol tables
+
+
+def test_strip_symbols_keeps_what_the_loader_maps(tmp_path: Path) -> None:
+    import cryptography.hazmat.bindings._rust as rust
+
+    from infra.elf import strip_symbols
+
+    original = Path(rust.__file__)
+    copy = tmp_path / original.name
+    shutil.copy2(original, copy)
+    saved = strip_symbols(copy)
+    assert saved > 1_000_000  # cryptography's static symbol table
+    assert strip_symbols(copy) == 0  # nothing left to strip
+    headers = subprocess.run(["readelf", "-lW", str(original)], capture_output=True, text=True, check=False)
+    if headers.returncode == 0:
+        stripped = subprocess.run(["readelf", "-lW", str(copy)], capture_output=True, text=True, check=True)
+        assert stripped.stdout == headers.stdout  # identical program headers and segment mapping
+    ctypes.CDLL(str(copy))  # the dynamic loader accepts it
+    not_elf = tmp_path / "lib.so"
+    not_elf.write_bytes(b"not an ELF file")
+    assert strip_symbols(not_elf) == 0 and not_elf.read_bytes() == b"not an ELF file"
+
+
+# --------------------------------------------------------------------------- built assets
+
+
+# Built for this machine's platform (the Lambda's aarch64 extensions cannot load here), with
+# the same pruning, bytecode and layout as the deployed asset.
+PROBE_PLATFORM = f"manylinux2014_{platform.machine()}"
+
+
+@pytest.fixture(scope="session")
+def probe_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("probe-assets")
+    out = {}
+    for name in FUNCTIONS:
+        out[name] = root / name
+        out[name].mkdir()
+        packaging.build_asset(name, out[name], platform=PROBE_PLATFORM)
+    return out
+
+
+VERIFY_CHILD = (
+    runtime_probe.PRELUDE
+    + """
+import functions.core.jwt_verifier as v
+kid, key = v.build_key(json.loads(sys.argv[2]))
+msg, sig = sys.argv[3].encode(), bytes.fromhex(sys.argv[4])
+print(json.dumps({"ok": key.verify(msg, sig), "forged": key.verify(msg + b"x", sig), "backend": type(key).__name__}))
+"""
+)
+
+
+def test_every_handler_imports_from_its_asset_alone(probe_assets: dict[str, Path]) -> None:
+    runtime = runtime_probe.runtime_dir()
+    for name, spec in FUNCTIONS.items():
+        result = runtime_probe.import_handler(probe_assets[name], runtime, spec.handler.rpartition(".")[0])
+        assert result["outside"] == [], f"{name} imported modules from outside its asset: {result['outside']}"
+
+
+@pytest.mark.parametrize(
+    ("function", "backend"), [("mcp_server", "CryptographyRSAKey"), ("authorization", "RSAKey"), ("token", "RSAKey")]
+)
+def test_assets_verify_rs256_with_their_backend(probe_assets: dict[str, Path], function: str, backend: str) -> None:
+    from tests.helpers import make_key
+
+    key = make_key("kid-probe")
+    private = serialization.load_pem_private_key(key.private_pem, password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    msg = b"header.payload"
+    sig = private.sign(msg, padding.PKCS1v15(), hashes.SHA256())
+    result = runtime_probe.run_in_asset(
+        probe_assets[function],
+        runtime_probe.runtime_dir(),
+        VERIFY_CHILD,
+        json.dumps(key.public_jwk),
+        msg.decode(),
+        sig.hex(),
+    )
+    assert result == {"ok": True, "forged": False, "backend": backend}
