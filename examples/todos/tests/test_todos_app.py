@@ -1,16 +1,13 @@
-"""The demo to-do app: its catalogue, its tools' scopes and behaviour, its DynamoDB storage."""
+"""The demo to-do app: its catalogue and its tools' scopes and behaviour (storage: test_todos_repository)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
-import boto3
 import pytest
 from kit_app.server import add_tools
-from kit_app.todos import DynamoTodoRepository, InMemoryTodoRepository, TodoNotFound
-from moto import mock_aws
+from kit_app.todos import InMemoryTodoRepository
 
 from functions.core import kit_app
 from functions.mcp_server.api import AppContext, ToolError, ToolRegistry
@@ -81,28 +78,3 @@ def test_malformed_id_is_a_tool_error(demo: Demo) -> None:
 
 def test_whoami_is_the_caller(demo: Demo) -> None:
     assert demo.call("carol", "whoami")["scopes"] == sorted(ALL)
-
-
-@pytest.fixture
-def dynamo() -> Iterator[DynamoTodoRepository]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName="todos",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield DynamoTodoRepository("todos", client=client)
-
-
-def test_dynamodb_repository_partitions_by_sub(dynamo: DynamoTodoRepository) -> None:
-    todo = dynamo.add("sub-a", "in dynamo")
-    assert [t.title for t in dynamo.list("sub-a")] == ["in dynamo"]
-    assert dynamo.list("sub-b") == []
-    with pytest.raises(TodoNotFound):
-        dynamo.complete("sub-b", todo.id)
-    assert dynamo.complete("sub-a", todo.id).done is True
