@@ -50,6 +50,8 @@ _SCOPE_RE: Final = re.compile(r"^[\x21\x23-\x2e\x30-\x5b\x5d-\x7e]{1,100}$")
 RESERVED_SCOPES: Final = frozenset(
     {"openid", "email", "profile", "phone", "address", "offline_access", "aws.cognito.signin.user.admin"}
 )
+_SCOPE_KEYS: Final = frozenset({"name", "description", "default", "groups"})
+_TABLE_KEYS: Final = frozenset({"name", "sortKey", "ttlAttribute", "actions"})
 _GROUP_RE: Final = re.compile(r"^[^\s]{1,128}$")
 _TABLE_RE: Final = re.compile(r"^[a-z][a-z0-9]{0,30}$")
 _ATTR_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -144,12 +146,7 @@ def _scopes(path: Path, raw: Any) -> tuple[ScopeDef, ...]:
     out: list[ScopeDef] = []
     for i, entry in enumerate(raw):
         where = f"{path}: scopes[{i}]"
-        if not isinstance(entry, dict) or not {"name", "description"} <= set(entry) <= {
-            "name",
-            "description",
-            "default",
-            "groups",
-        }:
+        if not isinstance(entry, dict) or not {"name", "description"} <= set(entry) <= _SCOPE_KEYS:
             raise AppError(f"{where}: an object with 'name', 'description' and optionally 'default', 'groups'")
         name, description = entry["name"], entry["description"]
         default, groups = entry.get("default", True), entry.get("groups", [])
@@ -178,7 +175,7 @@ def _tables(path: Path, raw: Any) -> tuple[AppTable, ...]:
     out: list[AppTable] = []
     for i, entry in enumerate(raw):
         where = f"{path}: tables[{i}]"
-        if not isinstance(entry, dict) or not {"name"} <= set(entry) <= {"name", "sortKey", "ttlAttribute", "actions"}:
+        if not isinstance(entry, dict) or not {"name"} <= set(entry) <= _TABLE_KEYS:
             raise AppError(f"{where}: an object with 'name' and optionally 'sortKey', 'ttlAttribute', 'actions'")
         name = entry["name"]
         if not isinstance(name, str) or not _TABLE_RE.match(name) or name in KIT_TABLE_NAMES:
