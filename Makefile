@@ -59,7 +59,7 @@ CDK_RUN = PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) --no-notices
 
 ## synth: CloudFormation template into cdk.out/ offline (no AWS credentials, no Docker); prints asset sizes
 synth: $(STAMP)
-	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py $(CDK_ARGS)
 
 ## deploy: deploy to the account/region of your AWS credentials (CDK_ARGS="-c kit:stageName=prod ...")
 deploy: $(STAMP)
