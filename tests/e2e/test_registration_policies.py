@@ -56,6 +56,16 @@ def _as_metadata(stack: RunningStack) -> dict[str, Any]:
     return doc
 
 
+def _assert_registration_not_offered(stack: RunningStack, *, cimd: bool, instead: str) -> None:
+    """RFC 8414 metadata without registration_endpoint, and POST /register a 404 saying what to do."""
+    doc = _as_metadata(stack)
+    assert "registration_endpoint" not in doc
+    assert doc["client_id_metadata_document_supported"] is cimd
+    refused = httpx.post(stack.cfg.base_url + "/register", json=PUBLIC)
+    assert refused.status_code == 404
+    assert instead in refused.json()["error_description"]
+
+
 def _publish(cimd_server: CimdServer, agent: Agent, path: str) -> str:
     url = cimd_server.url(path)
     cimd_server.publish(
@@ -88,12 +98,7 @@ def test_open_offers_registration_and_cimd(stack: RunningStack) -> None:
 
 async def test_cimd_only_refuses_dcr_and_serves_cimd(cimd_only_stack: RunningStack, cimd_server: CimdServer) -> None:
     stack = cimd_only_stack
-    doc = _as_metadata(stack)
-    assert "registration_endpoint" not in doc
-    assert doc["client_id_metadata_document_supported"] is True
-    refused = httpx.post(stack.cfg.base_url + "/register", json=PUBLIC)
-    assert refused.status_code == 404
-    assert "Client ID Metadata Document" in refused.json()["error_description"]
+    _assert_registration_not_offered(stack, cimd=True, instead="Client ID Metadata Document")
 
     agent = Agent(stack, "alice@example.com")
     agent.provider.context.client_metadata_url = _publish(cimd_server, agent, "/agents/policy-cimd-only.json")
@@ -151,12 +156,7 @@ def _operator_registers(stack: RunningStack, redirect_uri: str) -> OAuthClientIn
 
 async def test_closed_admits_only_operator_clients(closed_stack: RunningStack, cimd_server: CimdServer) -> None:
     stack = closed_stack
-    doc = _as_metadata(stack)
-    assert "registration_endpoint" not in doc
-    assert doc["client_id_metadata_document_supported"] is False
-    refused = httpx.post(stack.cfg.base_url + "/register", json=PUBLIC)
-    assert refused.status_code == 404
-    assert "operator" in refused.json()["error_description"]
+    _assert_registration_not_offered(stack, cimd=False, instead="operator")
 
     # A CIMD client_id is an unknown client: an error page, never a redirect, nothing fetched.
     probe = Agent(stack, "alice@example.com")
