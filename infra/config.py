@@ -203,12 +203,15 @@ class KitConfig:
         """
         defaults = cdk_json_context()
         context = scope.node.get_all_context()
+        config = cls.from_mapping(resolve(context, defaults, explicit=explicit))
         for other in stage_names(context, defaults):
+            if other == config.stage_name:
+                continue
             try:
                 cls.from_mapping(resolve(context, defaults, explicit=explicit, stage=other))
             except ConfigError as exc:
                 raise ConfigError(f"kit:stages.{other}: {exc}") from None
-        return cls.from_mapping(resolve(context, defaults, explicit=explicit))
+        return config
 
     @classmethod
     def from_mapping(cls, ctx: Mapping[str, Any]) -> KitConfig:

@@ -123,6 +123,12 @@ def test_every_stage_is_validated_at_each_synth() -> None:
     assert KitConfig.from_scope(good).mfa == "required"
 
 
+def test_a_bad_flag_is_named_as_itself() -> None:
+    app = cdk.App(context={**cdk_json_context(), "kit:registrationPolicy": "closd"})
+    with pytest.raises(ConfigError, match=r"^kit:registrationPolicy: one of 'open', 'cimd-only', 'closed'"):
+        KitConfig.from_scope(app, explicit=frozenset({"kit:registrationPolicy"}))
+
+
 def test_cdk_json_stages_are_valid() -> None:
     for stage in cdk_json_context()["kit:stages"]:
         app = cdk.App(context={**cdk_json_context(), "kit:stageName": stage})
