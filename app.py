@@ -5,6 +5,10 @@ Environment-agnostic: no account or region is resolved here, and nothing calls A
 git, so ``cdk synth`` (or ``CDK_OUTDIR=cdk.out python app.py``) works offline without
 credentials. Lambda assets are bundled locally (infra/packaging.py); their sizes are printed
 after synthesis.
+
+Run directly, it takes the CDK CLI's context flags (``make synth CDK_ARGS="-c key=value ..."``)::
+
+    python app.py -c kit:stageName=prod -c 'kit:identityProviders=["COGNITO","CorpSAML"]'
 """
 
 from __future__ import annotations
@@ -15,15 +19,19 @@ import time
 import aws_cdk as cdk
 
 from infra.config import KitConfig, cdk_json_context
+from infra.context import ConfigError, parse_context_args
 from infra.nag import add_nag_checks
 from infra.packaging import BUNDLE_REPORT, format_report
 from infra.stack import KitStack
 
 
 def build_app(context: dict[str, object] | None = None, outdir: str | None = None) -> tuple[cdk.App, KitStack]:
-    """The app with cdk.json's context as defaults (the CLI's ``-c`` and env still win)."""
+    """The app with cdk.json's context as defaults; ``context`` holds flags (they beat stage entries).
+
+    Under the CDK CLI its ``-c`` flags arrive through ``CDK_CONTEXT_JSON`` and win as well.
+    """
     app = cdk.App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
-    config = KitConfig.from_scope(app)
+    config = KitConfig.from_scope(app, explicit=frozenset(context or {}))
     stack = KitStack(
         app,
         config.stack_name,
@@ -34,9 +42,12 @@ def build_app(context: dict[str, object] | None = None, outdir: str | None = Non
     return app, stack
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     started = time.monotonic()
-    app, _stack = build_app()
+    try:
+        app, _stack = build_app(dict(parse_context_args(argv)))
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
     assembly = app.synth()
     # stderr: the CDK CLI reads nothing from it, and `cdk synth` prints the template on stdout.
     print(format_report(BUNDLE_REPORT), file=sys.stderr)
@@ -44,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

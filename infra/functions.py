@@ -31,7 +31,14 @@ from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
 from functions.core.routes import FunctionSpec
-from functions.core.settings import CoreSettings, Env, FacadeSettings, McpSettings, RegistrationSettings
+from functions.core.settings import (
+    CoreSettings,
+    Env,
+    FacadeSettings,
+    McpSettings,
+    MetadataSettings,
+    RegistrationSettings,
+)
 from infra.nag import acknowledge, acknowledge_warning
 from infra.packaging import lambda_code
 
@@ -51,7 +58,7 @@ ALIAS_NAME: Final = "live"
 # ``settings.load(<model>)``); the model's fields decide the function's environment.
 SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
     "mcp_server": McpSettings,
-    "metadata": CoreSettings,
+    "metadata": MetadataSettings,
     "registration": RegistrationSettings,
     "authorization": FacadeSettings,
     "token": FacadeSettings,
