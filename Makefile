@@ -59,9 +59,10 @@ bench: $(STAMP)
 CDK ?= npx --yes aws-cdk@2
 CDK_RUN = PATH="$(CURDIR)/$(BIN):$$PATH" $(CDK) --no-notices
 
-## synth: CloudFormation template into cdk.out/ offline (no AWS credentials, no Docker); prints asset sizes
+## synth: CloudFormation template into cdk.out/ offline (no AWS credentials, no Docker); prints asset sizes.
+##        CDK_ARGS="-c kit:key=value ..." takes the CDK CLI's context flags (README, Deploy to AWS > Commands)
 synth: $(STAMP)
-	CDK_OUTDIR=cdk.out $(BIN)/python app.py
+	CDK_OUTDIR=cdk.out $(BIN)/python app.py $(CDK_ARGS)
 
 ## deploy: deploy to the account/region of your AWS credentials (CDK_ARGS="-c kit:stageName=prod ...")
 deploy: $(STAMP)

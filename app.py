@@ -5,6 +5,10 @@ Environment-agnostic: no account or region is resolved here, and nothing calls A
 git, so ``cdk synth`` (or ``CDK_OUTDIR=cdk.out python app.py``) works offline without
 credentials. Lambda assets are bundled locally (infra/packaging.py); their sizes are printed
 after synthesis.
+
+Run directly, it takes the CDK CLI's context flags (``make synth CDK_ARGS="-c key=value ..."``)::
+
+    python app.py -c kit:stageName=prod -c 'kit:identityProviders=["COGNITO","CorpSAML"]'
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import aws_cdk as cdk
 from functions.core.kit_app import APP_PATH_ENV, AppError
 from functions.mcp_server.app_loader import check_app
 from functions.mcp_server.registry import UnknownScopeError
-from infra.config import ConfigError, KitConfig, cdk_json_context
+from infra.config import KitConfig, cdk_json_context
+from infra.context import ConfigError, parse_context_args
 from infra.nag import add_nag_checks
 from infra.packaging import BUNDLE_REPORT, format_report
 from infra.stack import KitStack
@@ -27,16 +32,18 @@ from infra.stack import KitStack
 def build_app(
     context: dict[str, object] | None = None, outdir: str | None = None, *, app_path: str | None = None
 ) -> tuple[cdk.App, KitStack]:
-    """The app with cdk.json's context as defaults (the CLI's ``-c`` and env still win).
+    """The app with cdk.json's context as defaults; ``context`` holds flags (they beat stage entries).
 
-    ``app_path`` (``KIT_APP_PATH``) replaces ``kit:app`` from every source, the CLI's included.
+    Under the CDK CLI its ``-c`` flags arrive through ``CDK_CONTEXT_JSON`` and win as well.
+    ``app_path`` (``KIT_APP_PATH``) replaces ``kit:app`` from every source, flags included.
     """
     app = cdk.App(
         context={**cdk_json_context(), **(context or {})},
         outdir=outdir,
         post_cli_context={"kit:app": app_path} if app_path else None,
     )
-    config = KitConfig.from_scope(app)
+    explicit = frozenset(context or {}) | ({"kit:app"} if app_path else frozenset())
+    config = KitConfig.from_scope(app, explicit=explicit)
     try:
         # The app's tools are imported and registered once here, against its catalogue, so a
         # tool naming a scope missing from app.json fails the synth as it would a cold start.
@@ -53,10 +60,15 @@ def build_app(
     return app, stack
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     started = time.monotonic()
-    # KIT_APP_PATH overrides cdk.json's kit:app here as in `make dev` (README "Bring your own MCP server").
-    app, _stack = build_app(app_path=os.environ.get(APP_PATH_ENV, "").strip() or None)
+    try:
+        # KIT_APP_PATH overrides kit:app here as in `make dev` (README "Bring your own MCP server").
+        app, _stack = build_app(
+            dict(parse_context_args(argv)), app_path=os.environ.get(APP_PATH_ENV, "").strip() or None
+        )
+    except ConfigError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
     assembly = app.synth()
     # stderr: the CDK CLI reads nothing from it, and `cdk synth` prints the template on stdout.
     print(format_report(BUNDLE_REPORT), file=sys.stderr)
@@ -64,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -11,7 +11,9 @@ the resource schemas shipped with cfn-lint 1.58). So it takes exactly what is co
 the Essentials (or Plus) feature plan, a managed-login domain, and a resource server whose
 identifier is the MCP URL ``<B>/mcp``, the value the kit sends as ``resource``, so the bound
 audience is also the prefix of the kit's scopes. ``COGNITO_RESOURCE_BINDING=true`` makes the
-MCP function require ``aud == <B>/mcp``.
+MCP function require ``aud == <B>/mcp``. An existing pool without managed login (Lite plan,
+classic hosted UI) sets ``resourceBinding: false``: no ``resource`` is sent upstream and ``aud``
+is not required (what stands in for it: functions/core/jwt_verifier.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ _NAME_UNSAFE: Final = re.compile(r"[^\w\s+=,.@-]")
 
 
 class KitAuth(Construct):
+    """The kit's Cognito side: a new pool (default), or only the kit's parts in an existing one.
+
+    With ``kit:existingUserPool`` the pool is imported by id: the stack adds the resource
+    server and the gateway client (with its managed-login style when the pool has managed
+    login), and nothing else; ``cdk destroy`` removes exactly those. No user pool, domain or
+    group is created, replaced or deleted.
+    """
+
     def __init__(
         self,
         scope: Construct,
@@ -42,9 +52,83 @@ class KitAuth(Construct):
         groups: tuple[str, ...],
     ) -> None:
         super().__init__(scope, construct_id)
+        existing = config.existing_user_pool
+        self.domain: cognito.UserPoolDomain | None = None
+        if existing is None:
+            self.user_pool: cognito.IUserPool = self._create_pool(config)
+            self.domain = self._add_domain(self.user_pool, config)
+            self.managed_login_url: str = self.domain.base_url()
+            self.region = cdk.Aws.REGION
+        else:
+            self.region = existing.region
+            self.managed_login_url = existing.domain_url
+            # An ARN with the pool's own region: IAM grants name exactly that pool.
+            self.user_pool = cognito.UserPool.from_user_pool_arn(
+                self,
+                "UserPool",
+                cdk.Stack.of(self).format_arn(
+                    service="cognito-idp",
+                    resource="userpool",
+                    resource_name=existing.user_pool_id,
+                    region=existing.region,
+                ),
+            )
+            # Cognito resources are created in the stack's region: it must be the pool's.
+            cdk.CfnRule(
+                self,
+                "PoolRegion",
+                assertions=[
+                    cdk.CfnRuleAssertion(
+                        assert_=cdk.Fn.condition_equals(cdk.Aws.REGION, existing.region),
+                        assert_description=f"kit:existingUserPool is in {existing.region}: deploy the stack there",
+                    )
+                ],
+            )
+        self.mcp_url = base_url + MCP_PATH
+        # One scope per catalogue entry (functions/core/scopes.py is their only home).
+        self.scopes = [
+            cognito.ResourceServerScope(scope_name=s.name, scope_description=s.description) for s in config.app.scopes
+        ]
+        self.resource_server = self.user_pool.add_resource_server(
+            "McpResourceServer",
+            identifier=self.mcp_url,
+            user_pool_resource_server_name=_NAME_UNSAFE.sub("-", config.resource_name),
+            scopes=self.scopes,
+        )
+        self.gateway_client = self._add_gateway_client(config, base_url)
+        # Managed-login branding with Cognito's default look; a style is required for the
+        # newer managed login to render for this client. An existing pool with resource binding
+        # has managed login (binding needs it); one without may only have the classic hosted UI.
+        self.branding: cognito.CfnManagedLoginBranding | None = None
+        if existing is None or existing.resource_binding:
+            self.branding = cognito.CfnManagedLoginBranding(
+                self,
+                "ManagedLoginBranding",
+                user_pool_id=self.user_pool.user_pool_id,
+                client_id=self.gateway_client.user_pool_client_id,
+                use_cognito_provided_values=True,
+            )
+            if self.domain is not None:
+                self.branding.node.add_dependency(self.domain)
+
+        # Groups the consent page uses as scope ceilings; an existing pool's groups are its own.
+        self.groups = (
+            {
+                name: self.user_pool.add_group(
+                    f"Group{_NAME_UNSAFE.sub('', name).title().replace(' ', '')}",
+                    group_name=name,
+                    description=f"mcp-cognito-kit scope-ceiling group '{name}'",
+                )
+                for name in groups
+            }
+            if existing is None
+            else {}
+        )
+
+    def _create_pool(self, config: KitConfig) -> cognito.UserPool:
         retain = config.retain_data
         plus = config.threat_protection != "off"
-        self.user_pool = cognito.UserPool(
+        pool = cognito.UserPool(
             self,
             "UserPool",
             feature_plan=cognito.FeaturePlan.PLUS if plus else cognito.FeaturePlan.ESSENTIALS,
@@ -81,7 +165,7 @@ class KitAuth(Construct):
         )
         if config.mfa != "required":
             acknowledge(
-                self.user_pool,
+                pool,
                 "AwsSolutions-COG2",
                 "MFA is optional by default so a first deployment can be tried without enrolling TOTP; "
                 "set context kit:mfa=required for production.",
@@ -92,34 +176,25 @@ class KitAuth(Construct):
                 "defaults to Essentials (which already has managed login and resource binding) and switches to "
                 "Plus with context kit:threatProtection=audit|enforced."
             )
-            acknowledge(self.user_pool, "AwsSolutions-COG8", reason)
+            acknowledge(pool, "AwsSolutions-COG8", reason)
+        return pool
 
+    def _add_domain(self, pool: cognito.IUserPool, config: KitConfig) -> cognito.UserPoolDomain:
         # Managed login (the newer version), on a Cognito domain. Without a configured prefix
         # one is derived from the stack id at deploy time: unique, and no AWS call at synth.
         prefix = config.cognito_domain_prefix or cdk.Fn.join(
             "", ["mcp-kit-", cdk.Fn.select(2, cdk.Fn.split("/", cdk.Aws.STACK_ID))]
         )
-        self.domain = self.user_pool.add_domain(
+        return pool.add_domain(
             "Domain",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=prefix),
             managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
         )
 
-        self.mcp_url = base_url + MCP_PATH
-        # One scope per entry of the app's catalogue (its app.json, kit:app, is their only home).
-        self.scopes = [
-            cognito.ResourceServerScope(scope_name=s.name, scope_description=s.description) for s in config.app.scopes
-        ]
-        self.resource_server = self.user_pool.add_resource_server(
-            "McpResourceServer",
-            identifier=self.mcp_url,
-            user_pool_resource_server_name=_NAME_UNSAFE.sub("-", config.resource_name),
-            scopes=self.scopes,
-        )
-
+    def _add_gateway_client(self, config: KitConfig, base_url: str) -> cognito.UserPoolClient:
         # The one confidential "gateway" client the facade uses upstream. MCP clients never
         # see it: they are virtual clients in DynamoDB (DESIGN.md, "the flow").
-        self.gateway_client = self.user_pool.add_client(
+        client = self.user_pool.add_client(
             "GatewayClient",
             user_pool_client_name=f"{config.stack_name}-gateway",
             generate_secret=True,
@@ -133,7 +208,7 @@ class KitAuth(Construct):
                 ],
                 callback_urls=[base_url + CALLBACK_PATH],
             ),
-            supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
+            supported_identity_providers=[_provider(name) for name in config.identity_providers],
             prevent_user_existence_errors=True,
             enable_token_revocation=True,
             access_token_validity=cdk.Duration.minutes(config.access_token_minutes),
@@ -143,31 +218,14 @@ class KitAuth(Construct):
         )
         # Code flow only: no SRP, password or custom-auth API sign-in on this client. Cognito
         # always allows refresh-token auth, which the /oauth2/token refresh grant uses.
-        cfn_client = self.gateway_client.node.default_child
+        cfn_client = client.node.default_child
         assert isinstance(cfn_client, cognito.CfnUserPoolClient)
         cfn_client.explicit_auth_flows = ["ALLOW_REFRESH_TOKEN_AUTH"]
+        return client
 
-        # Managed-login branding with Cognito's default look; a style is required for the
-        # newer managed login to render for this client.
-        self.branding = cognito.CfnManagedLoginBranding(
-            self,
-            "ManagedLoginBranding",
-            user_pool_id=self.user_pool.user_pool_id,
-            client_id=self.gateway_client.user_pool_client_id,
-            use_cognito_provided_values=True,
-        )
-        self.branding.node.add_dependency(self.domain)
 
-        # Groups the consent page uses as scope ceilings.
-        self.groups = {
-            name: self.user_pool.add_group(
-                f"Group{_NAME_UNSAFE.sub('', name).title().replace(' ', '')}",
-                group_name=name,
-                description=f"mcp-cognito-kit scope-ceiling group '{name}'",
-            )
-            for name in groups
-        }
-
-    @property
-    def managed_login_url(self) -> str:
-        return self.domain.base_url()
+def _provider(name: str) -> cognito.UserPoolClientIdentityProvider:
+    """``COGNITO`` (the pool's own directory) or a federated provider by its name in the pool."""
+    if name == "COGNITO":
+        return cognito.UserPoolClientIdentityProvider.COGNITO
+    return cognito.UserPoolClientIdentityProvider.custom(name)

@@ -1,27 +1,48 @@
 """Deployment configuration: CDK context, validated once, with its defaults in cdk.json.
 
-cdk.json is the one home of every default and of its documentation (the ``kit:doc`` entry).
-The CDK CLI passes that context to ``app.py``; ``python app.py`` without the CLI reads the
-same file through :func:`cdk_json_context`, so both paths synthesize the same stack. ``-c
-kit:key=value`` on the CLI overrides a default. Nothing here calls AWS or git.
+cdk.json is the one home of every default and of its documentation (the ``kit:doc`` entry);
+``kit:stages`` holds what differs per stage. Where values come from and which wins:
+:mod:`infra.context`. ``-c kit:key=value`` on the CLI overrides both. Every function setting
+an operator may change has a key here, validated at synth with the same bounds and parsers the
+functions apply at cold start (``functions.core.settings``). Nothing here calls AWS or git.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import annotated_types
 from constructs import Construct
+from pydantic import BaseModel
 
 from functions.core.kit_app import AppError, AppManifest, load_manifest
+from functions.core.settings import (
+    IDENTITY_PROVIDER_PATTERN,
+    CognitoSettings,
+    Env,
+    FacadeSettings,
+    McpSettings,
+    RegistrationPolicy,
+    RegistrationSettings,
+    check_redirect_patterns,
+)
+from infra.context import (
+    CDK_JSON,
+    PREFIX,
+    REPO_ROOT,
+    STAGE_NAME_KEY,
+    ConfigError,
+    cdk_json_context,
+    resolve,
+    stage_names,
+)
 
-REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-CDK_JSON: Final = REPO_ROOT / "cdk.json"
-PREFIX: Final = "kit:"
+__all__ = ["CDK_JSON", "PREFIX", "REPO_ROOT", "ConfigError", "KitConfig", "cdk_json_context"]
 
 MfaMode = Literal["optional", "required"]
 ThreatProtection = Literal["off", "audit", "enforced"]
@@ -39,10 +60,54 @@ _ACM_ARN_RE: Final = re.compile(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certific
 # Cognito group names: 1-128 characters of \p{L}\p{M}\p{S}\p{N}\p{P} (no whitespace here).
 _GROUP_RE: Final = re.compile(r"^[^\s]{1,128}$")
 _ORIGIN_RE: Final = re.compile(r"^https://[a-z0-9.-]+(?::\d{1,5})?$|^http://(?:localhost|127\.0\.0\.1)(?::\d{1,5})?$")
+# Cognito user pool ids: <region>_<id>.
+_POOL_ID_RE: Final = re.compile(r"^([a-z]{2}(?:-[a-z]+)+-\d)_[0-9a-zA-Z]+$")
+# A Cognito prefix domain, or a custom domain the pool serves managed login on (https, no path).
+_DOMAIN_URL_RE: Final = re.compile(r"^https://(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_IDP_RE: Final = re.compile(IDENTITY_PROVIDER_PATTERN)
 
 
-class ConfigError(ValueError):
-    """A context value is missing or malformed; the message names the key."""
+@dataclass(frozen=True)
+class NumericSetting:
+    """A numeric function setting with its ``kit:*`` key; bounds come from the settings model."""
+
+    key: str
+    env: str
+    model: type[BaseModel]
+    field: str
+
+    def bounds(self) -> tuple[float, float]:
+        info = self.model.model_fields[self.field]
+        low = next(m.ge for m in info.metadata if isinstance(m, annotated_types.Ge))
+        high = next(m.le for m in info.metadata if isinstance(m, annotated_types.Le))
+        return float(low), float(high)  # type: ignore[arg-type]
+
+    @property
+    def is_int(self) -> bool:
+        return self.model.model_fields[self.field].annotation is int
+
+
+# Function settings an operator may tune, each one kit:* key (defaults and docs in cdk.json).
+NUMERIC_SETTINGS: Final = (
+    NumericSetting("maxClients", Env.MAX_CLIENTS, RegistrationSettings, "max_clients"),
+    NumericSetting("clientIdleDays", Env.CLIENT_IDLE_DAYS, RegistrationSettings, "client_idle_days"),
+    NumericSetting(
+        "registrationRatePerMinute",
+        Env.REGISTRATION_RATE_PER_MINUTE,
+        RegistrationSettings,
+        "registration_rate_per_minute",
+    ),
+    NumericSetting(
+        "refreshReuseGraceSeconds", Env.REFRESH_REUSE_GRACE_SECONDS, FacadeSettings, "refresh_reuse_grace_seconds"
+    ),
+    NumericSetting("grantCacheSeconds", Env.GRANT_CACHE_SECONDS, McpSettings, "grant_cache_seconds"),
+    NumericSetting("jwksMinRefreshSeconds", Env.JWKS_MIN_REFRESH_SECONDS, CognitoSettings, "jwks_min_refresh_seconds"),
+    NumericSetting("tokenLeewaySeconds", Env.TOKEN_LEEWAY_SECONDS, CognitoSettings, "token_leeway_seconds"),
+)
+# Null by default: the grant then lives as long as the Cognito refresh token behind it.
+GRANT_LIFETIME: Final = NumericSetting(
+    "grantLifetimeDays", Env.GRANT_LIFETIME_DAYS, FacadeSettings, "grant_lifetime_days"
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +123,20 @@ class CustomDomain:
 
 
 @dataclass(frozen=True)
+class ExistingUserPool:
+    """``kit:existingUserPool``: a team's pool, to which the stack adds only what the kit owns."""
+
+    user_pool_id: str
+    domain_url: str
+    resource_binding: bool
+
+    @property
+    def region(self) -> str:
+        """The pool's region, the first part of its id (the stack must deploy there)."""
+        return self.user_pool_id.split("_", 1)[0]
+
+
+@dataclass(frozen=True)
 class KitConfig:
     stage_name: str
     resource_name: str
@@ -67,8 +146,7 @@ class KitConfig:
     id_token_minutes: int
     refresh_token_days: int
     auth_session_minutes: int
-    grant_cache_seconds: int
-    registration_policy: str
+    registration_policy: RegistrationPolicy
     allowed_origins: tuple[str, ...]
     mfa: MfaMode
     threat_protection: ThreatProtection
@@ -78,6 +156,13 @@ class KitConfig:
     app: AppManifest
     route_throttle: Mapping[str, Throttle] = field(default_factory=dict)
     scope_group_ceilings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    existing_user_pool: ExistingUserPool | None = None
+    identity_providers: tuple[str, ...] = ("COGNITO",)
+    default_identity_provider: str | None = None
+    redirect_patterns: tuple[str, ...] = ()
+    grant_lifetime_days: int = 30
+    # NUMERIC_SETTINGS by environment variable name.
+    numeric_settings: Mapping[str, int | float] = field(default_factory=dict)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -88,21 +173,52 @@ class KitConfig:
     def stack_name(self) -> str:
         return f"McpCognitoKit-{self.stage_name}"
 
+    @property
+    def grant_cache_seconds(self) -> int | float:
+        return self.numeric_settings[Env.GRANT_CACHE_SECONDS]
+
+    @property
+    def resource_binding(self) -> bool:
+        """RFC 8707 ``aud`` binding: always with a pool the kit creates (Essentials, managed login)."""
+        return self.existing_user_pool is None or self.existing_user_pool.resource_binding
+
     def throttle_for(self, function: str) -> Throttle:
         return self.route_throttle.get(function, self.throttle)
 
+    def function_settings(self) -> dict[str, str]:
+        """The operator settings as the functions read them (``Env`` name -> value)."""
+        env = {name: str(value) for name, value in self.numeric_settings.items()}
+        env[Env.REGISTRATION_POLICY] = self.registration_policy.value
+        env[Env.REGISTRATION_REDIRECT_PATTERNS] = ",".join(self.redirect_patterns)
+        env[Env.GRANT_LIFETIME_DAYS] = str(self.grant_lifetime_days)
+        env[Env.RESOURCE_BINDING] = "true" if self.resource_binding else "false"
+        if self.default_identity_provider is not None:
+            env[Env.DEFAULT_IDENTITY_PROVIDER] = self.default_identity_provider
+        return env
+
     @classmethod
-    def from_scope(cls, scope: Construct) -> KitConfig:
-        """Read every ``kit:*`` key from the construct tree's context (cdk.json + ``-c``)."""
+    def from_scope(cls, scope: Construct, explicit: Set[str] = frozenset()) -> KitConfig:
+        """Every ``kit:*`` key from the construct tree's context (cdk.json, stage entry, ``-c``).
+
+        ``explicit``: the keys given as flags (see :mod:`infra.context`). Every stage of
+        ``kit:stages`` is validated too, so a broken prod entry fails the dev synth already.
+        """
         defaults = cdk_json_context()
-        values: dict[str, Any] = {}
-        for key in defaults:
-            if key.startswith(PREFIX) and key != PREFIX + "doc":
-                values[key] = scope.node.try_get_context(key)
-        return cls.from_mapping(values)
+        context = scope.node.get_all_context()
+        config = cls.from_mapping(resolve(context, defaults, explicit=explicit))
+        for other in stage_names(context, defaults):
+            if other == config.stage_name:
+                continue
+            try:
+                cls.from_mapping(resolve(context, defaults, explicit=explicit, stage=other))
+            except ConfigError as exc:
+                raise ConfigError(f"kit:stages.{other}: {exc}") from None
+        return config
 
     @classmethod
     def from_mapping(cls, ctx: Mapping[str, Any]) -> KitConfig:
+        """Validate resolved ``kit:*`` values; ``ConfigError`` names the first bad key."""
+
         def get(key: str) -> Any:
             full = PREFIX + key
             if full not in ctx:
@@ -111,7 +227,8 @@ class KitConfig:
 
         stage = _str(get("stageName"), "stageName")
         if not _STAGE_RE.match(stage):
-            raise ConfigError("kit:stageName: 1-20 lowercase letters, digits or hyphens, starting with a letter")
+            raise ConfigError(f"{STAGE_NAME_KEY}: 1-20 lowercase letters, digits or hyphens, starting with a letter")
+        existing = _existing_user_pool(get("existingUserPool"))
         prefix = get("cognitoDomainPrefix")
         if prefix is not None:
             prefix = _str(prefix, "cognitoDomainPrefix")
@@ -119,6 +236,10 @@ class KitConfig:
                 raise ConfigError(
                     "kit:cognitoDomainPrefix: lowercase letters, digits and hyphens, at most 63 characters, "
                     "without 'aws', 'amazon' or 'cognito'"
+                )
+            if existing is not None:
+                raise ConfigError(
+                    "kit:cognitoDomainPrefix: must be null with kit:existingUserPool (its domainUrl is the domain)"
                 )
         mfa = get("mfa")
         if mfa not in ("optional", "required"):
@@ -139,6 +260,8 @@ class KitConfig:
         if not isinstance(route_throttle_raw, dict):
             raise ConfigError("kit:routeThrottle: an object keyed by function name")
         app = _app(get("app"))
+        refresh_days = _int(get("refreshTokenDays"), "refreshTokenDays", 1, 3650)
+        providers = _identity_providers(get("identityProviders"))
         return cls(
             app=app,
             scope_group_ceilings=_ceilings(get("scopeGroupCeilings"), app),
@@ -148,10 +271,9 @@ class KitConfig:
             custom_domain=_custom_domain(get("customDomain")),
             access_token_minutes=_int(get("accessTokenMinutes"), "accessTokenMinutes", 5, 1440),
             id_token_minutes=_int(get("idTokenMinutes"), "idTokenMinutes", 5, 1440),
-            refresh_token_days=_int(get("refreshTokenDays"), "refreshTokenDays", 1, 3650),
+            refresh_token_days=refresh_days,
             auth_session_minutes=_int(get("authSessionMinutes"), "authSessionMinutes", 3, 15),
-            grant_cache_seconds=_int(get("grantCacheSeconds"), "grantCacheSeconds", 0, 300),
-            registration_policy=_str(get("registrationPolicy"), "registrationPolicy", max_len=40),
+            registration_policy=_policy(get("registrationPolicy")),
             allowed_origins=tuple(origins),
             mfa=mfa,
             threat_protection=threat,
@@ -161,17 +283,99 @@ class KitConfig:
             route_throttle={
                 str(name): _throttle(value, f"routeThrottle.{name}") for name, value in route_throttle_raw.items()
             },
+            existing_user_pool=existing,
+            identity_providers=providers,
+            default_identity_provider=_default_provider(get("defaultIdentityProvider"), providers),
+            redirect_patterns=_redirect_patterns(get("redirectPatterns")),
+            grant_lifetime_days=_grant_lifetime(get("grantLifetimeDays"), refresh_days),
+            numeric_settings={s.env: _numeric(get(s.key), s) for s in NUMERIC_SETTINGS},
         )
 
 
-def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
-    """The ``context`` block of cdk.json: the defaults the CDK CLI would pass."""
-    with path.open(encoding="utf-8") as fh:
-        data = json.load(fh)
-    context = data.get("context", {})
-    if not isinstance(context, dict):
-        raise ConfigError(f"{path}: 'context' must be an object")
-    return context
+def _policy(value: Any) -> RegistrationPolicy:
+    try:
+        return RegistrationPolicy(value)
+    except ValueError:
+        allowed = ", ".join(repr(p.value) for p in RegistrationPolicy)
+        raise ConfigError(f"kit:registrationPolicy: one of {allowed}, got {value!r}") from None
+
+
+def _numeric(value: Any, setting: NumericSetting) -> int | float:
+    low, high = setting.bounds()
+    if setting.is_int:
+        return _int(value, setting.key, int(low), int(high))
+    if isinstance(value, str):  # a -c flag; nan and inf fail the range check below
+        with contextlib.suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ConfigError(f"kit:{setting.key}: a number from {low:g} to {high:g}")
+    return value
+
+
+def _grant_lifetime(value: Any, refresh_days: int) -> int:
+    if value is None:
+        return refresh_days
+    low, high = GRANT_LIFETIME.bounds()
+    days = _int(value, GRANT_LIFETIME.key, int(low), int(high))
+    if days > refresh_days:
+        # A grant must not outlive the Cognito refresh token behind it.
+        raise ConfigError(f"kit:grantLifetimeDays: at most kit:refreshTokenDays ({refresh_days}), got {days}")
+    return days
+
+
+def _redirect_patterns(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(p, str) and p and "," not in p for p in value):
+        raise ConfigError("kit:redirectPatterns: a list of redirect URI patterns (strings without commas)")
+    for pattern in value:
+        try:
+            check_redirect_patterns((pattern,))  # the parser the functions use at cold start
+        except ValueError as exc:
+            raise ConfigError(f"kit:redirectPatterns: {pattern!r}: {exc}") from None
+    return tuple(value)
+
+
+def _identity_providers(value: Any) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(p, str) and _IDP_RE.match(p) for p in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ConfigError(
+            "kit:identityProviders: a non-empty list of distinct identity provider names of the pool "
+            '(1-32 characters, e.g. ["COGNITO", "CorpSAML"])'
+        )
+    return tuple(value)
+
+
+def _default_provider(value: Any, providers: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in providers:
+        raise ConfigError(f"kit:defaultIdentityProvider: null or one of kit:identityProviders {list(providers)}")
+    return value
+
+
+def _existing_user_pool(value: Any) -> ExistingUserPool | None:
+    if value is None:
+        return None
+    keys = {"userPoolId", "domainUrl", "resourceBinding"}
+    if not isinstance(value, dict) or set(value) != keys:
+        raise ConfigError(
+            'kit:existingUserPool: null or {"userPoolId": "<region>_<id>", "domainUrl": "https://...", '
+            '"resourceBinding": true|false}'
+        )
+    pool_id, domain, binding = value["userPoolId"], value["domainUrl"], value["resourceBinding"]
+    if not isinstance(pool_id, str) or not _POOL_ID_RE.match(pool_id):
+        raise ConfigError("kit:existingUserPool.userPoolId: a user pool id such as us-east-1_AbC123xyz")
+    if not isinstance(domain, str) or not _DOMAIN_URL_RE.match(domain.rstrip("/")):
+        raise ConfigError(
+            "kit:existingUserPool.domainUrl: the pool's managed-login domain as https://host, e.g. "
+            "https://<prefix>.auth.<region>.amazoncognito.com or https://login.example.com (no path)"
+        )
+    if not isinstance(binding, bool):
+        raise ConfigError("kit:existingUserPool.resourceBinding: true (Essentials/Plus with managed login) or false")
+    return ExistingUserPool(user_pool_id=pool_id, domain_url=domain.rstrip("/"), resource_binding=binding)
 
 
 def _str(value: Any, key: str, max_len: int = 128) -> str:

@@ -32,7 +32,14 @@ from pydantic.fields import FieldInfo
 
 from functions.core.kit_app import AppManifest
 from functions.core.routes import FunctionSpec
-from functions.core.settings import CoreSettings, Env, FacadeSettings, McpSettings, RegistrationSettings
+from functions.core.settings import (
+    CoreSettings,
+    Env,
+    FacadeSettings,
+    McpSettings,
+    MetadataSettings,
+    RegistrationSettings,
+)
 from infra.nag import acknowledge, acknowledge_warning
 from infra.packaging import APP_FUNCTION, lambda_code
 
@@ -52,7 +59,7 @@ ALIAS_NAME: Final = "live"
 # ``settings.load(<model>)``); the model's fields decide the function's environment.
 SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
     "mcp_server": McpSettings,
-    "metadata": CoreSettings,
+    "metadata": MetadataSettings,
     "registration": RegistrationSettings,
     "authorization": FacadeSettings,
     "token": FacadeSettings,

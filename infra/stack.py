@@ -17,6 +17,7 @@ from constructs import Construct
 
 from functions.core.routes import FUNCTIONS, MCP_PATH, ROUTES
 from functions.core.settings import Env
+from infra import KIT_VERSION
 from infra.api import KitApi
 from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
@@ -48,6 +49,7 @@ class KitStack(cdk.Stack):
         retention = _retention(config.log_retention_days)
         cdk.Tags.of(self).add("project", "mcp-cognito-kit")
         cdk.Tags.of(self).add("stage", config.stage_name)
+        cdk.Tags.of(self).add("kit-version", KIT_VERSION)
 
         self.api = KitApi(
             self,
@@ -69,17 +71,15 @@ class KitStack(cdk.Stack):
             Env.BASE_URL: base_url,
             Env.RESOURCE_NAME: config.resource_name,
             Env.USER_POOL_ID: self.auth.user_pool.user_pool_id,
-            Env.REGION: cdk.Aws.REGION,
+            Env.REGION: self.auth.region,
             Env.GATEWAY_CLIENT_ID: self.auth.gateway_client.user_pool_client_id,
-            Env.RESOURCE_BINDING: "true",
-            Env.GRANT_CACHE_SECONDS: str(config.grant_cache_seconds),
             Env.ALLOWED_ORIGINS: ",".join(config.allowed_origins),
             Env.COGNITO_DOMAIN_URL: self.auth.managed_login_url,
             Env.KMS_KEY_ID: self.key.key_arn,
             Env.SCOPE_GROUP_CEILINGS: json.dumps(dict(config.scope_group_ceilings)),
-            # A grant must not outlive the Cognito refresh token behind it.
-            Env.GRANT_LIFETIME_DAYS: str(config.refresh_token_days),
-            Env.REGISTRATION_ENABLED: "false" if config.registration_policy == "closed" else "true",
+            # Operator settings (kit:* keys, validated at synth like at cold start), including
+            # RESOURCE_BINDING and a GRANT_LIFETIME_DAYS no longer than the refresh tokens.
+            **config.function_settings(),
             **{spec.env: self.data.table(key).table_name for key, spec in self.data.specs.items() if spec.env},
             Env.APP_TABLES: json.dumps({t.name: self.data.table(t.name).table_name for t in config.app.tables}),
         }
@@ -127,6 +127,7 @@ class KitStack(cdk.Stack):
         def out(name: str, value: str, description: str) -> None:
             cdk.CfnOutput(self, name, value=value, description=description)
 
+        out("KitVersion", KIT_VERSION, "mcp-cognito-kit version this stack was synthesized from (CHANGELOG.md)")
         out("McpUrl", base_url + MCP_PATH, "MCP server URL: give this to Claude, VS Code or MCP Inspector")
         out("Issuer", base_url, "OAuth issuer (authorization-server facade) and public base URL")
         out("UserPoolId", self.auth.user_pool.user_pool_id, "Cognito user pool id (create users here)")

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from functions.core import kit_app
 from functions.core.routes import FUNCTIONS, MCP_PATH
-from functions.core.settings import Env
+from functions.core.settings import OPERATOR_ENV, Env
 from local.config import (
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,
@@ -60,6 +60,8 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         # Off unless asked for: lets tests serve Client ID Metadata Documents from loopback.
         Env.INSECURE_CIMD_LOOPBACK: os.environ.get(Env.INSECURE_CIMD_LOOPBACK, "false"),
         **({Env.CIMD_CA_FILE: os.environ[Env.CIMD_CA_FILE]} if os.environ.get(Env.CIMD_CA_FILE) else {}),
+        # Operator settings (the stack's kit:* keys), e.g. REGISTRATION_POLICY=closed make dev.
+        **{name: os.environ[name] for name in OPERATOR_ENV if name in os.environ},
         "POWERTOOLS_SERVICE_NAME": "mcp-cognito-kit",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),

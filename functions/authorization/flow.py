@@ -180,6 +180,9 @@ class AuthorizationService:
         }
         if self._s.resource_binding:
             upstream_params["resource"] = self._s.mcp_url  # RFC 8707: Cognito sets aud to it
+        if self._s.default_identity_provider:
+            # Cognito skips its chooser and sends the person straight to this provider.
+            upstream_params["identity_provider"] = self._s.default_identity_provider
         key = cookie_key(self._secret)
         return redirect(authorize_url(self._s, upstream_params), cookies=(self.cookie.set(key, txn.txn_id),))
 

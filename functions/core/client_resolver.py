@@ -1,7 +1,8 @@
 """The ``ClientResolver`` the authorization and token functions use.
 
 * A URL-shaped ``client_id`` is a Client ID Metadata Document: fetched (SSRF-safe) and
-  cached by ``functions.core.cimd``; always a public client (``none``).
+  cached by ``functions.core.cimd``; always a public client (``none``). Under the ``closed``
+  registration policy there is no resolver for them: such a ``client_id`` is an unknown client.
 * Anything else is a registered (DCR) client in DynamoDB; its idle TTL is refreshed on use
   (at most once a day).
 
@@ -25,7 +26,7 @@ class KitClientResolver:
     def __init__(
         self,
         store: ClientStore,
-        cimd: CimdResolver,
+        cimd: CimdResolver | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
@@ -33,8 +34,13 @@ class KitClientResolver:
         self._clock = clock
 
     def resolve(self, client_id: str) -> ClientRecord | None:
+        """The client behind ``client_id``, or ``None`` when unknown, invalid or not admitted.
+
+        Raises ``DependencyError`` when the registry cannot be read (503, never an allow).
+        """
         if looks_like_url(client_id):
-            return self._cimd.resolve(client_id)
+            # Fail closed: with CIMD off, the URL is not fetched at all (no outbound request).
+            return None if self._cimd is None else self._cimd.resolve(client_id)
         if not REGISTERED_CLIENT_ID.match(client_id):
             return None
         now = int(self._clock())
@@ -50,11 +56,16 @@ class KitClientResolver:
 
 
 def make_client_resolver(settings: FacadeSettings) -> ClientResolver:
+    """The production resolver for ``settings``: DynamoDB registry, CIMD if the policy admits it."""
     store = DynamoClientStore(settings.clients_table, idle_days=settings.client_idle_days)
     # RFC 9700 section 4.1.3: CIMD clients obey the operator's redirect URI policy, as DCR ones do.
-    cimd = CimdResolver(
-        allow_insecure_loopback=settings.insecure_cimd_loopback,
-        ca_file=settings.cimd_ca_file,
-        redirect_patterns=settings.redirect_patterns,
+    cimd = (
+        CimdResolver(
+            allow_insecure_loopback=settings.insecure_cimd_loopback,
+            ca_file=settings.cimd_ca_file,
+            redirect_patterns=settings.redirect_patterns,
+        )
+        if settings.registration_policy.accepts_cimd
+        else None
     )
     return KitClientResolver(store, cimd)

@@ -361,6 +361,13 @@ class CognitoAccessTokenVerifier:
             audiences = aud if isinstance(aud, list) else [aud]
             if self._audience not in audiences:
                 raise TokenRejected("wrong_audience", "token not issued for this resource")
+        # Without resource binding (COGNITO_RESOURCE_BINDING=false: Lite plan or classic hosted
+        # UI), Cognito access tokens have no aud. What stands in for it: the issuer (this pool),
+        # client_id (the kit's own gateway client, which no other application may use), the
+        # scopes under the resource-server prefix <B>/mcp (the MCP function reads no others) and
+        # the grant behind origin_jti, which only this kit writes. What is lost: a token minted
+        # for another resource server of the same pool through the same gateway client would be
+        # accepted, so the gateway client must never be shared (README, "Use an existing user pool").
         sub, origin_jti, jti = claims.get("sub"), claims.get("origin_jti"), claims.get("jti")
         if not (isinstance(sub, str) and isinstance(origin_jti, str) and origin_jti and isinstance(jti, str)):
             raise TokenRejected("missing_claim", "token lacks sub, jti or origin_jti")

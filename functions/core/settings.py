@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from enum import StrEnum
 from functools import cache
 from typing import Annotated, Final, Self, TypeVar
 from urllib.parse import urlsplit
@@ -44,7 +45,8 @@ class Env:
     CLIENTS_TABLE: Final = "CLIENTS_TABLE"
     ARTEFACTS_TABLE: Final = "ARTEFACTS_TABLE"
     KMS_KEY_ID: Final = "KMS_KEY_ID"
-    REGISTRATION_ENABLED: Final = "REGISTRATION_ENABLED"
+    REGISTRATION_POLICY: Final = "REGISTRATION_POLICY"
+    DEFAULT_IDENTITY_PROVIDER: Final = "COGNITO_DEFAULT_IDENTITY_PROVIDER"
     REGISTRATION_REDIRECT_PATTERNS: Final = "REGISTRATION_REDIRECT_PATTERNS"
     MAX_CLIENTS: Final = "MAX_CLIENTS"
     CLIENT_IDLE_DAYS: Final = "CLIENT_IDLE_DAYS"
@@ -56,10 +58,53 @@ class Env:
     CIMD_CA_FILE: Final = "CIMD_CA_FILE"
 
 
+# The settings an operator tunes per deployment (each has a ``kit:*`` context key in the CDK
+# stack, infra/config.py); ``make dev`` passes them through from its own environment.
+OPERATOR_ENV: Final = (
+    Env.GRANT_CACHE_SECONDS,
+    Env.REGISTRATION_POLICY,
+    Env.REGISTRATION_REDIRECT_PATTERNS,
+    Env.MAX_CLIENTS,
+    Env.CLIENT_IDLE_DAYS,
+    Env.REGISTRATION_RATE_PER_MINUTE,
+    Env.GRANT_LIFETIME_DAYS,
+    Env.REFRESH_REUSE_GRACE_SECONDS,
+    Env.JWKS_MIN_REFRESH_SECONDS,
+    Env.TOKEN_LEEWAY_SECONDS,
+    Env.DEFAULT_IDENTITY_PROVIDER,
+)
+
+
+class RegistrationPolicy(StrEnum):
+    """Who may bring a client (``REGISTRATION_POLICY``); enforced by every function that meets one.
+
+    * ``open``: RFC 7591 dynamic registration for anyone, and Client ID Metadata Documents;
+    * ``cimd-only``: metadata documents only; ``/register`` is not offered;
+    * ``closed``: neither; only clients an operator put in the registry.
+    """
+
+    OPEN = "open"
+    CIMD_ONLY = "cimd-only"
+    CLOSED = "closed"
+
+    @property
+    def offers_registration(self) -> bool:
+        """Whether ``POST /register`` exists (RFC 8414 ``registration_endpoint``)."""
+        return self is RegistrationPolicy.OPEN
+
+    @property
+    def accepts_cimd(self) -> bool:
+        """Whether an https ``client_id`` is fetched as a Client ID Metadata Document."""
+        return self is not RegistrationPolicy.CLOSED
+
+
 class SettingsError(RuntimeError):
     """Configuration is missing or malformed; the message names each variable."""
 
 
+# Cognito identity provider names (CreateIdentityProvider ProviderName): 1-32 characters,
+# no whitespace, not starting with an underscore; COGNITO is the pool's own directory.
+IDENTITY_PROVIDER_PATTERN: Final = r"^[^\s_][^\s]{0,31}$"
 _LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
@@ -85,8 +130,12 @@ def _origin_only(url: str, what: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _check_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
-    """A malformed redirect pattern would silently match nothing: refuse it at cold start."""
+def check_redirect_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
+    """``patterns`` unchanged, or ``ValueError`` naming the problem of the first malformed one.
+
+    A malformed redirect pattern would silently match nothing: refused at cold start, and by
+    the CDK stack at synth (``kit:redirectPatterns``) with this same parser.
+    """
     from functions.core.client_metadata import parse_redirect_pattern
 
     for pattern in patterns:
@@ -133,6 +182,14 @@ class CoreSettings(BaseModel):
                 name = ".".join(str(p) for p in err["loc"]) or "settings"
                 problems.append(f"{name}: {err['msg']}")
             raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+class MetadataSettings(CoreSettings):
+    """Settings of the metadata function: what the RFC 8414 document advertises."""
+
+    registration_policy: RegistrationPolicy = Field(
+        default=RegistrationPolicy.OPEN, validation_alias=Env.REGISTRATION_POLICY
+    )
 
 
 class CognitoSettings(CoreSettings):
@@ -230,7 +287,9 @@ class RegistrationSettings(CoreSettings):
 
     clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
     artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
-    registration_enabled: bool = Field(default=True, validation_alias=Env.REGISTRATION_ENABLED)
+    registration_policy: RegistrationPolicy = Field(
+        default=RegistrationPolicy.OPEN, validation_alias=Env.REGISTRATION_POLICY
+    )
     # Redirect URI patterns (functions.core.client_metadata.parse_redirect_pattern syntax) a
     # redirect URI must match on top of the fixed safety rules; empty means "any URI the rules allow".
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
@@ -238,7 +297,7 @@ class RegistrationSettings(CoreSettings):
     @field_validator("redirect_patterns")
     @classmethod
     def _patterns_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_patterns(value)
+        return check_redirect_patterns(value)
 
     max_clients: int = Field(default=10_000, validation_alias=Env.MAX_CLIENTS, ge=1, le=10_000_000)
     client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
@@ -255,6 +314,15 @@ class FacadeSettings(CognitoSettings):
     artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
     grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
     kms_key_id: str = Field(validation_alias=Env.KMS_KEY_ID, min_length=1, max_length=2048)
+    # Which clients /authorize and /token resolve: CIMD documents only unless ``closed``.
+    registration_policy: RegistrationPolicy = Field(
+        default=RegistrationPolicy.OPEN, validation_alias=Env.REGISTRATION_POLICY
+    )
+    # Sent to Cognito's /oauth2/authorize as ``identity_provider``: people go straight to that
+    # provider (a SAML/OIDC IdP of the pool, or COGNITO) instead of the managed-login chooser.
+    default_identity_provider: str | None = Field(
+        default=None, validation_alias=Env.DEFAULT_IDENTITY_PROVIDER, pattern=IDENTITY_PROVIDER_PATTERN
+    )
     client_idle_days: int = Field(default=30, validation_alias=Env.CLIENT_IDLE_DAYS, ge=1, le=3650)
     # Must not exceed the gateway app client's refresh-token validity in Cognito.
     grant_lifetime_days: int = Field(default=30, validation_alias=Env.GRANT_LIFETIME_DAYS, ge=1, le=3650)
@@ -267,7 +335,7 @@ class FacadeSettings(CognitoSettings):
     @field_validator("redirect_patterns")
     @classmethod
     def _patterns_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_patterns(value)
+        return check_redirect_patterns(value)
 
     # INSECURE, for local testing only: allow CIMD documents on loopback (and over http).
     insecure_cimd_loopback: bool = Field(default=False, validation_alias=Env.INSECURE_CIMD_LOOPBACK)

@@ -12,7 +12,7 @@ from typing import Any
 
 from functions.core import scopes
 from functions.core.routes import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH
-from functions.core.settings import CoreSettings
+from functions.core.settings import CoreSettings, MetadataSettings
 
 TOKEN_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 
@@ -28,13 +28,17 @@ def protected_resource_metadata(settings: CoreSettings) -> dict[str, Any]:
     }
 
 
-def authorization_server_metadata(settings: CoreSettings) -> dict[str, Any]:
+def authorization_server_metadata(settings: MetadataSettings) -> dict[str, Any]:
+    """The RFC 8414 document; what it advertises about registration follows the policy."""
     base = settings.issuer
+    policy = settings.registration_policy
+    # RFC 8414 section 2: registration_endpoint only where RFC 7591 registration is offered.
+    registration = {"registration_endpoint": base + REGISTER_PATH} if policy.offers_registration else {}
     return {
         "issuer": base,
         "authorization_endpoint": base + AUTHORIZE_PATH,
         "token_endpoint": base + TOKEN_PATH,
-        "registration_endpoint": base + REGISTER_PATH,
+        **registration,
         "revocation_endpoint": base + REVOKE_PATH,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -44,7 +48,7 @@ def authorization_server_metadata(settings: CoreSettings) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
         "scopes_supported": list(scopes.scope_names()),
-        "client_id_metadata_document_supported": True,
+        "client_id_metadata_document_supported": policy.accepts_cimd,
         # RFC 9207: the authorization response carries iss.
         "authorization_response_iss_parameter_supported": True,
     }

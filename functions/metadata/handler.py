@@ -16,7 +16,7 @@ from functions.core.observability import logger
 from functions.core.routes import AS_METADATA_PATH, PRM_MCP_PATH, PRM_ROOT_PATH
 from functions.metadata.documents import authorization_server_metadata, protected_resource_metadata
 
-_settings = settings_mod.load(settings_mod.CoreSettings)
+_settings = settings_mod.load(settings_mod.MetadataSettings)
 # Documents change only on redeploy; let clients and proxies reuse them for a while.
 CACHE_CONTROL: Final = "public, max-age=300"
 

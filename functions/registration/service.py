@@ -32,7 +32,7 @@ from functions.core.errors import unavailable_answer as _unavailable
 from functions.core.observability import logger
 from functions.core.ratelimit import RateLimiter
 from functions.core.routes import REGISTER_PATH
-from functions.core.settings import RegistrationSettings
+from functions.core.settings import RegistrationPolicy, RegistrationSettings
 
 MAX_BODY_BYTES: Final = 16 * 1024
 RATE_BUCKET: Final = "register"
@@ -94,6 +94,21 @@ def _json_body(body: str | None, content_type: str | None) -> dict[str, Any]:
     return parsed
 
 
+def registration_not_offered(policy: RegistrationPolicy) -> OAuthError:
+    """``POST /register`` on a server whose policy does not offer RFC 7591 registration.
+
+    RFC 8414 section 2: ``registration_endpoint`` is advertised only by a server that offers
+    RFC 7591 registration, so here there is no registration endpoint: 404, with a body that
+    says what to do instead. Nothing is stored and no rate-limit budget is spent.
+    """
+    instead = (
+        "use the https URL of your Client ID Metadata Document as client_id"
+        if policy.accepts_cimd
+        else "ask the operator of this server to register your client"
+    )
+    return OAuthError("invalid_request", f"this server does not offer dynamic client registration: {instead}", 404)
+
+
 def _holds_token(token: str, hashes: tuple[str, ...]) -> bool:
     """Whether ``token`` hashes to one of ``hashes``; every hash is compared in constant time.
 
@@ -152,9 +167,8 @@ class RegistrationService:
     # ----- RFC 7591: POST /register ----------------------------------------------------
 
     def register(self, body: str | None, content_type: str | None, source_ip: str) -> HttpAnswer:
-        if not self._settings.registration_enabled:
-            # Operator policy (RFC 7591 section 3: the server MAY restrict registration).
-            raise OAuthError("access_denied", "dynamic client registration is disabled on this server", 403)
+        if not self._settings.registration_policy.offers_registration:
+            raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
         now = int(self._clock())
         rat = new_secret()

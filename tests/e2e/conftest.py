@@ -92,7 +92,12 @@ def own_stack(tls_files: tuple[Path, Path]) -> Iterator[RunningStack]:
     yield from _run_stack(tls_files)
 
 
-def _run_stack(tls_files: tuple[Path, Path], extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+def run_stack(tls_files: tuple[Path, Path], **settings: str) -> Iterator[RunningStack]:
+    """`python -m local` on free ports; ``settings`` are extra environment (e.g. REGISTRATION_POLICY)."""
+    yield from _run_stack(tls_files, settings)
+
+
+def _run_stack(tls_files: tuple[Path, Path], settings: dict[str, str] | None = None) -> Iterator[RunningStack]:
     cfg = LocalConfig(port=free_port(), moto_port=free_port(), cognito_port=free_port())
     env = {
         **os.environ,
@@ -108,7 +113,7 @@ def _run_stack(tls_files: tuple[Path, Path], extra_env: dict[str, str] | None = 
         "INSECURE_CIMD_LOOPBACK": "true",
         "CIMD_CA_FILE": str(tls_files[0]),
         "PYTHONUNBUFFERED": "1",
-        **(extra_env or {}),
+        **(settings or {}),
     }
     env.pop("AWS_ENDPOINT_URL", None)
     proc = subprocess.Popen(

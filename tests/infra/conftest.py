@@ -71,3 +71,41 @@ def synth_custom(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "kit:cognitoDomainPrefix": "my-mcp-login",
         },
     )
+
+
+EXISTING_POOL_ID = "us-east-1_Example123"
+EXISTING_DOMAIN = "https://example-team.auth.us-east-1.amazoncognito.com"
+
+
+@pytest.fixture(scope="session")
+def synth_existing_pool(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """The README's existing-pool example, given as strings exactly as `-c` flags arrive."""
+    return _synth(
+        tmp_path_factory.mktemp("cdk-existing-pool"),
+        {
+            "kit:existingUserPool": json.dumps(
+                {"userPoolId": EXISTING_POOL_ID, "domainUrl": EXISTING_DOMAIN, "resourceBinding": True}
+            ),
+            "kit:identityProviders": '["COGNITO","CorpSAML"]',
+        },
+    )
+
+
+@pytest.fixture(scope="session")
+def synth_lite_pool(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    """An existing Lite-plan pool (no resource binding), SAML by default, closed registration, prod."""
+    return _synth(
+        tmp_path_factory.mktemp("cdk-lite-pool"),
+        {
+            "kit:stageName": "prod",
+            "kit:existingUserPool": {
+                "userPoolId": "eu-west-1_Lite42",
+                "domainUrl": "https://login.example.com",
+                "resourceBinding": False,
+            },
+            "kit:identityProviders": ["CorpSAML"],
+            "kit:defaultIdentityProvider": "CorpSAML",
+            "kit:registrationPolicy": "closed",
+            "kit:scopeGroupCeilings": {"notes:write": ["mcp-writers"]},
+        },
+    )

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match
 
 from functions.core import scopes
 from functions.core.routes import CALLBACK_PATH, FUNCTIONS, MCP_PATH, ROUTES
-from functions.core.settings import CoreSettings, Env, McpSettings
+from functions.core.settings import CoreSettings, Env, McpSettings, MetadataSettings
 from infra.data import TABLES, app_table_specs
 from infra.functions import ACCESS, ALIAS_NAME, LOCAL_ONLY_ENV, env_var_name
 from infra.packaging import asset_budget, tree_size
@@ -304,7 +304,7 @@ def _expected_env(model: type[CoreSettings]) -> set[str]:
 
 def test_environment_derived_from_settings_models(synth: Synth) -> None:
     fn_ids = _function_ids(synth)
-    for name, model in (("mcp_server", McpSettings), ("metadata", CoreSettings)):
+    for name, model in (("mcp_server", McpSettings), ("metadata", MetadataSettings)):
         env = synth.template_json["Resources"][fn_ids[name]]["Properties"]["Environment"]["Variables"]
         own = {k for k in env if not k.startswith("POWERTOOLS_")}
         # Every variable set belongs to the model; every required one is set.

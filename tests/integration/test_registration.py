@@ -280,10 +280,10 @@ def test_deeply_nested_bodies_are_400(handler: Any, body: bytes) -> None:
 
 
 def test_registration_disabled(fresh_table: str) -> None:
-    app = service(fresh_table, [1_800_000_000.0], registration_enabled=False)
+    app = service(fresh_table, [1_800_000_000.0], registration_policy="closed")
     status, _, body = call(app, "POST", "/register", body=PUBLIC)
-    assert status == 403
-    assert body["error"] == "access_denied"
+    assert status == 404
+    assert body["error"] == "invalid_request"
     assert scan(fresh_table) == []
 
 

@@ -213,3 +213,10 @@ def test_cookie_on_plain_http_localhost_drops_prefix_and_secure() -> None:
     (cookie,) = facade.authorization().authorize(authorize_params()).cookies
     assert cookie.startswith("mcpkit_txn=")
     assert "Secure" not in cookie and "HttpOnly" in cookie
+
+
+def test_default_identity_provider_is_sent_upstream() -> None:
+    """Cognito's identity_provider: people of a SAML/OIDC-only organisation skip the chooser."""
+    facade = Facade(settings=facade_settings(default_identity_provider="CorpSAML"))
+    assert start(facade).upstream["identity_provider"] == "CorpSAML"
+    assert "identity_provider" not in start(Facade()).upstream

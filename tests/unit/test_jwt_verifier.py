@@ -118,6 +118,17 @@ def test_audience_not_required_when_binding_off() -> None:
     assert token.sub == "sub-alice"
 
 
+def test_without_binding_issuer_and_gateway_client_stand_in_for_aud() -> None:
+    """Lite plan / classic hosted UI: what still decides, and what is lost (README, existing pool)."""
+    rejected(mint(KEY, access_claims(aud=None, client_id="another-app-client")), "wrong_client", resource_binding=False)
+    other_pool = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"
+    rejected(mint(KEY, access_claims(aud=None, iss=other_pool)), "wrong_issuer", resource_binding=False)
+    rejected(mint(KEY, access_claims(aud=None, token_use="id")), "wrong_token_use", resource_binding=False)
+    # Lost: a token of the same pool and gateway client bound to another resource is accepted,
+    # which is why the gateway client must never serve another application.
+    assert verifier(resource_binding=False).verify(mint(KEY, access_claims(aud="https://other.example/api")))
+
+
 def test_expired() -> None:
     now = int(time.time())
     rejected(mint(KEY, access_claims(iat=now - 7200, exp=now - 60)), "expired")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
+from pydantic import ValidationError
 
 from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
 from functions.core.client_store_memory import InMemoryClientStore
@@ -246,13 +247,23 @@ def test_binary_body_is_refused(kit: Kit) -> None:
     assert_nothing_stored(kit)
 
 
-def test_registration_can_be_disabled() -> None:
-    kit = Kit(registration_enabled=False)
-    reply = kit.register(PUBLIC)
-    assert reply.status == 403
-    assert reply.json["error"] == "access_denied"
+@pytest.mark.parametrize(("policy", "instead"), [("cimd-only", "Client ID Metadata Document"), ("closed", "operator")])
+def test_registration_not_offered_is_404_and_stores_nothing(policy: str, instead: str) -> None:
+    """RFC 8414 s2: without RFC 7591 registration there is no registration endpoint."""
+    kit = Kit(registration_policy=policy)
+    for body in (PUBLIC, {**PUBLIC, "token_endpoint_auth_method": "client_secret_post"}):
+        reply = kit.register(body)
+        assert reply.status == 404
+        assert reply.json["error"] == "invalid_request"
+        assert instead in reply.json["error_description"]
     assert_nothing_stored(kit)
     assert kit.limiter.counts == {}
+
+
+def test_registration_policy_is_an_enum_at_cold_start() -> None:
+    with pytest.raises(ValidationError, match="registration_policy"):
+        Kit(registration_policy="closd")
+    assert Kit(registration_policy="open").register(PUBLIC).status == 201
 
 
 def test_operator_redirect_patterns() -> None:
