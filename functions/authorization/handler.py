@@ -51,7 +51,7 @@ def build_service(
         settings,
         clients=clients,
         redirect_matcher=redirect_matcher or _registered_matcher(),
-        txns=DynamoTxnRepository(settings.artefacts_table),
+        txns=DynamoTxnRepository(settings.artefacts_table, grants_table=settings.grants_table),
         codes=DynamoCodeRepository(settings.artefacts_table),
         grants=DynamoGrantRepository(settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),

@@ -245,11 +245,18 @@ def test_revoke_needs_client_authentication_and_a_token() -> None:
     assert grant_of(facade).status == "active"
 
 
-def test_upstream_outage_does_not_stop_revocation(facade: Facade) -> None:
+def test_upstream_outage_is_503_and_the_retry_finishes_the_revocation(facade: Facade) -> None:
+    # RFC 7009 section 2.2: 200 means revoked, upstream included; never claim what was not done.
     first = exchange(facade)
+    form = {"token": first["refresh_token"], "client_id": "public-agent"}
     facade.cognito.fail = True
-    facade.token().revoke({"token": first["refresh_token"], "client_id": "public-agent"}, "")
-    assert grant_of(facade).status == "revoked"
+    with pytest.raises(DependencyError):
+        facade.token().revoke(form, "")
+    assert grant_of(facade).status == "revoked" and grant_of(facade).upstream_revocation_pending
+    facade.cognito.fail = False
+    facade.token().revoke(form, "")
+    (upstream,) = facade.cognito.revoked
+    assert upstream.startswith("cognito-rt-") and grant_of(facade).upstream_refresh is None
 
 
 # --------------------------------------------------------------------------- handler shape
@@ -274,7 +281,7 @@ def test_every_token_answer_is_no_store(facade: Facade) -> None:
     code = approve(facade)["code"]
     ok = handle(event("POST /token", code_form(code)), FakeContext())
     assert ok["statusCode"] == 200 and ok["headers"]["Content-Type"] == "application/json"
-    bad = handle(event("POST /token", code_form(code)), FakeContext())
+    bad = handle(event("POST /token", code_form(code, code_verifier="w" * 43)), FakeContext())
     assert bad["statusCode"] == 400 and '"invalid_grant"' in bad["body"]
     revoke = handle(event("POST /revoke", {"token": "x", "client_id": "public-agent"}), FakeContext())
     assert revoke["statusCode"] == 200 and revoke["body"] == ""
