@@ -269,8 +269,6 @@ class Facade:
             clients=self.resolver,
             redirect_matcher=loopback_matcher,
             txns=self.txns,
-            codes=self.codes,
-            grants=self.grants,
             consents=self.consents,
             cipher=self.cipher,
             upstream=self.cognito,

@@ -23,7 +23,6 @@ from functions.core.artefacts import (
     Approval,
     CallbackResult,
     Code,
-    CodeRepository,
     DuplicateGrant,
     Txn,
     TxnRepository,
@@ -34,7 +33,7 @@ from functions.core.consent import Consent, ConsentRepository, redirect_proves_c
 from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError
-from functions.core.grants import Grant, GrantStore
+from functions.core.grants import Grant
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
 from functions.core.resource_uri import same_resource
@@ -90,8 +89,6 @@ class AuthorizationService:
         clients: ClientResolver,
         redirect_matcher: RedirectMatcher,
         txns: TxnRepository,
-        codes: CodeRepository,
-        grants: GrantStore,
         consents: ConsentRepository,
         cipher: TokenCipher,
         upstream: CognitoOAuth,
@@ -101,7 +98,8 @@ class AuthorizationService:
     ) -> None:
         self._s = settings
         self._clients, self._matches = clients, redirect_matcher
-        self._txns, self._codes, self._grants, self._consents = txns, codes, grants, consents
+        # Grants and codes are written by the transaction repository, with the decision.
+        self._txns, self._consents = txns, consents
         self._cipher, self._upstream, self._secret, self._verifier = cipher, upstream, secret, verifier
         self._clock = clock
         self.cookie = TxnCookie(secure=settings.secure_cookies)

@@ -46,7 +46,8 @@ class InMemoryTxnRepository:
             self.items[txn.txn_id] = txn
 
     def get(self, txn_id: str) -> Txn | None:
-        return self.items.get(txn_id)
+        with self._lock:
+            return self.items.get(txn_id)
 
     def authenticate(self, txn_id: str, result: CallbackResult, now: int) -> None:
         with self._lock:
@@ -113,7 +114,10 @@ class InMemoryCodeRepository:
             self.items[code.code_hash] = code
 
     def get(self, code_hash: str) -> Code | None:
-        return self.items.get(code_hash)
+        # Reads take the lock too: a GetItem is serializable with transactions in DynamoDB,
+        # so it never sees half of one (a code spent, its grant not yet active).
+        with self._lock:
+            return self.items.get(code_hash)
 
     def redeem(self, code: Code, redemption: Redemption) -> None:
         if self._linked is None:

@@ -96,8 +96,10 @@ class InMemoryGrantRepository:
         self.lock = threading.RLock()
 
     def get(self, grant_id: str) -> Grant | None:
-        self.reads += 1
-        return self.items.get(grant_id)
+        # Under the lock: reads never see half of a transaction (DynamoDB: serializable).
+        with self.lock:
+            self.reads += 1
+            return self.items.get(grant_id)
 
     def create(self, grant: Grant) -> None:
         with self.lock:

@@ -123,7 +123,8 @@ class InMemoryRefreshTokenRepository:
             self.items[token.token_hash] = token
 
     def get(self, token_hash: str) -> RefreshToken | None:
-        return self.items.get(token_hash)
+        with self._lock:  # serializable with the transactions, as a DynamoDB GetItem
+            return self.items.get(token_hash)
 
     def mark_revoked(self, token_hash: str, now: int) -> None:
         with self._lock:

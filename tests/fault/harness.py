@@ -234,8 +234,6 @@ class Kit:
         )
         common: dict[str, Any] = {
             "clients": Faulty(self.resolver, "clients", faults),
-            "codes": DynamoCodeRepository("artefacts", aws.ddb, grants_table="grants"),
-            "grants": self.grants,
             "consents": DynamoConsentRepository("grants", aws.ddb),
             "cipher": KmsTokenCipher(aws.key_id, aws.kms),
             "upstream": Faulty(self.cognito, "cognito", faults),
@@ -248,7 +246,13 @@ class Kit:
             secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),
             **common,
         )
-        token = TokenService(self.settings, refresh_tokens=self.rts, **common)
+        token = TokenService(
+            self.settings,
+            codes=DynamoCodeRepository("artefacts", aws.ddb, grants_table="grants"),
+            grants=self.grants,
+            refresh_tokens=self.rts,
+            **common,
+        )
         self.authorization = authorization_handler(lambda: authorization)
         self.token = token_handler(lambda: token)
         mcp = mcp_settings(grant_cache_seconds=0, app_table=APP_TABLE)

@@ -28,7 +28,7 @@ from functions.token.service import MAX_GRACE_PAIRS
 from tests.facade_fakes import PUBLIC_REDIRECT, VERIFIER, Facade, approve, facade_settings
 
 RACERS = 50
-RUNS = 30
+RUNS = 40
 
 
 def race(request: Callable[[], dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
