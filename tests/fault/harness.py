@@ -35,6 +35,7 @@ from urllib.parse import urlencode
 
 import boto3
 from botocore.exceptions import ClientError, EndpointConnectionError
+from starlette.testclient import TestClient
 
 from functions.authorization.api import make_handler as authorization_handler
 from functions.authorization.flow import AuthorizationService
@@ -68,8 +69,6 @@ from tests.facade_fakes import (
 )
 from tests.helpers import FakeContext, FakeJwks, mcp_settings
 
-TABLES = ("artefacts", "grants", "clients")
-APP_TABLE = "app"
 # Looks like a registered client id, so /mcp also reads its CLIENT# item (RFC 7592 section 2.3).
 PUBLIC_ID = "public-agent-registered-0001"
 
@@ -157,14 +156,29 @@ class SingleUseCognito(FakeCognito):
         return tokens
 
 
+@dataclass(frozen=True)
+class Tables:
+    artefacts: str
+    grants: str
+    clients: str
+    app: str
+
+
 class Aws:
-    """Tables and a KMS key on moto (in process, inside ``mock_aws``), clients instrumented."""
+    """moto (in process, inside ``mock_aws``): instrumented clients, a KMS key, and fresh
+    tables on demand (one set per test: moto's transactions copy whole tables, so small
+    tables keep them fast)."""
 
     def __init__(self, faults: Faults) -> None:
         self.ddb = instrument(boto3.client("dynamodb", region_name="us-east-1"), "dynamodb", faults)
         self.kms = instrument(boto3.client("kms", region_name="us-east-1"), "kms", faults)
-        faults.arm(None)
-        for name in TABLES:
+        self.key_id = self.kms.create_key()["KeyMetadata"]["KeyId"]
+        self._sets = 0
+
+    def tables(self) -> Tables:
+        self._sets += 1
+        tables = Tables(*(f"{name}-{self._sets}" for name in ("artefacts", "grants", "clients", "app")))
+        for name in (tables.artefacts, tables.grants, tables.clients):
             self.ddb.create_table(
                 TableName=name,
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -172,7 +186,7 @@ class Aws:
                 BillingMode="PAY_PER_REQUEST",
             )
         self.ddb.create_table(
-            TableName=APP_TABLE,
+            TableName=tables.app,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
             AttributeDefinitions=[
                 {"AttributeName": "pk", "AttributeType": "S"},
@@ -180,10 +194,10 @@ class Aws:
             ],
             BillingMode="PAY_PER_REQUEST",
         )
-        self.key_id = self.kms.create_key()["KeyMetadata"]["KeyId"]
         now = int(time.time())
         record = public_client(client_id=PUBLIC_ID, expires_at=now + 86400, last_used_at=now)
-        self.ddb.put_item(TableName="clients", Item=to_item(client_item(record)))
+        self.ddb.put_item(TableName=tables.clients, Item=to_item(client_item(record)))
+        return tables
 
 
 Answer = dict[str, Any]
@@ -221,20 +235,22 @@ class Kit:
     """The authorization, token and MCP handlers, wired to instrumented dependencies."""
 
     def __init__(self, aws: Aws, faults: Faults) -> None:
+        faults.arm(None)
+        t = aws.tables()
         self.faults = faults
         self._remembered = False
         self.settings = facade_settings(kms_key_id=aws.key_id)
         self.cognito = SingleUseCognito()
         self.resolver = FakeResolver(public_client(client_id=PUBLIC_ID), confidential_client())
-        self.grants = DynamoGrantRepository("grants", aws.ddb)
-        self.rts = DynamoRefreshTokenRepository("grants", aws.ddb)
+        self.grants = DynamoGrantRepository(t.grants, aws.ddb)
+        self.rts = DynamoRefreshTokenRepository(t.grants, aws.ddb)
         jwks = FakeJwks([KEY.public_jwk])
         verifier = CognitoAccessTokenVerifier(
             self.settings, JwksCache(self.settings.jwks_url, min_refresh_seconds=60, fetcher=jwks)
         )
         common: dict[str, Any] = {
             "clients": Faulty(self.resolver, "clients", faults),
-            "consents": DynamoConsentRepository("grants", aws.ddb),
+            "consents": DynamoConsentRepository(t.grants, aws.ddb),
             "cipher": KmsTokenCipher(aws.key_id, aws.kms),
             "upstream": Faulty(self.cognito, "cognito", faults),
             "verifier": Faulty(verifier, "jwks", faults),
@@ -242,27 +258,29 @@ class Kit:
         authorization = AuthorizationService(
             self.settings,
             redirect_matcher=loopback_matcher,
-            txns=DynamoTxnRepository("artefacts", aws.ddb, grants_table="grants"),
+            txns=DynamoTxnRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),
             **common,
         )
         token = TokenService(
             self.settings,
-            codes=DynamoCodeRepository("artefacts", aws.ddb, grants_table="grants"),
+            codes=DynamoCodeRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             grants=self.grants,
             refresh_tokens=self.rts,
             **common,
         )
         self.authorization = authorization_handler(lambda: authorization)
         self.token = token_handler(lambda: token)
-        mcp = mcp_settings(grant_cache_seconds=0, app_table=APP_TABLE)
+        mcp = mcp_settings(grant_cache_seconds=0, app_table=t.app)
         self.mcp_endpoint = create_endpoint(
             mcp,
-            grants=DynamoGrantRepository("grants", aws.ddb),
-            clients=DynamoClientReader("clients", aws.ddb),
-            todos=DynamoTodoRepository(APP_TABLE, aws.ddb),
+            grants=DynamoGrantRepository(t.grants, aws.ddb),
+            clients=DynamoClientReader(t.clients, aws.ddb),
+            todos=DynamoTodoRepository(t.app, aws.ddb),
             jwks=Faulty(JwksCache(mcp.jwks_url, min_refresh_seconds=60, fetcher=jwks), "jwks", faults),  # type: ignore[arg-type]
         )
+        # One client for every request (the endpoint keeps no state between requests).
+        self.mcp_client = TestClient(self.mcp_endpoint, base_url="https://mcp.example.com")
 
     # ------------------------------------------------------------------ requests
     def call(self, handler: Callable[[Answer, Any], Answer], ev: Answer) -> Answer:
@@ -303,8 +321,6 @@ class Kit:
         return event("POST", "/revoke", form={"token": token, "client_id": client_id})
 
     def mcp(self, access_token: str, method: str, params: dict[str, Any] | None = None) -> Any:
-        from starlette.testclient import TestClient
-
         message = {"jsonrpc": "2.0", "id": 1, "method": method, **({"params": params} if params else {})}
         headers = {
             "authorization": "Bearer " + access_token,
@@ -312,8 +328,7 @@ class Kit:
             "content-type": "application/json",
             "mcp-protocol-version": "2025-11-25",
         }
-        with TestClient(self.mcp_endpoint, base_url="https://mcp.example.com") as client:
-            return client.post("/mcp", content=json.dumps(message), headers=headers)
+        return self.mcp_client.post("/mcp", content=json.dumps(message), headers=headers)
 
     # ------------------------------------------------------------------ flows without faults
     def started(self, **kw: str) -> Answer:

@@ -211,7 +211,7 @@ def _assert(condition: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
+def aws() -> Iterator[tuple[Aws, Faults]]:
     mp = pytest.MonkeyPatch()
     mp.setenv("AWS_ACCESS_KEY_ID", "testing")
     mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -219,9 +219,15 @@ def kit(request: pytest.FixtureRequest) -> Iterator[Kit]:
     try:
         with mock_aws():
             faults = Faults()
-            yield Kit(Aws(faults), faults)
+            yield Aws(faults), faults
     finally:
         mp.undo()
+
+
+@pytest.fixture
+def kit(aws: tuple[Aws, Faults]) -> Kit:
+    """The handlers on fresh tables."""
+    return Kit(*aws)
 
 
 def _unavailable(answer: Answer) -> bool:
