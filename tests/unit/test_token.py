@@ -253,6 +253,19 @@ def test_expired_code(facade: Facade) -> None:
     refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
 
 
+def test_a_grant_is_pending_until_its_code_is_redeemed_and_expires_with_it(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    record = facade.codes.items[sha256_hex(code)]
+    (pending,) = facade.grants.items.values()
+    assert pending.status == "pending" and pending.expires_at == record.expires_at
+    assert not pending.is_active(facade.clock.now)  # /mcp refuses it
+    facade.token().token(code_form(code), "")
+    (active,) = facade.grants.items.values()
+    assert active.status == "active"
+    assert active.expires_at == int(facade.clock.now) + facade.settings.grant_lifetime_days * 86400
+    assert active.refresh_head is not None and active.refresh_head in facade.rts.items
+
+
 @pytest.mark.parametrize(
     "replay",
     [

@@ -62,7 +62,27 @@ def test_reuse_of_a_rotated_token_revokes_the_whole_grant(facade: Facade) -> Non
     assert grant.status == "revoked" and grant.revoked_reason == "refresh_reuse"
     assert facade.consents.get(grant.sub, grant.client_id) is None  # consent forgotten
     assert facade.cognito.revoked and not facade.cognito.sessions  # upstream revoked
+    assert grant.upstream_refresh is None  # revoked at Cognito, so no longer held
+    # The chain head is marked revoked (it was "active" with no index by grant to find it).
+    assert grant.refresh_head == sha256_hex(second["refresh_token"])
+    assert facade.rts.items[grant.refresh_head].status == "revoked"
     refused(lambda: refresh(facade, second["refresh_token"]), "invalid_grant")  # the live one dies too
+    assert grant_of(facade).revoked_reason == "refresh_reuse"  # and revokes nothing more
+
+
+def test_an_upstream_revocation_left_pending_by_reuse_is_finished_later(facade: Facade) -> None:
+    # Cognito is down when reuse is detected: the kit's grant is revoked (that is what /mcp
+    # checks, and the answer stays invalid_grant), Cognito's token stays pending on the
+    # grant, and the next revocation request for the grant revokes it.
+    first = exchange(facade)
+    refresh(facade, first["refresh_token"])
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds + 1
+    facade.cognito.fail = True
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")  # Cognito: best effort
+    assert grant_of(facade).status == "revoked" and grant_of(facade).upstream_revocation_pending
+    facade.cognito.fail = False
+    facade.token().revoke({"token": first["refresh_token"], "client_id": "public-agent"}, "")
+    assert facade.cognito.revoked and grant_of(facade).upstream_refresh is None
 
 
 @pytest.mark.parametrize("grace", [0, 30])
