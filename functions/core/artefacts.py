@@ -164,7 +164,7 @@ class CodeRepository(Protocol):
 
 # --------------------------------------------------------------------------- DynamoDB
 class _Table(DynamoTable):
-    def __init__(self, table: str, client: Any = None, *, grants_table: str = "") -> None:
+    def __init__(self, table: str, client: Any = None, *, grants_table: str) -> None:
         """``grants_table``: where a redemption or an approval writes its grant items."""
         super().__init__(table, client)
         self._grants_table = grants_table

@@ -490,7 +490,7 @@ def _grant_of_code(facade: Facade, code: str) -> str:
     from functions.core.artefacts import DynamoCodeRepository
     from functions.core.crypto import sha256_hex
 
-    record = DynamoCodeRepository(facade.settings.artefacts_table).get(sha256_hex(code))
+    record = DynamoCodeRepository(facade.settings.artefacts_table, grants_table=GRANTS_TABLE).get(sha256_hex(code))
     assert record is not None
     return record.grant_id
 
