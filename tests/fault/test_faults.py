@@ -138,6 +138,27 @@ def token_code(kit: Kit) -> Request:
     return Request(lambda: kit.call(kit.token, ev), succeeded)
 
 
+def code_replay(kit: Kit) -> Request:
+    """A redeemed code presented with another verifier: a replay (RFC 6749 section 4.1.2)."""
+    code = kit.code()
+    tokens = _json(kit.call(kit.token, kit.code_event(code)))
+    grant_id = str(jwt.get_unverified_claims(tokens["access_token"])["origin_jti"])
+    replay = kit.code_event(code)
+    replay["body"] = replay["body"].replace("code_verifier=", "code_verifier=x")
+
+    def succeeded(answer: Answer) -> None:
+        assert answer["statusCode"] == 400 and _json(answer)["error"] == "invalid_grant"
+        grant = kit.grants.get(grant_id)
+        assert grant is not None and grant.status == "revoked" and grant.revoked_reason == "code_replay"
+        head = kit.rts.get(sha256_hex(tokens["refresh_token"]))
+        assert head is not None and head.status == "revoked"
+        assert kit.mcp(tokens["access_token"], "tools/list").status_code == 401
+
+    # Revoking Cognito's token is left pending on the revoked grant when KMS or Cognito
+    # fail (a later /revoke finishes it); the replay is refused either way.
+    return Request(lambda: kit.call(kit.token, replay), succeeded, frozenset({"kms", "cognito"}))
+
+
 def token_refresh(kit: Kit) -> Request:
     tokens = kit.tokens()
     ev = kit.token_event({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
@@ -197,6 +218,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     consent_approve,
     consent_deny,
     token_code,
+    code_replay,
     token_refresh,
     _revoke("refresh_token"),
     _revoke("access_token"),
