@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer
-from functions.core.artefacts import InMemoryCodeRepository, InMemoryTxnRepository
+from functions.core.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
 from functions.core.clients import ClientRecord
 from functions.core.consent import InMemoryConsentRepository
 from functions.core.crypto import s256, sha256_hex
@@ -254,6 +254,9 @@ class Facade:
         # A refresh records its session on the grant in the same atomic step as the rotation.
         if self.rts.grants is None:
             self.rts.grants = self.grants
+        # An approval and a redemption are atomic across repositories, like DynamoDB transactions.
+        self.codes.link(self.grants, self.rts)
+        self.txns.link(self.codes, self.grants, self.consents)
 
     def verifier(self) -> CognitoAccessTokenVerifier:
         return CognitoAccessTokenVerifier(
@@ -266,8 +269,6 @@ class Facade:
             clients=self.resolver,
             redirect_matcher=loopback_matcher,
             txns=self.txns,
-            codes=self.codes,
-            grants=self.grants,
             consents=self.consents,
             cipher=self.cipher,
             upstream=self.cognito,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jose import jwt
+from jose import jwk, jwt
 
 from functions.core.grants import Grant
 from functions.core.routes import ROUTES
@@ -76,8 +77,14 @@ def access_claims(**overrides: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
+@functools.cache
+def _signer(private_pem: bytes, alg: str) -> Any:
+    # Parsing the PEM costs ~60 ms a token; keys are immutable, so build each one once.
+    return jwk.construct(private_pem.decode(), alg)
+
+
 def mint(key: SigningKey, claims: dict[str, Any], *, alg: str = "RS256", kid: str | None = None) -> str:
-    return jwt.encode(claims, key.private_pem.decode(), algorithm=alg, headers={"kid": kid or key.kid})
+    return jwt.encode(claims, _signer(key.private_pem, alg), algorithm=alg, headers={"kid": kid or key.kid})
 
 
 def mcp_settings(**overrides: Any) -> McpSettings:

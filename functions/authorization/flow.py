@@ -10,8 +10,8 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import Final
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
@@ -20,9 +20,10 @@ from functions.core import scopes as catalogue
 from functions.core.artefacts import (
     CODE_LIFETIME_SECONDS,
     TXN_LIFETIME_SECONDS,
+    Approval,
     CallbackResult,
     Code,
-    CodeRepository,
+    DuplicateGrant,
     Txn,
     TxnRepository,
     TxnStatus,
@@ -32,7 +33,7 @@ from functions.core.consent import Consent, ConsentRepository, redirect_proves_c
 from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError
-from functions.core.grants import Grant, GrantStore
+from functions.core.grants import Grant
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
 from functions.core.resource_uri import same_resource
@@ -44,6 +45,7 @@ from functions.core.upstream import (
     SecretSource,
     TokenCipher,
     UpstreamInvalidGrant,
+    UpstreamTokens,
     authorize_url,
     cookie_key,
     grant_context,
@@ -74,6 +76,9 @@ MAX_CLIENT_ID: Final = 2048
 MAX_REDIRECT_URI: Final = 2048
 MAX_STATE: Final = 1024
 DAY: Final = 86400
+# Separates the transaction id from the attempt number in the state sent to Cognito
+# (transaction ids are base64url, without dots).
+UPSTREAM_RETRY_MARK: Final = "."
 
 
 class AuthorizationService:
@@ -84,8 +89,6 @@ class AuthorizationService:
         clients: ClientResolver,
         redirect_matcher: RedirectMatcher,
         txns: TxnRepository,
-        codes: CodeRepository,
-        grants: GrantStore,
         consents: ConsentRepository,
         cipher: TokenCipher,
         upstream: CognitoOAuth,
@@ -95,7 +98,8 @@ class AuthorizationService:
     ) -> None:
         self._s = settings
         self._clients, self._matches = clients, redirect_matcher
-        self._txns, self._codes, self._grants, self._consents = txns, codes, grants, consents
+        # Grants and codes are written by the transaction repository, with the decision.
+        self._txns, self._consents = txns, consents
         self._cipher, self._upstream, self._secret, self._verifier = cipher, upstream, secret, verifier
         self._clock = clock
         self.cookie = TxnCookie(secure=settings.secure_cookies)
@@ -166,13 +170,17 @@ class AuthorizationService:
             expires_at=now + TXN_LIFETIME_SECONDS,
         )
         self._txns.create(txn)
+        return self._to_cognito(txn)
+
+    def _to_cognito(self, txn: Txn, attempt: str = "") -> Answer:
+        """Send the browser to Cognito's sign-in for ``txn`` (``attempt``: a restarted upstream leg)."""
         upstream_params = {
             "response_type": "code",
             "client_id": self._s.gateway_client_id,
             "redirect_uri": self._callback_url,
-            "state": txn.txn_id,
+            "state": txn.txn_id + (UPSTREAM_RETRY_MARK + attempt if attempt else ""),
             "scope": " ".join(
-                ["openid", "email", *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in requested)]
+                ["openid", "email", *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in txn.scopes)]
             ),
             # The kit's own PKCE pair towards Cognito (RFC 7636); the verifier is derived, never stored.
             "code_challenge": s256(upstream_verifier(self._secret, txn.txn_id)),
@@ -217,20 +225,35 @@ class AuthorizationService:
         txn = found
         # RFC 6749 section 10.12: the state Cognito echoes must be the transaction the cookie binds
         # (compared as bytes: a non-ASCII state is a mismatch, not an exception).
-        if not same_bytes(params.get("state", ""), txn.txn_id):
+        state, _, attempt = params.get("state", "").partition(UPSTREAM_RETRY_MARK)
+        if not same_bytes(state, txn.txn_id) or attempt not in ("", "1"):
             return pages.error_page(400, "This sign-in response does not belong to this browser's request.")
-        now = int(self._clock())
         code = params.get("code")
         if "error" in params or not code:
             self._abandon(txn, "pending", None)
             return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the sign-in was not completed")
+        # What can fail without Cognito's code runs before the code is spent.
+        client = self._clients.resolve(txn.client_id)
+        if client is None:
+            self._abandon(txn, "pending", None)
+            return pages.error_page(400, "This app is no longer registered here.", next_step=REREGISTER)
         try:
             tokens = self._upstream.exchange_code(code, self._callback_url, upstream_verifier(self._secret, txn.txn_id))
         except UpstreamInvalidGrant:
+            if not attempt:
+                # Cognito's code is single use (RFC 6749 section 4.1.2): a retry of this
+                # callback after a 503 finds it spent. The transaction is still pending, so ask
+                # Cognito once more (its session signs the user in again without a prompt).
+                return self._to_cognito(txn, "1")
             self._abandon(txn, "pending", None)
             return self._error_redirect(
                 txn.redirect_uri, txn.state, "access_denied", "the sign-in could not be completed"
             )
+        return self._signed_in(txn, client, tokens)
+
+    def _signed_in(self, txn: Txn, client: ClientRecord, tokens: UpstreamTokens) -> Answer:
+        """After Cognito's code exchange: check the user, then the consent page or a remembered approval."""
+        now = int(self._clock())
         refresh = tokens.refresh_token or ""
         user = learn_user(self._s, self._verifier, tokens.access_token, tokens.id_token)
         if user is None:
@@ -244,32 +267,18 @@ class AuthorizationService:
             return self._error_redirect(
                 txn.redirect_uri, txn.state, "access_denied", "your account may not grant any of the requested scopes"
             )
-        blob = json.dumps(
-            {"access_token": tokens.access_token, "refresh_token": refresh, "access_expires_at": user.access_expires_at}
-        ).encode()
-        csrf = new_secret()
-        result = CallbackResult(
-            sub=user.sub,
-            username=user.username,
-            email=user.email,
-            groups=user.groups,
-            origin_jti=user.origin_jti,
-            allowed_scopes=allowed,
-            upstream_tokens=self._cipher.encrypt(blob, txn_context(txn.txn_id)),
-            csrf_hash=sha256_hex(csrf),
-        )
-        try:
-            self._txns.authenticate(txn.txn_id, result, now)
-        except ConditionFailed:
-            self._revoke_upstream(refresh)
-            return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
-        txn = replace(txn, status="authenticated", **{f: getattr(result, f) for f in _CALLBACK_FIELDS})
-        client = self._clients.resolve(txn.client_id)
-        if client is None:
-            self._abandon(txn, "authenticated", refresh)
-            return pages.error_page(400, "This app is no longer registered here.", next_step=REREGISTER)
         remembered = redirect_proves_client(client, txn.redirect_uri)
         consent = self._consents.get(user.sub, txn.client_id) if remembered else None
+        upstream = Upstream(tokens.access_token, refresh, user.access_expires_at)
+        who: dict[str, Any] = {
+            "sub": user.sub,
+            "username": user.username,
+            "email": user.email,
+            "groups": user.groups,
+            "origin_jti": user.origin_jti,
+            "allowed_scopes": allowed,
+        }
+        signed_in = replace(txn, **who)
         if (
             consent is not None
             and consent.covers(allowed, now)
@@ -278,11 +287,22 @@ class AuthorizationService:
             # A remembered consent skips the page only when the redirect target proves the
             # client (RFC 8252 section 8.6), it covers the scopes AND the user already approved
             # this redirect URI for this client (RFC 9700 section 4.1, OAuth 2.1 section 4.1.1).
-            try:
-                self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=None, now=now)
-            except ConditionFailed:
-                return pages.error_page(400, "This authorization request was already decided.")
-            return self._issue(txn)
+            return self._issue(signed_in, upstream, expected="pending", csrf_hash=None)
+        blob = json.dumps(
+            {"access_token": upstream.access, "refresh_token": refresh, "access_expires_at": upstream.access_expires_at}
+        ).encode()
+        csrf = new_secret()
+        result = CallbackResult(
+            **who, upstream_tokens=self._cipher.encrypt(blob, txn_context(txn.txn_id)), csrf_hash=sha256_hex(csrf)
+        )
+        try:
+            self._txns.authenticate(txn.txn_id, result, now)
+        except ConditionFailed:
+            self._revoke_upstream(refresh)
+            return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
+        txn = replace(
+            signed_in, status="authenticated", upstream_tokens=result.upstream_tokens, csrf_hash=result.csrf_hash
+        )
         return pages.consent_page(pages.consent_view(self._s, txn, client, csrf, remembered=remembered))
 
     # ------------------------------------------------------------------ POST /consent
@@ -299,50 +319,64 @@ class AuthorizationService:
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
             return pages.error_page(400, "No decision was received.", next_step="Go back and choose Approve or Deny.")
+        # Everything that can fail runs before the decision is recorded, and an approval is
+        # recorded together with its effects in one transaction: a 503 leaves the
+        # transaction undecided, so the same form can be sent again.
+        upstream = self._upstream_tokens(txn)
+        if decision == "approve":
+            return self._issue(txn, upstream, expected="authenticated", csrf_hash=txn.csrf_hash)
         try:
             # One decision per transaction, by a conditional write (authenticated -> decided).
             self._txns.decide(txn.txn_id, expected="authenticated", csrf_hash=txn.csrf_hash, now=int(self._clock()))
         except ConditionFailed:
             return pages.error_page(400, "This authorization request was already decided.")
-        if decision == "deny":
-            self._revoke_upstream(self._upstream_tokens(txn)[1])
-            return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
-        return self._issue(txn)
+        self._revoke_upstream(upstream.refresh)
+        return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
 
     # ------------------------------------------------------------------ approval
-    def _issue(self, txn: Txn) -> Answer:
-        """Record the grant and the consent, then hand out a kit code (RFC 6749 s4.1.2, RFC 9207)."""
+    def _issue(self, txn: Txn, upstream: Upstream, *, expected: TxnStatus, csrf_hash: str | None) -> Answer:
+        """Decide ``txn``, record its pending grant, code and consent (one transaction), then
+        hand out the code (RFC 6749 section 4.1.2, RFC 9207)."""
         now = int(self._clock())
-        access_token, refresh_token, access_expires_at = self._upstream_tokens(txn)
         grant_id = txn.origin_jti or ""
-        if not access_token or not refresh_token or not grant_id:
+        if not upstream.access or not upstream.refresh or not grant_id:
             return self._error_redirect(
                 txn.redirect_uri, txn.state, "server_error", "the sign-in session is incomplete"
             )
         context = grant_context(grant_id)
         granted = frozenset(txn.allowed_scopes)
-        try:
-            self._grants.create(
-                Grant(
-                    grant_id=grant_id,
-                    sub=txn.sub or "",
-                    client_id=txn.client_id,
-                    scopes=granted,
-                    created_at=now,
-                    expires_at=now + self._s.grant_lifetime_days * DAY,
-                    username=txn.username or "",
-                    email=txn.email or "",
-                    last_used_at=now,
-                    upstream_refresh=self._cipher.encrypt(refresh_token.encode(), context),
-                )
-            )
-        except ConditionFailed:
-            # Cognito's origin_jti is unique per sign-in session; a duplicate means a replay.
-            return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "this sign-in was already used")
         found = self._consents.get(txn.sub or "", txn.client_id)
         previous = found if found is not None and found.is_live(now) else None
-        self._consents.put(
-            Consent(
+        code = new_secret()  # 256 bits from the CSPRNG; stored only as its SHA-256
+        approval = Approval(
+            # Pending until its code is redeemed, and gone with the code if it never is.
+            grant=Grant(
+                grant_id=grant_id,
+                sub=txn.sub or "",
+                client_id=txn.client_id,
+                scopes=granted,
+                created_at=now,
+                expires_at=now + CODE_LIFETIME_SECONDS,
+                status="pending",
+                username=txn.username or "",
+                email=txn.email or "",
+                last_used_at=now,
+                upstream_refresh=self._cipher.encrypt(upstream.refresh.encode(), context),
+            ),
+            code=Code(
+                code_hash=sha256_hex(code),
+                client_id=txn.client_id,
+                redirect_uri=txn.redirect_uri,
+                code_challenge=txn.code_challenge,
+                resource=txn.resource,
+                scopes=tuple(catalogue.order(granted)),
+                grant_id=grant_id,
+                upstream_access=self._cipher.encrypt(upstream.access.encode(), context),
+                access_expires_at=upstream.access_expires_at,
+                created_at=now,
+                expires_at=now + CODE_LIFETIME_SECONDS,
+            ),
+            consent=Consent(
                 sub=txn.sub or "",
                 client_id=txn.client_id,
                 scopes=granted | (previous.scopes if previous else frozenset()),
@@ -354,38 +388,29 @@ class AuthorizationService:
                 redirect_uris=(
                     previous.with_redirect(txn.redirect_uri, self._matches) if previous else (txn.redirect_uri,)
                 ),
-            )
+            ),
         )
-        code = new_secret()  # 256 bits from the CSPRNG; stored only as its SHA-256
-        self._codes.create(
-            Code(
-                code_hash=sha256_hex(code),
-                client_id=txn.client_id,
-                redirect_uri=txn.redirect_uri,
-                code_challenge=txn.code_challenge,
-                resource=txn.resource,
-                scopes=tuple(catalogue.order(granted)),
-                grant_id=grant_id,
-                upstream_access=self._cipher.encrypt(access_token.encode(), context),
-                access_expires_at=access_expires_at,
-                created_at=now,
-                expires_at=now + CODE_LIFETIME_SECONDS,
-            )
-        )
+        try:
+            self._txns.approve(txn.txn_id, approval, expected=expected, csrf_hash=csrf_hash, now=now)
+        except DuplicateGrant:
+            # Cognito's origin_jti is unique per sign-in session; a duplicate means a replay.
+            return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "this sign-in was already used")
+        except ConditionFailed:
+            return pages.error_page(400, "This authorization request was already decided.")
         logger.info("authorization granted", extra={"client_id": txn.client_id, "grant_id": grant_id})
         location = with_query(txn.redirect_uri, {"code": code, "state": txn.state, "iss": self._s.issuer})
         return redirect(location, cookies=(self.cookie.clear(),))
 
-    def _upstream_tokens(self, txn: Txn) -> tuple[str, str, int]:
-        """(access token, refresh token, access expiry) kept on the transaction; empty if unusable."""
+    def _upstream_tokens(self, txn: Txn) -> Upstream:
+        """The Cognito tokens kept on the transaction; empty if unusable (``DependencyError`` if KMS is down)."""
         if txn.upstream_tokens is None:
-            return "", "", 0
+            return Upstream("", "", 0)
         try:
             data = json.loads(self._cipher.decrypt(txn.upstream_tokens, txn_context(txn.txn_id)))
-            return str(data["access_token"]), str(data["refresh_token"]), int(data["access_expires_at"])
+            return Upstream(str(data["access_token"]), str(data["refresh_token"]), int(data["access_expires_at"]))
         except (CiphertextRejected, ValueError, KeyError, TypeError):
             logger.warning("upstream tokens of a transaction did not decrypt")
-            return "", "", 0
+            return Upstream("", "", 0)
 
     def _abandon(self, txn: Txn, status: TxnStatus, refresh: str | None) -> None:
         """End a transaction that will not complete, and let go of Cognito's session."""
@@ -403,13 +428,10 @@ class AuthorizationService:
             logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})
 
 
-_CALLBACK_FIELDS: Final = (
-    "sub",
-    "username",
-    "email",
-    "groups",
-    "origin_jti",
-    "allowed_scopes",
-    "upstream_tokens",
-    "csrf_hash",
-)
+@dataclass(frozen=True)
+class Upstream:
+    """Cognito's tokens for one sign-in: access token, refresh token, access-token expiry (epoch s)."""
+
+    access: str
+    refresh: str
+    access_expires_at: int

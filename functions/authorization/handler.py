@@ -16,10 +16,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from functions.authorization.api import make_handler
 from functions.authorization.flow import AuthorizationService, RedirectMatcher
 from functions.core import settings as settings_mod
-from functions.core.artefacts import DynamoCodeRepository, DynamoTxnRepository
+from functions.core.artefacts import DynamoTxnRepository
 from functions.core.clients import ClientResolver
 from functions.core.consent import DynamoConsentRepository
-from functions.core.grants import DynamoGrantRepository
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.observability import logger
 from functions.core.settings import FacadeSettings
@@ -51,9 +50,7 @@ def build_service(
         settings,
         clients=clients,
         redirect_matcher=redirect_matcher or _registered_matcher(),
-        txns=DynamoTxnRepository(settings.artefacts_table),
-        codes=DynamoCodeRepository(settings.artefacts_table),
-        grants=DynamoGrantRepository(settings.grants_table),
+        txns=DynamoTxnRepository(settings.artefacts_table, grants_table=settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
         upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),

@@ -3,17 +3,19 @@
 Every state change is a DynamoDB conditional write on the previous state (never
 read-then-write), so of N concurrent requests exactly one wins; the losers get
 ``ConditionFailed``. TTL only cleans up: readers check ``expires_at`` themselves.
-Item layout: docs/storage-schema.md (artefacts table). The in-memory twins have the same
-semantics (atomic under a lock) for unit tests.
+Item layout: docs/storage-schema.md (artefacts table). The in-memory twins
+(functions/core/artefacts_memory.py) have the same semantics (atomic under a lock) for tests.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, to_item
+from functions.core.consent import Consent, consent_item
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, to_item, transact
+from functions.core.grants import GRANT_PREFIX, Grant, grant_item
+from functions.core.refresh_tokens import GrantInactive, RefreshToken, refresh_token_item
 
 TxnStatus = Literal["pending", "authenticated", "decided"]
 TXN_PREFIX: Final = "TXN#"
@@ -76,9 +78,52 @@ class Code:
     created_at: int
     expires_at: int
     used_at: int | None = None
+    # Set by the redemption: until ``retry_until`` the same client's identical request is a
+    # retry and gets the same answer; ``answer`` is KMS ciphertext of that answer's refresh
+    # token (context ``code_answer_context``), None for clients without refresh tokens.
+    retry_until: int | None = None
+    answer: bytes | None = None
 
     def is_live(self, now: float) -> bool:
         return now < self.expires_at
+
+
+def code_answer_context(code_hash: str) -> dict[str, str]:
+    """KMS encryption context of a redeemed code's stored answer: bound to its item."""
+    return {"kit": "code-answer", "code": code_hash}
+
+
+class CodeSpent(ConditionFailed):
+    """The code was redeemed already (or is gone): the redemption wrote nothing."""
+
+
+class DuplicateGrant(ConditionFailed):
+    """A grant with this id exists: the upstream sign-in session was already used."""
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """What redeeming a code writes, all in one transaction (RFC 6749 section 4.1.2).
+
+    The code gets ``used_at``, ``retry_until`` and ``answer``; its pending grant becomes
+    active until ``grant_expires_at`` with ``refresh_token`` (if any) as its chain head, and
+    that refresh token is stored.
+    """
+
+    used_at: int
+    retry_until: int
+    answer: bytes | None
+    grant_expires_at: int
+    refresh_token: RefreshToken | None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What an approved consent writes with the decision, in one transaction."""
+
+    grant: Grant  # status pending, expiring with the code
+    code: Code
+    consent: Consent  # the remembered consent, updated
 
 
 class TxnRepository(Protocol):
@@ -94,84 +139,36 @@ class TxnRepository(Protocol):
         """``expected`` -> decided (with the CSRF hash as a further condition when given)."""
         ...
 
+    def approve(self, txn_id: str, approval: Approval, *, expected: TxnStatus, csrf_hash: str | None, now: int) -> None:
+        """Like ``decide``, and store the approval's pending grant, code and consent: all or nothing.
+
+        ``ConditionFailed`` when the transaction was decided meanwhile (or expired),
+        ``DuplicateGrant`` when the grant exists; ``DependencyError`` when nothing was written.
+        """
+        ...
+
 
 class CodeRepository(Protocol):
     def create(self, code: Code) -> None: ...
 
     def get(self, code_hash: str) -> Code | None: ...
 
-    def consume(self, code_hash: str, now: int) -> None:
-        """Set ``used_at`` once; ``ConditionFailed`` if already used (or gone)."""
+    def redeem(self, code: Code, redemption: Redemption) -> None:
+        """Spend ``code`` and activate its grant with ``redemption``: one conditional transaction.
+
+        ``CodeSpent`` when it was redeemed already, ``GrantInactive`` when its grant is not
+        pending or active (revoked, expired); nothing is written then.
+        """
         ...
-
-
-# --------------------------------------------------------------------------- in memory
-class InMemoryTxnRepository:
-    def __init__(self) -> None:
-        self.items: dict[str, Txn] = {}
-        self._lock = threading.Lock()
-
-    def create(self, txn: Txn) -> None:
-        with self._lock:
-            if txn.txn_id in self.items:
-                raise ConditionFailed("create txn")
-            self.items[txn.txn_id] = txn
-
-    def get(self, txn_id: str) -> Txn | None:
-        return self.items.get(txn_id)
-
-    def authenticate(self, txn_id: str, result: CallbackResult, now: int) -> None:
-        with self._lock:
-            txn = self.items.get(txn_id)
-            if txn is None or txn.status != "pending" or now >= txn.expires_at:
-                raise ConditionFailed("authenticate txn")
-            self.items[txn_id] = replace(
-                txn,
-                status="authenticated",
-                sub=result.sub,
-                username=result.username,
-                email=result.email,
-                groups=result.groups,
-                origin_jti=result.origin_jti,
-                allowed_scopes=result.allowed_scopes,
-                upstream_tokens=result.upstream_tokens,
-                csrf_hash=result.csrf_hash,
-            )
-
-    def decide(self, txn_id: str, *, expected: TxnStatus, csrf_hash: str | None, now: int) -> None:
-        with self._lock:
-            txn = self.items.get(txn_id)
-            if txn is None or txn.status != expected or now >= txn.expires_at:
-                raise ConditionFailed("decide txn")
-            if csrf_hash is not None and txn.csrf_hash != csrf_hash:
-                raise ConditionFailed("decide txn")
-            self.items[txn_id] = replace(txn, status="decided")
-
-
-class InMemoryCodeRepository:
-    def __init__(self) -> None:
-        self.items: dict[str, Code] = {}
-        self._lock = threading.Lock()
-
-    def create(self, code: Code) -> None:
-        with self._lock:
-            if code.code_hash in self.items:
-                raise ConditionFailed("create code")
-            self.items[code.code_hash] = code
-
-    def get(self, code_hash: str) -> Code | None:
-        return self.items.get(code_hash)
-
-    def consume(self, code_hash: str, now: int) -> None:
-        with self._lock:
-            code = self.items.get(code_hash)
-            if code is None or code.used_at is not None:
-                raise ConditionFailed("consume code")
-            self.items[code_hash] = replace(code, used_at=now)
 
 
 # --------------------------------------------------------------------------- DynamoDB
 class _Table(DynamoTable):
+    def __init__(self, table: str, client: Any = None, *, grants_table: str) -> None:
+        """``grants_table``: where a redemption or an approval writes its grant items."""
+        super().__init__(table, client)
+        self._grants_table = grants_table
+
     def _update(
         self,
         pk: str,
@@ -270,27 +267,58 @@ class DynamoTxnRepository(_Table):
             values[":csrf"] = csrf_hash
         self._update(TXN_PREFIX + txn_id, "decide txn", "SET #s = :decided", condition, values)
 
+    def approve(self, txn_id: str, approval: Approval, *, expected: TxnStatus, csrf_hash: str | None, now: int) -> None:
+        condition = "attribute_exists(pk) AND #s = :expected AND expires_at > :now"
+        values: dict[str, Any] = {":decided": "decided", ":expected": expected, ":now": now}
+        if csrf_hash is not None:
+            condition += " AND csrf_hash = :csrf"
+            values[":csrf"] = csrf_hash
+        new = "attribute_not_exists(pk)"
+        items = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": TXN_PREFIX + txn_id}},
+                    "UpdateExpression": "SET #s = :decided",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": to_item(values),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self._grants_table,
+                    "Item": to_item(grant_item(approval.grant)),
+                    "ConditionExpression": new,
+                }
+            },
+            {"Put": {"TableName": self._table, "Item": to_item(_code_item(approval.code)), "ConditionExpression": new}},
+            {"Put": {"TableName": self._grants_table, "Item": to_item(consent_item(approval.consent))}},
+        ]
+        transact(self._ddb, items, "approve txn", [(0, ConditionFailed), (1, DuplicateGrant)])
+
+
+def _code_item(code: Code) -> dict[str, Any]:
+    return {
+        "pk": CODE_PREFIX + code.code_hash,
+        "kind": "code",
+        "client_id": code.client_id,
+        "redirect_uri": code.redirect_uri,
+        "code_challenge": code.code_challenge,
+        "resource": code.resource,
+        "scopes": list(code.scopes),
+        "grant_id": code.grant_id,
+        "upstream_access": code.upstream_access,
+        "access_expires_at": code.access_expires_at,
+        "created_at": code.created_at,
+        "expires_at": code.expires_at,
+        "ttl": code.expires_at,
+    }
+
 
 class DynamoCodeRepository(_Table):
     def create(self, code: Code) -> None:
-        self._put_new(
-            {
-                "pk": CODE_PREFIX + code.code_hash,
-                "kind": "code",
-                "client_id": code.client_id,
-                "redirect_uri": code.redirect_uri,
-                "code_challenge": code.code_challenge,
-                "resource": code.resource,
-                "scopes": list(code.scopes),
-                "grant_id": code.grant_id,
-                "upstream_access": code.upstream_access,
-                "access_expires_at": code.access_expires_at,
-                "created_at": code.created_at,
-                "expires_at": code.expires_at,
-                "ttl": code.expires_at,
-            },
-            "create code",
-        )
+        self._put_new(_code_item(code), "create code")
 
     def get(self, code_hash: str) -> Code | None:
         item = self._get(CODE_PREFIX + code_hash, "read code")
@@ -309,17 +337,66 @@ class DynamoCodeRepository(_Table):
             created_at=int(item["created_at"]),
             expires_at=int(item["expires_at"]),
             used_at=int(item["used_at"]) if "used_at" in item else None,
+            retry_until=int(item["retry_until"]) if "retry_until" in item else None,
+            answer=bytes(item["answer"]) if "answer" in item else None,
         )
 
-    def consume(self, code_hash: str, now: int) -> None:
-        # RFC 6749 section 4.1.2 / OAuth 2.1 section 4.1.3: single use, enforced by the write itself.
-        self._update(
-            CODE_PREFIX + code_hash,
-            "consume code",
-            "SET used_at = :now",
-            "attribute_exists(pk) AND attribute_not_exists(used_at)",
-            {":now": now},
-        )
+    def redeem(self, code: Code, redemption: Redemption) -> None:
+        # RFC 6749 section 4.1.2 / OAuth 2.1 section 4.1.3: single use, enforced by the write
+        # itself; the code is spent exactly when its grant is active and its refresh token exists.
+        now, rt = redemption.used_at, redemption.refresh_token
+        code_values: dict[str, Any] = {
+            ":now": now,
+            ":until": redemption.retry_until,
+            ":ttl": max(code.expires_at, redemption.retry_until),
+        }
+        code_set = "SET used_at = :now, retry_until = :until, #ttl = :ttl"
+        if redemption.answer is not None:
+            code_set += ", answer = :answer"
+            code_values[":answer"] = redemption.answer
+        grant_values: dict[str, Any] = {
+            ":active": "active",
+            ":pending": "pending",
+            ":now": now,
+            ":expires": redemption.grant_expires_at,
+        }
+        grant_set = "SET #s = :active, expires_at = :expires, #ttl = :expires, last_used_at = :now"
+        if rt is not None:
+            grant_set += ", refresh_head = :head"
+            grant_values[":head"] = rt.token_hash
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": CODE_PREFIX + code.code_hash}},
+                    "UpdateExpression": code_set,
+                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(used_at)",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": to_item(code_values),
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self._grants_table,
+                    "Key": {"pk": {"S": GRANT_PREFIX + code.grant_id}},
+                    "UpdateExpression": grant_set,
+                    "ConditionExpression": "attribute_exists(pk) AND #s IN (:pending, :active) AND expires_at > :now",
+                    "ExpressionAttributeNames": {"#s": "status", "#ttl": "ttl"},
+                    "ExpressionAttributeValues": to_item(grant_values),
+                }
+            },
+        ]
+        if rt is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._grants_table,
+                        "Item": to_item(refresh_token_item(rt)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+        transact(self._ddb, items, "redeem code", [(0, CodeSpent), (1, GrantInactive)])
 
 
 def _opt(item: dict[str, Any], name: str) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from functions.core.clients import ClientRecord
@@ -84,6 +84,21 @@ def consent_key(sub: str, client_id: str) -> str:
     return f"{CONSENT_PREFIX}{sub}#{hashlib.sha256(client_id.encode()).hexdigest()}"
 
 
+def consent_item(consent: Consent) -> dict[str, Any]:
+    """The ``CONSENT#`` item of ``consent`` (plain values, for ``ddb.to_item``)."""
+    return {
+        "pk": consent_key(consent.sub, consent.client_id),
+        "kind": "consent",
+        "sub": consent.sub,
+        "client_id": consent.client_id,
+        "scopes": sorted(consent.scopes),
+        "redirect_uris": list(consent.redirect_uris),  # ordered, oldest first
+        "created_at": consent.created_at,
+        "last_used_at": consent.last_used_at,
+        "ttl": consent.expires_at,
+    }
+
+
 class ConsentRepository(Protocol):
     def get(self, sub: str, client_id: str) -> Consent | None: ...
 
@@ -124,19 +139,8 @@ class DynamoConsentRepository(DynamoTable):
         )
 
     def put(self, consent: Consent) -> None:
-        item = {
-            "pk": consent_key(consent.sub, consent.client_id),
-            "kind": "consent",
-            "sub": consent.sub,
-            "client_id": consent.client_id,
-            "scopes": sorted(consent.scopes),
-            "redirect_uris": list(consent.redirect_uris),  # ordered, oldest first
-            "created_at": consent.created_at,
-            "last_used_at": consent.last_used_at,
-            "ttl": consent.expires_at,
-        }
         with dependency_call("save consent"):
-            self._ddb.put_item(TableName=self._table, Item=to_item(item))
+            self._ddb.put_item(TableName=self._table, Item=to_item(consent_item(consent)))
 
     def delete(self, sub: str, client_id: str) -> None:
         with dependency_call("delete consent"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
@@ -38,6 +38,36 @@ def dependency_call(what: str) -> Iterator[None]:
         if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:
             raise ConditionFailed(what) from exc
         raise DependencyError(f"{what} failed: {exc.response.get('Error', {}).get('Code', 'unknown')}") from exc
+    except BotoCoreError as exc:
+        raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+
+
+TRANSACTION_CANCELED: Final = "TransactionCanceledException"
+
+
+def transact(
+    ddb: Any, items: Sequence[Mapping[str, Any]], what: str, losers: Sequence[tuple[int, type[Exception]]]
+) -> None:
+    """One ``TransactWriteItems``: all of ``items`` are written, or none.
+
+    A cancellation because a condition failed raises the exception paired with the first
+    index of ``losers`` whose condition failed (else ``ConditionFailed``); any other failure
+    (throttling, a conflicting transaction, the network) is a ``DependencyError``, after which
+    nothing was written and the request is safe to retry.
+    """
+    try:
+        ddb.transact_write_items(TransactItems=list(items))
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "unknown")
+        if code == TRANSACTION_CANCELED:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            failed = {i for i, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
+            for index, error in losers:
+                if index in failed:
+                    raise error(what) from exc
+            if failed:
+                raise ConditionFailed(what) from exc
+        raise DependencyError(f"{what} failed: {code}") from exc
     except BotoCoreError as exc:
         raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
 

@@ -21,7 +21,9 @@ from typing import Any, Final, Literal, Protocol
 
 from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call
 
-GrantStatus = Literal["active", "revoked"]
+# pending: recorded at consent, until its code is redeemed (expires with the code);
+# active: redeemed, lives GRANT_LIFETIME_DAYS; revoked: ended (docs/storage-schema.md).
+GrantStatus = Literal["pending", "active", "revoked"]
 GRANT_PREFIX: Final = "GRANT#"
 
 
@@ -42,9 +44,17 @@ class Grant:
     # Cognito's refresh token for this session: KMS ciphertext bound to the grant
     # (context {"kit": "upstream-token", "grant": grant_id}); never plaintext.
     upstream_refresh: bytes | None = None
+    # SHA-256 of the newest kit refresh token of the grant (the chain head), which a
+    # revocation marks revoked; None before the code is redeemed.
+    refresh_head: str | None = None
 
     def is_active(self, now: float) -> bool:
         return self.status == "active" and now < self.expires_at
+
+    @property
+    def upstream_revocation_pending(self) -> bool:
+        """Revoked, but Cognito's refresh token was not yet revoked (its ciphertext is still held)."""
+        return self.status == "revoked" and self.upstream_refresh is not None
 
 
 class GrantReader(Protocol):
@@ -61,7 +71,11 @@ class GrantRepository(GrantReader, Protocol):
         ...
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
-        """Mark revoked; True if this call changed an active grant."""
+        """Mark a pending or active grant revoked; True if this call changed it."""
+        ...
+
+    def forget_upstream(self, grant_id: str) -> None:
+        """Drop a revoked grant's Cognito refresh token once Cognito revoked it (idempotent)."""
         ...
 
 
@@ -77,30 +91,44 @@ class InMemoryGrantRepository:
     def __init__(self) -> None:
         self.items: dict[str, Grant] = {}
         self.reads = 0
+        # One lock for every in-memory repository linked to this one (refresh tokens, codes,
+        # transactions): their multi-item writes are atomic like a DynamoDB transaction.
+        self.lock = threading.RLock()
 
     def get(self, grant_id: str) -> Grant | None:
-        self.reads += 1
-        return self.items.get(grant_id)
+        # Under the lock: reads never see half of a transaction (DynamoDB: serializable).
+        with self.lock:
+            self.reads += 1
+            return self.items.get(grant_id)
 
     def create(self, grant: Grant) -> None:
-        if grant.grant_id in self.items:
-            raise ConditionFailed("create grant")
-        self.items[grant.grant_id] = grant
+        with self.lock:
+            if grant.grant_id in self.items:
+                raise ConditionFailed("create grant")
+            self.items[grant.grant_id] = grant
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
-        grant = self.items.get(grant_id)
-        if grant is None or grant.status != "active":
-            return False
-        self.items[grant_id] = replace(grant, status="revoked", revoked_at=now, revoked_reason=reason)
-        return True
+        with self.lock:
+            grant = self.items.get(grant_id)
+            if grant is None or grant.status == "revoked":
+                return False
+            self.items[grant_id] = replace(grant, status="revoked", revoked_at=now, revoked_reason=reason)
+            return True
+
+    def forget_upstream(self, grant_id: str) -> None:
+        with self.lock:
+            grant = self.items.get(grant_id)
+            if grant is not None and grant.status == "revoked":
+                self.items[grant_id] = replace(grant, upstream_refresh=None)
 
     def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None:
-        grant = self.items.get(grant_id)
-        if grant is None or grant.status != "active":
-            raise ConditionFailed("touch grant")
-        self.items[grant_id] = replace(
-            grant, last_used_at=now, upstream_refresh=upstream_refresh or grant.upstream_refresh
-        )
+        with self.lock:
+            grant = self.items.get(grant_id)
+            if grant is None or grant.status != "active":
+                raise ConditionFailed("touch grant")
+            self.items[grant_id] = replace(
+                grant, last_used_at=now, upstream_refresh=upstream_refresh or grant.upstream_refresh
+            )
 
 
 class DynamoGrantRepository(DynamoTable):
@@ -110,7 +138,7 @@ class DynamoGrantRepository(DynamoTable):
         return None if item is None else _grant_from(item)
 
     def create(self, grant: Grant) -> None:
-        self._put_new(_grant_to(grant), "create grant")
+        self._put_new(grant_item(grant), "create grant")
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
         try:
@@ -119,11 +147,12 @@ class DynamoGrantRepository(DynamoTable):
                     TableName=self._table,
                     Key={"pk": {"S": GRANT_PREFIX + grant_id}},
                     UpdateExpression="SET #s = :revoked, revoked_at = :now, revoked_reason = :why",
-                    ConditionExpression="attribute_exists(pk) AND #s = :active",
+                    ConditionExpression="attribute_exists(pk) AND #s IN (:active, :pending)",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":revoked": {"S": "revoked"},
                         ":active": {"S": "active"},
+                        ":pending": {"S": "pending"},
                         ":now": {"N": str(now)},
                         ":why": {"S": reason},
                     },
@@ -131,6 +160,20 @@ class DynamoGrantRepository(DynamoTable):
         except ConditionFailed:
             return False
         return True
+
+    def forget_upstream(self, grant_id: str) -> None:
+        try:
+            with dependency_call("forget upstream token"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": GRANT_PREFIX + grant_id}},
+                    UpdateExpression="REMOVE upstream_refresh",
+                    ConditionExpression="attribute_exists(pk) AND #s = :revoked",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":revoked": {"S": "revoked"}},
+                )
+        except ConditionFailed:
+            return  # gone meanwhile (TTL): nothing left to forget
 
     def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None:
         """``last_used_at`` (and a rotated upstream refresh token); ``ConditionFailed`` unless active."""
@@ -150,7 +193,8 @@ class DynamoGrantRepository(DynamoTable):
             )
 
 
-def _grant_to(grant: Grant) -> dict[str, Any]:
+def grant_item(grant: Grant) -> dict[str, Any]:
+    """The ``GRANT#`` item of ``grant`` (plain values; ``ddb.to_item`` drops the None ones)."""
     return {
         "pk": GRANT_PREFIX + grant.grant_id,
         "kind": "grant",
@@ -168,6 +212,7 @@ def _grant_to(grant: Grant) -> dict[str, Any]:
         "revoked_reason": grant.revoked_reason,
         "last_used_at": grant.last_used_at,
         "upstream_refresh": grant.upstream_refresh,
+        "refresh_head": grant.refresh_head,
     }
 
 
@@ -179,14 +224,19 @@ def _grant_from(item: dict[str, Any]) -> Grant:
         email=str(item.get("email", "")),
         client_id=str(item["client_id"]),
         scopes=frozenset(str(s) for s in item.get("scopes", [])),
-        status="revoked" if item.get("status") != "active" else "active",
+        # Unknown states read as revoked (fail closed).
+        status=_STATES.get(str(item.get("status")), "revoked"),
         created_at=int(item["created_at"]),
         expires_at=int(item["expires_at"]),
         revoked_at=int(item["revoked_at"]) if "revoked_at" in item else None,
         revoked_reason=str(item["revoked_reason"]) if "revoked_reason" in item else None,
         last_used_at=int(item["last_used_at"]) if "last_used_at" in item else None,
         upstream_refresh=bytes(item["upstream_refresh"]) if "upstream_refresh" in item else None,
+        refresh_head=str(item["refresh_head"]) if "refresh_head" in item else None,
     )
+
+
+_STATES: Final[dict[str, GrantStatus]] = {"pending": "pending", "active": "active", "revoked": "revoked"}
 
 
 class CachedGrants:

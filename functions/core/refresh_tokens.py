@@ -19,15 +19,13 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from functions.core.ddb import ConditionFailed, DynamoTable, to_item
-from functions.core.errors import DependencyError
+from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, to_item, transact
 from functions.core.grants import GRANT_PREFIX, InMemoryGrantRepository
 
 RT_PREFIX: Final = "RT#"
 
-RefreshStatus = Literal["active", "rotated"]
+# active -> rotated (exchanged) or revoked (its grant was revoked while it was the chain head).
+RefreshStatus = Literal["active", "rotated", "revoked"]
 
 
 class TokenSpent(ConditionFailed):
@@ -81,6 +79,10 @@ class RefreshTokenRepository(Protocol):
 
     def get(self, token_hash: str) -> RefreshToken | None: ...
 
+    def mark_revoked(self, token_hash: str, now: int) -> None:
+        """Set an existing token's status to ``revoked`` (its grant was revoked); idempotent."""
+        ...
+
     def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
         """Atomically: ``old_hash`` active -> rotated, store ``new``, record ``session`` on its grant.
 
@@ -107,7 +109,12 @@ class InMemoryRefreshTokenRepository:
     def __init__(self, grants: InMemoryGrantRepository | None = None) -> None:
         self.items: dict[str, RefreshToken] = {}
         self.grants = grants
-        self._lock = threading.Lock()
+        self._own_lock = threading.RLock()
+
+    @property
+    def _lock(self) -> threading.RLock:
+        # Shared with the linked grants: a rotation and a revocation exclude each other.
+        return self.grants.lock if self.grants is not None else self._own_lock
 
     def create(self, token: RefreshToken) -> None:
         with self._lock:
@@ -116,7 +123,14 @@ class InMemoryRefreshTokenRepository:
             self.items[token.token_hash] = token
 
     def get(self, token_hash: str) -> RefreshToken | None:
-        return self.items.get(token_hash)
+        with self._lock:  # serializable with the transactions, as a DynamoDB GetItem
+            return self.items.get(token_hash)
+
+    def mark_revoked(self, token_hash: str, now: int) -> None:
+        with self._lock:
+            token = self.items.get(token_hash)
+            if token is not None:
+                self.items[token_hash] = replace(token, status="revoked")
 
     def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
         with self._lock:
@@ -161,10 +175,12 @@ class InMemoryRefreshTokenRepository:
                 scopes=session.scopes,
                 last_used_at=session.used_at,
                 upstream_refresh=session.upstream_refresh or grant.upstream_refresh,
+                refresh_head=new.token_hash,
             )
 
 
-def _rt_item(token: RefreshToken) -> dict[str, Any]:
+def refresh_token_item(token: RefreshToken) -> dict[str, Any]:
+    """The ``RT#`` item of ``token`` (plain values; ``ddb.to_item`` drops the None ones)."""
     return {
         "pk": RT_PREFIX + token.token_hash,
         "kind": "refresh_token",
@@ -182,7 +198,21 @@ def _rt_item(token: RefreshToken) -> dict[str, Any]:
 
 class DynamoRefreshTokenRepository(DynamoTable):
     def create(self, token: RefreshToken) -> None:
-        self._put_new(_rt_item(token), "create refresh token")
+        self._put_new(refresh_token_item(token), "create refresh token")
+
+    def mark_revoked(self, token_hash: str, now: int) -> None:
+        try:
+            with dependency_call("mark refresh token revoked"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": RT_PREFIX + token_hash}},
+                    UpdateExpression="SET #s = :revoked, revoked_at = if_not_exists(revoked_at, :now)",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":now": {"N": str(now)}},
+                )
+        except ConditionFailed:
+            return  # gone (TTL): nothing to mark
 
     def get(self, token_hash: str) -> RefreshToken | None:
         item = self._get(RT_PREFIX + token_hash, "read refresh token")
@@ -194,7 +224,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
             client_id=str(item["client_id"]),
             created_at=int(item["created_at"]),
             expires_at=int(item["expires_at"]),
-            status="active" if item.get("status") == "active" else "rotated",
+            status=_STATES.get(str(item.get("status")), "revoked"),
             rotated_at=int(item["rotated_at"]) if "rotated_at" in item else None,
             scopes=frozenset(str(s) for s in item["scopes"]) if "scopes" in item else None,
             grace_mints=int(item.get("grace_mints", 0)),
@@ -255,33 +285,27 @@ class DynamoRefreshTokenRepository(DynamoTable):
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": to_item(_rt_item(new)),
+                    "Item": to_item(refresh_token_item(new)),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
         ]
         if session is not None:
-            items.append({"Update": {"TableName": self._table, **_session_update(session)}})
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                failed = [
-                    r.get("Code") == "ConditionalCheckFailed" for r in exc.response.get("CancellationReasons", [])
-                ]
-                if len(failed) > 2 and failed[2]:
-                    raise GrantInactive(what) from exc
-                if any(failed):
-                    raise TokenSpent(what) from exc
-            raise DependencyError(f"{what} failed: {exc.response.get('Error', {}).get('Code')}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+            items.append({"Update": {"TableName": self._table, **_session_update(session, new.token_hash)}})
+        transact(self._ddb, items, what, [(2, GrantInactive), (0, TokenSpent), (1, TokenSpent)])
 
 
-def _session_update(session: SessionUpdate) -> dict[str, Any]:
+_STATES: Final[dict[str, RefreshStatus]] = {"active": "active", "rotated": "rotated", "revoked": "revoked"}
+
+
+def _session_update(session: SessionUpdate, head: str) -> dict[str, Any]:
     """The grant's part of a refresh transaction (attributes of ``GRANT#``, docs/storage-schema.md)."""
-    sets = ["last_used_at = :now"]
-    values: dict[str, Any] = {":now": {"N": str(session.used_at)}, ":active": {"S": "active"}}
+    sets = ["last_used_at = :now", "refresh_head = :head"]
+    values: dict[str, Any] = {
+        ":now": {"N": str(session.used_at)},
+        ":active": {"S": "active"},
+        ":head": {"S": head},
+    }
     removes = ""
     if session.scopes:
         sets.append("scopes = :scopes")

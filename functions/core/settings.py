@@ -327,7 +327,8 @@ class FacadeSettings(CognitoSettings):
     # Must not exceed the gateway app client's refresh-token validity in Cognito.
     grant_lifetime_days: int = Field(default=30, validation_alias=Env.GRANT_LIFETIME_DAYS, ge=1, le=3650)
     # RFC 9700 section 4.14.2: how long a just-rotated refresh token may still be presented by
-    # its client (a retried or parallel refresh) without counting as reuse; 0 = strict.
+    # its client (a retried or parallel refresh) without counting as reuse; also how long a
+    # redeemed code's identical request is a retry, not a replay (RFC 6749 s4.1.2); 0 = strict.
     refresh_reuse_grace_seconds: int = Field(default=30, validation_alias=Env.REFRESH_REUSE_GRACE_SECONDS, ge=0, le=300)
     # The operator's redirect URI policy, applied to Client ID Metadata Documents as to DCR.
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)

@@ -36,7 +36,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
     return TokenService(
         settings,
         clients=clients,
-        codes=DynamoCodeRepository(settings.artefacts_table),
+        codes=DynamoCodeRepository(settings.artefacts_table, grants_table=settings.grants_table),
         grants=DynamoGrantRepository(settings.grants_table),
         refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),

@@ -8,15 +8,14 @@ SHA-256 only, and every consumption is a conditional write.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from functions.core import scopes as catalogue
-from functions.core.artefacts import CodeRepository
+from functions.core.artefacts import Code, CodeRepository, CodeSpent, Redemption, code_answer_context
 from functions.core.clients import ClientRecord, ClientResolver
 from functions.core.consent import ConsentRepository
 from functions.core.crypto import new_secret, pkce_matches, sha256_hex
-from functions.core.ddb import ConditionFailed
 from functions.core.errors import DependencyError, OAuthError
 from functions.core.grants import Grant, GrantStore
 from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
@@ -37,6 +36,7 @@ from functions.core.upstream import (
     UpstreamInvalidGrant,
     grant_context,
 )
+from functions.token.revocation import GrantRevoker
 from functions.token.web import authenticate_client
 
 GRANT_TYPES: Final = ("authorization_code", "refresh_token")
@@ -46,6 +46,7 @@ MAX_TOKEN: Final = 8192
 # of processes sharing one credential store refreshing at once, while a thief racing the
 # client within the grace gains at most this many chains (all of them die with the grant).
 MAX_GRACE_PAIRS: Final = 3
+DAY: Final = 86400
 
 
 def _invalid_grant(description: str) -> OAuthError:
@@ -72,6 +73,14 @@ class TokenService:
         self._rts, self._consents = refresh_tokens, consents
         self._cipher, self._upstream, self._verifier = cipher, upstream, verifier
         self._clock = clock
+        self._revoker = GrantRevoker(
+            grants=grants,
+            refresh_tokens=refresh_tokens,
+            consents=consents,
+            cipher=cipher,
+            upstream=upstream,
+            clock=clock,
+        )
 
     # ------------------------------------------------------------------ POST /token
     def token(self, form: Mapping[str, str], authorization: str) -> dict[str, Any]:
@@ -98,54 +107,85 @@ class TokenService:
         # RFC 6749 section 4.1.3: the code must have been issued to the authenticated client.
         if record is None or record.client_id != client.client_id:
             raise _invalid_grant("unknown authorization code")
+        mismatch = _mismatch(record, form)
         if record.used_at is not None:
-            # RFC 6749 section 4.1.2 / OAuth 2.1 section 4.1.3: a used code presented again
-            # revokes what was issued from it.
-            self._revoke_grant(record.grant_id, "code_replay")
-            raise _invalid_grant("authorization code already used")
+            return self._presented_again(record, mismatch, now)
         if not record.is_live(now):
             raise _invalid_grant("authorization code expired")
-        # RFC 6749 section 4.1.3: redirect_uri identical to the authorization request's.
-        if redirect_uri != record.redirect_uri:
-            raise _invalid_grant("redirect_uri does not match the authorization request")
-        # RFC 7636 section 4.6: BASE64URL(SHA256(verifier)) == code_challenge (S256 only).
-        if not pkce_matches(verifier, record.code_challenge):
-            raise _invalid_grant("code_verifier does not match the code_challenge")
-        # RFC 8707 section 2.2: a resource in the token request must be the one authorized
-        # (compared after RFC 3986 section 6.2 normalisation).
-        resource = form.get("resource")
-        if resource is not None and not same_resource(resource, record.resource):
-            raise OAuthError("invalid_target", "resource does not match the authorization request")
-        try:
-            # The single use is enforced by this conditional write: of N parallel requests
-            # with one code exactly one gets here.
-            self._codes.consume(code_hash, now)
-        except ConditionFailed:
-            self._revoke_grant(record.grant_id, "code_replay")
-            raise _invalid_grant("authorization code already used") from None
+        if mismatch is not None:
+            raise mismatch
+        # Everything that can fail runs before the single-use transition (every 503 is safe
+        # to retry): the grant read, both KMS calls, then one transaction.
         grant = self._grants.get(record.grant_id)
-        if grant is None or not grant.is_active(now):
+        if grant is None or grant.status == "revoked" or now >= grant.expires_at:
             raise _invalid_grant("the authorization was revoked")
         access_token = self._decrypt(record.upstream_access, grant.grant_id)
         expires_in = record.access_expires_at - now
         if access_token is None or expires_in <= 0:
             raise _invalid_grant("the authorization expired; start again")
-        body: dict[str, Any] = {
-            "access_token": access_token,  # Cognito's JWT, untouched
-            "token_type": "Bearer",
-            "expires_in": expires_in,
-            "scope": " ".join(catalogue.order(record.scopes)),
-        }
+        grant_expires = now + self._s.grant_lifetime_days * DAY
+        refresh_token, new_rt, answer = None, None, None
         if "refresh_token" in client.grant_types:
-            body["refresh_token"] = self._new_refresh_token(grant, client, now, frozenset(record.scopes))
-        return body
+            refresh_token = new_secret()  # 256 bits; stored only as its SHA-256 (and encrypted, below)
+            new_rt = RefreshToken(
+                sha256_hex(refresh_token),
+                grant.grant_id,
+                client.client_id,
+                now,
+                grant_expires,
+                scopes=frozenset(record.scopes),
+            )
+            # What a retry needs to get the same answer, KMS-encrypted and bound to the code item.
+            answer = self._cipher.encrypt(refresh_token.encode(), code_answer_context(code_hash))
+        retry_until = now + self._s.refresh_reuse_grace_seconds
+        try:
+            # The single use is enforced by this conditional transaction: of N parallel
+            # requests with one code exactly one redeems it, and the code is spent exactly
+            # when its grant is active and its refresh token exists.
+            self._codes.redeem(record, Redemption(now, retry_until, answer, grant_expires, new_rt))
+        except CodeSpent:
+            # A parallel request redeemed it first: losing a race is never theft.
+            winner = self._codes.get(code_hash)
+            if winner is None or winner.used_at is None:
+                raise _invalid_grant("authorization code already used") from None
+            return self._presented_again(winner, None, now, raced=True)
+        except GrantInactive:
+            raise _invalid_grant("the authorization was revoked") from None
+        return _code_answer(access_token, expires_in, record.scopes, refresh_token)
 
-    def _new_refresh_token(self, grant: Grant, client: ClientRecord, now: int, scopes: frozenset[str]) -> str:
-        token = new_secret()  # 256 bits; stored only as its SHA-256
-        self._rts.create(
-            RefreshToken(sha256_hex(token), grant.grant_id, client.client_id, now, grant.expires_at, scopes=scopes)
-        )
-        return token
+    def _presented_again(
+        self, record: Code, mismatch: OAuthError | None, now: int, *, raced: bool = False
+    ) -> dict[str, Any]:
+        """A redeemed code presented again: a retry gets the same answer, a replay revokes.
+
+        RFC 6749 section 4.1.2 / OAuth 2.1 section 4.1.3: a code used more than once is
+        refused and what it issued revoked. The same client's identical request (same
+        redirect_uri, same PKCE verifier, which only that client holds, RFC 7636 section 1)
+        within ``REFRESH_REUSE_GRACE_SECONDS`` of the redemption is not a second use but a
+        retry of the first (a lost answer, a 503, a parallel duplicate; RFC 9700 section
+        4.14.2 reasons the same way for refresh tokens): it gets the answer of the redemption,
+        and nothing is revoked.
+        """
+        if mismatch is None and record.retry_until is not None and now < record.retry_until:
+            return self._answer_again(record, now)
+        if not raced:
+            self._revoker.revoke(record.grant_id, "code_replay")
+        raise _invalid_grant("authorization code already used")
+
+    def _answer_again(self, record: Code, now: int) -> dict[str, Any]:
+        grant = self._grants.get(record.grant_id)
+        if grant is None or not grant.is_active(now):
+            raise _invalid_grant("the authorization was revoked")
+        access_token = self._decrypt(record.upstream_access, grant.grant_id)
+        refresh_token = None
+        if record.answer is not None:
+            refresh_token = self._plaintext(record.answer, code_answer_context(record.code_hash))
+            if refresh_token is None:
+                raise _invalid_grant("authorization code already used")
+        expires_in = record.access_expires_at - now
+        if access_token is None or expires_in <= 0:
+            raise _invalid_grant("the authorization expired; start again")
+        return _code_answer(access_token, expires_in, record.scopes, refresh_token)
 
     def _refresh(self, client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
         presented = form.get("refresh_token")
@@ -157,10 +197,12 @@ class TokenService:
         # RFC 6749 section 6: the refresh token must have been issued to the authenticated client.
         if record is None or record.client_id != client.client_id:
             raise _invalid_grant("unknown refresh token")
+        if record.status == "revoked":
+            raise _invalid_grant("the authorization was revoked")
         if record.status != "active" and not self._in_grace(record, now):
             # OAuth 2.1 section 4.3.1 / RFC 9700 section 4.14.2: a rotated token presented
             # after its grace is reuse (theft or a broken client): revoke the whole grant.
-            self._revoke_grant(record.grant_id, "refresh_reuse", forget_consent=True)
+            self._revoker.revoke(record.grant_id, "refresh_reuse", forget_consent=True)
             raise _invalid_grant("refresh token already used")
         if not record.is_live(now):
             raise _invalid_grant("refresh token expired")
@@ -193,7 +235,7 @@ class TokenService:
             tokens = self._upstream.refresh(upstream_refresh)
         except UpstreamInvalidGrant:
             # Cognito ended the session (user disabled, signed out, expired): so does the kit.
-            self._revoke_grant(grant.grant_id, "upstream_invalid_grant", revoke_upstream=False)
+            self._revoker.revoke(grant.grant_id, "upstream_invalid_grant", upstream_alive=False)
             raise _invalid_grant("the authorization is no longer valid") from None
         self._check_refreshed(tokens.access_token, grant)
         rotated_upstream = None
@@ -271,7 +313,9 @@ class TokenService:
             return  # RFC 7009 section 2.2: an invalid token is answered 200
         grant_id = self._grant_of(token, client)
         if grant_id is not None:
-            self._revoke_grant(grant_id, "revoked_by_client")
+            # RFC 7009 section 2.2: 200 only once the revocation is done, upstream included;
+            # a failure is a 503 whose retry finishes it (the grant keeps what is left to do).
+            self._revoker.revoke(grant_id, "revoked_by_client", must_finish=True)
 
     def _grant_of(self, token: str, client: ClientRecord) -> str | None:
         if token.count(".") == 2:
@@ -293,37 +337,43 @@ class TokenService:
             raise _invalid_grant("the token was not issued to this client")
         return grant_id
 
-    # ------------------------------------------------------------------ revocation
-    def _revoke_grant(
-        self, grant_id: str, reason: str, *, forget_consent: bool = False, revoke_upstream: bool = True
-    ) -> None:
-        grant = self._grants.get(grant_id)
-        if grant is None:
-            return
-        changed = self._grants.revoke(grant_id, reason, int(self._clock()))
-        logger.info("grant revoked", extra={"grant_id": grant_id, "reason": reason, "changed": changed})
-        if forget_consent:
-            # A stolen refresh token must not be able to re-authorize silently later.
-            self._consents.delete(grant.sub, grant.client_id)
-        if revoke_upstream and changed:
-            self._revoke_upstream(grant)
-
-    def _revoke_upstream(self, grant: Grant) -> None:
-        refresh = self._decrypt(grant.upstream_refresh, grant.grant_id)
-        if refresh is None:
-            return
-        try:
-            self._upstream.revoke(refresh)
-        except (DependencyError, UpstreamInvalidGrant) as exc:
-            # Best effort: the kit's grant is already revoked (that is what /mcp checks), and
-            # Cognito's refresh token exists only encrypted in the kit's own table.
-            logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})
-
     def _decrypt(self, ciphertext: bytes | None, grant_id: str) -> str | None:
-        if ciphertext is None:
-            return None
+        return None if ciphertext is None else self._plaintext(ciphertext, grant_context(grant_id))
+
+    def _plaintext(self, ciphertext: bytes, context: dict[str, str]) -> str | None:
+        """KMS decryption; None when the ciphertext is rejected (``DependencyError`` on an outage)."""
         try:
-            return self._cipher.decrypt(ciphertext, grant_context(grant_id)).decode()
+            return self._cipher.decrypt(ciphertext, context).decode()
         except (CiphertextRejected, UnicodeDecodeError):
-            logger.warning("upstream token of a grant did not decrypt", extra={"grant_id": grant_id})
+            logger.warning("a stored token did not decrypt", extra={"kit": context.get("kit")})
             return None
+
+
+def _mismatch(record: Code, form: Mapping[str, str]) -> OAuthError | None:
+    """Why this token request does not match the code's authorization request, or None."""
+    # RFC 6749 section 4.1.3: redirect_uri identical to the authorization request's.
+    if form.get("redirect_uri") != record.redirect_uri:
+        return _invalid_grant("redirect_uri does not match the authorization request")
+    # RFC 7636 section 4.6: BASE64URL(SHA256(verifier)) == code_challenge (S256 only).
+    if not pkce_matches(form.get("code_verifier", ""), record.code_challenge):
+        return _invalid_grant("code_verifier does not match the code_challenge")
+    # RFC 8707 section 2.2: a resource in the token request must be the one authorized
+    # (compared after RFC 3986 section 6.2 normalisation).
+    resource = form.get("resource")
+    if resource is not None and not same_resource(resource, record.resource):
+        return OAuthError("invalid_target", "resource does not match the authorization request")
+    return None
+
+
+def _code_answer(
+    access_token: str, expires_in: int, scopes: Sequence[str], refresh_token: str | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "access_token": access_token,  # Cognito's JWT, untouched
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": " ".join(catalogue.order(scopes)),
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return body

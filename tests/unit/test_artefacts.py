@@ -14,14 +14,17 @@ import pytest
 from moto import mock_aws
 
 from functions.core.artefacts import (
+    Approval,
     CallbackResult,
     Code,
+    CodeSpent,
+    DuplicateGrant,
     DynamoCodeRepository,
     DynamoTxnRepository,
-    InMemoryCodeRepository,
-    InMemoryTxnRepository,
+    Redemption,
     Txn,
 )
+from functions.core.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
 from functions.core.consent import Consent, DynamoConsentRepository, InMemoryConsentRepository, consent_key
 from functions.core.ddb import ConditionFailed
 from functions.core.grants import DynamoGrantRepository, InMemoryGrantRepository
@@ -54,8 +57,8 @@ def dynamo_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
                 BillingMode="PAY_PER_REQUEST",
             )
         yield {
-            "txns": DynamoTxnRepository("artefacts", ddb),
-            "codes": DynamoCodeRepository("artefacts", ddb),
+            "txns": DynamoTxnRepository("artefacts", ddb, grants_table="grants"),
+            "codes": DynamoCodeRepository("artefacts", ddb, grants_table="grants"),
             "rts": DynamoRefreshTokenRepository("grants", ddb),
             "consents": DynamoConsentRepository("grants", ddb),
             "grants": DynamoGrantRepository("grants", ddb),
@@ -67,13 +70,15 @@ def dynamo_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, A
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     if request.param == "memory":
         grants = InMemoryGrantRepository()
-        yield {
-            "txns": InMemoryTxnRepository(),
-            "codes": InMemoryCodeRepository(),
-            "rts": InMemoryRefreshTokenRepository(grants),
-            "consents": InMemoryConsentRepository(),
-            "grants": grants,
-        }
+        txns, codes, rts, consents = (
+            InMemoryTxnRepository(),
+            InMemoryCodeRepository(),
+            InMemoryRefreshTokenRepository(grants),
+            InMemoryConsentRepository(),
+        )
+        codes.link(grants, rts)
+        txns.link(codes, grants, consents)
+        yield {"txns": txns, "codes": codes, "rts": rts, "consents": consents, "grants": grants}
         return
     with dynamo_repositories(monkeypatch) as repositories:
         yield repositories
@@ -143,21 +148,94 @@ def test_expired_txn_cannot_move(backend: dict[str, Any]) -> None:
         repo.decide("t1", expected="pending", csrf_hash=None, now=NOW)
 
 
-def test_code_is_consumed_once(backend: dict[str, Any]) -> None:
-    repo = backend["codes"]
-    code = Code(
-        "h1", "c", "https://a/cb", "x" * 43, "https://b/mcp", ("notes:read",), "g", b"ct", NOW + 3600, NOW, NOW + 60
-    )
-    repo.create(code)
+def _code(**kw: Any) -> Code:
+    values: dict[str, Any] = {
+        "code_hash": "h1",
+        "client_id": "c",
+        "redirect_uri": "https://a/cb",
+        "code_challenge": "x" * 43,
+        "resource": "https://b/mcp",
+        "scopes": ("notes:read",),
+        "grant_id": "origin-alice",
+        "upstream_access": b"ct",
+        "access_expires_at": NOW + 3600,
+        "created_at": NOW,
+        "expires_at": NOW + 60,
+    }
+    values.update(kw)
+    return Code(**values)
+
+
+def test_code_is_redeemed_once_with_its_grant_and_refresh_token(backend: dict[str, Any]) -> None:
+    codes, grants, rts = backend["codes"], backend["grants"], backend["rts"]
+    grants.create(grant(status="pending", expires_at=NOW + 60))
+    code = _code()
+    codes.create(code)
     with pytest.raises(ConditionFailed):
-        repo.create(code)
-    assert repo.get("h1") == code
-    repo.consume("h1", NOW)
-    assert repo.get("h1").used_at == NOW
-    with pytest.raises(ConditionFailed):
-        repo.consume("h1", NOW + 1)
-    with pytest.raises(ConditionFailed):
-        repo.consume("missing", NOW)
+        codes.create(code)
+    assert codes.get("h1") == code
+    rt = RefreshToken("rt1", "origin-alice", "c", NOW, NOW + 86400)
+    codes.redeem(code, Redemption(NOW, NOW + 30, b"answer", NOW + 86400, rt))
+    got = codes.get("h1")
+    assert (got.used_at, got.retry_until, got.answer) == (NOW, NOW + 30, b"answer")
+    active = grants.get("origin-alice")
+    assert (active.status, active.expires_at, active.refresh_head) == ("active", NOW + 86400, "rt1")
+    assert rts.get("rt1") == rt
+    rt2 = RefreshToken("rt2", "origin-alice", "c", NOW, NOW + 86400)
+    with pytest.raises(CodeSpent):
+        codes.redeem(code, Redemption(NOW + 1, NOW + 31, None, NOW + 86400, rt2))
+    assert rts.get("rt2") is None  # nothing written when the redemption loses
+    with pytest.raises(CodeSpent):
+        codes.redeem(_code(code_hash="missing"), Redemption(NOW, NOW, None, NOW + 1, None))
+
+
+@pytest.mark.parametrize("status", ["revoked", "expired"])
+def test_a_code_of_an_inactive_grant_is_not_spent(backend: dict[str, Any], status: str) -> None:
+    codes, grants, rts = backend["codes"], backend["grants"], backend["rts"]
+    pending = grant(status="pending", expires_at=NOW + (60 if status == "revoked" else -1))
+    grants.create(pending)
+    if status == "revoked":
+        assert grants.revoke("origin-alice", "test", NOW)
+    codes.create(_code())
+    with pytest.raises(GrantInactive):
+        codes.redeem(_code(), Redemption(NOW, NOW + 30, None, NOW + 86400, RefreshToken("r", "g", "c", NOW, NOW + 9)))
+    assert codes.get("h1").used_at is None and rts.get("r") is None
+
+
+def test_approval_is_one_transaction(backend: dict[str, Any]) -> None:
+    txns, codes, grants, consents = backend["txns"], backend["codes"], backend["grants"], backend["consents"]
+    txns.create(txn())
+    txns.authenticate("t1", RESULT, NOW)
+    consent = Consent("sub", "c", frozenset({"notes:read"}), NOW, NOW, NOW + 100, ("https://a/cb",))
+    approval = Approval(grant(status="pending", expires_at=NOW + 60), _code(), consent)
+    with pytest.raises(ConditionFailed):  # wrong CSRF: nothing written
+        txns.approve("t1", approval, expected="authenticated", csrf_hash="other", now=NOW)
+    assert grants.get("origin-alice") is None and codes.get("h1") is None and consents.get("sub", "c") is None
+    txns.approve("t1", approval, expected="authenticated", csrf_hash="h", now=NOW)
+    assert txns.get("t1").status == "decided" and grants.get("origin-alice").status == "pending"
+    assert codes.get("h1") == _code() and consents.get("sub", "c") == consent
+    with pytest.raises(ConditionFailed):  # decided once
+        txns.approve("t1", approval, expected="authenticated", csrf_hash="h", now=NOW)
+    txns.create(txn(txn_id="t2"))
+    with pytest.raises(DuplicateGrant):  # the same upstream session twice
+        txns.approve("t2", replace(approval, code=_code(code_hash="h2")), expected="pending", csrf_hash=None, now=NOW)
+    assert txns.get("t2").status == "pending" and codes.get("h2") is None
+
+
+def test_revocation_marks_and_forgets(backend: dict[str, Any]) -> None:
+    grants, rts = backend["grants"], backend["rts"]
+    grants.create(grant(status="pending", upstream_refresh=b"ct"))
+    rts.create(RefreshToken("m1", "origin-alice", "c", NOW, NOW + 100))
+    grants.forget_upstream("origin-alice")  # only a revoked grant forgets its upstream token
+    assert grants.get("origin-alice").upstream_refresh == b"ct"
+    assert grants.revoke("origin-alice", "test", NOW) and not grants.revoke("origin-alice", "test", NOW)
+    assert grants.get("origin-alice").upstream_revocation_pending
+    grants.forget_upstream("origin-alice")
+    got = grants.get("origin-alice")
+    assert got.status == "revoked" and got.upstream_refresh is None and not got.upstream_revocation_pending
+    rts.mark_revoked("m1", NOW)
+    rts.mark_revoked("missing", NOW)  # idempotent, creates nothing
+    assert rts.get("m1").status == "revoked" and rts.get("missing") is None
 
 
 def test_refresh_token_rotation_is_atomic(backend: dict[str, Any]) -> None:

@@ -102,10 +102,18 @@ def test_code_exchange_uses_callback_url_and_the_derived_verifier(facade: Facade
     assert verifier == upstream_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
 
 
-def test_upstream_invalid_grant_redirects_access_denied(facade: Facade) -> None:
+def test_upstream_invalid_grant_asks_cognito_once_more_then_redirects_access_denied(facade: Facade) -> None:
+    # Cognito's code is single use: a callback retried after a 503 finds it spent. The kit
+    # restarts the upstream leg once (same transaction, same PKCE), then gives up.
     started = start(facade)
     facade.cognito.invalid_grant = True
-    assert query_of(callback(facade, started).headers["Location"])["error"] == "access_denied"
+    again = callback(facade, started)
+    assert again.status == 302
+    upstream = query_of(again.headers["Location"])
+    assert upstream["state"] == started.txn_id + ".1"
+    assert upstream["code_challenge"] == started.upstream["code_challenge"]
+    last = facade.authorization().callback({"code": "c2", "state": upstream["state"]}, started.cookie)
+    assert query_of(last.headers["Location"])["error"] == "access_denied"
 
 
 def test_upstream_outage_propagates_as_dependency_error(facade: Facade) -> None:
@@ -341,7 +349,9 @@ def test_approve_records_grant_consent_and_a_hashed_short_code(facade: Facade) -
         "alice@example.com",
         "alice",
     )
-    assert grant.scopes == {"notes:read", "notes:write"} and grant.status == "active"
+    # Pending until the code is redeemed; it expires with the code.
+    assert grant.scopes == {"notes:read", "notes:write"} and grant.status == "pending"
+    assert grant.expires_at == record.expires_at
     (refresh,) = facade.cognito.sessions
     assert facade.cipher.decrypt(grant.upstream_refresh or b"", grant_context(grant.grant_id)) == refresh.encode()
     assert facade.consents.get("sub-alice", "public-agent") is not None

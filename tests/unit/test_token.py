@@ -21,6 +21,7 @@ from tests.facade_fakes import (
     FakeResolver,
     approve,
     confidential_client,
+    facade_settings,
     public_client,
 )
 from tests.helpers import MCP_URL
@@ -214,7 +215,7 @@ def test_code_checks(facade: Facade, overrides: dict, error: str) -> None:
     code = approve(facade)["code"]
     refused(lambda: facade.token().token(code_form(code, **overrides), ""), error)
     assert facade.codes.items[sha256_hex(code)].used_at is None  # a refused request changes nothing
-    assert all(g.status == "active" for g in facade.grants.items.values())
+    assert all(g.status == "pending" for g in facade.grants.items.values())
 
 
 def test_resource_is_optional_at_the_token_endpoint(facade: Facade) -> None:
@@ -252,25 +253,83 @@ def test_expired_code(facade: Facade) -> None:
     refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
 
 
-def test_replayed_code_revokes_the_grant(facade: Facade) -> None:
+def test_a_grant_is_pending_until_its_code_is_redeemed_and_expires_with_it(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    record = facade.codes.items[sha256_hex(code)]
+    (pending,) = facade.grants.items.values()
+    assert pending.status == "pending" and pending.expires_at == record.expires_at
+    assert not pending.is_active(facade.clock.now)  # /mcp refuses it
+    facade.token().token(code_form(code), "")
+    (active,) = facade.grants.items.values()
+    assert active.status == "active"
+    assert active.expires_at == int(facade.clock.now) + facade.settings.grant_lifetime_days * 86400
+    assert active.refresh_head is not None and active.refresh_head in facade.rts.items
+
+
+@pytest.mark.parametrize(
+    "replay",
+    [
+        {"code_verifier": "w" * 43},  # without the verifier: not the client (RFC 7636 section 1)
+        {"redirect_uri": "http://127.0.0.1:9999/callback"},
+    ],
+)
+def test_replayed_code_revokes_the_grant(facade: Facade, replay: dict[str, str]) -> None:
     code = approve(facade)["code"]
     first = facade.token().token(code_form(code), "")
-    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+    refused(lambda: facade.token().token(code_form(code, **replay), ""), "invalid_grant")
     (grant,) = facade.grants.items.values()
     assert grant.status == "revoked" and grant.revoked_reason == "code_replay"
     assert facade.cognito.revoked  # and Cognito's session
+    assert facade.rts.items[sha256_hex(first["refresh_token"])].status == "revoked"  # the chain head too
     form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"], "client_id": "public-agent"}
     refused(lambda: facade.token().token(form, ""), "invalid_grant")
 
 
-def test_losing_the_consumption_race_is_replay(facade: Facade) -> None:
+def test_identical_retry_within_the_window_gets_the_same_answer(facade: Facade) -> None:
+    # A lost answer or a 503 makes the client send the same request again: same client, same
+    # redirect_uri, same PKCE verifier. That is a retry of the one redemption, not a replay.
+    code = approve(facade)["code"]
+    first = facade.token().token(code_form(code), "")
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds - 1
+    again = facade.token().token(code_form(code), "")
+    assert again["refresh_token"] == first["refresh_token"] and again["access_token"] == first["access_token"]
+    assert again["expires_in"] < first["expires_in"] and again["scope"] == first["scope"]
+    assert len(facade.rts.items) == 1 and grant_status(facade) == "active" and not facade.cognito.revoked
+    # The stored answer is KMS ciphertext, never the token itself.
+    record = facade.codes.items[sha256_hex(code)]
+    assert record.answer is not None and first["refresh_token"].encode() not in record.answer
+
+
+def test_identical_replay_after_the_window_revokes(facade: Facade) -> None:
+    code = approve(facade)["code"]
+    facade.token().token(code_form(code), "")
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+    assert grant_status(facade) == "revoked"
+
+
+def test_strict_mode_revokes_every_second_presentation() -> None:
+    facade = Facade(settings=facade_settings(refresh_reuse_grace_seconds=0))
+    code = approve(facade)["code"]
+    facade.token().token(code_form(code), "")
+    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
+    assert grant_status(facade) == "revoked"
+
+
+def test_losing_the_redemption_race_gets_the_winners_answer(facade: Facade) -> None:
     code = approve(facade)["code"]
     stale = facade.codes.items[sha256_hex(code)]
-    facade.codes.consume(stale.code_hash, 1)  # someone else consumed it after our read
+    won = facade.token().token(code_form(code), "")  # the winner, after our read
     original_get = facade.codes.get
-    facade.codes.get = lambda h: stale if h == stale.code_hash else original_get(h)  # type: ignore[method-assign]
-    refused(lambda: facade.token().token(code_form(code), ""), "invalid_grant")
-    assert next(iter(facade.grants.items.values())).status == "revoked"
+    reads = iter([stale])  # our first read saw the code unused
+    facade.codes.get = lambda h: next(reads, None) or original_get(h)  # type: ignore[method-assign]
+    lost = facade.token().token(code_form(code), "")
+    assert lost["refresh_token"] == won["refresh_token"] and grant_status(facade) == "active"
+
+
+def grant_status(facade: Facade) -> str:
+    (grant,) = facade.grants.items.values()
+    return grant.status
 
 
 def test_code_of_a_revoked_grant(facade: Facade) -> None:

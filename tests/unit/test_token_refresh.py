@@ -62,7 +62,27 @@ def test_reuse_of_a_rotated_token_revokes_the_whole_grant(facade: Facade) -> Non
     assert grant.status == "revoked" and grant.revoked_reason == "refresh_reuse"
     assert facade.consents.get(grant.sub, grant.client_id) is None  # consent forgotten
     assert facade.cognito.revoked and not facade.cognito.sessions  # upstream revoked
+    assert grant.upstream_refresh is None  # revoked at Cognito, so no longer held
+    # The chain head is marked revoked (it was "active" with no index by grant to find it).
+    assert grant.refresh_head == sha256_hex(second["refresh_token"])
+    assert facade.rts.items[grant.refresh_head].status == "revoked"
     refused(lambda: refresh(facade, second["refresh_token"]), "invalid_grant")  # the live one dies too
+    assert grant_of(facade).revoked_reason == "refresh_reuse"  # and revokes nothing more
+
+
+def test_an_upstream_revocation_left_pending_by_reuse_is_finished_later(facade: Facade) -> None:
+    # Cognito is down when reuse is detected: the kit's grant is revoked (that is what /mcp
+    # checks, and the answer stays invalid_grant), Cognito's token stays pending on the
+    # grant, and the next revocation request for the grant revokes it.
+    first = exchange(facade)
+    refresh(facade, first["refresh_token"])
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds + 1
+    facade.cognito.fail = True
+    refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")  # Cognito: best effort
+    assert grant_of(facade).status == "revoked" and grant_of(facade).upstream_revocation_pending
+    facade.cognito.fail = False
+    facade.token().revoke({"token": first["refresh_token"], "client_id": "public-agent"}, "")
+    assert facade.cognito.revoked and grant_of(facade).upstream_refresh is None
 
 
 @pytest.mark.parametrize("grace", [0, 30])
@@ -245,11 +265,18 @@ def test_revoke_needs_client_authentication_and_a_token() -> None:
     assert grant_of(facade).status == "active"
 
 
-def test_upstream_outage_does_not_stop_revocation(facade: Facade) -> None:
+def test_upstream_outage_is_503_and_the_retry_finishes_the_revocation(facade: Facade) -> None:
+    # RFC 7009 section 2.2: 200 means revoked, upstream included; never claim what was not done.
     first = exchange(facade)
+    form = {"token": first["refresh_token"], "client_id": "public-agent"}
     facade.cognito.fail = True
-    facade.token().revoke({"token": first["refresh_token"], "client_id": "public-agent"}, "")
-    assert grant_of(facade).status == "revoked"
+    with pytest.raises(DependencyError):
+        facade.token().revoke(form, "")
+    assert grant_of(facade).status == "revoked" and grant_of(facade).upstream_revocation_pending
+    facade.cognito.fail = False
+    facade.token().revoke(form, "")
+    (upstream,) = facade.cognito.revoked
+    assert upstream.startswith("cognito-rt-") and grant_of(facade).upstream_refresh is None
 
 
 # --------------------------------------------------------------------------- handler shape
@@ -274,7 +301,7 @@ def test_every_token_answer_is_no_store(facade: Facade) -> None:
     code = approve(facade)["code"]
     ok = handle(event("POST /token", code_form(code)), FakeContext())
     assert ok["statusCode"] == 200 and ok["headers"]["Content-Type"] == "application/json"
-    bad = handle(event("POST /token", code_form(code)), FakeContext())
+    bad = handle(event("POST /token", code_form(code, code_verifier="w" * 43)), FakeContext())
     assert bad["statusCode"] == 400 and '"invalid_grant"' in bad["body"]
     revoke = handle(event("POST /revoke", {"token": "x", "client_id": "public-agent"}), FakeContext())
     assert revoke["statusCode"] == 200 and revoke["body"] == ""
