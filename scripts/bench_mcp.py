@@ -593,7 +593,7 @@ def main() -> int:
             on / off <= 1.08,
         )
     table.add(
-        "peak RSS of the MCP function (cold start + 600 warm calls + 20 logged)",
+        "peak RSS of the MCP function (cold start and 22 warm calls, INFO logging)",
         f"{logs['peak_rss_mib']:.0f} MiB",
         "",
         None,
