@@ -98,8 +98,9 @@ JwksFetcher = Callable[[str], Mapping[str, Any]]
 def tls_context() -> ssl.SSLContext:
     """The container's one verifying TLS context for HTTPS fetches (certificates and host names).
 
-    Loading the system CA store costs 100-150 ms with OpenSSL 3, and ``urlopen`` without a
-    context loads it again on every call; the handler builds this one during init.
+    Loading the system CA store costs 100-150 ms with OpenSSL 3. ``urlopen``'s default opener
+    would build its context at the first fetch (even of a plain-http URL), inside a request;
+    the handler builds this one during init, which SnapStart snapshots.
     """
     return ssl.create_default_context()
 
