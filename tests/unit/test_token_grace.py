@@ -185,6 +185,20 @@ def test_a_thief_racing_the_client_shares_its_chain_and_is_detected() -> None:
     assert _live_chains(facade) == 0
 
 
+def test_a_thief_running_ahead_of_the_client_is_still_detected() -> None:
+    # The thief rotates twice before the client's refresh lands in the first token's grace:
+    # the client gets the (already rotated) successor, so its next refresh is reuse.
+    facade = Facade()
+    stolen = exchange(facade)["refresh_token"]
+    ahead = refresh(facade, refresh(facade, stolen)["refresh_token"])
+    client = refresh(facade, stolen)
+    assert _live_chains(facade) == 1 and client["refresh_token"] != ahead["refresh_token"]
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds + 1
+    refused(lambda: refresh(facade, client["refresh_token"]), "invalid_grant")
+    assert grant_of(facade).status == "revoked"
+    refused(lambda: refresh(facade, ahead["refresh_token"]), "invalid_grant")
+
+
 def test_grace_answers_never_multiply_chains() -> None:
     # Every grace answer of every generation carries the one successor: one live chain,
     # however often each token is presented again inside its grace.
