@@ -22,7 +22,7 @@ from functions.core.ratelimit import InMemoryRateLimiter
 from functions.core.routes import ROUTES
 from functions.core.settings import RegistrationSettings
 from functions.registration.app import build_app
-from functions.registration.service import RegistrationService
+from functions.registration.service import DEDUPE_RATE_FACTOR, RegistrationService
 from local.gateway import build_event
 from tests.helpers import BASE_URL, CLAUDE_METADATA, FakeContext
 
@@ -676,6 +676,34 @@ def test_identical_public_registrations_do_not_spend_the_rate_limit() -> None:
     assert len(kit.client_items()) == 2  # the refused registration wrote nothing
     # ...while the existing ones are still returned to this address.
     assert kit.register(PUBLIC, source_ip=ip).status == 201
+
+
+def test_identical_registrations_have_their_own_larger_bucket() -> None:
+    kit = Kit(registration_rate_per_minute=1)  # 10 identical ones a minute: fewer than the 20 kept tokens
+    kit.now = 1_800_000_010.0  # 50 s before the minute ends
+    ip, victim_ip = "198.51.100.66", "203.0.113.5"
+    victim = kit.register(PUBLIC, source_ip=victim_ip).json
+    writes = 0
+    add = kit.store.add_registration_token
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return add(*args, **kwargs)
+
+    kit.store.add_registration_token = counting  # type: ignore[method-assign]
+    allowed = DEDUPE_RATE_FACTOR * 1
+    statuses = [kit.register(PUBLIC, source_ip=ip).status for _ in range(allowed + 30)]
+    assert statuses == [201] * allowed + [429] * 30
+    assert writes == allowed  # a refused registration writes nothing
+    refused = kit.register(PUBLIC, source_ip=ip)
+    assert refused.headers["retry-after"] == "50" and refused.json["error"] == "temporarily_unavailable"
+    # The flood neither spent the budget for new clients nor evicted the earlier registrant's token.
+    assert kit.register({**PUBLIC, "client_name": "new"}, source_ip=ip).status == 201
+    assert kit.manage("GET", victim["client_id"], victim["registration_access_token"]).status == 200
+    assert kit.register(PUBLIC, source_ip=victim_ip).status == 201  # other addresses unaffected
+    kit.now += 60
+    assert kit.register(PUBLIC, source_ip=ip).status == 201  # the next window
 
 
 def test_a_flood_of_distinct_registrations_is_limited_before_any_write() -> None:
