@@ -85,7 +85,15 @@ class KitApi(Construct):
             # API would advertise documents whose issuer it is not.
             disable_execute_api_endpoint=custom_domain is not None,
         )
-        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=log_retention, removal_policy=removal_policy)
+        # Infrequent Access: half the ingestion price; access logs need no metric or subscription
+        # filters (Logs Insights still queries them).
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=log_retention,
+            removal_policy=removal_policy,
+            log_group_class=logs.LogGroupClass.INFREQUENT_ACCESS,
+        )
         self.custom_domain = custom_domain
         self.domain_name: apigw.DomainName | None = None
         mapping = None

@@ -13,11 +13,14 @@ Rows (medians of interleaved samples; ratios are taken between figures of this r
   before (sources only, read-only: every module compiled at every cold start);
 * MCP cold start: fresh process, import the handler, first authenticated ``tools/list``
   through the Lambda handler, vs a bare SDK server (``MCPServer``, 4 tools, the same
-  stateless JSON transport and Mangum) answering one ``tools/list``;
+  stateless JSON transport and Mangum) answering one ``tools/list``, and vs FastMCP 4.1 with
+  the token verifier of its ``AWSCognitoProvider`` (own cached venv, ``build/fastmcp-venv``);
 * auth check (verify + claims + grant-cache hit) vs a raw ``cryptography`` RSA-2048 verify
   of the same token, tight loop;
 * the same check inside the handler's request path, and warm ``tools/list`` /
   ``tools/call whoami`` through the handler with auth on vs auth bypassed;
+* the figures the README's cost arithmetic uses: peak RSS of the MCP function, the bytes a
+  warm call writes to the function log (at the deployed INFO level) and to the access log;
 * asset sizes (the deployed aarch64 assets) against their budgets.
 
     python scripts/bench_mcp.py [--rounds 7] [--warm 300]
@@ -112,6 +115,82 @@ result = handler(json.loads(sys.argv[2]), Context())
 t2 = time.perf_counter()
 assert result["statusCode"] == 200 and '"tools"' in result["body"], result
 print(json.dumps({"init_ms": (t1 - t0) * 1e3, "first_ms": (t2 - t1) * 1e3, "total_ms": (t2 - t0) * 1e3}))
+"""
+)
+
+# FastMCP 4.1 with the token verifier of its AWSCognitoProvider (the class that provider uses to
+# check Cognito access tokens: issuer, client_id, signature from the pool's JWKS). The provider
+# itself cannot run offline: it fetches discovery from a fixed https://cognito-idp.<region>
+# .amazonaws.com URL, and it answers MCP requests with tokens of its own OAuth proxy, not
+# Cognito's. Run in its own venv (build/fastmcp-venv), with bytecode as pip installs it.
+COLD_FASTMCP = """import json, sys, time
+t0 = time.perf_counter()
+from fastmcp import FastMCP
+from fastmcp.server.auth.providers.aws import AWSCognitoTokenVerifier
+from mangum import Mangum
+cfg = json.loads(sys.argv[1])
+auth = AWSCognitoTokenVerifier(
+    issuer=cfg["issuer"], audience=cfg["client_id"], jwks_uri=cfg["jwks_uri"], algorithm="RS256"
+)
+server = FastMCP("fastmcp-cognito", auth=auth)
+
+@server.tool
+def whoami() -> dict:
+    "Who is calling."
+    return {"sub": "anonymous"}
+
+@server.tool
+def list_todos() -> list[dict]:
+    "List to-do items."
+    return []
+
+@server.tool
+def add_todo(title: str) -> dict:
+    "Add a to-do item."
+    return {"title": title}
+
+@server.tool
+def complete_todo(id: str) -> dict:
+    "Complete a to-do item."
+    return {"id": id}
+
+handler = Mangum(server.http_app(path="/mcp", stateless_http=True, json_response=True), lifespan="auto")
+t1 = time.perf_counter()
+result = handler(json.loads(sys.argv[2]), type("C", (), {"aws_request_id": "r", "function_name": "f"})())
+t2 = time.perf_counter()
+assert result["statusCode"] == 200 and '"tools"' in result["body"], result
+print(json.dumps({"init_ms": (t1 - t0) * 1e3, "first_ms": (t2 - t1) * 1e3, "total_ms": (t2 - t0) * 1e3}))
+"""
+
+# Function log volume and peak memory, with the production log level (INFO).
+LOGS = (
+    runtime_probe.PRELUDE
+    + CONTEXT
+    + """
+import io, resource
+class Counting(io.TextIOBase):
+    def __init__(self, inner):
+        self.inner, self.bytes = inner, 0
+    def write(self, text):
+        self.bytes += len(text.encode())
+        return len(text)
+    def flush(self):
+        pass
+sys.stdout = counting = Counting(sys.stdout)
+sys.stderr = counting_err = Counting(sys.stderr)
+import functions.mcp_server.handler as h
+events = {name: json.loads(raw) for name, raw in json.loads(sys.argv[2]).items()}
+for name in events:
+    h.handler(events[name], Context())  # warm-up: JWKS, grant cache
+out = {}
+for name in events:
+    before = counting.bytes + counting_err.bytes
+    for _ in range(10):
+        result = h.handler(events[name], Context())
+        assert result["statusCode"] == 200, result
+    out[f"{name} log_bytes"] = (counting.bytes + counting_err.bytes - before) / 10
+out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+sys.__stdout__.write(json.dumps(out) + "\\n")
 """
 )
 
@@ -231,6 +310,64 @@ class Table:
             print("| " + " | ".join(row) + " |")
 
 
+FASTMCP_VENV = ROOT / "build" / "fastmcp-venv"
+FASTMCP_REQUIREMENTS = ("fastmcp==4.1.*", "mangum==0.22.*")
+
+
+def fastmcp_python() -> Path:
+    """The Python of a cached venv (runtime version) holding FastMCP 4.1 from PyPI."""
+    python = FASTMCP_VENV / "bin" / "python"
+    marker = FASTMCP_VENV / ".complete"
+    if marker.is_file() and marker.read_text(encoding="utf-8") == repr(FASTMCP_REQUIREMENTS):
+        return python
+    shutil.rmtree(FASTMCP_VENV, ignore_errors=True)
+    subprocess.run([bytecode.bytecode_python(), "-m", "venv", str(FASTMCP_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", *FASTMCP_REQUIREMENTS], check=True)
+    marker.write_text(repr(FASTMCP_REQUIREMENTS), encoding="utf-8")
+    return python
+
+
+def run_fastmcp(python: Path, config: dict[str, str], event: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [str(python), "-I", "-B", "-c", COLD_FASTMCP, json.dumps(config), event],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(FASTMCP_VENV)},
+        cwd=FASTMCP_VENV,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"FastMCP cold start failed:\n{proc.stderr.strip()[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def access_log_bytes() -> int:
+    """One API Gateway access-log event of a /mcp call, as the stage's format renders it."""
+    from infra.api import ACCESS_LOG_FIELDS
+
+    sample = {
+        "$context.requestId": "Jq7lLiX4oAMEbVw=",
+        "$context.requestTimeEpoch": "1795000000000",
+        "$context.identity.sourceIp": "203.0.113.10",
+        "$context.identity.userAgent": "node",
+        "$context.httpMethod": "POST",
+        "$context.routeKey": "POST /mcp",
+        "$context.path": "/mcp",
+        "$context.protocol": "HTTP/1.1",
+        "$context.status": "200",
+        "$context.responseLength": "412",
+        "$context.responseLatency": "14",
+        "$context.integrationLatency": "12",
+        "$context.integrationStatus": "200",
+        "$context.integrationErrorMessage": "-",
+        "$context.error.message": "-",
+        "$context.domainName": "abcdefghij.execute-api.us-east-1.amazonaws.com",
+    }
+    line = json.dumps({k: sample[v] for k, v in ACCESS_LOG_FIELDS.items()}, separators=(",", ":"))
+    return len(line.encode())
+
+
 def build_twins(work: Path) -> dict[str, dict[str, Path]]:
     """Per function: the shipped layout and the sources-only layout, for this machine."""
     from functions.core.routes import FUNCTIONS
@@ -292,6 +429,7 @@ def main() -> int:
     from moto.server import ThreadedMotoServer
 
     from functions.core.routes import FUNCTIONS
+    from functions.core.settings import Env
     from local.config import FAKE_CREDENTIALS, GRANTS_TABLE, REGION, LocalConfig
     from local.seed import seed
     from local.stack import function_environment
@@ -301,6 +439,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="kit-bench-"))
     print(f"building assets for this machine under {work} ...", file=sys.stderr)
     twins = build_twins(work)
+    fastmcp = fastmcp_python()
     runtime = runtime_probe.runtime_dir()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -358,20 +497,33 @@ def main() -> int:
 
         # --- MCP cold start vs a bare SDK server ----------------------------------------
         mcp_asset = twins["mcp_server"]["shipped"]
+        peer = {
+            "issuer": f"https://cognito-idp.{REGION}.amazonaws.com/{seeded.user_pool_id}",
+            "client_id": seeded.gateway_client_id,
+            "jwks_uri": env[Env.JWKS_URL],
+        }
         cold = interleaved(
             args.rounds,
             {
                 "kit": lambda: run(mcp_asset, COLD_KIT, json.dumps(list_event)),
                 "bare": lambda: run(mcp_asset, COLD_BARE, json.dumps(list_event)),
+                "fastmcp": lambda: run_fastmcp(fastmcp, peer, json.dumps(list_event)),
             },
         )
         kit_ms = median([s["total_ms"] for s in cold["kit"]])
         bare_ms = median([s["total_ms"] for s in cold["bare"]])
+        fastmcp_ms = median([s["total_ms"] for s in cold["fastmcp"]])
+        kit_first = median([s["first_ms"] for s in cold["kit"]])
+        bare_first = median([s["first_ms"] for s in cold["bare"]])
+        kit_init = median([s["init_ms"] for s in cold["kit"]])
+        bare_init = median([s["init_ms"] for s in cold["bare"]])
 
         # --- auth check vs raw verify, then warm through the handler ---------------------
         loop = run(mcp_asset, AUTH_LOOP, token, str(args.loop))
         events = {"tools/list": json.dumps(list_event), "tools/call whoami": json.dumps(whoami_event)}
         warm = run(mcp_asset, WARM, json.dumps(events), str(args.warm))
+        log_env = {**env, "POWERTOOLS_LOG_LEVEL": "INFO"}  # what infra/functions.py deploys
+        logs = runtime_probe.run_in_asset(mcp_asset, runtime, LOGS, json.dumps(events), env=log_env)
     finally:
         server.stop()
 
@@ -400,6 +552,25 @@ def main() -> int:
         "adds <= 120 ms",
         added <= 120,
     )
+    table.add(
+        "  of which init (import, settings, endpoint, DynamoDB client) / first request",
+        f"{kit_init:.0f} vs {bare_init:.0f} ms / {kit_first:.0f} vs {bare_first:.0f} ms",
+        "",
+        None,
+    )
+    table.add(
+        "first authenticated tools/list after init (what a SnapStart restore runs), kit vs bare",
+        f"{kit_first:.0f} vs {bare_first:.0f} ms: kit adds {kit_first - bare_first:.0f} ms",
+        "",
+        None,
+    )
+    table.add(
+        "MCP cold start, kit vs FastMCP 4.1 + AWSCognitoProvider's token verifier (AWSCognitoTokenVerifier, same "
+        "issuer/JWKS: the provider itself needs the real Cognito)",
+        f"{kit_ms:.0f} vs {fastmcp_ms:.0f} ms = {kit_ms / fastmcp_ms:.2f}x",
+        "<= 0.60x",
+        kit_ms / fastmcp_ms <= 0.60,
+    )
     ratio = loop["check"] / loop["raw"]
     table.add(
         "auth check (full verify + claims + grant-cache hit) vs raw RSA-2048 verify, tight loop",
@@ -423,6 +594,17 @@ def main() -> int:
             "<= 1.08x",
             on / off <= 1.08,
         )
+    table.add(
+        "peak RSS of the MCP function (cold start and 22 warm calls, INFO logging)",
+        f"{logs['peak_rss_mib']:.0f} MiB",
+        "",
+        None,
+    )
+    for name in ("tools/list", "tools/call whoami"):
+        table.add(
+            f"function log per warm {name} (INFO, the kit's own lines)", f"{logs[f'{name} log_bytes']:.0f} B", "", None
+        )
+    table.add("access log per call (the stage's JSON format, typical values)", f"{access_log_bytes()} B", "", None)
     for name, size in sizes.items():
         budget = packaging.asset_budget(name)
         table.add(f"asset {name}, unzipped", f"{size / 1e6:.1f} MB", f"<= {budget / 1e6:.0f} MB", size <= budget)

@@ -287,6 +287,7 @@ class Facade:
             consents=self.consents,
             cipher=self.cipher,
             upstream=self.cognito,
+            secret=StaticSecret(GATEWAY_SECRET),
             verifier=self.verifier(),
             clock=self.clock,
         )

@@ -7,9 +7,9 @@ Item kinds (docs/storage-schema.md, clients table):
   the hashes of its last ``MAX_REGISTRATION_TOKENS`` registration access tokens;
 * ``DEDUPE#<sha256(canonical metadata)>``: public clients only, maps identical metadata to
   one ``client_id``; written in the same transaction as the client;
-* ``COUNTER#clients``: the number of registered clients, incremented under the condition
-  ``count < MAX_CLIENTS`` in the registration transaction, decremented by DELETE, and
-  corrected by a recount (a paginated COUNT scan) when the limit is hit.
+* ``COUNTER#clients#<width>d#<bucket>#<shard>``: live clients counted by the bucket of their
+  ``ttl`` (functions/core/client_store_count.py): no Scan on any path, TTL expiry frees
+  capacity by itself, and concurrent registrations do not contend on one item.
 
 TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The in-memory twin with
 the same semantics (for tests) is functions/core/client_store_memory.py.
@@ -25,13 +25,14 @@ from typing import Any, Final, Protocol, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.client_metadata import display_text
+from functions.core.client_store_count import DynamoClientCounter
 from functions.core.clients import AuthMethod, ClientRecord
 from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 from functions.core.errors import DependencyError
+from functions.core.observability import logger
 
 CLIENT_PREFIX: Final = "CLIENT#"
 DEDUPE_PREFIX: Final = "DEDUPE#"
-COUNTER_KEY: Final = "COUNTER#clients"
 # Registered client ids are 128 random bits, base64url (22 characters); nothing else is
 # ever looked up as a registered client.
 REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -48,7 +49,7 @@ MAX_REGISTRATION_TOKENS: Final = 20
 
 
 class ClientLimitReached(Exception):
-    """MAX_CLIENTS live clients exist (after a recount)."""
+    """MAX_CLIENTS live clients are counted."""
 
 
 class DedupeConflict(Exception):
@@ -86,10 +87,6 @@ class ClientStore(ClientLookup, Protocol):
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:
         """Refresh ``last_used_at`` and ``ttl`` if the last refresh is a day old."""
-        ...
-
-    def recount(self, now: int) -> int:
-        """Count live clients and correct ``COUNTER#clients``."""
         ...
 
 
@@ -173,6 +170,7 @@ class DynamoClientStore(DynamoClientReader):
     def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
         super().__init__(table, client)
         self._idle = idle_days * DAY
+        self._count = DynamoClientCounter(table, self._idle, lambda: self._ddb)
 
     def _key(self, pk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}}
@@ -203,20 +201,6 @@ class DynamoClientStore(DynamoClientReader):
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": self._key(COUNTER_KEY),
-                    "UpdateExpression": "ADD #c :one SET kind = :kind",
-                    "ConditionExpression": "attribute_not_exists(#c) OR #c < :max",
-                    "ExpressionAttributeNames": {"#c": "count"},
-                    "ExpressionAttributeValues": {
-                        ":one": {"N": "1"},
-                        ":max": {"N": str(max_clients)},
-                        ":kind": {"S": "counter"},
-                    },
-                }
-            },
         ]
         if record.dedupe_key:
             # A DEDUPE item whose client has idled out may be taken over.
@@ -231,20 +215,46 @@ class DynamoClientStore(DynamoClientReader):
                     }
                 }
             )
-        for attempt in range(2):
+        # Count first, then read the total: of registrations racing at the cap, the last to
+        # count sees every other one, so the cap is never exceeded (storage-schema.md).
+        key = self._count.key(record.client_id, record.expires_at)
+        self._count.add(key, 1)
+        try:
+            if self._count.total(now) > max_clients:
+                raise ClientLimitReached(max_clients)
             codes = self._transact("register client", items)
-            if codes is None:
-                return record
-            if len(codes) > 2 and codes[2] == _CONDITION_FAILED:
-                raise DedupeConflict(record.dedupe_key)
-            if codes[0] == _CONDITION_FAILED:  # 128-bit id collision: practically impossible
-                raise DependencyError("client id collision")
-            # The counter refused. Clients removed by TTL were never counted down, so
-            # recount the live ones before refusing (storage-schema.md, COUNTER#clients).
-            if attempt == 0 and self.recount(now) < max_clients:
-                continue
-            break
-        raise ClientLimitReached(max_clients)
+            if codes is not None:
+                if len(codes) > 1 and codes[1] == _CONDITION_FAILED:
+                    raise DedupeConflict(record.dedupe_key)
+                raise DependencyError("client id collision")  # 128 random bits: practically impossible
+        except (ClientLimitReached, DedupeConflict, DependencyError):
+            self._count.undo(key)
+            raise
+        return record
+
+    def _move_count(self, client_id: str, believed_ttl: int, new_ttl: int) -> bool:
+        """Before a write that sets ``ttl``: count the client in its new bucket (True if done)."""
+        if self._count.key(client_id, believed_ttl) == self._count.key(client_id, new_ttl):
+            return False
+        self._count.add(self._count.key(client_id, new_ttl), 1)
+        return True
+
+    def _settle_count(self, client_id: str, added: bool, old_ttl: int | None, new_ttl: int) -> None:
+        """After it: drop the old bucket's count (``old_ttl`` None: the write did not happen)."""
+        new = self._count.key(client_id, new_ttl)
+        old = None if old_ttl is None else self._count.key(client_id, old_ttl)
+        if old is None or old == new:
+            if added:
+                self._count.undo(new)
+            return
+        if not added:  # the stored ttl was not the one read: count the new bucket now
+            try:
+                self._count.add(new, 1)
+            except DependencyError as exc:
+                # Still counted in the old bucket: uncounted only after that bucket ends.
+                logger.warning("client count move failed", extra={"reason": str(exc)})
+                return
+        self._count.undo(old)
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
         item = self._get(DEDUPE_PREFIX + dedupe_key, "read dedupe")
@@ -255,9 +265,10 @@ class DynamoClientStore(DynamoClientReader):
 
     def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
         updated = with_registration_token(record, new_hash, now, now + self._idle)
+        added = self._move_count(record.client_id, record.expires_at, updated.expires_at)
         try:
             with dependency_call("add registration token"):
-                self._ddb.update_item(
+                resp = self._ddb.update_item(
                     TableName=self._table,
                     Key=self._key(CLIENT_PREFIX + record.client_id),
                     UpdateExpression=(
@@ -279,9 +290,14 @@ class DynamoClientStore(DynamoClientReader):
                         ":dk": {"S": str(record.dedupe_key)},
                         ":latest": {"S": str(record.registration_access_token_hash)},
                     },
+                    ReturnValues="UPDATED_OLD",
                 )
-        except ConditionFailed:
+        except (ConditionFailed, DependencyError) as exc:
+            self._settle_count(record.client_id, added, None, updated.expires_at)
+            if isinstance(exc, DependencyError):
+                raise
             return None
+        self._settle_count(record.client_id, added, _old_ttl(resp, record), updated.expires_at)
         self._refresh_dedupe(record, updated.expires_at)
         return updated
 
@@ -317,6 +333,7 @@ class DynamoClientStore(DynamoClientReader):
 
     def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
         expires = now + self._idle
+        added = self._move_count(record.client_id, record.expires_at, expires)
         sets = ["metadata = :m", "token_endpoint_auth_method = :a", "last_used_at = :now", "#ttl = :ttl"]
         removes = ["dedupe_key"]  # updated metadata no longer matches the dedupe key
         values: dict[str, Any] = {
@@ -342,38 +359,30 @@ class DynamoClientStore(DynamoClientReader):
                     ExpressionAttributeValues=values,
                     ReturnValues="ALL_OLD",
                 )
-        except ConditionFailed:
+        except (ConditionFailed, DependencyError) as exc:
+            self._settle_count(record.client_id, added, None, expires)
+            if isinstance(exc, DependencyError):
+                raise
             return None
+        self._settle_count(record.client_id, added, _old_ttl(resp, record), expires)
         old = record_from_item(from_item(resp.get("Attributes", {}))) if resp.get("Attributes") else None
         if old is not None:
             self._drop_dedupe(old)
         return replace(record, dedupe_key=None, last_used_at=now, expires_at=expires)
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
-        codes = self._transact(
-            "delete client",
-            [
-                {
-                    "Delete": {
-                        "TableName": self._table,
-                        "Key": self._key(CLIENT_PREFIX + record.client_id),
-                        "ConditionExpression": "registration_access_token_hash = :h",
-                        "ExpressionAttributeValues": {":h": {"S": expected_token_hash}},
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": self._table,
-                        "Key": self._key(COUNTER_KEY),
-                        "UpdateExpression": "ADD #c :minus SET kind = :kind",
-                        "ExpressionAttributeNames": {"#c": "count"},
-                        "ExpressionAttributeValues": {":minus": {"N": "-1"}, ":kind": {"S": "counter"}},
-                    }
-                },
-            ],
-        )
-        if codes is not None:
+        try:
+            with dependency_call("delete client"):
+                resp = self._ddb.delete_item(
+                    TableName=self._table,
+                    Key=self._key(CLIENT_PREFIX + record.client_id),
+                    ConditionExpression="registration_access_token_hash = :h",
+                    ExpressionAttributeValues={":h": {"S": expected_token_hash}},
+                    ReturnValues="ALL_OLD",
+                )
+        except ConditionFailed:
             return False
+        self._count.undo(self._count.key(record.client_id, _old_ttl(resp, record)))
         self._drop_dedupe(record)
         return True
 
@@ -381,9 +390,10 @@ class DynamoClientStore(DynamoClientReader):
         if now - record.last_used_at < TOUCH_INTERVAL:
             return record
         expires = now + self._idle
+        added = self._move_count(record.client_id, record.expires_at, expires)
         try:
             with dependency_call("touch client"):
-                self._ddb.update_item(
+                resp = self._ddb.update_item(
                     TableName=self._table,
                     Key=self._key(CLIENT_PREFIX + record.client_id),
                     UpdateExpression="SET last_used_at = :now, #ttl = :ttl",
@@ -395,34 +405,19 @@ class DynamoClientStore(DynamoClientReader):
                         ":ttl": {"N": str(expires)},
                         ":stale": {"N": str(now - TOUCH_INTERVAL)},
                     },
+                    ReturnValues="UPDATED_OLD",
                 )
-        except ConditionFailed:
+        except (ConditionFailed, DependencyError) as exc:
+            self._settle_count(record.client_id, added, None, expires)
+            if isinstance(exc, DependencyError):
+                raise
             return record  # someone else refreshed it (or it was deleted)
+        self._settle_count(record.client_id, added, _old_ttl(resp, record), expires)
         self._refresh_dedupe(record, expires)
         return replace(record, last_used_at=now, expires_at=expires)
 
-    def recount(self, now: int) -> int:
-        count = 0
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "Select": "COUNT",
-            "ConsistentRead": True,
-            "FilterExpression": "begins_with(pk, :p) AND #ttl > :now",
-            "ExpressionAttributeNames": {"#ttl": "ttl"},
-            "ExpressionAttributeValues": {":p": {"S": CLIENT_PREFIX}, ":now": {"N": str(now)}},
-        }
-        with dependency_call("recount clients"):
-            while True:
-                page = self._ddb.scan(**kwargs)
-                count += int(page.get("Count", 0))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-            self._ddb.update_item(
-                TableName=self._table,
-                Key=self._key(COUNTER_KEY),
-                UpdateExpression="SET #c = :n, kind = :kind",
-                ExpressionAttributeNames={"#c": "count"},
-                ExpressionAttributeValues={":n": {"N": str(count)}, ":kind": {"S": "counter"}},
-            )
-        return count
+
+def _old_ttl(resp: Any, record: ClientRecord) -> int:
+    """The ``ttl`` an update or delete replaced (``ReturnValues``), else the one read."""
+    ttl = (resp.get("Attributes") or {}).get("ttl", {}).get("N")
+    return record.expires_at if ttl is None else int(ttl)

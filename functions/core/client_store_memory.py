@@ -11,7 +11,6 @@ from typing import Any
 
 from functions.core.client_store import (
     CLIENT_PREFIX,
-    COUNTER_KEY,
     DAY,
     DEDUPE_PREFIX,
     TOUCH_INTERVAL,
@@ -22,6 +21,7 @@ from functions.core.client_store import (
     record_from_item,
     with_registration_token,
 )
+from functions.core.client_store_count import bucket_seconds, counter_key, live_counter_keys
 from functions.core.clients import ClientRecord
 from functions.core.errors import DependencyError
 
@@ -32,32 +32,36 @@ class InMemoryClientStore:
     def __init__(self, *, idle_days: int = 30) -> None:
         self._idle = idle_days * DAY
         self.items: dict[str, dict[str, Any]] = {}
-        self.recounts = 0
 
-    @property
-    def counter(self) -> int:
-        return int(self.items.get(COUNTER_KEY, {}).get("count", 0))
+    def counted(self, now: int) -> int:
+        """Clients counted live at ``now`` (the sum of the live counter items)."""
+        return sum(int(self.items.get(k, {}).get("count", 0)) for k in live_counter_keys(int(now), self._idle))
+
+    def _add(self, client_id: str, expires_at: int, delta: int) -> None:
+        key = counter_key(client_id, expires_at, bucket_seconds(self._idle))
+        item = self.items.setdefault(key, {"pk": key, "kind": "counter", "count": 0})
+        item["count"] += delta
+
+    def _move(self, client_id: str, old_ttl: int, new_ttl: int) -> None:
+        self._add(client_id, new_ttl, 1)
+        self._add(client_id, old_ttl, -1)
 
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
         record = replace(record, last_used_at=now, expires_at=now + self._idle)
         pk = CLIENT_PREFIX + record.client_id
-        for attempt in range(2):
-            if pk in self.items:
-                raise DependencyError("client id collision")
-            if record.dedupe_key:
-                existing = self.items.get(DEDUPE_PREFIX + record.dedupe_key)
-                if existing is not None and existing["ttl"] >= now:
-                    raise DedupeConflict(record.dedupe_key)
-            if self.counter < max_clients:
-                self.items[pk] = client_item(record)
-                self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": self.counter + 1}
-                if record.dedupe_key:
-                    self.items[DEDUPE_PREFIX + record.dedupe_key] = dedupe_item(record)
-                return record
-            if attempt == 0 and self.recount(now) < max_clients:
-                continue
-            break
-        raise ClientLimitReached(max_clients)
+        if pk in self.items:
+            raise DependencyError("client id collision")
+        if record.dedupe_key:
+            existing = self.items.get(DEDUPE_PREFIX + record.dedupe_key)
+            if existing is not None and existing["ttl"] >= now:
+                raise DedupeConflict(record.dedupe_key)
+        if self.counted(now) >= max_clients:
+            raise ClientLimitReached(max_clients)
+        self.items[pk] = client_item(record)
+        self._add(record.client_id, record.expires_at, 1)
+        if record.dedupe_key:
+            self.items[DEDUPE_PREFIX + record.dedupe_key] = dedupe_item(record)
+        return record
 
     def get(self, client_id: str, now: int) -> ClientRecord | None:
         item = self.items.get(CLIENT_PREFIX + client_id)
@@ -83,6 +87,7 @@ class InMemoryClientStore:
         ):
             return None
         updated = with_registration_token(record, new_hash, now, now + self._idle)
+        self._move(record.client_id, item["ttl"], updated.expires_at)
         item.update(client_item(updated))
         self._refresh_dedupe(record, updated.expires_at)
         return updated
@@ -103,6 +108,7 @@ class InMemoryClientStore:
         if old is None or old.get("registration_access_token_hash") != expected_token_hash:
             return None
         updated = replace(record, dedupe_key=None, last_used_at=now, expires_at=now + self._idle)
+        self._move(record.client_id, old["ttl"], updated.expires_at)
         self.items[pk] = {
             **client_item(updated),
             "registration_access_token_hash": old["registration_access_token_hash"],
@@ -117,7 +123,7 @@ class InMemoryClientStore:
         if item is None or item.get("registration_access_token_hash") != expected_token_hash:
             return False
         del self.items[pk]
-        self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": self.counter - 1}
+        self._add(record.client_id, item["ttl"], -1)
         self._drop_dedupe(record)
         return True
 
@@ -128,12 +134,7 @@ class InMemoryClientStore:
         if item is None or item["last_used_at"] > now - TOUCH_INTERVAL:
             return record
         expires = now + self._idle
+        self._move(record.client_id, item["ttl"], expires)
         item.update(last_used_at=now, ttl=expires)
         self._refresh_dedupe(record, expires)
         return replace(record, last_used_at=now, expires_at=expires)
-
-    def recount(self, now: int) -> int:
-        self.recounts += 1
-        count = sum(1 for pk, item in self.items.items() if pk.startswith(CLIENT_PREFIX) and item["ttl"] > now)
-        self.items[COUNTER_KEY] = {"pk": COUNTER_KEY, "kind": "counter", "count": count}
-        return count

@@ -10,6 +10,7 @@ docs/storage-schema.md (``CONSENT#<sub>#<sha256(client_id)>``).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -65,18 +66,51 @@ def redirect_proves_client(client: ClientRecord, redirect_uri: str) -> bool:
     remembered consent may skip the consent page.
 
     RFC 8252 section 8.6: without proof of the client's identity, process the request as if
-    nothing had been approved. Proof is an https redirect URI of a confidential client
-    (only its holder can redeem the code) or of a CIMD client on the host that serves its
-    metadata document. Loopback and private-use-scheme redirects of public clients prove
-    nothing: any local program can listen there or claim the scheme, and identical public
-    registrations share one client_id.
+    nothing had been approved. Proof is an https redirect URI on a public DNS name of a
+    confidential client (only its holder can redeem the code) or of a CIMD client at the
+    origin (scheme, host, port: RFC 6454 section 4) that serves its metadata document.
+    Loopback and private-use-scheme redirects of public clients prove nothing: any local
+    program can listen there or claim the scheme, and identical public registrations share
+    one client_id. Nor does an https redirect to a loopback name, an IP literal or a
+    single-label name, whatever the client: anyone can register a confidential client, and
+    a native app's secret is readable by any program on its machine (RFC 8252 section 8.5),
+    so only a certificate for a DNS name ties the target to one party (RFC 6125).
     """
-    target = urlsplit(redirect_uri)
-    if target.scheme.lower() != "https" or not target.hostname:
+    target = _https_origin(redirect_uri)
+    if target is None:
         return False
     if client.kind == "cimd":
-        return target.hostname == urlsplit(client.client_id).hostname
+        return target == _https_origin(client.client_id)
     return not client.is_public
+
+
+def _https_origin(uri: str) -> tuple[str, int] | None:
+    """``(host, port)`` of an https URI whose host is a public-looking DNS name, else None.
+
+    Refused: other schemes, IP literals (v4, v6, and what resolvers read as v4 such as
+    ``127.1``), ``localhost`` and ``*.localhost`` (RFC 6761 section 6.3), single-label names,
+    and an unparsable port. Case and a trailing dot of the host are not significant.
+    """
+    parts = urlsplit(uri)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        return None
+    try:
+        port = parts.port or 443
+    except ValueError:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    labels = host.split(".")
+    if len(labels) < 2 or labels[-1] == "localhost" or labels[-1].isdigit() or _is_ip_literal(host):
+        return None
+    return host, port
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def consent_key(sub: str, client_id: str) -> str:

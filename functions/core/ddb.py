@@ -6,23 +6,21 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core import aws
+from functions.core.attribute_values import deserialize, serialize
 from functions.core.errors import DependencyError
 
-_SER: Final = TypeSerializer()
-_DESER: Final = TypeDeserializer()
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _SER.serialize(v) for k, v in values.items() if v is not None}
+    return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _DESER.deserialize(v) for k, v in item.items()}
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 class ConditionFailed(Exception):

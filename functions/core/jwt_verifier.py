@@ -21,12 +21,14 @@ import http.client
 import json
 import math
 import re
+import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final, Literal
 
 from jose import jwk
@@ -55,12 +57,24 @@ RejectReason = Literal[
 # Cognito access tokens are ~1 KB; groups and scopes can grow them. Anything far beyond
 # is not a Cognito token and is refused before any parsing (resource exhaustion).
 MAX_TOKEN_LENGTH: Final = 8192
-_JWS_SHAPE: Final = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-_B64URL: Final = re.compile(r"^[A-Za-z0-9_-]+$")
+# Matched with fullmatch: "$" would also accept a trailing newline.
+_JWS_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_B64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
 # RFC 8725 section 3.1: the verifier fixes the algorithm; ``alg`` in the header is not trusted.
 ALGORITHM: Final = "RS256"
 # RFC 7518 section 3.3: a key of 2048 bits or larger MUST be used with RS256.
 MIN_RSA_BITS: Final = 2048
+# FIPS 186-5 section 5.4 (a): an RSA public exponent is odd with 2**16 < e < 2**256. This
+# refuses e = 1 (the "signature" is the padded digest itself, forgeable by anyone) and small
+# exponents; Cognito publishes e = 65537 ("AQAB").
+MIN_RSA_EXPONENT: Final = 2**16 + 1
+MAX_RSA_EXPONENT_BITS: Final = 256
+# RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3); python-rsa names it so.
+RS256_HASH: Final = "SHA-256"
+# Keys are trusted for at most this long after the fetch that published them; the next
+# request after that fetches the JWKS again, so a key Cognito withdrew stops verifying
+# within a day even on a container that never sees an unknown kid.
+JWKS_MAX_AGE_SECONDS: Final = 24 * 3600
 JWKS_TIMEOUT_SECONDS: Final = 3.0
 JWKS_MAX_BYTES: Final = 64 * 1024
 MAX_KID_LENGTH: Final = 256
@@ -92,6 +106,39 @@ class AccessToken:
 JwksFetcher = Callable[[str], Mapping[str, Any]]
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The container's one verifying TLS context for HTTPS fetches (certificates and host names).
+
+    Loading the system CA store costs 100-150 ms with OpenSSL 3. ``urlopen``'s default opener
+    would build its context at the first fetch (even of a plain-http URL), inside a request;
+    the handler builds this one during init, which SnapStart snapshots.
+    """
+    return ssl.create_default_context()
+
+
+def _open(request: urllib.request.Request, timeout: float) -> Any:
+    if request.type == "https":
+        return urllib.request.urlopen(request, timeout=timeout, context=tls_context())  # noqa: S310
+    # Plain HTTP (the local stack on loopback): no TLS context is built; a redirect is not
+    # followed (its target would be fetched without checks), so it fails as a non-200.
+    return _PLAIN_HTTP.open(request, timeout=timeout)
+
+
+def _plain_http_opener() -> urllib.request.OpenerDirector:
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.HTTPDefaultErrorHandler(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+_PLAIN_HTTP: Final = _plain_http_opener()
+
+
 def fetch_jwks(url: str, *, timeout: float = JWKS_TIMEOUT_SECONDS) -> Mapping[str, Any]:
     """GET the JWKS document (stdlib only: no HTTP client import on the cold path).
 
@@ -102,7 +149,7 @@ def fetch_jwks(url: str, *, timeout: float = JWKS_TIMEOUT_SECONDS) -> Mapping[st
     """
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (https/loopback URL from settings)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
+        with _open(request, timeout) as resp:
             if resp.status != 200:
                 raise DependencyError(f"JWKS answered HTTP {resp.status}")
             raw = resp.read(JWKS_MAX_BYTES + 1)
@@ -157,15 +204,40 @@ def _unusable(entry: Mapping[str, Any]) -> str | None:
         return "key_ops does not allow verify"
     for member in ("n", "e"):
         value = entry.get(member)
-        if not isinstance(value, str) or not _B64URL.match(value.rstrip("=")):
+        if not isinstance(value, str) or not _B64URL.fullmatch(value.rstrip("=")):
             return f"{member} is missing or not base64url"
     try:
         modulus = int.from_bytes(_segment(entry["n"].rstrip("=")), "big")
+        exponent = int.from_bytes(_segment(entry["e"].rstrip("=")), "big")
     except binascii.Error:
-        return "n is not base64url"
+        return "n or e is not base64url"
     if modulus.bit_length() < MIN_RSA_BITS:
         return "key shorter than 2048 bits"
+    if exponent % 2 == 0 or exponent < MIN_RSA_EXPONENT or exponent.bit_length() > MAX_RSA_EXPONENT_BITS:
+        return "public exponent is not an odd number in (2**16, 2**256)"
     return None
+
+
+def verify_rs256(key: Key, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is an RS256 signature of ``message`` under ``key``, whatever the backend.
+
+    RS256 is RSASSA-PKCS1-v1_5 with SHA-256 and nothing else (RFC 7518 section 3.3). The
+    cryptography backend verifies with the key's fixed hash; python-jose's pure-Python ``rsa``
+    backend (used when ``cryptography`` is not installed, as in the token and authorization
+    functions) lets ``rsa.pkcs1.verify`` take the hash from the signature's DigestInfo, so
+    MD5, SHA-1 or SHA-512 signatures would pass: there the hash it found must be SHA-256.
+    """
+    if type(key).__module__ == "jose.backends.rsa_backend":
+        import rsa  # python-jose's own dependency for that backend
+
+        public = getattr(key, "_prepared_key", None)
+        if not isinstance(public, rsa.PublicKey):
+            return False
+        try:
+            return bool(rsa.pkcs1.verify(message, signature, public) == RS256_HASH)
+        except rsa.pkcs1.VerificationError:
+            return False
+    return bool(key.verify(message, signature))
 
 
 class JwksCache:
@@ -176,6 +248,11 @@ class JwksCache:
     kids costs one HTTP call a minute, not one per request. A failed fetch (or a document
     without one usable key) is an outage: ``DependencyError``, not recorded as an attempt,
     so the first request after JWKS recovers fetches again and verifies.
+
+    Keys expire ``JWKS_MAX_AGE_SECONDS`` after the fetch that published them; the next request
+    fetches again and keeps only the keys Cognito still publishes. If that refetch fails the
+    old keys are not served (fail closed): a key unconfirmed for a day may be one Cognito
+    withdrew, so the request is a 503 whose retry verifies once the JWKS answers again.
     """
 
     def __init__(
@@ -195,19 +272,24 @@ class JwksCache:
         self._lock = threading.Lock()
 
     def current(self, kid: str) -> Key | None:
-        """The key now held for ``kid``, without fetching (``None`` if none)."""
-        return self._keys.get(kid)
+        """The key now held for ``kid``, without fetching (``None`` if none or expired)."""
+        return self._keys.get(kid) if self._fresh(self._clock()) else None
+
+    def _fresh(self, now: float) -> bool:
+        return self._last_success is not None and now - self._last_success < JWKS_MAX_AGE_SECONDS
 
     def get(self, kid: str) -> Key | None:
         """The key for ``kid``; ``None`` when a recent good JWKS lacks it. Raises ``DependencyError``."""
-        key = self._keys.get(kid)
+        key = self.current(kid)
         if key is not None:
             return key
         with self._lock:
+            now = self._clock()
+            if not self._fresh(now):
+                self._keys = {}  # expired: none is served until a fetch confirms it
             key = self._keys.get(kid)
             if key is not None:
                 return key
-            now = self._clock()
             if self._last_success is not None and now - self._last_success < self._min_refresh:
                 return None  # a good JWKS lacked this kid moments ago: unknown, no refetch
             self._keys = self._load()
@@ -306,7 +388,7 @@ class CognitoAccessTokenVerifier:
     def _verify_uncached(self, token: str) -> tuple[AccessToken, str, Key]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("oversized", "token too large")
-        if not _JWS_SHAPE.match(token):
+        if not _JWS_SHAPE.fullmatch(token):
             raise TokenRejected("malformed", "token is not a compact JWS")
         encoded_header, encoded_claims, encoded_signature = token.split(".")
         header = _json_object(encoded_header, "header")
@@ -326,7 +408,7 @@ class CognitoAccessTokenVerifier:
         except binascii.Error:
             raise TokenRejected("malformed", "token signature is not base64url") from None
         # RFC 7515 section 5.2 step 8: the signing input is the encoded header and payload as sent.
-        if not key.verify(f"{encoded_header}.{encoded_claims}".encode("ascii"), signature):
+        if not verify_rs256(key, f"{encoded_header}.{encoded_claims}".encode("ascii"), signature):
             raise TokenRejected("bad_signature", "token signature invalid")
         claims = _json_object(encoded_claims, "claims")
         self._check_registered(claims)

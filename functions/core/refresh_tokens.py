@@ -6,9 +6,11 @@ the grant records the refresh (its current session scope, last use, Cognito's ro
 refresh token) on condition that it is still active. Of N concurrent refreshes with one
 token exactly one rotates it (OAuth 2.1 section 4.3.1).
 
-A rotated token may mint a few more pairs within a short grace (RFC 9700 section 4.14.2
-allows such a window for retries of a lost response and for parallel refreshes): that too
-is one conditional transaction, bounded by ``grace_mints`` on the rotated item.
+Within a short grace (RFC 9700 section 4.14.2 allows such a window for retries of a lost
+response and for parallel refreshes) a rotated token is answered again with the SAME
+successor it was rotated to (the successor is derived from it, its hash is recorded as
+``successor``) and only a new access token: the grace never forks the chain. That re-answer
+is one conditional transaction too, bounded by ``grace_mints`` on the rotated item.
 Item layout: docs/storage-schema.md (``RT#<sha256(refresh token)>``, ``GRANT#``). The
 in-memory twin has the same conditional semantics (atomic under one lock) for unit tests.
 """
@@ -52,8 +54,10 @@ class RefreshToken:
     # that of the refresh token included by the client in the request"). None: an item written
     # before this attribute existed, whose scope is the grant's.
     scopes: frozenset[str] | None = None
-    # Pairs minted from this token after its rotation, within the reuse grace.
+    # Access tokens minted again from this token after its rotation, within the reuse grace.
     grace_mints: int = 0
+    # SHA-256 of the refresh token this one was rotated to (the chain's next link).
+    successor: str | None = None
 
     def is_live(self, now: float) -> bool:
         return now < self.expires_at
@@ -91,14 +95,16 @@ class RefreshTokenRepository(Protocol):
         """
         ...
 
-    def mint_in_grace(
-        self, old_hash: str, new: RefreshToken, *, rotated_since: int, max_mints: int, session: SessionUpdate | None
+    def reissue_in_grace(
+        self, old_hash: str, *, successor: str, rotated_since: int, max_mints: int, session: SessionUpdate | None
     ) -> None:
-        """Atomically: count one more pair minted by the rotated ``old_hash``, store ``new``, record ``session``.
+        """Atomically: count one more re-answer of the rotated ``old_hash`` and record ``session``.
 
-        Only while ``old_hash`` is rotated, ``rotated_at >= rotated_since`` (epoch seconds)
-        and fewer than ``max_mints`` pairs were minted this way; else ``TokenSpent`` (or
-        ``GrantInactive``), and nothing is written.
+        Stores no new token: the answer carries the existing successor (SHA-256 ``successor``)
+        again, so the grant's chain does not fork and its head is unchanged. Only while
+        ``old_hash`` is rotated to ``successor``, ``rotated_at >= rotated_since`` (epoch
+        seconds) and fewer than ``max_mints`` re-answers were counted; else ``TokenSpent``
+        (or ``GrantInactive``), and nothing is written.
         """
         ...
 
@@ -138,11 +144,12 @@ class InMemoryRefreshTokenRepository:
             self._check_session(session)
             if old is None or old.status != "active" or new.token_hash in self.items:
                 raise TokenSpent("rotate refresh token")
-            self.items[old_hash] = replace(old, status="rotated", rotated_at=now)
-            self._commit(new, session)
+            self.items[old_hash] = replace(old, status="rotated", rotated_at=now, successor=new.token_hash)
+            self.items[new.token_hash] = new
+            self._record(session, new.token_hash)
 
-    def mint_in_grace(
-        self, old_hash: str, new: RefreshToken, *, rotated_since: int, max_mints: int, session: SessionUpdate | None
+    def reissue_in_grace(
+        self, old_hash: str, *, successor: str, rotated_since: int, max_mints: int, session: SessionUpdate | None
     ) -> None:
         with self._lock:
             old = self.items.get(old_hash)
@@ -150,14 +157,14 @@ class InMemoryRefreshTokenRepository:
             if (
                 old is None
                 or old.status != "rotated"
+                or old.successor != successor
                 or old.rotated_at is None
                 or old.rotated_at < rotated_since
                 or old.grace_mints >= max_mints
-                or new.token_hash in self.items
             ):
-                raise TokenSpent("mint in grace")
+                raise TokenSpent("reissue in grace")
             self.items[old_hash] = replace(old, grace_mints=old.grace_mints + 1)
-            self._commit(new, session)
+            self._record(session, None)
 
     def _check_session(self, session: SessionUpdate | None) -> None:
         if session is None:
@@ -166,8 +173,7 @@ class InMemoryRefreshTokenRepository:
         if grant is None or grant.status != "active":
             raise GrantInactive("record refresh on grant")
 
-    def _commit(self, new: RefreshToken, session: SessionUpdate | None) -> None:
-        self.items[new.token_hash] = new
+    def _record(self, session: SessionUpdate | None, head: str | None) -> None:
         if session is not None and self.grants is not None:
             grant = self.grants.items[session.grant_id]
             self.grants.items[session.grant_id] = replace(
@@ -175,7 +181,7 @@ class InMemoryRefreshTokenRepository:
                 scopes=session.scopes,
                 last_used_at=session.used_at,
                 upstream_refresh=session.upstream_refresh or grant.upstream_refresh,
-                refresh_head=new.token_hash,
+                refresh_head=head or grant.refresh_head,
             )
 
 
@@ -192,6 +198,7 @@ def refresh_token_item(token: RefreshToken) -> dict[str, Any]:
         "rotated_at": token.rotated_at,
         "scopes": None if token.scopes is None else sorted(token.scopes),
         "grace_mints": token.grace_mints or None,
+        "successor": token.successor,
         "ttl": token.expires_at,
     }
 
@@ -228,6 +235,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
             rotated_at=int(item["rotated_at"]) if "rotated_at" in item else None,
             scopes=frozenset(str(s) for s in item["scopes"]) if "scopes" in item else None,
             grace_mints=int(item.get("grace_mints", 0)),
+            successor=str(item["successor"]) if "successor" in item else None,
         )
 
     def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
@@ -236,13 +244,14 @@ class DynamoRefreshTokenRepository(DynamoTable):
         self._transact(
             {
                 "Key": {"pk": {"S": RT_PREFIX + old_hash}},
-                "UpdateExpression": "SET #s = :rotated, rotated_at = :now",
+                "UpdateExpression": "SET #s = :rotated, rotated_at = :now, successor = :next",
                 "ConditionExpression": "attribute_exists(pk) AND #s = :active",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": {
                     ":rotated": {"S": "rotated"},
                     ":active": {"S": "active"},
                     ":now": {"N": str(now)},
+                    ":next": {"S": new.token_hash},
                 },
             },
             new,
@@ -250,62 +259,71 @@ class DynamoRefreshTokenRepository(DynamoTable):
             "rotate refresh token",
         )
 
-    def mint_in_grace(
-        self, old_hash: str, new: RefreshToken, *, rotated_since: int, max_mints: int, session: SessionUpdate | None
+    def reissue_in_grace(
+        self, old_hash: str, *, successor: str, rotated_since: int, max_mints: int, session: SessionUpdate | None
     ) -> None:
         # RFC 9700 section 4.14.2: the grace is checked and counted by the same conditional
-        # write that stores the new token, so parallel retries cannot exceed ``max_mints``.
+        # write that records the refresh, so parallel retries cannot exceed ``max_mints``.
         self._transact(
             {
                 "Key": {"pk": {"S": RT_PREFIX + old_hash}},
                 "UpdateExpression": "SET grace_mints = if_not_exists(grace_mints, :zero) + :one",
                 "ConditionExpression": (
-                    "attribute_exists(pk) AND #s = :rotated AND rotated_at >= :since"
+                    "attribute_exists(pk) AND #s = :rotated AND successor = :next AND rotated_at >= :since"
                     " AND (attribute_not_exists(grace_mints) OR grace_mints < :max)"
                 ),
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": {
                     ":rotated": {"S": "rotated"},
+                    ":next": {"S": successor},
                     ":since": {"N": str(rotated_since)},
                     ":max": {"N": str(max_mints)},
                     ":zero": {"N": "0"},
                     ":one": {"N": "1"},
                 },
             },
-            new,
+            None,
             session,
-            "mint in grace",
+            "reissue in grace",
         )
 
     def _transact(
-        self, old_update: dict[str, Any], new: RefreshToken, session: SessionUpdate | None, what: str
+        self, old_update: dict[str, Any], new: RefreshToken | None, session: SessionUpdate | None, what: str
     ) -> None:
-        items: list[dict[str, Any]] = [
-            {"Update": {"TableName": self._table, **old_update}},
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item(refresh_token_item(new)),
-                    "ConditionExpression": "attribute_not_exists(pk)",
+        """The old token's update, ``new`` put (unless None), ``session`` on the grant: all or nothing."""
+        items: list[dict[str, Any]] = [{"Update": {"TableName": self._table, **old_update}}]
+        if new is not None:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_item(refresh_token_item(new)),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
                 }
-            },
-        ]
+            )
         if session is not None:
-            items.append({"Update": {"TableName": self._table, **_session_update(session, new.token_hash)}})
-        transact(self._ddb, items, what, [(2, GrantInactive), (0, TokenSpent), (1, TokenSpent)])
+            head = None if new is None else new.token_hash
+            items.append({"Update": {"TableName": self._table, **_session_update(session, head)}})
+        losers: list[tuple[int, type[Exception]]] = [(0, TokenSpent), (1, TokenSpent)]
+        if session is not None:
+            losers.insert(0, (len(items) - 1, GrantInactive))
+        transact(self._ddb, items, what, losers)
 
 
 _STATES: Final[dict[str, RefreshStatus]] = {"active": "active", "rotated": "rotated", "revoked": "revoked"}
 
 
-def _session_update(session: SessionUpdate, head: str) -> dict[str, Any]:
-    """The grant's part of a refresh transaction (attributes of ``GRANT#``, docs/storage-schema.md)."""
-    sets = ["last_used_at = :now", "refresh_head = :head"]
-    values: dict[str, Any] = {
-        ":now": {"N": str(session.used_at)},
-        ":active": {"S": "active"},
-        ":head": {"S": head},
-    }
+def _session_update(session: SessionUpdate, head: str | None) -> dict[str, Any]:
+    """The grant's part of a refresh transaction (attributes of ``GRANT#``, docs/storage-schema.md).
+
+    ``head``: the new chain head's hash, or None when the head does not move (a grace re-answer).
+    """
+    sets = ["last_used_at = :now"]
+    values: dict[str, Any] = {":now": {"N": str(session.used_at)}, ":active": {"S": "active"}}
+    if head is not None:
+        sets.append("refresh_head = :head")
+        values[":head"] = {"S": head}
     removes = ""
     if session.scopes:
         sets.append("scopes = :scopes")

@@ -16,7 +16,11 @@ from urllib.parse import urlsplit
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PCT: Final = re.compile(r"%(.{0,2})")
-_HEX2: Final = re.compile(r"^[0-9A-Fa-f]{2}$")
+_HEX2: Final = re.compile(r"[0-9A-Fa-f]{2}")
+# RFC 3986 section 2: unreserved, reserved (gen-delims, sub-delims) and "%". Anything else
+# (space, tab, CR/LF, NUL and other controls, non-ASCII, "<>\"^`{|}\\") is not in a URI;
+# urlsplit silently strips some of them, so they are refused before parsing.
+_URI_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 MAX_RESOURCE: Final = 2048
 
 
@@ -27,7 +31,7 @@ def _percent_normalised(text: str) -> str | None:
     def fix(match: re.Match[str]) -> str:
         nonlocal bad
         digits = match.group(1)
-        if not _HEX2.match(digits):
+        if not _HEX2.fullmatch(digits):
             bad = True
             return match.group(0)
         char = chr(int(digits, 16))
@@ -62,10 +66,11 @@ def normalise(uri: str) -> str | None:
     Scheme and host lower-cased, the scheme's default port dropped, an empty path made
     ``/``, percent-encodings upper-cased and unreserved ones decoded, dot segments removed,
     and one trailing slash of a non-root path dropped (``<B>/mcp/`` is ``<B>/mcp``). A URI
-    with a fragment, user information or an unparseable port is None (RFC 8707 section 2:
-    a resource is an absolute URI without a fragment).
+    with a fragment, user information, an unparseable port or a character RFC 3986 section 2
+    does not allow (whitespace, controls, non-ASCII...) is None (RFC 8707 section 2: a
+    resource is an absolute URI without a fragment).
     """
-    if not uri or len(uri) > MAX_RESOURCE or "#" in uri:
+    if not uri or len(uri) > MAX_RESOURCE or "#" in uri or not _URI_CHARS.fullmatch(uri):
         return None
     try:
         parts = urlsplit(uri)

@@ -3,7 +3,8 @@ secret, and KMS encryption of the Cognito tokens the kit keeps server-side.
 
 * The gateway client secret is read with ``DescribeUserPoolClient`` once per container and
   never stored (docs/storage-schema.md, "Derived, not stored"); the cookie key and the key of
-  the kit's PKCE verifier towards Cognito are derived from it.
+  the kit's PKCE verifier towards Cognito are derived from it, and so is each kit refresh
+  token's successor.
 * ``CognitoOAuthClient`` talks to ``/oauth2/token`` and ``/oauth2/revoke`` with the stdlib
   (no HTTP client import on the cold path) and short timeouts: a network failure is a
   ``DependencyError`` (503), an ``invalid_grant`` is ``UpstreamInvalidGrant``.
@@ -33,6 +34,7 @@ from functions.core.settings import FacadeSettings
 
 COOKIE_KEY_LABEL: Final = "mcp-kit/cookie/v1"
 UPSTREAM_PKCE_LABEL: Final = "mcp-kit/upstream-pkce/v1"
+REFRESH_SUCCESSOR_LABEL: Final = "mcp-kit/refresh-successor/v1"
 HTTP_TIMEOUT_SECONDS: Final = 5.0
 MAX_RESPONSE_BYTES: Final = 64 * 1024
 TOKEN_PATH: Final = "/oauth2/token"
@@ -125,6 +127,17 @@ def upstream_verifier(secret: SecretSource, txn_id: str) -> str:
     alphabet: a valid verifier with 256 bits of entropy, recomputable at the callback.
     """
     return mac(derive_key(secret.get(), UPSTREAM_PKCE_LABEL), txn_id)
+
+
+def refresh_successor(secret: SecretSource, refresh_token: str) -> str:
+    """The kit refresh token that ``refresh_token`` rotates to, derived, never stored.
+
+    ``base64url(HMAC-SHA256(key, refresh_token))``: 256 bits nobody without the gateway
+    secret can compute, and the same on every presentation, so a retry inside the reuse
+    grace gets the same successor instead of a new chain (RFC 9700 section 4.14.2).
+    ``DependencyError`` when the secret cannot be read.
+    """
+    return mac(derive_key(secret.get(), REFRESH_SUCCESSOR_LABEL), refresh_token)
 
 
 # --------------------------------------------------------------------------- Cognito OAuth

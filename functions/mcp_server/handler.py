@@ -16,6 +16,7 @@ from mangum import Mangum
 
 from functions.core import aws
 from functions.core import settings as settings_mod
+from functions.core.jwt_verifier import tls_context
 from functions.core.observability import logger
 from functions.mcp_server.factory import create_endpoint
 
@@ -25,8 +26,11 @@ _settings = settings_mod.load(settings_mod.McpSettings)
 # lifespan="off": the endpoint keeps no per-app state that needs starting (see app.py).
 _asgi = Mangum(create_endpoint(_settings), lifespan="off")
 # Work the first request would otherwise pay, done in the init phase (which SnapStart
-# snapshots): creating the botocore client (~100 ms) and loading anyio's asyncio backend.
+# snapshots): creating the botocore client (~100 ms), the TLS context the JWKS fetch uses
+# (loading the CA store, ~100 ms with OpenSSL 3) and loading anyio's asyncio backend.
 aws.dynamodb()
+if _settings.jwks_url.startswith("https:"):
+    tls_context()
 importlib.import_module("anyio._backends._asyncio")
 
 

@@ -36,6 +36,12 @@ from functions.core.settings import RegistrationPolicy, RegistrationSettings
 
 MAX_BODY_BYTES: Final = 16 * 1024
 RATE_BUCKET: Final = "register"
+# Identical public registrations do not create a client, but each is still a conditional
+# write on the shared client that evicts its oldest registration access token: they count in
+# their own per-IP bucket, this many times REGISTRATION_RATE_PER_MINUTE, so many users of one
+# hosted agent behind one egress IP fit while a flood cannot churn the kept tokens.
+DEDUPE_RATE_BUCKET: Final = "register-dedupe"
+DEDUPE_RATE_FACTOR: Final = 10
 # Reads of the dedupe mapping before giving up (503, safe to retry): each lost race (a
 # concurrent identical registration) costs one more read.
 DEDUPE_ATTEMPTS: Final = 5
@@ -182,20 +188,25 @@ class RegistrationService:
         # exclusive ownership (RFC 7592 section 1): shared clients are read-only
         # (``_refuse_if_shared``).
         dedupe_key = meta.dedupe_key()
-        spent = False
+        spent = spent_dedupe = False
         for _ in range(DEDUPE_ATTEMPTS):
             existing = self._store.find_by_dedupe(dedupe_key, now)
             if existing is not None:
+                if not spent_dedupe:
+                    # Counted before the write, once per request (DEDUPE_RATE_BUCKET).
+                    self._spend_rate_limit(source_ip, DEDUPE_RATE_BUCKET, DEDUPE_RATE_FACTOR)
+                    spent_dedupe = True
                 added = self._store.add_registration_token(existing, sha256_hex(rat), now)
                 if added is not None:
                     logger.info("registration deduplicated", extra={"client_id": added.client_id})
                     return self._information(added, Issued(rat), 201)
                 continue  # another token was added concurrently: read the client again
             if not spent:
-                # Only a registration that creates a client spends the per-IP budget, so
-                # users of one hosted agent behind a shared egress IP are not refused for
-                # re-registering what exists. The check sits before the first write: a flood
-                # of distinct registrations costs one read each, then 429.
+                # Only a registration that creates a client spends the per-IP budget (identical
+                # ones spend their own, larger one, above), so users of one hosted agent behind
+                # a shared egress IP are not refused for re-registering what exists. The check
+                # sits before the first write: a flood of distinct registrations costs one read
+                # each, then 429.
                 self._spend_rate_limit(source_ip)
                 spent = True
             try:
@@ -204,8 +215,11 @@ class RegistrationService:
                 continue  # an identical registration won the race: return that one
         raise DependencyError("registration de-duplication did not settle")
 
-    def _spend_rate_limit(self, source_ip: str) -> None:
-        decision = self._limiter.hit(RATE_BUCKET, source_ip, self._settings.registration_rate_per_minute)
+    def _spend_rate_limit(self, source_ip: str, bucket: str = RATE_BUCKET, factor: int = 1) -> None:
+        """Count one request of ``source_ip`` in ``bucket``, whose limit is ``factor`` x
+        REGISTRATION_RATE_PER_MINUTE a minute; ``OAuthError`` 429 with Retry-After when spent."""
+        limit = factor * self._settings.registration_rate_per_minute
+        decision = self._limiter.hit(bucket, source_ip, limit)
         if not decision.allowed:
             raise OAuthError(
                 "temporarily_unavailable",

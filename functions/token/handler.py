@@ -42,6 +42,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
         upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, gateway_secret(settings)),
+        secret=gateway_secret(settings),
         verifier=CognitoAccessTokenVerifier(settings),
     )
 

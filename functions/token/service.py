@@ -32,19 +32,21 @@ from functions.core.settings import FacadeSettings
 from functions.core.upstream import (
     CiphertextRejected,
     CognitoOAuth,
+    SecretSource,
     TokenCipher,
     UpstreamInvalidGrant,
     grant_context,
+    refresh_successor,
 )
 from functions.token.revocation import GrantRevoker
 from functions.token.web import authenticate_client
 
 GRANT_TYPES: Final = ("authorization_code", "refresh_token")
 MAX_TOKEN: Final = 8192
-# How many extra pairs one rotated refresh token can mint inside its reuse grace. Each is a
-# live refresh chain, so the bound is small: enough for a retried lost response plus a couple
-# of processes sharing one credential store refreshing at once, while a thief racing the
-# client within the grace gains at most this many chains (all of them die with the grant).
+# How many times one rotated refresh token is answered again inside its reuse grace. Each
+# answer carries the same successor refresh token (the chain never forks) and a new Cognito
+# access token, so this bounds only access-token re-mints (and Cognito calls): enough for a
+# retried lost response plus a couple of processes sharing one credential store.
 MAX_GRACE_PAIRS: Final = 3
 DAY: Final = 86400
 
@@ -65,10 +67,12 @@ class TokenService:
         consents: ConsentRepository,
         cipher: TokenCipher,
         upstream: CognitoOAuth,
+        secret: SecretSource,
         verifier: CognitoAccessTokenVerifier,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
+        self._secret = secret
         self._clients, self._codes, self._grants = clients, codes, grants
         self._rts, self._consents = refresh_tokens, consents
         self._cipher, self._upstream, self._verifier = cipher, upstream, verifier
@@ -204,6 +208,10 @@ class TokenService:
             # after its grace is reuse (theft or a broken client): revoke the whole grant.
             self._revoker.revoke(record.grant_id, "refresh_reuse", forget_consent=True)
             raise _invalid_grant("refresh token already used")
+        if record.status == "rotated" and record.grace_mints >= MAX_GRACE_PAIRS:
+            # Refused from the record, before any Cognito call; the conditional write in
+            # _store_rotation stays the authority for requests that pass this check.
+            raise _invalid_grant("refresh token already used")
         if not record.is_live(now):
             raise _invalid_grant("refresh token expired")
         grant = self._grants.get(record.grant_id)
@@ -228,6 +236,13 @@ class TokenService:
         # token of the grant (Cognito cannot narrow the JWT itself); a later refresh without
         # scope widens the session back to the original grant, never beyond.
         session_scopes = requested or originally
+        # RFC 9700 section 4.14.2: the successor is derived from the presented token, so a
+        # retry inside the grace gets the same one (one chain; a later use of the older token
+        # is reuse). A rotated token whose recorded successor is another cannot be answered.
+        successor = refresh_successor(self._secret, presented)
+        successor_hash = sha256_hex(successor)
+        if record.status == "rotated" and record.successor != successor_hash:
+            raise _invalid_grant("refresh token already used")
         upstream_refresh = self._decrypt(grant.upstream_refresh, grant.grant_id)
         if upstream_refresh is None:
             raise _invalid_grant("the authorization cannot be renewed; start again")
@@ -242,9 +257,8 @@ class TokenService:
         if tokens.refresh_token and tokens.refresh_token != upstream_refresh:
             # Cognito rotates its own refresh token when the app client has rotation enabled.
             rotated_upstream = self._cipher.encrypt(tokens.refresh_token.encode(), grant_context(grant.grant_id))
-        new_token = new_secret()
         new_record = RefreshToken(
-            sha256_hex(new_token), grant.grant_id, client.client_id, now, grant.expires_at, scopes=originally
+            successor_hash, grant.grant_id, client.client_id, now, grant.expires_at, scopes=originally
         )
         self._store_rotation(
             record, new_record, now, SessionUpdate(grant.grant_id, session_scopes, now, rotated_upstream)
@@ -255,7 +269,7 @@ class TokenService:
             "expires_in": tokens.expires_in,
             # RFC 6749 sections 5.1 and 6: the scope of this access token as /mcp enforces it.
             "scope": " ".join(catalogue.order(session_scopes)),
-            "refresh_token": new_token,
+            "refresh_token": successor,
         }
 
     def _in_grace(self, record: RefreshToken, now: int) -> bool:
@@ -264,10 +278,10 @@ class TokenService:
         return grace > 0 and record.rotated_at is not None and now - record.rotated_at <= grace
 
     def _store_rotation(self, record: RefreshToken, new: RefreshToken, now: int, session: SessionUpdate) -> None:
-        """Spend the presented token (or one of its grace pairs) and store ``new``: one conditional write.
+        """Rotate the presented token to ``new``, or answer it again in its grace: one conditional write.
 
         Refused without revocation when a parallel request won the rotation and no grace
-        applies, or the grace pairs are spent: the presenter held a token that was valid
+        applies, or the grace answers are spent: the presenter held a token that was valid
         when it sent it, so losing a race is never treated as theft.
         """
         grace = self._s.refresh_reuse_grace_seconds
@@ -279,10 +293,15 @@ class TokenService:
                 except TokenSpent:
                     if grace == 0:
                         raise
-            # RFC 9700 section 4.14.2: within the grace the just-rotated token mints another
-            # pair for the same client, at most MAX_GRACE_PAIRS times.
-            self._rts.mint_in_grace(
-                record.token_hash, new, rotated_since=now - grace, max_mints=MAX_GRACE_PAIRS, session=session
+            # RFC 9700 section 4.14.2: within the grace the just-rotated token is answered
+            # again with the successor it was rotated to (``new``, derived from it), at most
+            # MAX_GRACE_PAIRS times; no new refresh token is stored.
+            self._rts.reissue_in_grace(
+                record.token_hash,
+                successor=new.token_hash,
+                rotated_since=now - grace,
+                max_mints=MAX_GRACE_PAIRS,
+                session=session,
             )
         except GrantInactive:
             raise _invalid_grant("the authorization was revoked") from None

@@ -268,6 +268,7 @@ class Kit:
             codes=DynamoCodeRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             grants=self.grants,
             refresh_tokens=self.rts,
+            secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),
             **common,
         )
         self.authorization = authorization_handler(lambda: authorization)

@@ -276,9 +276,22 @@ def test_functions_share_defaults(synth: Synth) -> None:
         assert props["Timeout"] <= 29, "API Gateway HTTP APIs give up after 30 s"
         group = _logical_id(props["LoggingConfig"]["LogGroup"])
         assert log_groups[group]["Properties"]["RetentionInDays"] == synth.config.log_retention_days
+        # JSON lines, and no START/END/REPORT platform lines per invocation (README, Cost).
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["LoggingConfig"]["SystemLogLevel"] == "WARN"
+        assert props["LoggingConfig"]["ApplicationLogLevel"] == env_level(props)
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_SERVICE_NAME"] == name
         assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+
+
+def env_level(props: dict[str, Any]) -> str:
+    return str(props["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"])
+
+
+def test_mcp_memory_sized_from_measurements(synth: Synth) -> None:
+    props = synth.template_json["Resources"][_function_ids(synth)["mcp_server"]]["Properties"]
+    assert props["MemorySize"] == 512  # README, Cost: peak RSS 93-155 MiB, ~1 ms CPU per warm call
 
 
 def test_snapstart_only_on_mcp_and_routes_use_published_versions(synth: Synth) -> None:
@@ -425,6 +438,7 @@ def test_default_stage_throttling_and_json_access_logs(synth: Synth) -> None:
     assert not [v for v in fmt.values() if "querystring" in v.lower() or "header" in v.lower()]
     access_group = _logical_id(props["AccessLogSettings"]["DestinationArn"])
     assert synth.template_json["Resources"][access_group]["Type"] == "AWS::Logs::LogGroup"
+    assert synth.template_json["Resources"][access_group]["Properties"]["LogGroupClass"] == "INFREQUENT_ACCESS"
     # Route settings name routes: the stage is created after them.
     route_ids = set(synth.resources("AWS::ApiGatewayV2::Route"))
     assert route_ids <= set(stage["DependsOn"])

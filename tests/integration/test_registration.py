@@ -19,12 +19,12 @@ from functions.core.cimd import CimdResolver
 from functions.core.client_resolver import KitClientResolver
 from functions.core.client_store import (
     CLIENT_PREFIX,
-    COUNTER_KEY,
     DEDUPE_PREFIX,
     ClientLimitReached,
     DedupeConflict,
     DynamoClientStore,
 )
+from functions.core.client_store_count import DynamoClientCounter
 from functions.core.clients import ClientRecord
 from functions.core.crypto import sha256_hex
 from functions.core.ddb import from_item
@@ -176,14 +176,13 @@ def test_register_read_update_delete_through_dynamodb(handler: Any) -> None:
     assert stored is not None
     assert json.loads(stored["metadata"])["client_name"] == "renamed"
 
-    count_before = item(CLIENTS_TABLE, COUNTER_KEY)
-    assert count_before is not None
+    counter = DynamoClientCounter(CLIENTS_TABLE, 30 * 86_400, lambda: boto3.client("dynamodb"))
+    now = int(stored["ttl"]) - 30 * 86_400
+    count_before = counter.total(now)
     status, _, _ = call(handler, "DELETE", f"/register/{cid}", token=token)
     assert status == 204
     assert item(CLIENTS_TABLE, CLIENT_PREFIX + cid) is None
-    count_after = item(CLIENTS_TABLE, COUNTER_KEY)
-    assert count_after is not None
-    assert count_after["count"] == count_before["count"] - 1
+    assert counter.total(now) == count_before - 1
     assert call(handler, "GET", f"/register/{cid}", token=token)[0] == 401
 
 
@@ -287,7 +286,7 @@ def test_registration_disabled(fresh_table: str) -> None:
     assert scan(fresh_table) == []
 
 
-def test_max_clients_with_recount(fresh_table: str) -> None:
+def test_max_clients_expiry_frees_capacity(fresh_table: str) -> None:
     now = [1_800_000_000.0]
     app = service(fresh_table, now, max_clients=2, registration_rate_per_minute=100)
     conf = {**PUBLIC, "token_endpoint_auth_method": "client_secret_post"}
@@ -297,14 +296,14 @@ def test_max_clients_with_recount(fresh_table: str) -> None:
     status, _, body = call(app, "POST", "/register", body=conf)
     assert status == 403
     assert "maximum number of registered clients" in body["error_description"]
-    assert item(fresh_table, COUNTER_KEY) == {"pk": COUNTER_KEY, "kind": "counter", "count": 2}
+    counter = DynamoClientCounter(fresh_table, 30 * 86_400, lambda: boto3.client("dynamodb"))
+    assert counter.total(int(now[0])) == 2
     # The first client idles out (TTL not yet applied by DynamoDB, never counted down):
-    # the limit triggers a recount, which corrects the counter and admits the registration.
+    # its expiry bucket has ended, so it no longer counts.
     now[0] += 15 * 86_400
+    assert counter.total(int(now[0])) == 1
     assert call(app, "POST", "/register", body=conf)[0] == 201
-    counter = item(fresh_table, COUNTER_KEY)
-    assert counter is not None
-    assert counter["count"] == 2
+    assert counter.total(int(now[0])) == 2
     assert item(fresh_table, CLIENT_PREFIX + first["client_id"]) is not None  # TTL is cleanup only
     assert call(app, "GET", f"/register/{first['client_id']}", token=first["registration_access_token"])[0] == 401
 
@@ -330,9 +329,7 @@ def test_store_transactions(fresh_table: str) -> None:
     store.create(_record("e" * 22), max_clients=2, now=1002)
     with pytest.raises(ClientLimitReached):
         store.create(_record("f" * 22), max_clients=2, now=1003)
-    counter = item(fresh_table, COUNTER_KEY)
-    assert counter is not None
-    assert counter["count"] == 2
+    assert DynamoClientCounter(fresh_table, 86_400, lambda: boto3.client("dynamodb")).total(1003) == 2
     # An idle-expired client's DEDUPE item can be taken over.
     later = 1000 + 86_400 + 1
     assert store.find_by_dedupe("k1", later) is None

@@ -254,28 +254,23 @@ def test_refresh_token_rotation_is_atomic(backend: dict[str, Any]) -> None:
         repo.rotate("missing", RefreshToken("r4", "g", "c", NOW, NOW + 100), NOW)
 
 
-def test_grace_mints_are_conditional_and_bounded(backend: dict[str, Any]) -> None:
+def test_grace_reissues_are_conditional_bounded_and_write_no_token(backend: dict[str, Any]) -> None:
     repo = backend["rts"]
     repo.create(RefreshToken("g1", "g", "c", NOW, NOW + 100))
-    with pytest.raises(TokenSpent):  # an active token is rotated, not minted from
-        repo.mint_in_grace(
-            "g1", RefreshToken("x", "g", "c", NOW, NOW + 100), rotated_since=0, max_mints=2, session=None
-        )
+    with pytest.raises(TokenSpent):  # an active token is rotated, not answered again
+        repo.reissue_in_grace("g1", successor="g2", rotated_since=0, max_mints=2, session=None)
     repo.rotate("g1", RefreshToken("g2", "g", "c", NOW, NOW + 100), NOW + 5)
+    assert repo.get("g1").successor == "g2"
     with pytest.raises(TokenSpent):  # rotated before the grace began
-        repo.mint_in_grace(
-            "g1", RefreshToken("x", "g", "c", NOW, NOW + 100), rotated_since=NOW + 6, max_mints=2, session=None
-        )
-    for n in (3, 4):
-        repo.mint_in_grace(
-            "g1", RefreshToken(f"g{n}", "g", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=2, session=None
-        )
-    assert repo.get("g1").grace_mints == 2 and repo.get("g4") is not None
+        repo.reissue_in_grace("g1", successor="g2", rotated_since=NOW + 6, max_mints=2, session=None)
+    with pytest.raises(TokenSpent):  # another successor than the one it was rotated to
+        repo.reissue_in_grace("g1", successor="other", rotated_since=NOW, max_mints=2, session=None)
+    for _ in range(2):
+        repo.reissue_in_grace("g1", successor="g2", rotated_since=NOW, max_mints=2, session=None)
+    assert repo.get("g1").grace_mints == 2 and repo.get("g2").status == "active"
     with pytest.raises(TokenSpent):  # the bound
-        repo.mint_in_grace(
-            "g1", RefreshToken("g5", "g", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=2, session=None
-        )
-    assert repo.get("g5") is None and repo.get("g1").grace_mints == 2
+        repo.reissue_in_grace("g1", successor="g2", rotated_since=NOW, max_mints=2, session=None)
+    assert repo.get("g1").grace_mints == 2
 
 
 def test_rotation_records_the_session_on_an_active_grant_only(backend: dict[str, Any]) -> None:
@@ -287,11 +282,10 @@ def test_rotation_records_the_session_on_an_active_grant_only(backend: dict[str,
     got = grants.get("origin-alice")
     assert got.scopes == {"notes:read"} and got.last_used_at == NOW + 1 and got.upstream_refresh == b"old"
     wider = SessionUpdate("origin-alice", frozenset({"notes:read", "notes:write"}), NOW + 2, b"new")
-    repo.mint_in_grace(
-        "s1", RefreshToken("s3", "origin-alice", "c", NOW, NOW + 100), rotated_since=NOW, max_mints=3, session=wider
-    )
+    repo.reissue_in_grace("s1", successor="s2", rotated_since=NOW, max_mints=3, session=wider)
     got = grants.get("origin-alice")
     assert got.scopes == {"notes:read", "notes:write"} and got.upstream_refresh == b"new"
+    assert got.refresh_head == "s2"  # a grace answer does not move the chain head
     grants.revoke("origin-alice", "test", NOW + 3)
     with pytest.raises(GrantInactive):
         repo.rotate("s2", RefreshToken("s4", "origin-alice", "c", NOW, NOW + 100), NOW + 3, session)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from functions.authorization.api import make_handler
-from functions.core.consent import MAX_CONSENTED_REDIRECTS, Consent
+from functions.core.consent import MAX_CONSENTED_REDIRECTS, Consent, redirect_proves_client
 from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
 from functions.core.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
@@ -240,6 +240,9 @@ def test_remembered_consent_skips_the_page_for_a_cimd_client_on_its_own_host() -
         public_client(redirect_uris=("https://agent.example.org/cb",)),  # https, but public
         cimd_client(redirect_uris=("https://elsewhere.example.com/cb",)),  # CIMD, another host
         confidential_client(redirect_uris=("http://127.0.0.1:33418/cb",)),  # confidential, loopback
+        confidential_client(redirect_uris=("https://127.0.0.1/cb",)),  # confidential, https loopback IP
+        confidential_client(redirect_uris=("https://localhost/cb",)),  # confidential, https localhost
+        cimd_client(redirect_uris=("https://agent.example.net:8443/cb",)),  # CIMD, its host, another port
     ],
 )
 def test_unproven_clients_always_see_the_page(client: Any) -> None:
@@ -252,6 +255,46 @@ def test_unproven_clients_always_see_the_page(client: Any) -> None:
     page = callback(facade, start(facade, client_id=client.client_id, redirect_uri=redirect_uri))
     assert page.status == 200 and "Your decision is not remembered" in page.body
     assert not facade.codes.items
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "https://127.0.0.1/cb",
+        "https://127.1/cb",
+        "https://2130706433/cb",
+        "https://[::1]/cb",
+        "https://10.0.0.7:8443/cb",
+        "https://[2001:db8::1]/cb",
+        "https://localhost/cb",
+        "https://LOCALHOST./cb",
+        "https://app.localhost/cb",
+        "https://intranet/cb",
+        "https://agent.example.org:99999/cb",
+        "http://agent.example.org/cb",
+        "com.example.agent:/cb",
+    ],
+)
+def test_only_an_https_dns_name_proves_a_confidential_client(redirect_uri: str) -> None:
+    # RFC 8252 sections 8.5-8.6: anyone can register a confidential client, and a native
+    # app's secret is readable on its machine; only a certificate for a DNS name proves it.
+    assert not redirect_proves_client(confidential_client(), redirect_uri)
+    assert redirect_proves_client(confidential_client(), "https://Agent.Example.org./cb")
+
+
+@pytest.mark.parametrize(
+    ("redirect_uri", "proves"),
+    [
+        ("https://agent.example.net/cb", True),
+        ("https://AGENT.example.net:443/cb", True),
+        ("https://agent.example.net:8443/cb", False),  # same host, another origin
+        ("http://agent.example.net/cb", False),
+        ("https://other.example.net/cb", False),
+        ("https://example.net/cb", False),
+    ],
+)
+def test_a_cimd_client_is_proven_only_on_its_own_origin(redirect_uri: str, proves: bool) -> None:
+    assert redirect_proves_client(cimd_client(), redirect_uri) is proves
 
 
 def test_consent_not_covering_the_request_shows_the_page(facade: Facade) -> None:

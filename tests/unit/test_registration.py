@@ -14,7 +14,7 @@ from typing import Any, cast
 import pytest
 from pydantic import ValidationError
 
-from functions.core.client_store import CLIENT_PREFIX, COUNTER_KEY, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
+from functions.core.client_store import CLIENT_PREFIX, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
 from functions.core.client_store_memory import InMemoryClientStore
 from functions.core.crypto import sha256_hex
 from functions.core.errors import DependencyError
@@ -22,7 +22,7 @@ from functions.core.ratelimit import InMemoryRateLimiter
 from functions.core.routes import ROUTES
 from functions.core.settings import RegistrationSettings
 from functions.registration.app import build_app
-from functions.registration.service import RegistrationService
+from functions.registration.service import DEDUPE_RATE_FACTOR, RegistrationService
 from local.gateway import build_event
 from tests.helpers import BASE_URL, CLAUDE_METADATA, FakeContext
 
@@ -132,7 +132,7 @@ def test_public_registration(kit: Kit) -> None:
     assert item["registration_access_token_hash"] == sha256_hex(body["registration_access_token"])
     assert body["registration_access_token"] not in json.dumps(kit.store.items)
     assert item["ttl"] == int(kit.now) + 30 * 86_400
-    assert kit.store.counter == 1
+    assert kit.store.counted(kit.now) == 1
 
 
 def test_confidential_registration_gets_a_hashed_secret(kit: Kit) -> None:
@@ -153,7 +153,7 @@ def test_identical_public_registrations_share_a_client_id(kit: Kit) -> None:
     assert second["client_id"] == first["client_id"]
     assert second["client_id_issued_at"] == first["client_id_issued_at"]
     assert len(kit.client_items()) == 1
-    assert kit.store.counter == 1
+    assert kit.store.counted(kit.now) == 1
     # Each registrant gets its own token, and both keep read access (RFC 7592 section 3).
     assert second["registration_access_token"] != first["registration_access_token"]
     assert kit.manage("GET", first["client_id"], first["registration_access_token"]).status == 200
@@ -176,14 +176,14 @@ def test_different_public_metadata_gets_a_new_client(kit: Kit) -> None:
     a = kit.register(PUBLIC).json
     b = kit.register({**PUBLIC, "client_name": "Other"}).json
     assert a["client_id"] != b["client_id"]
-    assert kit.store.counter == 2
+    assert kit.store.counted(kit.now) == 2
 
 
 def test_confidential_clients_are_never_deduplicated(kit: Kit) -> None:
     a = kit.register(CONFIDENTIAL).json
     b = kit.register(CONFIDENTIAL).json
     assert a["client_id"] != b["client_id"]
-    assert kit.store.counter == 2
+    assert kit.store.counted(kit.now) == 2
 
 
 def test_dedupe_of_an_idle_expired_client_registers_anew(kit: Kit) -> None:
@@ -297,25 +297,23 @@ def test_max_clients() -> None:
     reply = kit.register(CONFIDENTIAL)
     assert reply.status == 403
     assert "maximum number of registered clients" in reply.json["error_description"]
-    assert kit.store.recounts == 1  # the counter was recounted before refusing
     assert len(kit.client_items()) == 2
     # RFC 7592 DELETE counts down, so a new registration fits again.
     assert kit.manage("DELETE", first["client_id"], first["registration_access_token"]).status == 204
-    assert kit.store.counter == 1
+    assert kit.store.counted(kit.now) == 1
     assert kit.register(CONFIDENTIAL).status == 201
 
 
-def test_max_clients_recount_forgets_idle_expired_clients() -> None:
+def test_max_clients_idle_expired_clients_free_capacity() -> None:
     kit = Kit(max_clients=2)
     kit.register(CONFIDENTIAL)
     kit.now += 20 * 86_400
     kit.register(CONFIDENTIAL)
-    kit.now += 15 * 86_400  # the first client idled out; TTL deletion never counted it down
-    assert kit.store.counter == 2
-    reply = kit.register(CONFIDENTIAL)
-    assert reply.status == 201
-    assert kit.store.recounts == 1
-    assert kit.store.counter == 2
+    assert kit.register(CONFIDENTIAL).status == 403
+    kit.now += 15 * 86_400  # the first client idled out: its expiry bucket ended, nothing counted down
+    assert kit.store.counted(kit.now) == 1
+    assert kit.register(CONFIDENTIAL).status == 201
+    assert kit.store.counted(kit.now) == 2
 
 
 # ----- RFC 7592 ---------------------------------------------------------------------------
@@ -426,7 +424,7 @@ def test_public_registration_cannot_be_updated(kit: Kit, body: dict[str, Any]) -
 def test_public_registration_cannot_be_deleted(kit: Kit) -> None:
     reg = kit.register(PUBLIC).json
     assert_shared_read_only(kit.manage("DELETE", reg["client_id"], reg["registration_access_token"]))
-    assert len(kit.client_items()) == 1 and kit.store.counter == 1
+    assert len(kit.client_items()) == 1 and kit.store.counted(kit.now) == 1
     assert kit.register(PUBLIC).json["client_id"] == reg["client_id"]  # still deduplicated
 
 
@@ -558,7 +556,7 @@ def test_delete(kit: Kit) -> None:
     assert reply.status == 204
     assert reply.text == ""
     assert kit.client_items() == []
-    assert kit.store.items[COUNTER_KEY]["count"] == 0
+    assert kit.store.counted(kit.now) == 0
     assert kit.manage("GET", reg["client_id"], reg["registration_access_token"]).status == 401
     assert kit.manage("DELETE", reg["client_id"], reg["registration_access_token"]).status == 401
 
@@ -680,11 +678,39 @@ def test_identical_public_registrations_do_not_spend_the_rate_limit() -> None:
     assert kit.register(PUBLIC, source_ip=ip).status == 201
 
 
+def test_identical_registrations_have_their_own_larger_bucket() -> None:
+    kit = Kit(registration_rate_per_minute=1)  # 10 identical ones a minute: fewer than the 20 kept tokens
+    kit.now = 1_800_000_010.0  # 50 s before the minute ends
+    ip, victim_ip = "198.51.100.66", "203.0.113.5"
+    victim = kit.register(PUBLIC, source_ip=victim_ip).json
+    writes = 0
+    add = kit.store.add_registration_token
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal writes
+        writes += 1
+        return add(*args, **kwargs)
+
+    kit.store.add_registration_token = counting  # type: ignore[method-assign]
+    allowed = DEDUPE_RATE_FACTOR * 1
+    statuses = [kit.register(PUBLIC, source_ip=ip).status for _ in range(allowed + 30)]
+    assert statuses == [201] * allowed + [429] * 30
+    assert writes == allowed  # a refused registration writes nothing
+    refused = kit.register(PUBLIC, source_ip=ip)
+    assert refused.headers["retry-after"] == "50" and refused.json["error"] == "temporarily_unavailable"
+    # The flood neither spent the budget for new clients nor evicted the earlier registrant's token.
+    assert kit.register({**PUBLIC, "client_name": "new"}, source_ip=ip).status == 201
+    assert kit.manage("GET", victim["client_id"], victim["registration_access_token"]).status == 200
+    assert kit.register(PUBLIC, source_ip=victim_ip).status == 201  # other addresses unaffected
+    kit.now += 60
+    assert kit.register(PUBLIC, source_ip=ip).status == 201  # the next window
+
+
 def test_a_flood_of_distinct_registrations_is_limited_before_any_write() -> None:
     kit = Kit(registration_rate_per_minute=3)
     statuses = [kit.register({**PUBLIC, "client_name": f"flood {i}"}).status for i in range(10)]
     assert statuses == [201] * 3 + [429] * 7
-    assert len(kit.client_items()) == 3 and kit.store.counter == 3
+    assert len(kit.client_items()) == 3 and kit.store.counted(kit.now) == 3
     statuses = [kit.register(CONFIDENTIAL, source_ip="203.0.113.77").status for i in range(5)]
     assert statuses == [201] * 3 + [429] * 2
 

@@ -49,3 +49,26 @@ def test_default_ports_and_empty_path() -> None:
     assert normalise("http://example.com:80/a/") == "http://example.com/a"
     assert normalise("https://[::1]:8443/mcp") == "https://[::1]:8443/mcp"
     assert normalise("https://example.com/%7e%2f") == "https://example.com/~%2F"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "http://localhost:8000/m\tcp",  # urlsplit strips tab, CR and LF anywhere
+        "http://localhost:8000/mcp\n",
+        "http://local\r\nhost:8000/mcp",
+        "http://localhost:8000/mcp\x00",
+        " http://localhost:8000/mcp",  # urlsplit strips leading controls and spaces
+        "\x01http://localhost:8000/mcp",
+        "http://localhost:8000/m cp",
+        "http://localhost:8000/mcp\x7f",
+        "http://localhost:8000/mc\u00fe",
+        'http://localhost:8000/mcp"',
+        "http://localhost:8000/mcp<x>",
+    ],
+    ids=repr,
+)
+def test_characters_outside_rfc3986_are_refused(spelling: str) -> None:
+    # RFC 3986 section 2: not a URI at all, so not the served resource however it parses.
+    assert normalise(spelling) is None
+    assert not same_resource(spelling, SERVED)

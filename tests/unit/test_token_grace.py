@@ -1,7 +1,8 @@
 """Refresh-token reuse grace (RFC 9700 section 4.14.2) and narrowed refreshes enforced at /mcp.
 
-A retried or parallel refresh within REFRESH_REUSE_GRACE_SECONDS gets a working pair and
-revokes nothing; after the grace, reuse is theft as before (OAuth 2.1 section 4.3.1).
+A retried or parallel refresh within REFRESH_REUSE_GRACE_SECONDS gets a working pair with
+the SAME successor refresh token and revokes nothing; after the grace, reuse is theft as
+before (OAuth 2.1 section 4.3.1). The grace never forks the chain.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def test_same_token_twice_within_the_grace_gives_two_working_pairs() -> None:
     one = refresh(facade, first["refresh_token"])
     facade.clock.now += facade.settings.refresh_reuse_grace_seconds - 1  # still inside the grace
     two = refresh(facade, first["refresh_token"])  # the lost response's retry
-    assert one["refresh_token"] != two["refresh_token"]
+    assert one["refresh_token"] == two["refresh_token"] != first["refresh_token"]  # one chain
+    assert one["access_token"] != two["access_token"]
     assert grant_of(facade).status == "active" and not facade.cognito.revoked
     assert works(facade, one) and works(facade, two)
     assert facade.consents.get(grant_of(facade).sub, "public-agent") is not None
@@ -141,7 +143,8 @@ def test_parallel_refreshes_never_revoke(run: int) -> None:
     expected = 1 + MAX_GRACE_PAIRS
     assert len(won) == expected and lost == ["invalid_grant"] * (12 - expected)
     assert grant_of(facade).status == "active" and not facade.cognito.revoked
-    assert _minted(facade, first["refresh_token"]) == expected  # a refused request wrote nothing
+    assert len({pair["refresh_token"] for pair in won}) == 1  # every winner shares one chain
+    assert _minted(facade, first["refresh_token"]) == 1
     assert all(works(facade, pair) for pair in won)
 
 
@@ -155,6 +158,69 @@ def test_parallel_refreshes_without_grace_mint_exactly_one_pair(run: int) -> Non
     won, lost = _race(facade, first["refresh_token"], threads=12)
     assert len(won) == 1 and lost == ["invalid_grant"] * 11
     assert _minted(facade, first["refresh_token"]) == 1
+
+
+# --------------------------------------------------------------------------- one chain per token
+def _live_chains(facade: Facade) -> int:
+    """Refresh tokens of the grant that can still rotate (each is a chain's head)."""
+    return len([t for t in facade.rts.items.values() if t.status == "active"])
+
+
+def test_a_thief_racing_the_client_shares_its_chain_and_is_detected() -> None:
+    # RFC 9700 section 4.14.2: a stolen token refreshed just before the client does must
+    # not give the thief a chain of its own; the first later use of an older token is reuse.
+    facade = Facade()
+    stolen = exchange(facade)["refresh_token"]
+    thief = refresh(facade, stolen)
+    facade.clock.now += 5
+    client = refresh(facade, stolen)  # inside the grace: a working answer, no revocation
+    assert client["refresh_token"] == thief["refresh_token"] and _live_chains(facade) == 1
+    assert grant_of(facade).status == "active"
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds + 1
+    refresh(facade, thief["refresh_token"])  # the thief continues the one chain
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds + 1
+    refused(lambda: refresh(facade, client["refresh_token"]), "invalid_grant")  # the client continues: reuse
+    grant = grant_of(facade)
+    assert grant.status == "revoked" and grant.revoked_reason == "refresh_reuse" and facade.cognito.revoked
+    assert _live_chains(facade) == 0
+
+
+def test_a_thief_running_ahead_of_the_client_is_still_detected() -> None:
+    # The thief rotates twice before the client's refresh lands in the first token's grace:
+    # the client gets the (already rotated) successor, so its next refresh is reuse.
+    facade = Facade()
+    stolen = exchange(facade)["refresh_token"]
+    ahead = refresh(facade, refresh(facade, stolen)["refresh_token"])
+    client = refresh(facade, stolen)
+    assert _live_chains(facade) == 1 and client["refresh_token"] != ahead["refresh_token"]
+    facade.clock.now += facade.settings.refresh_reuse_grace_seconds + 1
+    refused(lambda: refresh(facade, client["refresh_token"]), "invalid_grant")
+    assert grant_of(facade).status == "revoked"
+    refused(lambda: refresh(facade, ahead["refresh_token"]), "invalid_grant")
+
+
+def test_grace_answers_never_multiply_chains() -> None:
+    # Every grace answer of every generation carries the one successor: one live chain,
+    # however often each token is presented again inside its grace.
+    facade = Facade()
+    tokens = [exchange(facade)["refresh_token"]]
+    for _ in range(4):
+        answers = [refresh(facade, tokens[-1]) for _ in range(1 + MAX_GRACE_PAIRS)]
+        assert len({a["refresh_token"] for a in answers}) == 1
+        assert _live_chains(facade) == 1
+        tokens.append(answers[0]["refresh_token"])
+    assert grant_of(facade).refresh_head == sha256_hex(tokens[-1])
+
+
+def test_a_spent_grace_is_refused_before_calling_cognito() -> None:
+    facade = Facade()
+    first = exchange(facade)
+    for _ in range(1 + MAX_GRACE_PAIRS):
+        refresh(facade, first["refresh_token"])
+    calls = facade.cognito.refreshes
+    for _ in range(3):
+        refused(lambda: refresh(facade, first["refresh_token"]), "invalid_grant")
+    assert facade.cognito.refreshes == calls and grant_of(facade).status == "active"
 
 
 # --------------------------------------------------------------------------- narrowed refresh at /mcp
