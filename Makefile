@@ -28,9 +28,11 @@ $(NODE_STAMP): $(TS_E2E)/package.json $(TS_E2E)/package-lock.json
 dev: $(STAMP)
 	$(BIN)/python -m local
 
-## test: lint, type-check and run every test suite (unit, integration, e2e, infra)
+## test: lint, type-check and run every test suite (unit, integration, e2e, infra, fault), in parallel
+## (pytest-xdist; the tests are independent: each worker starts its own local stack on free ports)
+PYTEST_WORKERS ?= auto
 test: $(STAMP) $(NODE_STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
