@@ -29,9 +29,12 @@ $(NODE_STAMP): $(TS_E2E)/package.json $(TS_E2E)/package-lock.json
 dev: $(STAMP)
 	$(BIN)/python -m local
 
-## test: lint, type-check and run every test suite (unit, integration, e2e, infra), then the app's own tests
+## test: lint, type-check and run every test suite (unit, integration, e2e, infra, fault), in parallel
+## (pytest-xdist; the tests are independent: each worker starts its own local stack on free ports),
+## then the app's own tests (the folder named by kit:app, or KIT_APP_PATH) in a process of their own
+PYTEST_WORKERS ?= auto
 test: $(STAMP) $(NODE_STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 	$(BIN)/python -m local.app_tests
 
 lint: $(STAMP)
