@@ -202,7 +202,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from functions.core import settings as settings_mod
 from functions.core.grants import CachedGrants, DynamoGrantRepository
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache, fetch_jwks
+from functions.core.jwks import JwksCache, fetch_jwks
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 
 token = sys.argv[2]
 s = settings_mod.load(settings_mod.McpSettings)

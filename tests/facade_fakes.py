@@ -30,7 +30,8 @@ from functions.core.consent import InMemoryConsentRepository
 from functions.core.crypto import s256, sha256_hex
 from functions.core.errors import DependencyError
 from functions.core.grants import InMemoryGrantRepository
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
+from functions.core.jwks import JwksCache
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.refresh_tokens import InMemoryRefreshTokenRepository
 from functions.core.settings import FacadeSettings
 from functions.core.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens

@@ -11,7 +11,8 @@ from functions.core import kit_app
 from functions.core.client_grants import ClientBoundGrants
 from functions.core.client_store import ClientLookup, DynamoClientReader
 from functions.core.grants import CachedGrants, DynamoGrantRepository, GrantReader
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
+from functions.core.jwks import JwksCache
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.settings import McpSettings
 from functions.mcp_server.api import AppContext
 from functions.mcp_server.app import McpEndpoint

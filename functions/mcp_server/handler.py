@@ -16,7 +16,7 @@ from mangum import Mangum
 
 from functions.core import aws
 from functions.core import settings as settings_mod
-from functions.core.jwt_verifier import tls_context
+from functions.core.jwks import tls_context
 from functions.core.observability import logger
 from functions.mcp_server.factory import create_endpoint
 

@@ -47,7 +47,8 @@ from functions.core.consent import DynamoConsentRepository
 from functions.core.ddb import to_item
 from functions.core.errors import DependencyError
 from functions.core.grants import DynamoGrantRepository
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
+from functions.core.jwks import JwksCache
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.refresh_tokens import DynamoRefreshTokenRepository
 from functions.core.upstream import KmsTokenCipher, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
 from functions.mcp_server.factory import create_endpoint

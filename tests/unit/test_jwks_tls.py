@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.core import jwt_verifier
+from functions.core import jwks
 from functions.core.errors import DependencyError
 
 
@@ -22,14 +22,14 @@ def test_https_fetches_share_one_verifying_context(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
     for _ in range(2):
         with pytest.raises(DependencyError):
-            jwt_verifier.fetch_jwks("https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json")
-    assert len(seen) == 2 and seen[0] is seen[1] is jwt_verifier.tls_context()
+            jwks.fetch_jwks("https://cognito-idp.us-east-1.amazonaws.com/pool/.well-known/jwks.json")
+    assert len(seen) == 2 and seen[0] is seen[1] is jwks.tls_context()
     # Certificates and host names are verified (RFC 9110 section 4.3.4; RFC 6125).
     assert seen[0].verify_mode == ssl.CERT_REQUIRED and seen[0].check_hostname
 
 
 def test_plain_http_builds_no_tls_context(monkeypatch: pytest.MonkeyPatch) -> None:
-    jwt_verifier.tls_context.cache_clear()
+    jwks.tls_context.cache_clear()
     with pytest.raises(DependencyError):
-        jwt_verifier.fetch_jwks("http://127.0.0.1:9/jwks.json", timeout=0.5)  # refused
-    assert jwt_verifier.tls_context.cache_info().currsize == 0
+        jwks.fetch_jwks("http://127.0.0.1:9/jwks.json", timeout=0.5)  # refused
+    assert jwks.tls_context.cache_info().currsize == 0

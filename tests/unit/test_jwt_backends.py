@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jose.backends.rsa_backend import RSAKey as PyRsaKey
 
-from functions.core import jwt_verifier
+from functions.core import jwks
 from functions.core.errors import DependencyError
-from functions.core.jwt_verifier import JWKS_MAX_AGE_SECONDS, CognitoAccessTokenVerifier, JwksCache, TokenRejected
+from functions.core.jwks import JWKS_MAX_AGE_SECONDS, JwksCache
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
 from tests.helpers import FakeJwks, access_claims, make_key, mcp_settings, mint
 
 KEY = make_key("kid-1")
@@ -57,7 +58,7 @@ def rsa_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     def construct(entry: dict[str, Any], algorithm: str) -> PyRsaKey:
         return PyRsaKey(entry, algorithm)
 
-    monkeypatch.setattr(jwt_verifier.jwk, "construct", construct)
+    monkeypatch.setattr(jwks.jwk, "construct", construct)
 
 
 @pytest.mark.usefixtures("rsa_backend")
@@ -90,13 +91,13 @@ def _with_exponent(e: int) -> dict[str, Any]:
 @pytest.mark.parametrize("e", [1, 3, 17, 65536, 65538, 2**256 + 1], ids=str)
 def test_keys_with_a_weak_or_even_exponent_are_unusable(e: int) -> None:
     # FIPS 186-5 section 5.4: odd, 2**16 < e < 2**256. With e = 1 anyone forges signatures.
-    assert jwt_verifier.build_key(_with_exponent(e)) is None
+    assert jwks.build_key(_with_exponent(e)) is None
     with pytest.raises(DependencyError):  # no usable key: an outage, never an allow
         _verifier(FakeJwks([_with_exponent(e)])).verify(mint(KEY, access_claims()))
 
 
 def test_the_usual_exponent_is_usable() -> None:
-    assert jwt_verifier.build_key(_with_exponent(65537)) is not None
+    assert jwks.build_key(_with_exponent(65537)) is not None
 
 
 @pytest.mark.parametrize("suffix", ["\n", "\r\n", " ", "\t"], ids=repr)

@@ -15,12 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jose import jwt
 
 from functions.core.errors import DependencyError
+from functions.core.jwks import JwksCache, fetch_jwks
 from functions.core.jwt_verifier import (
     MAX_TOKEN_LENGTH,
     CognitoAccessTokenVerifier,
-    JwksCache,
     TokenRejected,
-    fetch_jwks,
 )
 from tests.helpers import (
     GATEWAY_CLIENT,

@@ -11,7 +11,7 @@ from kit_app.store import MAX_TITLE_LENGTH, MemoryNotes, NoteStore
 from starlette.testclient import TestClient
 
 from functions.core.grants import InMemoryGrantRepository
-from functions.core.jwt_verifier import JwksCache
+from functions.core.jwks import JwksCache
 from functions.mcp_server.factory import create_endpoint
 from tests.helpers import (
     BASE_URL,

@@ -15,7 +15,8 @@ import pytest
 from functions.core.crypto import sha256_hex
 from functions.core.errors import OAuthError
 from functions.core.grants import CachedGrants
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, JwksCache
+from functions.core.jwks import JwksCache
+from functions.core.jwt_verifier import CognitoAccessTokenVerifier
 from functions.mcp_server.auth import McpAuthenticator
 from functions.mcp_server.principal import Principal
 from functions.token.service import MAX_GRACE_PAIRS
