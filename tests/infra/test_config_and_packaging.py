@@ -391,10 +391,11 @@ def probe_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 VERIFY_CHILD = (
     runtime_probe.PRELUDE
     + """
-import functions.core.jwt_verifier as v
+import functions.core.jwks as v
 kid, key = v.build_key(json.loads(sys.argv[2]))
 msg, sig = sys.argv[3].encode(), bytes.fromhex(sys.argv[4])
-print(json.dumps({"ok": key.verify(msg, sig), "forged": key.verify(msg + b"x", sig), "backend": type(key).__name__}))
+ok, forged = v.verify_rs256(key, msg, sig), v.verify_rs256(key, msg + b"x", sig)
+print(json.dumps({"ok": ok, "forged": forged, "backend": type(key).__name__}))
 """
 )
 
