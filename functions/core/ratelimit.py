@@ -2,7 +2,9 @@
 
 ``RATE#<bucket>#<ip>#<minute>`` gets ``ADD count 1`` with the condition ``count < limit``
 (docs/storage-schema.md), so concurrent requests cannot overshoot; ``ttl`` = the end of
-the minute + 60 s cleans the counters up.
+the minute + 60 s cleans the counters up. A request that counted and then failed on a
+dependency gives its count back (``refund``): its 503 invites the identical retry
+(RFC 9110 section 15.6.4, ``Retry-After``), which must not be refused for the failed try.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call
+from functions.core.errors import DependencyError
+from functions.core.observability import logger
 
 RATE_PREFIX: Final = "RATE#"
 WINDOW: Final = 60
@@ -25,10 +29,20 @@ _IP_TEXT: Final = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
 class RateDecision:
     allowed: bool
     retry_after: int = 0  # seconds until the window resets (when not allowed)
+    window: int = 0  # the minute (epoch seconds // 60) the hit was counted in
 
 
 class RateLimiter(Protocol):
     def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision: ...
+
+    def refund(self, bucket: str, source_ip: str, window: int) -> None:
+        """Give back one hit counted in ``window`` (``RateDecision.window``); best effort:
+        a failed refund is logged and leaves the hit counted, never raises."""
+        ...
+
+
+def _rate_key(bucket: str, source_ip: str, window: int) -> str:
+    return f"{RATE_PREFIX}{bucket}#{_ip_key(source_ip)}#{window}"
 
 
 def _ip_key(source_ip: str) -> str:
@@ -52,7 +66,7 @@ class DynamoRateLimiter(DynamoTable):
             with dependency_call("rate limit"):
                 self._ddb.update_item(
                     TableName=self._table,
-                    Key={"pk": {"S": f"{RATE_PREFIX}{bucket}#{_ip_key(source_ip)}#{minute}"}},
+                    Key={"pk": {"S": _rate_key(bucket, source_ip, minute)}},
                     UpdateExpression="ADD #c :one SET #ttl = :ttl, kind = :kind",
                     ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
                     ExpressionAttributeNames={"#c": "count", "#ttl": "ttl"},
@@ -65,7 +79,24 @@ class DynamoRateLimiter(DynamoTable):
                 )
         except ConditionFailed:
             return RateDecision(False, retry_after)
-        return RateDecision(True)
+        return RateDecision(True, window=minute)
+
+    def refund(self, bucket: str, source_ip: str, window: int) -> None:
+        try:
+            with dependency_call("rate limit refund"):
+                self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": _rate_key(bucket, source_ip, window)}},
+                    UpdateExpression="ADD #c :minus",
+                    # Never below zero, and never creates a counter (the hit wrote it).
+                    ConditionExpression="#c > :zero",
+                    ExpressionAttributeNames={"#c": "count"},
+                    ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+                )
+        except ConditionFailed:
+            return  # the window's counter is gone (expired): nothing to give back
+        except DependencyError as exc:
+            logger.warning("rate limit refund failed", extra={"reason": str(exc)})
 
 
 class InMemoryRateLimiter:
@@ -77,8 +108,13 @@ class InMemoryRateLimiter:
 
     def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
         minute, retry_after = _window(self._clock())
-        key = f"{RATE_PREFIX}{bucket}#{_ip_key(source_ip)}#{minute}"
+        key = _rate_key(bucket, source_ip, minute)
         if self.counts.get(key, 0) >= limit:
             return RateDecision(False, retry_after)
         self.counts[key] = self.counts.get(key, 0) + 1
-        return RateDecision(True)
+        return RateDecision(True, window=minute)
+
+    def refund(self, bucket: str, source_ip: str, window: int) -> None:
+        key = _rate_key(bucket, source_ip, window)
+        if self.counts.get(key, 0) > 0:
+            self.counts[key] -= 1

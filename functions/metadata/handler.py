@@ -2,6 +2,8 @@
 
 Powertools' event-handler router is enough here (no ASGI stack), which keeps this
 function's cold start small. CORS lets browser-based MCP clients read the documents.
+The documents are built from settings alone: no dependency call (no AWS service, no
+network), so no outage can reach this function's answers.
 """
 
 from __future__ import annotations

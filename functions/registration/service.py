@@ -176,10 +176,21 @@ class RegistrationService:
         if not self._settings.registration_policy.offers_registration:
             raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
+        charged: list[tuple[str, int]] = []  # (bucket, window) of the hits this request counted
+        try:
+            return self._register(meta, source_ip, charged)
+        except DependencyError:
+            # RFC 9110 section 15.6.4: the 503 invites the identical request again after
+            # Retry-After; the failed try must not spend the budget that retry needs.
+            for bucket, window in charged:
+                self._limiter.refund(bucket, source_ip, window)
+            raise
+
+    def _register(self, meta: ClientMetadata, source_ip: str, charged: list[tuple[str, int]]) -> HttpAnswer:
         now = int(self._clock())
         rat = new_secret()
         if not meta.is_public:
-            self._spend_rate_limit(source_ip)
+            self._spend_rate_limit(source_ip, charged)
             return self._create(meta, now, rat, None)
         # Identical public registrations share one client_id, so agents that register on
         # every start do not grow the table. Each registrant gets its own registration access
@@ -194,7 +205,7 @@ class RegistrationService:
             if existing is not None:
                 if not spent_dedupe:
                     # Counted before the write, once per request (DEDUPE_RATE_BUCKET).
-                    self._spend_rate_limit(source_ip, DEDUPE_RATE_BUCKET, DEDUPE_RATE_FACTOR)
+                    self._spend_rate_limit(source_ip, charged, DEDUPE_RATE_BUCKET, DEDUPE_RATE_FACTOR)
                     spent_dedupe = True
                 added = self._store.add_registration_token(existing, sha256_hex(rat), now)
                 if added is not None:
@@ -207,7 +218,7 @@ class RegistrationService:
                 # a shared egress IP are not refused for re-registering what exists. The check
                 # sits before the first write: a flood of distinct registrations costs one read
                 # each, then 429.
-                self._spend_rate_limit(source_ip)
+                self._spend_rate_limit(source_ip, charged)
                 spent = True
             try:
                 return self._create(meta, now, rat, dedupe_key)
@@ -215,12 +226,17 @@ class RegistrationService:
                 continue  # an identical registration won the race: return that one
         raise DependencyError("registration de-duplication did not settle")
 
-    def _spend_rate_limit(self, source_ip: str, bucket: str = RATE_BUCKET, factor: int = 1) -> None:
+    def _spend_rate_limit(
+        self, source_ip: str, charged: list[tuple[str, int]], bucket: str = RATE_BUCKET, factor: int = 1
+    ) -> None:
         """Count one request of ``source_ip`` in ``bucket``, whose limit is ``factor`` x
-        REGISTRATION_RATE_PER_MINUTE a minute; ``OAuthError`` 429 with Retry-After when spent."""
+        REGISTRATION_RATE_PER_MINUTE a minute, and note it in ``charged``; ``OAuthError`` 429
+        with Retry-After when spent."""
         limit = factor * self._settings.registration_rate_per_minute
         decision = self._limiter.hit(bucket, source_ip, limit)
-        if not decision.allowed:
+        if decision.allowed:
+            charged.append((bucket, decision.window))
+        else:
             raise OAuthError(
                 "temporarily_unavailable",
                 "too many registrations from this address, retry later",

@@ -613,6 +613,29 @@ def test_dependency_failures_answer_503(kit: Kit) -> None:
     assert_nothing_stored(kit)
 
 
+class FailingOnceStore(InMemoryClientStore):
+    """Its first ``create`` fails after the rate limit was counted (a DynamoDB outage)."""
+
+    failed = False
+
+    def create(self, record: Any, *, max_clients: int, now: int) -> Any:
+        if not self.failed:
+            self.failed = True
+            raise DependencyError("register client failed: ProvisionedThroughputExceededException")
+        return super().create(record, max_clients=max_clients, now=now)
+
+
+@pytest.mark.parametrize("meta", [PUBLIC, CONFIDENTIAL], ids=["public", "confidential"])
+def test_a_503_gives_back_its_rate_limit_hit(meta: dict[str, Any]) -> None:
+    """RFC 9110 section 15.6.4: the retry a 503 invites is not refused as over the limit."""
+    kit = Kit(registration_rate_per_minute=1)
+    kit.service = RegistrationService(kit.settings, FailingOnceStore(idle_days=30), kit.limiter, lambda: kit.now)
+    kit.app = build_app(kit.service)
+    assert kit.register(meta).status == 503
+    assert kit.register(meta).status == 201
+    assert kit.register({**meta, "client_name": "another"}).status == 429  # the limit still holds
+
+
 def test_secrets_are_not_logged(kit: Kit, capsys: pytest.CaptureFixture[str]) -> None:
     body = kit.register(CONFIDENTIAL).json
     kit.manage("GET", body["client_id"], body["registration_access_token"])
