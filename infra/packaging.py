@@ -50,6 +50,7 @@ from functions.core.kit_app import MANIFEST, PACKAGE
 from infra.bytecode import LAMBDA_PYTHON, BytecodeError, compile_tree
 from infra.config import REPO_ROOT
 from infra.elf import strip_symbols
+from infra.pruning import PRUNED, PRUNED_BY_FUNCTION
 
 FUNCTIONS_DIR: Final = REPO_ROOT / "functions"
 # The function that runs the app's tools: the only one given the app's code and requirements.
@@ -62,63 +63,6 @@ DEPS_CACHE_DIR: Final = REPO_ROOT / "build" / "lambda-deps"
 PIP_PLATFORM: Final = "manylinux2014_aarch64"
 PIP_PYTHON_VERSION: Final = "{}.{}".format(*LAMBDA_PYTHON)
 PIP_IMPLEMENTATION: Final = "cp"
-
-# Installed as dependencies but never imported by any function on Lambda: the MCP SDK's CLI
-# and dev server, pydantic's v1 shim, Powertools utilities the kit does not use. Paths
-# relative to the install root; the import test of every built asset (tests/infra) proves
-# that nothing a function imports is missing.
-_POWERTOOLS_UNUSED: Final = tuple(
-    f"aws_lambda_powertools/utilities/{name}"
-    for name in (
-        "auth_alpha",
-        "batch",
-        "circuit_breaker",
-        "data_masking",
-        "feature_flags",
-        "idempotency",
-        "kafka",
-        "metadata",
-        "parameters",
-        "parser",
-        "streaming",
-        "validation",
-    )
-)
-PRUNED: Final = ("uvicorn", "click", "pydantic/v1", *_POWERTOOLS_UNUSED)
-# Functions that route with their own code, not Powertools' event handler.
-_NO_EVENT_HANDLER: Final = ("aws_lambda_powertools/event_handler",)
-# python-jose verifies RS256 with ``cryptography`` when it is installed, else with its
-# pure-Python ``rsa`` backend (~0.4 ms a verify: public-exponent operations are cheap).
-# authorization and token verify one Cognito token per callback or refresh, next to an HTTP
-# call to Cognito, so they ship without cryptography (14 MB).
-_NO_CRYPTOGRAPHY: Final = ("cryptography", "cffi", "_cffi_backend", "pycparser")
-# Per function, on top of PRUNED. The MCP function keeps cryptography for its per-request
-# check and drops python-jose's pure-Python backends and the MCP SDK's client-side stack
-# (JSON Schema validation of results, PyJWT, the HTTP client's transport and TLS store).
-PRUNED_BY_FUNCTION: Final[dict[str, tuple[str, ...]]] = {
-    "mcp_server": (
-        *_NO_EVENT_HANDLER,
-        "aws_lambda_powertools/utilities/data_classes",
-        "anyio/_backends/_trio.py",
-        "mcp/cli",
-        "ecdsa",
-        "rsa",
-        "pyasn1",
-        "pycparser",
-        "jwt",
-        "jsonschema",
-        "jsonschema_specifications",
-        "referencing",
-        "rpds",
-        "attr",
-        "attrs",
-        "h11",
-        "httpcore2",
-        "truststore",
-    ),
-    "authorization": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
-    "token": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
-}
 
 # What functions/core imports; the fallback for a function without requirements.txt.
 CORE_REQUIREMENTS: Final = ("aws-lambda-powertools>=3.0,<4", "pydantic>=2.7,<3", "python-jose[cryptography]>=3.5.0")

@@ -1,0 +1,68 @@
+"""What each Lambda asset leaves out: installed dependencies no function imports on Lambda.
+
+``infra.packaging`` removes these paths (relative to the install root) after pip installs a
+function's requirements. The import test of every built asset (tests/infra) proves that
+nothing a function imports at run time is missing, and the size budgets in
+``infra.packaging`` hold because of them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Installed as dependencies but never imported by any function on Lambda: the MCP SDK's CLI
+# and dev server, pydantic's v1 shim, Powertools utilities the kit does not use. Paths
+# relative to the install root; the import test of every built asset (tests/infra) proves
+# that nothing a function imports is missing.
+_POWERTOOLS_UNUSED: Final = tuple(
+    f"aws_lambda_powertools/utilities/{name}"
+    for name in (
+        "auth_alpha",
+        "batch",
+        "circuit_breaker",
+        "data_masking",
+        "feature_flags",
+        "idempotency",
+        "kafka",
+        "metadata",
+        "parameters",
+        "parser",
+        "streaming",
+        "validation",
+    )
+)
+PRUNED: Final = ("uvicorn", "click", "pydantic/v1", *_POWERTOOLS_UNUSED)
+# Functions that route with their own code, not Powertools' event handler.
+_NO_EVENT_HANDLER: Final = ("aws_lambda_powertools/event_handler",)
+# python-jose verifies RS256 with ``cryptography`` when it is installed, else with its
+# pure-Python ``rsa`` backend (~0.4 ms a verify: public-exponent operations are cheap).
+# authorization and token verify one Cognito token per callback or refresh, next to an HTTP
+# call to Cognito, so they ship without cryptography (14 MB).
+_NO_CRYPTOGRAPHY: Final = ("cryptography", "cffi", "_cffi_backend", "pycparser")
+# Per function, on top of PRUNED. The MCP function keeps cryptography for its per-request
+# check and drops python-jose's pure-Python backends and the MCP SDK's client-side stack
+# (JSON Schema validation of results, PyJWT, the HTTP client's transport and TLS store).
+PRUNED_BY_FUNCTION: Final[dict[str, tuple[str, ...]]] = {
+    "mcp_server": (
+        *_NO_EVENT_HANDLER,
+        "aws_lambda_powertools/utilities/data_classes",
+        "anyio/_backends/_trio.py",
+        "mcp/cli",
+        "ecdsa",
+        "rsa",
+        "pyasn1",
+        "pycparser",
+        "jwt",
+        "jsonschema",
+        "jsonschema_specifications",
+        "referencing",
+        "rpds",
+        "attr",
+        "attrs",
+        "h11",
+        "httpcore2",
+        "truststore",
+    ),
+    "authorization": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
+    "token": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
+}
