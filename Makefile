@@ -49,7 +49,7 @@ fmt: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-## token: print an access token from the running `make dev` stack (USER=..., SCOPE="...")
+## token: print an access token from the running `make dev` stack (USER_EMAIL=..., SCOPE="...")
 USER_EMAIL ?= alice@example.com
 token: $(STAMP)
 	@$(BIN)/python -m local.devtoken $(USER_EMAIL) $(if $(SCOPE),--scope "$(SCOPE)")
