@@ -304,18 +304,15 @@ class DynamoClientStore(DynamoClientReader):
     def _refresh_dedupe(self, record: ClientRecord, expires: int) -> None:
         if not record.dedupe_key:
             return
-        try:
-            with dependency_call("refresh dedupe"):
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key=self._key(DEDUPE_PREFIX + record.dedupe_key),
-                    UpdateExpression="SET #ttl = :ttl",
-                    ConditionExpression="client_id = :id",
-                    ExpressionAttributeNames={"#ttl": "ttl"},
-                    ExpressionAttributeValues={":ttl": {"N": str(expires)}, ":id": {"S": record.client_id}},
-                )
-        except ConditionFailed:
-            pass  # the mapping moved to another client (or is gone): nothing to refresh
+        # A failed condition: the mapping moved to another client (or is gone), nothing to refresh.
+        self._update_if(
+            DEDUPE_PREFIX + record.dedupe_key,
+            "refresh dedupe",
+            UpdateExpression="SET #ttl = :ttl",
+            ConditionExpression="client_id = :id",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={":ttl": {"N": str(expires)}, ":id": {"S": record.client_id}},
+        )
 
     def _drop_dedupe(self, record: ClientRecord) -> None:
         if not record.dedupe_key:

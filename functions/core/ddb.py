@@ -92,6 +92,20 @@ class DynamoTable:
                 TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
             )
 
+    def _update_if(self, pk: str, what: str, **update: Any) -> bool:
+        """Conditional ``UpdateItem`` of the item with this ``pk``; False when its condition fails.
+
+        ``update`` holds ``UpdateExpression``, ``ConditionExpression`` and their attribute names
+        and values; any other failure is ``DependencyError``. For the updates whose refusal is an
+        answer (already revoked, over the limit, gone), not an error.
+        """
+        try:
+            with dependency_call(what):
+                self._ddb.update_item(TableName=self._table, Key={"pk": {"S": pk}}, **update)
+        except ConditionFailed:
+            return False
+        return True
+
     def _get(self, pk: str, what: str) -> dict[str, Any] | None:
         """The item with this ``pk`` (strongly consistent read), deserialized, or None."""
         with dependency_call(what):

@@ -141,39 +141,31 @@ class DynamoGrantRepository(DynamoTable):
         self._put_new(grant_item(grant), "create grant")
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
-        try:
-            with dependency_call("revoke grant"):
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": GRANT_PREFIX + grant_id}},
-                    UpdateExpression="SET #s = :revoked, revoked_at = :now, revoked_reason = :why",
-                    ConditionExpression="attribute_exists(pk) AND #s IN (:active, :pending)",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":revoked": {"S": "revoked"},
-                        ":active": {"S": "active"},
-                        ":pending": {"S": "pending"},
-                        ":now": {"N": str(now)},
-                        ":why": {"S": reason},
-                    },
-                )
-        except ConditionFailed:
-            return False
-        return True
+        return self._update_if(
+            GRANT_PREFIX + grant_id,
+            "revoke grant",
+            UpdateExpression="SET #s = :revoked, revoked_at = :now, revoked_reason = :why",
+            ConditionExpression="attribute_exists(pk) AND #s IN (:active, :pending)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":revoked": {"S": "revoked"},
+                ":active": {"S": "active"},
+                ":pending": {"S": "pending"},
+                ":now": {"N": str(now)},
+                ":why": {"S": reason},
+            },
+        )
 
     def forget_upstream(self, grant_id: str) -> None:
-        try:
-            with dependency_call("forget upstream token"):
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": GRANT_PREFIX + grant_id}},
-                    UpdateExpression="REMOVE upstream_refresh",
-                    ConditionExpression="attribute_exists(pk) AND #s = :revoked",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":revoked": {"S": "revoked"}},
-                )
-        except ConditionFailed:
-            return  # gone meanwhile (TTL): nothing left to forget
+        # A failed condition: gone meanwhile (TTL), nothing left to forget.
+        self._update_if(
+            GRANT_PREFIX + grant_id,
+            "forget upstream token",
+            UpdateExpression="REMOVE upstream_refresh",
+            ConditionExpression="attribute_exists(pk) AND #s = :revoked",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":revoked": {"S": "revoked"}},
+        )
 
     def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None:
         """``last_used_at`` (and a rotated upstream refresh token); ``ConditionFailed`` unless active."""

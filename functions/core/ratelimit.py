@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call
+from functions.core.ddb import DynamoTable
 from functions.core.errors import DependencyError
 from functions.core.observability import logger
 
@@ -62,39 +62,33 @@ class DynamoRateLimiter(DynamoTable):
 
     def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
         minute, retry_after = _window(self._clock())
-        try:
-            with dependency_call("rate limit"):
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": _rate_key(bucket, source_ip, minute)}},
-                    UpdateExpression="ADD #c :one SET #ttl = :ttl, kind = :kind",
-                    ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
-                    ExpressionAttributeNames={"#c": "count", "#ttl": "ttl"},
-                    ExpressionAttributeValues={
-                        ":one": {"N": "1"},
-                        ":limit": {"N": str(limit)},
-                        ":ttl": {"N": str((minute + 1) * WINDOW + 60)},
-                        ":kind": {"S": "rate"},
-                    },
-                )
-        except ConditionFailed:
-            return RateDecision(False, retry_after)
-        return RateDecision(True, window=minute)
+        counted = self._update_if(
+            _rate_key(bucket, source_ip, minute),
+            "rate limit",
+            UpdateExpression="ADD #c :one SET #ttl = :ttl, kind = :kind",
+            ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
+            ExpressionAttributeNames={"#c": "count", "#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":limit": {"N": str(limit)},
+                ":ttl": {"N": str((minute + 1) * WINDOW + 60)},
+                ":kind": {"S": "rate"},
+            },
+        )
+        return RateDecision(True, window=minute) if counted else RateDecision(False, retry_after)
 
     def refund(self, bucket: str, source_ip: str, window: int) -> None:
         try:
-            with dependency_call("rate limit refund"):
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": _rate_key(bucket, source_ip, window)}},
-                    UpdateExpression="ADD #c :minus",
-                    # Never below zero, and never creates a counter (the hit wrote it).
-                    ConditionExpression="#c > :zero",
-                    ExpressionAttributeNames={"#c": "count"},
-                    ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
-                )
-        except ConditionFailed:
-            return  # the window's counter is gone (expired): nothing to give back
+            # A failed condition: the window's counter is gone (expired), nothing to give back.
+            self._update_if(
+                _rate_key(bucket, source_ip, window),
+                "rate limit refund",
+                UpdateExpression="ADD #c :minus",
+                # Never below zero, and never creates a counter (the hit wrote it).
+                ConditionExpression="#c > :zero",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues={":minus": {"N": "-1"}, ":zero": {"N": "0"}},
+            )
         except DependencyError as exc:
             logger.warning("rate limit refund failed", extra={"reason": str(exc)})
 

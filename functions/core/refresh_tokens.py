@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, to_item, transact
+from functions.core.ddb import ConditionFailed, DynamoTable, to_item, transact
 from functions.core.grants import GRANT_PREFIX, InMemoryGrantRepository
 
 RT_PREFIX: Final = "RT#"
@@ -208,18 +208,15 @@ class DynamoRefreshTokenRepository(DynamoTable):
         self._put_new(refresh_token_item(token), "create refresh token")
 
     def mark_revoked(self, token_hash: str, now: int) -> None:
-        try:
-            with dependency_call("mark refresh token revoked"):
-                self._ddb.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": RT_PREFIX + token_hash}},
-                    UpdateExpression="SET #s = :revoked, revoked_at = if_not_exists(revoked_at, :now)",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":now": {"N": str(now)}},
-                )
-        except ConditionFailed:
-            return  # gone (TTL): nothing to mark
+        # A failed condition: gone (TTL), nothing to mark.
+        self._update_if(
+            RT_PREFIX + token_hash,
+            "mark refresh token revoked",
+            UpdateExpression="SET #s = :revoked, revoked_at = if_not_exists(revoked_at, :now)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":revoked": {"S": "revoked"}, ":now": {"N": str(now)}},
+        )
 
     def get(self, token_hash: str) -> RefreshToken | None:
         item = self._get(RT_PREFIX + token_hash, "read refresh token")
