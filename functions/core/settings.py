@@ -117,6 +117,19 @@ def _split_csv(value: object) -> object:
 CsvList = Annotated[tuple[str, ...], BeforeValidator(_split_csv)]
 
 
+def _json_text(value: object, refusal: str) -> object:
+    """An environment variable's JSON text parsed (blank = ``{}``); other values unchanged.
+
+    ``ValueError(refusal)`` when the text is not JSON; the field's type then checks the shape.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value) if value.strip() else {}
+    except ValueError as exc:
+        raise ValueError(refusal) from exc
+
+
 def _origin_only(url: str, what: str) -> str:
     """An absolute http(s) URL with no path, query or fragment; https unless loopback."""
     parts = urlsplit(url)
@@ -218,12 +231,7 @@ class CognitoSettings(CoreSettings):
     @field_validator("scope_group_ceilings", mode="before")
     @classmethod
     def _parse_ceilings(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value) if value.strip() else {}
-            except ValueError as exc:
-                raise ValueError("must be a JSON object of scope -> [groups]") from exc
-        return value
+        return _json_text(value, "must be a JSON object of scope -> [groups]")
 
     @field_validator("scope_group_ceilings")
     @classmethod
@@ -260,12 +268,7 @@ class McpSettings(CognitoSettings):
     @field_validator("app_tables", mode="before")
     @classmethod
     def _parse_app_tables(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return json.loads(value) if value.strip() else {}
-            except ValueError as exc:
-                raise ValueError("must be a JSON object of app table -> DynamoDB table name") from exc
-        return value
+        return _json_text(value, "must be a JSON object of app table -> DynamoDB table name")
 
     @field_validator("app_tables")
     @classmethod
