@@ -74,7 +74,7 @@ class TokenService:
         self._s = settings
         self._secret = secret
         self._clients, self._codes, self._grants = clients, codes, grants
-        self._rts, self._consents = refresh_tokens, consents
+        self._rts = refresh_tokens
         self._cipher, self._upstream, self._verifier = cipher, upstream, verifier
         self._clock = clock
         self._revoker = GrantRevoker(
