@@ -19,7 +19,7 @@ import time
 
 import aws_cdk as cdk
 
-from functions.core.kit_app import APP_PATH_ENV, AppError
+from functions.core.platform.kit_app import APP_PATH_ENV, AppError
 from functions.mcp_server.app_loader import check_app
 from functions.mcp_server.registry import UnknownScopeError
 from infra.config import KitConfig, cdk_json_context

@@ -1,5 +1,5 @@
 """The HTTP API: the ``$default`` stage (so the issuer has no path), every route of
-``functions.core.routes.ROUTES``, per-route throttling and JSON access logs."""
+``functions.core.platform.routes.ROUTES``, per-route throttling and JSON access logs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.core.routes import Route
+from functions.core.platform.routes import Route
 from infra.config import CustomDomain, Throttle
 
 DEFAULT_STAGE: Final = "$default"

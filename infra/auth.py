@@ -13,7 +13,7 @@ identifier is the MCP URL ``<B>/mcp``, the value the kit sends as ``resource``, 
 audience is also the prefix of the kit's scopes. ``COGNITO_RESOURCE_BINDING=true`` makes the
 MCP function require ``aud == <B>/mcp``. An existing pool without managed login (Lite plan,
 classic hosted UI) sets ``resourceBinding: false``: no ``resource`` is sent upstream and ``aud``
-is not required (what stands in for it: functions/core/jwt_verifier.py).
+is not required (what stands in for it: functions/core/cognito/jwt_verifier.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-from functions.core.routes import CALLBACK_PATH, MCP_PATH
-from functions.core.scopes import UPSTREAM_OIDC_SCOPES
+from functions.core.oauth.scopes import UPSTREAM_OIDC_SCOPES
+from functions.core.platform.routes import CALLBACK_PATH, MCP_PATH
 from infra.config import KitConfig
 from infra.nag import acknowledge
 
@@ -85,7 +85,7 @@ class KitAuth(Construct):
                 ],
             )
         self.mcp_url = base_url + MCP_PATH
-        # One scope per catalogue entry (functions/core/scopes.py is their only home).
+        # One scope per catalogue entry (functions/core/oauth/scopes.py is their only home).
         self.scopes = [
             cognito.ResourceServerScope(scope_name=s.name, scope_description=s.description) for s in config.app.scopes
         ]

@@ -4,7 +4,7 @@ cdk.json is the one home of every default and of its documentation (the ``kit:do
 ``kit:stages`` holds what differs per stage. Where values come from and which wins:
 :mod:`infra.context`. ``-c kit:key=value`` on the CLI overrides both. Every function setting
 an operator may change has a key here, validated at synth with the same bounds and parsers the
-functions apply at cold start (``functions.core.settings``). Nothing here calls AWS or git.
+functions apply at cold start (``functions.core.platform.settings``). Nothing here calls AWS or git.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import annotated_types
 from constructs import Construct
 from pydantic import BaseModel
 
-from functions.core.kit_app import AppError, AppManifest, load_manifest
-from functions.core.settings import (
+from functions.core.platform.kit_app import AppError, AppManifest, load_manifest
+from functions.core.platform.settings import (
     IDENTITY_PROVIDER_PATTERN,
     CognitoSettings,
     Env,

@@ -15,14 +15,14 @@ import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from functions.core.kit_app import AppManifest
-from functions.core.settings import Env
+from functions.core.platform.kit_app import AppManifest
+from functions.core.platform.settings import Env
 
 
 @dataclass(frozen=True)
 class TableSpec:
     key: str  # construct id and the name used by infra.functions.ACCESS
-    env: str | None  # the variable (functions.core.settings.Env) carrying the name; None: an app table
+    env: str | None  # the variable (functions.core.platform.settings.Env) carrying the name; None: an app table
     partition_key: str = "pk"
     sort_key: str | None = None
     ttl_attribute: str | None = "ttl"

@@ -1,11 +1,11 @@
 """The Lambda function factory, each function's environment, and least-privilege grants.
 
-Every function in ``functions.core.routes.FUNCTIONS`` is built by :class:`KitFunction` with the
+Every function in ``functions.core.platform.routes.FUNCTIONS`` is built by :class:`KitFunction` with the
 same defaults (Python 3.13 on arm64, X-Ray, its own log group, Powertools settings, a published
 version behind the ``live`` alias). What differs per function lives in three tables here:
 
 - :data:`SETTINGS_BY_FUNCTION`: the function's settings model; its environment is exactly the
-  model's fields (``functions.core.settings.Env`` names), so there is one home for both.
+  model's fields (``functions.core.platform.settings.Env`` names), so there is one home for both.
 - :data:`TUNING`: memory, timeout, SnapStart.
 - :data:`ACCESS`: the AWS actions its role holds, on which resources.
 
@@ -30,9 +30,9 @@ from constructs import Construct
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
-from functions.core.kit_app import AppManifest
-from functions.core.routes import FunctionSpec
-from functions.core.settings import (
+from functions.core.platform.kit_app import AppManifest
+from functions.core.platform.routes import FunctionSpec
+from functions.core.platform.settings import (
     CoreSettings,
     Env,
     FacadeSettings,
@@ -159,7 +159,7 @@ def settings_model(function: str) -> type[CoreSettings]:
 
 
 def env_var_name(name: str, info: FieldInfo) -> str:
-    """The environment variable a settings field reads (its alias; functions.core.settings.Env)."""
+    """The environment variable a settings field reads (its alias; functions.core.platform.settings.Env)."""
     alias = info.validation_alias
     if isinstance(alias, str):
         return alias

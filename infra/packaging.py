@@ -20,7 +20,7 @@ boto3/botocore are never bundled: the Lambda Python runtime provides them.
 
 The app folder (``kit:app``) goes into every asset as the package ``kit_app``: the whole
 folder (without ``tests/``) plus its own ``requirements.txt`` into the MCP function, only its
-``app.json`` (the scope catalogue) into the others (``functions.core.kit_app`` finds it there).
+``app.json`` (the scope catalogue) into the others (``functions.core.platform.kit_app`` finds it there).
 
 Installing for every synth is slow, so the platform install is cached under
 ``build/lambda-deps/<sha256 of requirements + platform>/`` (gitignored). A cache hit costs a
@@ -45,8 +45,8 @@ from typing import Any, Final
 import aws_cdk as cdk
 import jsii
 
-from functions.core import kit_app
-from functions.core.kit_app import MANIFEST, PACKAGE
+from functions.core.platform import kit_app
+from functions.core.platform.kit_app import MANIFEST, PACKAGE
 from infra.bytecode import LAMBDA_PYTHON, BytecodeError, compile_tree
 from infra.config import REPO_ROOT
 from infra.elf import strip_symbols
@@ -325,7 +325,7 @@ def build_asset(
 ) -> tuple[int, int, str]:
     """Lay ``function``'s asset out in ``out``: ``(bytes, files, deps cache state)``.
 
-    ``app_root``: the app folder (default: this process's, ``functions.core.kit_app``); the
+    ``app_root``: the app folder (default: this process's, ``functions.core.platform.kit_app``); the
     MCP function (:data:`APP_FUNCTION`) gets all of it and its requirements, the others its
     ``app.json`` only.
     """

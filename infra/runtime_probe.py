@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from functions.core.kit_app import PACKAGE, load_manifest
-from functions.core.settings import Env
+from functions.core.platform.kit_app import PACKAGE, load_manifest
+from functions.core.platform.settings import Env
 from infra.bytecode import bytecode_python, compile_tree
 from infra.config import REPO_ROOT
 

@@ -15,8 +15,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from functions.core.routes import FUNCTIONS, MCP_PATH, ROUTES
-from functions.core.settings import Env
+from functions.core.platform.routes import FUNCTIONS, MCP_PATH, ROUTES
+from functions.core.platform.settings import Env
 from infra import KIT_VERSION
 from infra.api import KitApi
 from infra.auth import KitAuth

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from functions.core.kit_app import APP_PATH_ENV
+from functions.core.platform.kit_app import APP_PATH_ENV
 from local.config import select_app
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from functions.core import kit_app
+from functions.core.platform import kit_app
 
 REGION: Final = "us-east-1"
 POOL_NAME: Final = "mcp-cognito-kit-local"
@@ -35,7 +35,7 @@ def select_app(cdk_json: Path = REPO_ROOT / "cdk.json") -> Path:
     """The app ``make dev`` serves: ``KIT_APP_PATH`` if set, else cdk.json's ``kit:app``.
 
     A relative ``kit:app`` is relative to cdk.json's folder. The choice is exported as
-    ``KIT_APP_PATH``, which the functions read (``functions.core.kit_app``).
+    ``KIT_APP_PATH``, which the functions read (``functions.core.platform.kit_app``).
     """
     raw = os.environ.get(kit_app.APP_PATH_ENV, "").strip()
     if not raw:

@@ -25,9 +25,9 @@ import boto3
 import httpx
 from jose import jwt
 
-from functions.core import scopes
-from functions.core.grants import DynamoGrantRepository, Grant
-from functions.core.routes import CALLBACK_PATH, MCP_PATH
+from functions.core.oauth import scopes
+from functions.core.platform.routes import CALLBACK_PATH, MCP_PATH
+from functions.core.state.grants import DynamoGrantRepository, Grant
 from local.config import FAKE_CREDENTIALS, GATEWAY_CLIENT_NAME, GRANTS_TABLE, POOL_NAME, REGION, LocalConfig
 from local.html_forms import forms_of
 

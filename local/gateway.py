@@ -1,6 +1,6 @@
 """A local stand-in for API Gateway (HTTP API, payload format 2.0, ``$default`` stage).
 
-Each request is matched against ``functions.core.routes.ROUTES``, turned into the same
+Each request is matched against ``functions.core.platform.routes.ROUTES``, turned into the same
 event API Gateway would send, and handed to the function's real Lambda handler, the code
 that runs in AWS. Every invocation runs on a thread of its own with its own event loop (for
 Mangum), as every concurrent Lambda request gets a container of its own: a handler that never
@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from functions.core.routes import ANY_METHOD, FUNCTIONS, ROUTES, FunctionName, Route
+from functions.core.platform.routes import ANY_METHOD, FUNCTIONS, ROUTES, FunctionName, Route
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 MAX_PAYLOAD: Final = 10 * 1024 * 1024  # API Gateway HTTP API payload limit

@@ -11,8 +11,9 @@ from typing import Any
 
 import boto3
 
-from functions.core import kit_app, scopes
-from functions.core.routes import CALLBACK_PATH
+from functions.core.oauth import scopes
+from functions.core.platform import kit_app
+from functions.core.platform.routes import CALLBACK_PATH
 from local.config import (
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,

@@ -17,9 +17,9 @@ import threading
 import time
 from typing import Any, Final
 
-from functions.core import kit_app
-from functions.core.routes import FUNCTIONS, MCP_PATH
-from functions.core.settings import OPERATOR_ENV, Env
+from functions.core.platform import kit_app
+from functions.core.platform.routes import FUNCTIONS, MCP_PATH
+from functions.core.platform.settings import OPERATOR_ENV, Env
 from local.config import (
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,

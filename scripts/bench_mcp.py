@@ -200,10 +200,10 @@ AUTH_LOOP = (
 import base64, statistics
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
-from functions.core import settings as settings_mod
-from functions.core.grants import CachedGrants, DynamoGrantRepository
-from functions.core.jwks import JwksCache, fetch_jwks
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.platform import settings as settings_mod
+from functions.core.state.grants import CachedGrants, DynamoGrantRepository
+from functions.core.cognito.jwks import JwksCache, fetch_jwks
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 
 token = sys.argv[2]
 s = settings_mod.load(settings_mod.McpSettings)
@@ -371,7 +371,7 @@ def access_log_bytes() -> int:
 
 def build_twins(work: Path) -> dict[str, dict[str, Path]]:
     """Per function: the shipped layout and the sources-only layout, for this machine."""
-    from functions.core.routes import FUNCTIONS
+    from functions.core.platform.routes import FUNCTIONS
 
     machine = f"manylinux2014_{os.uname().machine}"
     twins: dict[str, dict[str, Path]] = {}
@@ -429,8 +429,8 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
-    from functions.core.routes import FUNCTIONS
-    from functions.core.settings import Env
+    from functions.core.platform.routes import FUNCTIONS
+    from functions.core.platform.settings import Env
     from local.config import FAKE_CREDENTIALS, GRANTS_TABLE, REGION, LocalConfig
     from local.seed import seed
     from local.stack import function_environment
@@ -457,7 +457,7 @@ def main() -> int:
             "AWS_DEFAULT_REGION": REGION,
         }
 
-        from functions.core.grants import DynamoGrantRepository
+        from functions.core.state.grants import DynamoGrantRepository
         from tests.helpers import grant, http_api_event, rpc
         from tests.integration.test_mcp_handler import moto_token
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from functions.core.kit_app import APP_PATH_ENV
+from functions.core.platform.kit_app import APP_PATH_ENV
 
 TEST_APP = Path(__file__).resolve().parent / "fixtures" / "app"
 os.environ[APP_PATH_ENV] = str(TEST_APP)

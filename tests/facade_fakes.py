@@ -24,17 +24,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer
-from functions.core.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
-from functions.core.clients import ClientRecord
-from functions.core.consent import InMemoryConsentRepository
-from functions.core.crypto import s256, sha256_hex
-from functions.core.errors import DependencyError
-from functions.core.grants import InMemoryGrantRepository
-from functions.core.jwks import JwksCache
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.refresh_tokens import InMemoryRefreshTokenRepository
-from functions.core.settings import FacadeSettings
-from functions.core.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.clients.records import ClientRecord
+from functions.core.cognito.jwks import JwksCache
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.cognito.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.platform.crypto import s256, sha256_hex
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.settings import FacadeSettings
+from functions.core.state.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
+from functions.core.state.consent import InMemoryConsentRepository
+from functions.core.state.grants import InMemoryGrantRepository
+from functions.core.state.refresh_tokens import InMemoryRefreshTokenRepository
 from functions.token.service import TokenService
 from tests.helpers import BASE_URL, GATEWAY_CLIENT, ISSUER, MCP_URL, POOL_ID, REGION, FakeJwks, make_key, mint
 

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jose import jwk, jwt
 
-from functions.core.grants import Grant
-from functions.core.routes import ROUTES
-from functions.core.settings import McpSettings
+from functions.core.platform.routes import ROUTES
+from functions.core.platform.settings import McpSettings
+from functions.core.state.grants import Grant
 from local.gateway import build_event
 
 BASE_URL = "https://mcp.example.com"
@@ -130,7 +130,7 @@ class FakeJwks:
     urls: list[str] = field(default_factory=list)
 
     def __call__(self, url: str) -> dict[str, Any]:
-        from functions.core.errors import DependencyError
+        from functions.core.platform.errors import DependencyError
 
         self.calls += 1
         self.urls.append(url)

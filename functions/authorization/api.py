@@ -8,10 +8,10 @@ from typing import Any
 from functions.authorization import pages
 from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer, cookie_value, form_params, query_params
-from functions.core.errors import DependencyError
-from functions.core.http import LambdaHandler
-from functions.core.observability import logger
-from functions.core.routes import AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.http import LambdaHandler
+from functions.core.platform.observability import logger
+from functions.core.platform.routes import AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH
 
 
 def make_handler(service: Callable[[], AuthorizationService]) -> LambdaHandler:

@@ -16,30 +16,9 @@ from typing import Any, Final
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
 from functions.authorization.web import Answer, TxnCookie, redirect, with_query
-from functions.core import scopes as catalogue
-from functions.core.artefacts import (
-    CODE_LIFETIME_SECONDS,
-    TXN_LIFETIME_SECONDS,
-    Approval,
-    CallbackResult,
-    Code,
-    DuplicateGrant,
-    Txn,
-    TxnRepository,
-    TxnStatus,
-)
-from functions.core.clients import ClientRecord, ClientResolver
-from functions.core.consent import Consent, ConsentRepository, redirect_proves_client
-from functions.core.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
-from functions.core.ddb import ConditionFailed
-from functions.core.errors import DependencyError
-from functions.core.grants import Grant
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.observability import logger
-from functions.core.resource_uri import same_resource
-from functions.core.routes import CALLBACK_PATH
-from functions.core.settings import FacadeSettings
-from functions.core.upstream import (
+from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.cognito.upstream import (
     CiphertextRejected,
     CognitoOAuth,
     SecretSource,
@@ -52,6 +31,27 @@ from functions.core.upstream import (
     txn_context,
     upstream_verifier,
 )
+from functions.core.oauth import scopes as catalogue
+from functions.core.oauth.resource_uri import same_resource
+from functions.core.platform.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
+from functions.core.platform.ddb import ConditionFailed
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
+from functions.core.platform.routes import CALLBACK_PATH
+from functions.core.platform.settings import FacadeSettings
+from functions.core.state.artefacts import (
+    CODE_LIFETIME_SECONDS,
+    TXN_LIFETIME_SECONDS,
+    Approval,
+    CallbackResult,
+    Code,
+    DuplicateGrant,
+    Txn,
+    TxnRepository,
+    TxnStatus,
+)
+from functions.core.state.consent import Consent, ConsentRepository, redirect_proves_client
+from functions.core.state.grants import Grant
 
 
 def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:

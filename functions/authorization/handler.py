@@ -15,20 +15,20 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.authorization.api import make_handler
 from functions.authorization.flow import AuthorizationService, RedirectMatcher
-from functions.core import settings as settings_mod
-from functions.core.artefacts import DynamoTxnRepository
-from functions.core.clients import ClientResolver
-from functions.core.consent import DynamoConsentRepository
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.observability import logger
-from functions.core.settings import FacadeSettings
-from functions.core.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.clients.records import ClientResolver
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.platform import settings as settings_mod
+from functions.core.platform.observability import logger
+from functions.core.platform.settings import FacadeSettings
+from functions.core.state.artefacts import DynamoTxnRepository
+from functions.core.state.consent import DynamoConsentRepository
 
 _settings = settings_mod.load(FacadeSettings)
 
 
 def _registered_matcher() -> RedirectMatcher:
-    from functions.core.client_metadata import redirect_uri_matches
+    from functions.core.clients.metadata import redirect_uri_matches
 
     def matches(uri: str, registered: Sequence[str]) -> bool:
         # Exact match, except loopback http redirects on any port (RFC 8252 section 7.3).
@@ -42,7 +42,7 @@ def build_service(
 ) -> AuthorizationService:
     """The production wiring: DynamoDB, KMS, Cognito, and the registration function's resolver."""
     if clients is None:
-        from functions.core.client_resolver import make_client_resolver
+        from functions.core.clients.resolver import make_client_resolver
 
         clients = make_client_resolver(settings)
     secret = gateway_secret(settings)

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from jose import jwt
 from jose.exceptions import JOSEError
 
-from functions.core import scopes
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
-from functions.core.observability import logger
-from functions.core.settings import FacadeSettings
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.oauth import scopes
+from functions.core.platform.observability import logger
+from functions.core.platform.settings import FacadeSettings
 
 
 @dataclass(frozen=True)

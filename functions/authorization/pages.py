@@ -20,13 +20,13 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from functions.authorization.web import Answer
-from functions.core import scopes as catalogue
-from functions.core.artefacts import Txn
-from functions.core.client_metadata import is_loopback_redirect
-from functions.core.clients import ClientRecord
-from functions.core.errors import RETRY_AFTER_SECONDS
-from functions.core.routes import CONSENT_PATH
-from functions.core.settings import FacadeSettings
+from functions.core.clients.metadata import is_loopback_redirect
+from functions.core.clients.records import ClientRecord
+from functions.core.oauth import scopes as catalogue
+from functions.core.platform.errors import RETRY_AFTER_SECONDS
+from functions.core.platform.routes import CONSENT_PATH
+from functions.core.platform.settings import FacadeSettings
+from functions.core.state.artefacts import Txn
 
 _STYLE: Final = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:1.5rem auto;padding:0 1rem;color:#222;"

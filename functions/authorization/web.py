@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlencode, urlsplit
 
-from functions.core import http
-from functions.core.crypto import mac, mac_ok
+from functions.core.platform import http
+from functions.core.platform.crypto import mac, mac_ok
 
 COOKIE_NAME_SECURE: Final = "__Host-mcpkit_txn"
 COOKIE_NAME_LOCAL: Final = "mcpkit_txn"

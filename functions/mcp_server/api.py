@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
-from functions.core.errors import DependencyError
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
+from functions.core.platform.errors import DependencyError
 from functions.mcp_server.principal import Principal, current_principal
 from functions.mcp_server.registry import ToolRegistry, UnknownScopeError
 

@@ -18,8 +18,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from functions.core.errors import HttpAnswer
-from functions.core.routes import MCP_PATH
+from functions.core.platform.errors import HttpAnswer
+from functions.core.platform.routes import MCP_PATH
 from functions.mcp_server import outage, transport
 from functions.mcp_server import principal as principal_ctx
 from functions.mcp_server.auth import Denied, McpAuthenticator, step_up_scopes

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from functions.core.kit_app import MANIFEST, PACKAGE, SERVER_MODULE, AppError, AppManifest
+from functions.core.platform.kit_app import MANIFEST, PACKAGE, SERVER_MODULE, AppError, AppManifest
 from functions.mcp_server.api import AppContext
 from functions.mcp_server.registry import ToolRegistry
 

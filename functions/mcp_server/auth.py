@@ -14,13 +14,13 @@ from typing import Final
 from mcp_types import DEFAULT_NEGOTIATED_VERSION
 from mcp_types.version import is_version_at_least
 
-from functions.core import scopes as catalogue
-from functions.core.errors import DependencyError, HttpAnswer, challenge_answer, unavailable_answer
-from functions.core.grants import CachedGrants
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
-from functions.core.observability import logger
-from functions.core.routes import PRM_MCP_PATH
-from functions.core.settings import McpSettings
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.oauth import scopes as catalogue
+from functions.core.platform.errors import DependencyError, HttpAnswer, challenge_answer, unavailable_answer
+from functions.core.platform.observability import logger
+from functions.core.platform.routes import PRM_MCP_PATH
+from functions.core.platform.settings import McpSettings
+from functions.core.state.grants import CachedGrants
 from functions.mcp_server.principal import Principal
 
 _BEARER: Final = "bearer "

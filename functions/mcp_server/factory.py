@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from functions.core import kit_app
-from functions.core.client_grants import ClientBoundGrants
-from functions.core.client_store import ClientLookup, DynamoClientReader
-from functions.core.grants import CachedGrants, DynamoGrantRepository, GrantReader
-from functions.core.jwks import JwksCache
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.settings import McpSettings
+from functions.core.clients.store import ClientLookup, DynamoClientReader
+from functions.core.cognito.jwks import JwksCache
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.platform import kit_app
+from functions.core.platform.settings import McpSettings
+from functions.core.state.client_bound_grants import ClientBoundGrants
+from functions.core.state.grants import CachedGrants, DynamoGrantRepository, GrantReader
 from functions.mcp_server.api import AppContext
 from functions.mcp_server.app import McpEndpoint
 from functions.mcp_server.app_loader import Register, build_registry, extend_hook
@@ -62,7 +62,7 @@ def create_endpoint(
     if extend is not None:
         extend(server, ctx)
     # RFC 7592 section 2.3: a grant counts only while its registered client exists; the
-    # client lookup is cached with the grant (functions/core/client_grants.py).
+    # client lookup is cached with the grant (functions/core/state/client_bound_grants.py).
     bound = ClientBoundGrants(
         grants or DynamoGrantRepository(settings.grants_table),
         clients or DynamoClientReader(settings.clients_table),

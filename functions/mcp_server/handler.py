@@ -14,10 +14,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
-from functions.core import aws
-from functions.core import settings as settings_mod
-from functions.core.jwks import tls_context
-from functions.core.observability import logger
+from functions.core.cognito.jwks import tls_context
+from functions.core.platform import aws
+from functions.core.platform import settings as settings_mod
+from functions.core.platform.observability import logger
 from functions.mcp_server.factory import create_endpoint
 
 # Mangum logs every request at INFO; API Gateway access logs already record them.

@@ -18,8 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from functions.core.errors import DependencyError, unavailable_answer
-from functions.core.observability import logger
+from functions.core.platform.errors import DependencyError, unavailable_answer
+from functions.core.platform.observability import logger
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]

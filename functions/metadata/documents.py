@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.core import scopes
-from functions.core.routes import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH
-from functions.core.settings import CoreSettings, MetadataSettings
+from functions.core.oauth import scopes
+from functions.core.platform.routes import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH
+from functions.core.platform.settings import CoreSettings, MetadataSettings
 
 TOKEN_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 

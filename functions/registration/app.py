@@ -12,8 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 
-from functions.core.errors import HttpAnswer, OAuthError
-from functions.core.routes import REGISTER_PATH
+from functions.core.platform.errors import HttpAnswer, OAuthError
+from functions.core.platform.routes import REGISTER_PATH
 from functions.registration.service import RegistrationService, answer_for
 
 CLIENT_PATH = REGISTER_PATH + "/<client_id>"

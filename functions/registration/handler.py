@@ -11,10 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from functions.core import settings as settings_mod
-from functions.core.client_store import DynamoClientStore
-from functions.core.observability import logger
-from functions.core.ratelimit import DynamoRateLimiter
+from functions.core.clients.store import DynamoClientStore
+from functions.core.platform import settings as settings_mod
+from functions.core.platform.observability import logger
+from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.app import build_app
 from functions.registration.service import RegistrationService
 

@@ -18,21 +18,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from functions.core.client_metadata import ClientMetadata, validate_client_metadata
-from functions.core.client_store import (
+from functions.core.clients.metadata import ClientMetadata, validate_client_metadata
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store import (
     REGISTERED_CLIENT_ID,
     ClientLimitReached,
     ClientStore,
     DedupeConflict,
 )
-from functions.core.clients import ClientRecord
-from functions.core.crypto import new_secret, same_hash, sha256_hex
-from functions.core.errors import JSON_HEADERS, DependencyError, HttpAnswer, OAuthError, oauth_error_answer
-from functions.core.errors import unavailable_answer as _unavailable
-from functions.core.observability import logger
-from functions.core.ratelimit import RateLimiter
-from functions.core.routes import REGISTER_PATH
-from functions.core.settings import RegistrationPolicy, RegistrationSettings
+from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
+from functions.core.platform.errors import JSON_HEADERS, DependencyError, HttpAnswer, OAuthError, oauth_error_answer
+from functions.core.platform.errors import unavailable_answer as _unavailable
+from functions.core.platform.observability import logger
+from functions.core.platform.routes import REGISTER_PATH
+from functions.core.platform.settings import RegistrationPolicy, RegistrationSettings
+from functions.core.state.ratelimit import RateLimiter
 
 MAX_BODY_BYTES: Final = 16 * 1024
 RATE_BUCKET: Final = "register"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from functions.core.errors import DependencyError, OAuthError
-from functions.core.http import LambdaHandler, header
-from functions.core.observability import logger
-from functions.core.routes import REVOKE_PATH, TOKEN_PATH
+from functions.core.platform.errors import DependencyError, OAuthError
+from functions.core.platform.http import LambdaHandler, header
+from functions.core.platform.observability import logger
+from functions.core.platform.routes import REVOKE_PATH, TOKEN_PATH
 from functions.token.service import TokenService
 from functions.token.web import NO_STORE, PREFLIGHT, error_answer, form_params, json_answer, unavailable
 

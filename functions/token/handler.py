@@ -11,16 +11,16 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from functions.core import settings as settings_mod
-from functions.core.artefacts import DynamoCodeRepository
-from functions.core.clients import ClientResolver
-from functions.core.consent import DynamoConsentRepository
-from functions.core.grants import DynamoGrantRepository
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.observability import logger
-from functions.core.refresh_tokens import DynamoRefreshTokenRepository
-from functions.core.settings import FacadeSettings
-from functions.core.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.clients.records import ClientResolver
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.platform import settings as settings_mod
+from functions.core.platform.observability import logger
+from functions.core.platform.settings import FacadeSettings
+from functions.core.state.artefacts import DynamoCodeRepository
+from functions.core.state.consent import DynamoConsentRepository
+from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
 from functions.token.api import make_handler
 from functions.token.service import TokenService
 
@@ -30,7 +30,7 @@ _settings = settings_mod.load(FacadeSettings)
 def build_service(settings: FacadeSettings, clients: ClientResolver | None = None) -> TokenService:
     """The production wiring: DynamoDB, KMS, Cognito, and the registration function's resolver."""
     if clients is None:
-        from functions.core.client_resolver import make_client_resolver
+        from functions.core.clients.resolver import make_client_resolver
 
         clients = make_client_resolver(settings)
     return TokenService(

@@ -15,12 +15,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from functions.core.consent import ConsentRepository
-from functions.core.errors import DependencyError
-from functions.core.grants import Grant, GrantStore
-from functions.core.observability import logger
-from functions.core.refresh_tokens import RefreshTokenRepository
-from functions.core.upstream import CiphertextRejected, CognitoOAuth, TokenCipher, UpstreamInvalidGrant, grant_context
+from functions.core.cognito.upstream import (
+    CiphertextRejected,
+    CognitoOAuth,
+    TokenCipher,
+    UpstreamInvalidGrant,
+    grant_context,
+)
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
+from functions.core.state.consent import ConsentRepository
+from functions.core.state.grants import Grant, GrantStore
+from functions.core.state.refresh_tokens import RefreshTokenRepository
 
 
 class GrantRevoker:

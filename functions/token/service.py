@@ -11,25 +11,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from functions.core import scopes as catalogue
-from functions.core.artefacts import Code, CodeRepository, CodeSpent, Redemption, code_answer_context
-from functions.core.clients import ClientRecord, ClientResolver
-from functions.core.consent import ConsentRepository
-from functions.core.crypto import new_secret, pkce_matches, sha256_hex
-from functions.core.errors import DependencyError, OAuthError
-from functions.core.grants import Grant, GrantStore
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
-from functions.core.observability import logger
-from functions.core.refresh_tokens import (
-    GrantInactive,
-    RefreshToken,
-    RefreshTokenRepository,
-    SessionUpdate,
-    TokenSpent,
-)
-from functions.core.resource_uri import same_resource
-from functions.core.settings import FacadeSettings
-from functions.core.upstream import (
+from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.cognito.upstream import (
     CiphertextRejected,
     CognitoOAuth,
     SecretSource,
@@ -37,6 +21,22 @@ from functions.core.upstream import (
     UpstreamInvalidGrant,
     grant_context,
     refresh_successor,
+)
+from functions.core.oauth import scopes as catalogue
+from functions.core.oauth.resource_uri import same_resource
+from functions.core.platform.crypto import new_secret, pkce_matches, sha256_hex
+from functions.core.platform.errors import DependencyError, OAuthError
+from functions.core.platform.observability import logger
+from functions.core.platform.settings import FacadeSettings
+from functions.core.state.artefacts import Code, CodeRepository, CodeSpent, Redemption, code_answer_context
+from functions.core.state.consent import ConsentRepository
+from functions.core.state.grants import Grant, GrantStore
+from functions.core.state.refresh_tokens import (
+    GrantInactive,
+    RefreshToken,
+    RefreshTokenRepository,
+    SessionUpdate,
+    TokenSpent,
 )
 from functions.token.revocation import GrantRevoker
 from functions.token.web import authenticate_client

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote_plus
 
-from functions.core import http
-from functions.core.clients import AuthMethod, ClientRecord, ClientResolver
-from functions.core.crypto import same_hash
-from functions.core.errors import OAuthError, unavailable_answer
+from functions.core.clients.records import AuthMethod, ClientRecord, ClientResolver
+from functions.core.platform import http
+from functions.core.platform.crypto import same_hash
+from functions.core.platform.errors import OAuthError, unavailable_answer
 
 MAX_FORM_BYTES: Final = 16 * 1024
 MAX_CLIENT_ID: Final = 2048

@@ -25,7 +25,7 @@ import anyio
 import httpx
 import pytest
 
-from functions.core.kit_app import APP_PATH_ENV
+from functions.core.platform.kit_app import APP_PATH_ENV
 from tests.e2e.conftest import PASSWORD, RunningStack, _run_stack
 from tests.e2e.oauth_harness import Browser
 from tests.e2e.test_local_stack import Agent

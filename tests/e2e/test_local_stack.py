@@ -13,7 +13,7 @@ import boto3
 import httpx
 import pytest
 
-from functions.core.grants import DynamoGrantRepository
+from functions.core.state.grants import DynamoGrantRepository
 from local.config import GRANTS_TABLE, REGION
 from local.devtoken import record_grant, sign_in
 from tests.e2e.conftest import PASSWORD, RunningStack

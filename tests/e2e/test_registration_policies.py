@@ -19,9 +19,9 @@ import pytest
 from mcp.client.auth.exceptions import OAuthRegistrationError
 from mcp.shared.auth import OAuthClientInformationFull
 
-from functions.core.client_store import DynamoClientStore
-from functions.core.clients import ClientRecord
-from functions.core.crypto import new_secret, sha256_hex
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store import DynamoClientStore
+from functions.core.platform.crypto import new_secret, sha256_hex
 from local.config import CLIENTS_TABLE, FAKE_CREDENTIALS, REGION
 from tests.e2e.conftest import RunningStack, run_stack
 from tests.e2e.oauth_harness import CimdServer

@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import boto3
 import pytest
 
-from functions.core.client_store import DynamoClientStore
-from functions.core.clients import ClientRecord
-from functions.core.grants import GRANT_PREFIX, DynamoGrantRepository, Grant
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store import DynamoClientStore
+from functions.core.state.grants import GRANT_PREFIX, DynamoGrantRepository, Grant
 from local.config import CLIENTS_TABLE, FAKE_CREDENTIALS, GRANTS_TABLE, REGION
 from tests.e2e.conftest import PASSWORD, RunningStack, free_port
 from tests.e2e.oauth_harness import Browser

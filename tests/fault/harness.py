@@ -18,7 +18,7 @@ Dependencies and where they are cut:
   Cognito's single-use authorization codes), and ``cognito-idp``: the gateway secret
   (``DescribeUserPoolClient``);
 * ``jwks``: at the verifier boundary (the facade) and at the JWKS cache boundary (``/mcp``):
-  a JWKS outage raises ``DependencyError`` there, as functions/core/jwt_verifier.py reports
+  a JWKS outage raises ``DependencyError`` there, as functions/core/cognito/jwt_verifier.py reports
   one.
 """
 
@@ -41,16 +41,16 @@ from starlette.testclient import TestClient
 
 from functions.authorization.api import make_handler as authorization_handler
 from functions.authorization.flow import AuthorizationService
-from functions.core.artefacts import DynamoCodeRepository, DynamoTxnRepository
-from functions.core.client_store import DynamoClientReader, client_item
-from functions.core.consent import DynamoConsentRepository
-from functions.core.ddb import to_item
-from functions.core.errors import DependencyError
-from functions.core.grants import DynamoGrantRepository
-from functions.core.jwks import JwksCache
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.refresh_tokens import DynamoRefreshTokenRepository
-from functions.core.upstream import KmsTokenCipher, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.clients.store import DynamoClientReader, client_item
+from functions.core.cognito.jwks import JwksCache
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.cognito.upstream import KmsTokenCipher, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.platform.ddb import to_item
+from functions.core.platform.errors import DependencyError
+from functions.core.state.artefacts import DynamoCodeRepository, DynamoTxnRepository
+from functions.core.state.consent import DynamoConsentRepository
+from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
 from functions.mcp_server.factory import create_endpoint
 from functions.token.api import make_handler as token_handler
 from functions.token.service import TokenService

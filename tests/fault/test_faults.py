@@ -24,7 +24,7 @@ import pytest
 from jose import jwt
 from moto import mock_aws
 
-from functions.core.crypto import sha256_hex
+from functions.core.platform.crypto import sha256_hex
 from tests.facade_fakes import CONF_REDIRECT, query_of
 from tests.fault.harness import Answer, Aws, Faults, Kit
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.errors import OAuthError
+from functions.core.platform.errors import OAuthError
 from functions.token.service import MAX_GRACE_PAIRS
 from tests.facade_fakes import PUBLIC_REDIRECT, VERIFIER, Facade, approve, facade_settings
 

@@ -9,7 +9,7 @@ call failing. It must be answered 503 with ``Retry-After`` (never 400/401/403/42
 a client), and the identical request sent again after recovery must succeed with a result
 that works (the client reads back with its registration access token, the update or the
 deletion took effect, the identical registration returned the same ``client_id``). After
-every request the live-client counters (functions/core/client_store_count.py) must count
+every request the live-client counters (functions/core/clients/store_count.py) must count
 exactly the stored clients.
 
 The per-IP limit is 1 registration a minute and every request comes from its own address,
@@ -35,10 +35,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.core.client_store import CLIENT_PREFIX, DynamoClientStore
-from functions.core.client_store_count import DynamoClientCounter
-from functions.core.ratelimit import DynamoRateLimiter
-from functions.core.settings import RegistrationSettings
+from functions.core.clients.store import CLIENT_PREFIX, DynamoClientStore
+from functions.core.clients.store_count import DynamoClientCounter
+from functions.core.platform.settings import RegistrationSettings
+from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.app import build_app
 from functions.registration.service import RegistrationService
 from tests.fault.harness import Answer, Faults, event, instrument

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import BaseModel, Field
 
-from functions.core.routes import FUNCTIONS
-from functions.core.settings import CoreSettings, Env, McpSettings
+from functions.core.platform.routes import FUNCTIONS
+from functions.core.platform.settings import CoreSettings, Env, McpSettings
 from infra import bytecode, packaging, runtime_probe
 from infra.config import CDK_JSON, PREFIX, ConfigError, KitConfig, cdk_json_context
 from infra.functions import LOCAL_ONLY_ENV, environment_for
@@ -391,7 +391,7 @@ def probe_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 VERIFY_CHILD = (
     runtime_probe.PRELUDE
     + """
-import functions.core.jwks as v
+import functions.core.cognito.jwks as v
 kid, key = v.build_key(json.loads(sys.argv[2]))
 msg, sig = sys.argv[3].encode(), bytes.fromhex(sys.argv[4])
 ok, forged = v.verify_rs256(key, msg, sig), v.verify_rs256(key, msg + b"x", sig)

@@ -7,7 +7,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from functions.core.settings import (
+from functions.core.platform.settings import (
     OPERATOR_ENV,
     CognitoSettings,
     Env,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from functions.core.routes import CALLBACK_PATH, MCP_PATH
-from functions.core.settings import Env
+from functions.core.platform.routes import CALLBACK_PATH, MCP_PATH
+from functions.core.platform.settings import Env
 from tests.infra.conftest import EXISTING_DOMAIN, EXISTING_POOL_ID, Synth
 from tests.infra.test_stack import (
     API_ENDPOINT,

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from functions.core import scopes
-from functions.core.routes import CALLBACK_PATH, FUNCTIONS, MCP_PATH, ROUTES
-from functions.core.settings import CoreSettings, Env, McpSettings, MetadataSettings
+from functions.core.oauth import scopes
+from functions.core.platform.routes import CALLBACK_PATH, FUNCTIONS, MCP_PATH, ROUTES
+from functions.core.platform.settings import CoreSettings, Env, McpSettings, MetadataSettings
 from infra.data import TABLES, app_table_specs
 from infra.functions import ACCESS, ALIAS_NAME, LOCAL_ONLY_ENV, env_var_name
 from infra.packaging import asset_budget, tree_size
@@ -37,7 +37,7 @@ def _logical_id(value: Any) -> str:
 
 
 def _function_ids(s: Synth) -> dict[str, str]:
-    """Function name (functions/core/routes.py) -> logical id of its Lambda function."""
+    """Function name (functions/core/platform/routes.py) -> logical id of its Lambda function."""
     ids: dict[str, str] = {}
     for lid, res in s.resources("AWS::Lambda::Function").items():
         handler = res["Properties"]["Handler"]

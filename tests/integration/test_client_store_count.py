@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.core.client_store import ClientLimitReached, DynamoClientStore
-from functions.core.client_store_count import COUNTER_PREFIX
-from functions.core.clients import ClientRecord
-from functions.core.crypto import sha256_hex
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store import ClientLimitReached, DynamoClientStore
+from functions.core.clients.store_count import COUNTER_PREFIX
+from functions.core.platform.crypto import sha256_hex
 from tests.integration.conftest import MotoStack
 
 DAY = 86_400

@@ -24,10 +24,10 @@ import httpx
 import pytest
 import uvicorn
 
-from functions.core.grants import DynamoGrantRepository
-from functions.core.routes import ROUTES
-from functions.core.settings import Env, FacadeSettings
-from functions.core.upstream import KmsTokenCipher, grant_context
+from functions.core.cognito.upstream import KmsTokenCipher, grant_context
+from functions.core.platform.routes import ROUTES
+from functions.core.platform.settings import Env, FacadeSettings
+from functions.core.state.grants import DynamoGrantRepository
 from local.cognito_emulator import create_app
 from local.config import GRANTS_TABLE, REGION
 from local.gateway import build_event
@@ -330,7 +330,7 @@ def test_remembered_consent_skips_the_page_only_for_a_proven_client(facade: Faca
 
 
 def _consent_item(client_id: str) -> dict[str, Any]:
-    from functions.core.ddb import from_item
+    from functions.core.platform.ddb import from_item
 
     items = boto3.client("dynamodb", region_name=REGION).scan(TableName=GRANTS_TABLE)["Items"]
     (found,) = [
@@ -354,8 +354,8 @@ def test_consent_is_bound_to_the_redirect_uri(facade: Facade) -> None:
 
 
 def test_refresh_scope_narrowing_through_dynamodb(facade: Facade) -> None:
-    from functions.core.crypto import sha256_hex
-    from functions.core.refresh_tokens import DynamoRefreshTokenRepository
+    from functions.core.platform.crypto import sha256_hex
+    from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
 
     status, first = exchange(facade, code_for(facade, "alice@example.com"))
     assert status == 200 and first["scope"] == "notes:read notes:write"
@@ -487,8 +487,8 @@ def test_code_redemption_through_dynamodb(facade: Facade) -> None:
 
 
 def _grant_of_code(facade: Facade, code: str) -> str:
-    from functions.core.artefacts import DynamoCodeRepository
-    from functions.core.crypto import sha256_hex
+    from functions.core.platform.crypto import sha256_hex
+    from functions.core.state.artefacts import DynamoCodeRepository
 
     record = DynamoCodeRepository(facade.settings.artefacts_table, grants_table=GRANTS_TABLE).get(sha256_hex(code))
     assert record is not None

@@ -16,10 +16,10 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.core.cimd import CimdResolver
-from functions.core.client_resolver import KitClientResolver
-from functions.core.client_store import CLIENT_PREFIX, DynamoClientStore
-from functions.core.grants import DynamoGrantRepository
+from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.resolver import KitClientResolver
+from functions.core.clients.store import CLIENT_PREFIX, DynamoClientStore
+from functions.core.state.grants import DynamoGrantRepository
 from local.config import CLIENTS_TABLE, GRANTS_TABLE
 from tests.helpers import FakeContext, grant, http_api_event, rpc
 from tests.integration.conftest import MotoStack

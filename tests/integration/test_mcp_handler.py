@@ -12,7 +12,7 @@ import pytest
 from jose import jwt
 from moto.utilities.utils import load_resource
 
-from functions.core.grants import DynamoGrantRepository
+from functions.core.state.grants import DynamoGrantRepository
 from local.config import GRANTS_TABLE, app_table_name
 from tests.helpers import FakeContext, grant, http_api_event, rpc
 from tests.integration.conftest import MotoStack
@@ -96,7 +96,7 @@ def test_revocation_in_dynamodb_bites(moto_stack: MotoStack, handler: Any) -> No
 
 def test_dynamodb_outage_is_503(moto_stack: MotoStack, handler: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     headers = authorize(moto_stack, "gina", ("notes:read",))
-    from functions.core import aws
+    from functions.core.platform import aws
 
     broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
     monkeypatch.setattr(aws, "dynamodb", lambda: broken)

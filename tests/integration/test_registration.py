@@ -15,22 +15,22 @@ from typing import Any
 import boto3
 import pytest
 
-from functions.core.cimd import CimdResolver
-from functions.core.client_resolver import KitClientResolver
-from functions.core.client_store import (
+from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.resolver import KitClientResolver
+from functions.core.clients.store import (
     CLIENT_PREFIX,
     DEDUPE_PREFIX,
     ClientLimitReached,
     DedupeConflict,
     DynamoClientStore,
 )
-from functions.core.client_store_count import DynamoClientCounter
-from functions.core.clients import ClientRecord
-from functions.core.crypto import sha256_hex
-from functions.core.ddb import from_item
-from functions.core.ratelimit import DynamoRateLimiter
-from functions.core.routes import ROUTES
-from functions.core.settings import RegistrationSettings
+from functions.core.clients.store_count import DynamoClientCounter
+from functions.core.platform.crypto import sha256_hex
+from functions.core.platform.ddb import from_item
+from functions.core.platform.routes import ROUTES
+from functions.core.platform.settings import RegistrationSettings
+from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.app import build_app
 from functions.registration.service import RegistrationService
 from local.config import ARTEFACTS_TABLE, CLIENTS_TABLE

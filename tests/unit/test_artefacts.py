@@ -13,7 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.core.artefacts import (
+from functions.core.platform.ddb import ConditionFailed
+from functions.core.state.artefacts import (
     Approval,
     CallbackResult,
     Code,
@@ -24,11 +25,10 @@ from functions.core.artefacts import (
     Redemption,
     Txn,
 )
-from functions.core.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
-from functions.core.consent import Consent, DynamoConsentRepository, InMemoryConsentRepository, consent_key
-from functions.core.ddb import ConditionFailed
-from functions.core.grants import DynamoGrantRepository, InMemoryGrantRepository
-from functions.core.refresh_tokens import (
+from functions.core.state.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
+from functions.core.state.consent import Consent, DynamoConsentRepository, InMemoryConsentRepository, consent_key
+from functions.core.state.grants import DynamoGrantRepository, InMemoryGrantRepository
+from functions.core.state.refresh_tokens import (
     DynamoRefreshTokenRepository,
     GrantInactive,
     InMemoryRefreshTokenRepository,

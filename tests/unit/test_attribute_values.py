@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
-from functions.core.attribute_values import deserialize, serialize
+from functions.core.platform.attribute_values import deserialize, serialize
 
 VALUES: list[Any] = [
     "text",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core import scopes as catalogue
-from functions.core.crypto import s256
-from functions.core.upstream import StaticSecret, upstream_verifier
+from functions.core.cognito.upstream import StaticSecret, upstream_verifier
+from functions.core.oauth import scopes as catalogue
+from functions.core.platform.crypto import s256
 from tests.facade_fakes import (
     CONF_REDIRECT,
     GATEWAY_SECRET,

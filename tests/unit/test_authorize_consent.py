@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from functions.authorization.api import make_handler
-from functions.core.consent import MAX_CONSENTED_REDIRECTS, Consent, redirect_proves_client
-from functions.core.crypto import sha256_hex
-from functions.core.errors import DependencyError
-from functions.core.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
+from functions.core.cognito.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
+from functions.core.platform.crypto import sha256_hex
+from functions.core.platform.errors import DependencyError
+from functions.core.state.consent import MAX_CONSENTED_REDIRECTS, Consent, redirect_proves_client
 from tests.facade_fakes import (
     CIMD_ID,
     CONF_REDIRECT,

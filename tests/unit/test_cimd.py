@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from functions.core.cimd import (
+from functions.core.clients.cimd import (
     DNS_WORKERS,
     FAILURE_CACHE_SECONDS,
     MAX_CACHE_SECONDS,
@@ -42,9 +42,9 @@ from functions.core.cimd import (
     resolve_public,
     vet_address,
 )
-from functions.core.client_resolver import make_client_resolver
-from functions.core.clients import ClientRecord
-from functions.core.settings import FacadeSettings
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.resolver import make_client_resolver
+from functions.core.platform.settings import FacadeSettings
 from tests.helpers import BASE_URL, CLAUDE_METADATA, GATEWAY_CLIENT, POOL_ID, REGION
 
 # ----- certificates -----------------------------------------------------------------------

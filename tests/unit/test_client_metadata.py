@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.client_metadata import (
+from functions.core.clients.metadata import (
     MAX_REDIRECT_URIS,
     MAX_URI_LENGTH,
     check_redirect_uri,
@@ -15,7 +15,7 @@ from functions.core.client_metadata import (
     redirect_uri_matches,
     validate_client_metadata,
 )
-from functions.core.errors import OAuthError
+from functions.core.platform.errors import OAuthError
 from tests.helpers import CLAUDE_METADATA
 
 
@@ -495,7 +495,7 @@ def test_every_format_character_is_removed() -> None:
     import sys
     import unicodedata
 
-    from functions.core.client_metadata import display_text
+    from functions.core.clients.metadata import display_text
 
     cf = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
     assert len(cf) > 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.client_store_count import (
+from functions.core.clients.store_count import (
     DAY,
     bucket_seconds,
     counter_key,

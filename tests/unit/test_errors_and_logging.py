@@ -6,8 +6,8 @@ import logging
 
 from aws_lambda_powertools import Logger
 
-from functions.core.errors import bearer_challenge
-from functions.core.observability import REDACTED, RedactingFormatter, redact
+from functions.core.platform.errors import bearer_challenge
+from functions.core.platform.observability import REDACTED, RedactingFormatter, redact
 from tests.helpers import access_claims, make_key, mint
 
 

@@ -5,12 +5,12 @@ from typing import Any
 
 import pytest
 
-from functions.core.client_grants import CLIENT_GONE, ClientBoundGrants
-from functions.core.client_store_memory import InMemoryClientStore
-from functions.core.clients import ClientRecord
-from functions.core.ddb import ConditionFailed
-from functions.core.errors import DependencyError
-from functions.core.grants import CachedGrants, InMemoryGrantRepository
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store_memory import InMemoryClientStore
+from functions.core.platform.ddb import ConditionFailed
+from functions.core.platform.errors import DependencyError
+from functions.core.state.client_bound_grants import CLIENT_GONE, ClientBoundGrants
+from functions.core.state.grants import CachedGrants, InMemoryGrantRepository
 from tests.facade_fakes import Facade, approve
 from tests.helpers import grant
 from tests.unit.test_token import code_form, exchange, refused

@@ -1,4 +1,4 @@
-"""functions/core/http.py: the request parsing shared by the authorization and token functions."""
+"""functions/core/platform/http.py: the request parsing shared by the authorization and token functions."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from functions.authorization import web as authorization_web
-from functions.core import http
-from functions.core.errors import OAuthError
+from functions.core.platform import http
+from functions.core.platform.errors import OAuthError
 from functions.token import web as token_web
 
 

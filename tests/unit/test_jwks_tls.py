@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from functions.core import jwks
-from functions.core.errors import DependencyError
+from functions.core.cognito import jwks
+from functions.core.platform.errors import DependencyError
 
 
 def test_https_fetches_share_one_verifying_context(monkeypatch: pytest.MonkeyPatch) -> None:

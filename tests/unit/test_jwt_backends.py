@@ -12,10 +12,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jose.backends.rsa_backend import RSAKey as PyRsaKey
 
-from functions.core import jwks
-from functions.core.errors import DependencyError
-from functions.core.jwks import JWKS_MAX_AGE_SECONDS, JwksCache
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.cognito import jwks
+from functions.core.cognito.jwks import JWKS_MAX_AGE_SECONDS, JwksCache
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
+from functions.core.platform.errors import DependencyError
 from tests.helpers import FakeJwks, access_claims, make_key, mcp_settings, mint
 
 KEY = make_key("kid-1")

@@ -14,13 +14,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from jose import jwt
 
-from functions.core.errors import DependencyError
-from functions.core.jwks import JwksCache, fetch_jwks
-from functions.core.jwt_verifier import (
+from functions.core.cognito.jwks import JwksCache, fetch_jwks
+from functions.core.cognito.jwt_verifier import (
     MAX_TOKEN_LENGTH,
     CognitoAccessTokenVerifier,
     TokenRejected,
 )
+from functions.core.platform.errors import DependencyError
 from tests.helpers import (
     GATEWAY_CLIENT,
     MCP_URL,

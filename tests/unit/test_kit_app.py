@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from functions.core import kit_app
-from functions.core.kit_app import APP_PATH_ENV, AppError, app_dir, load_manifest
-from functions.core.settings import Env, McpSettings, SettingsError
+from functions.core.platform import kit_app
+from functions.core.platform.kit_app import APP_PATH_ENV, AppError, app_dir, load_manifest
+from functions.core.platform.settings import Env, McpSettings, SettingsError
 from functions.mcp_server.api import AppContext, ToolRegistry
 from functions.mcp_server.app_loader import build_registry, import_server
 from functions.mcp_server.factory import create_endpoint
@@ -140,9 +140,9 @@ def test_facade_functions_read_the_catalogue_without_the_sdk_or_the_apps_code() 
         "import sys\n"
         "import functions.metadata.handler, functions.registration.handler\n"
         "import functions.authorization.web, functions.authorization.flow, functions.token.web\n"
-        "from functions.core import scopes\n"
+        "from functions.core.oauth import scopes\n"
         "from functions.metadata.documents import protected_resource_metadata\n"
-        "from functions.core.settings import CoreSettings\n"
+        "from functions.core.platform.settings import CoreSettings\n"
         "doc = protected_resource_metadata(CoreSettings(base_url='https://b.example'))\n"
         "assert doc['scopes_supported'] == ['notes:read', 'notes:write'], doc\n"
         "assert scopes.get_scope('notes:write').description == 'Write and archive your notes'\n"

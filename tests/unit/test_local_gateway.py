@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-from functions.core.routes import ROUTES
+from functions.core.platform.routes import ROUTES
 from local.gateway import LambdaGateway, build_event
 
 pytestmark = pytest.mark.anyio

@@ -10,8 +10,8 @@ from kit_app.server import add_tools
 from kit_app.store import MAX_TITLE_LENGTH, MemoryNotes, NoteStore
 from starlette.testclient import TestClient
 
-from functions.core.grants import InMemoryGrantRepository
-from functions.core.jwks import JwksCache
+from functions.core.cognito.jwks import JwksCache
+from functions.core.state.grants import InMemoryGrantRepository
 from functions.mcp_server.factory import create_endpoint
 from tests.helpers import (
     BASE_URL,

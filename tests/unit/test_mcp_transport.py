@@ -11,7 +11,7 @@ import httpx
 import pytest
 from kit_app.store import MemoryNotes, Note
 
-from functions.core.errors import DependencyError
+from functions.core.platform.errors import DependencyError
 from functions.mcp_server.transport import SERVED_PROTOCOL_VERSIONS
 from tests.helpers import BASE_URL, MODERN, modern_meta, rpc
 from tests.unit.test_mcp_endpoint import ACCEPT, INSPECTOR, PRM, Harness

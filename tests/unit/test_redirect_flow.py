@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from functions.core.client_metadata import redirect_uri_matches, validate_client_metadata
+from functions.core.clients.metadata import redirect_uri_matches, validate_client_metadata
 from tests import facade_fakes
 from tests.facade_fakes import Facade, FakeResolver, approve, public_client
 

@@ -14,13 +14,13 @@ from typing import Any, cast
 import pytest
 from pydantic import ValidationError
 
-from functions.core.client_store import CLIENT_PREFIX, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
-from functions.core.client_store_memory import InMemoryClientStore
-from functions.core.crypto import sha256_hex
-from functions.core.errors import DependencyError
-from functions.core.ratelimit import InMemoryRateLimiter
-from functions.core.routes import ROUTES
-from functions.core.settings import RegistrationSettings
+from functions.core.clients.store import CLIENT_PREFIX, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
+from functions.core.clients.store_memory import InMemoryClientStore
+from functions.core.platform.crypto import sha256_hex
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.routes import ROUTES
+from functions.core.platform.settings import RegistrationSettings
+from functions.core.state.ratelimit import InMemoryRateLimiter
 from functions.registration.app import build_app
 from functions.registration.service import DEDUPE_RATE_FACTOR, RegistrationService
 from local.gateway import build_event

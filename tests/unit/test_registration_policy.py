@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from functions.core import client_resolver
-from functions.core.cimd import CimdResolver
-from functions.core.client_resolver import KitClientResolver, make_client_resolver
-from functions.core.client_store_memory import InMemoryClientStore
-from functions.core.settings import (
+from functions.core.clients import resolver as client_resolver
+from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.resolver import KitClientResolver, make_client_resolver
+from functions.core.clients.store_memory import InMemoryClientStore
+from functions.core.platform.settings import (
     Env,
     FacadeSettings,
     MetadataSettings,

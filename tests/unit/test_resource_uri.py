@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.resource_uri import normalise, same_resource
+from functions.core.oauth.resource_uri import normalise, same_resource
 
 SERVED = "http://localhost:8000/mcp"
 

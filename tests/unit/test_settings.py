@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.settings import CoreSettings, Env, McpSettings, SettingsError
+from functions.core.platform.settings import CoreSettings, Env, McpSettings, SettingsError
 
 BASE = {
     Env.BASE_URL: "https://mcp.example.com",
@@ -62,7 +62,7 @@ def test_allowed_origins_are_comma_separated() -> None:
 
 
 def test_malformed_redirect_pattern_fails_at_cold_start() -> None:
-    from functions.core.settings import RegistrationSettings
+    from functions.core.platform.settings import RegistrationSettings
 
     env = {Env.BASE_URL: "https://mcp.example.com", Env.CLIENTS_TABLE: "clients", Env.ARTEFACTS_TABLE: "artefacts"}
     assert RegistrationSettings.from_env({**env, Env.REGISTRATION_REDIRECT_PATTERNS: "https://*.corp.example/*"})

@@ -10,9 +10,18 @@ from urllib.parse import quote
 import pytest
 from jose import jwt
 
-from functions.core.crypto import derive_key, mac, mac_ok, pkce_matches, s256, same_bytes, same_hash, sha256_hex
-from functions.core.ddb import ConditionFailed
-from functions.core.errors import OAuthError
+from functions.core.platform.crypto import (
+    derive_key,
+    mac,
+    mac_ok,
+    pkce_matches,
+    s256,
+    same_bytes,
+    same_hash,
+    sha256_hex,
+)
+from functions.core.platform.ddb import ConditionFailed
+from functions.core.platform.errors import OAuthError
 from tests.facade_fakes import (
     CONF_REDIRECT,
     PUBLIC_REDIRECT,

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from functions.core.crypto import sha256_hex
-from functions.core.errors import OAuthError
-from functions.core.grants import CachedGrants
-from functions.core.jwks import JwksCache
-from functions.core.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.cognito.jwks import JwksCache
+from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
+from functions.core.platform.crypto import sha256_hex
+from functions.core.platform.errors import OAuthError
+from functions.core.state.grants import CachedGrants
 from functions.mcp_server.auth import McpAuthenticator
 from functions.mcp_server.principal import Principal
 from functions.token.service import MAX_GRACE_PAIRS

@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 import pytest
 from jose import jwt
 
-from functions.core.crypto import sha256_hex
-from functions.core.errors import DependencyError
-from functions.core.upstream import grant_context
+from functions.core.cognito.upstream import grant_context
+from functions.core.platform.crypto import sha256_hex
+from functions.core.platform.errors import DependencyError
 from functions.token.api import make_handler
 from tests.facade_fakes import Facade, FakeResolver, approve, facade_settings, public_client
 from tests.helpers import FakeContext

@@ -1,4 +1,4 @@
-"""functions.core.upstream: the Cognito OAuth client (over real loopback HTTP), the gateway
+"""functions.core.cognito.upstream: the Cognito OAuth client (over real loopback HTTP), the gateway
 secret cache, derived keys, and KMS encryption bound to its item (moto, in process)."""
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from functions.core.crypto import PKCE_VERIFIER
-from functions.core.errors import DependencyError
-from functions.core.upstream import (
+from functions.core.cognito.upstream import (
     CiphertextRejected,
     CognitoOAuthClient,
     GatewaySecret,
@@ -30,6 +28,8 @@ from functions.core.upstream import (
     txn_context,
     upstream_verifier,
 )
+from functions.core.platform.crypto import PKCE_VERIFIER
+from functions.core.platform.errors import DependencyError
 
 
 class Recorder:

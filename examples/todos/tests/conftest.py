@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from functions.core.kit_app import APP_PATH_ENV
+from functions.core.platform.kit_app import APP_PATH_ENV
 from functions.mcp_server.app_loader import import_server
 
 APP = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 from kit_app.server import add_tools
 from kit_app.todos import InMemoryTodoRepository
 
-from functions.core import kit_app
+from functions.core.platform import kit_app
 from functions.mcp_server.api import AppContext, ToolError, ToolRegistry
 from functions.mcp_server.app_loader import build_registry, check_app
 from functions.mcp_server.principal import Principal, bind, unbind

@@ -41,7 +41,7 @@ MANIFEST: Final = "app.json"
 SERVER_MODULE: Final = "server"
 # The package name the app folder is imported as, locally and in the Lambda asset.
 PACKAGE: Final = "kit_app"
-PACKAGED_DIR: Final = Path(__file__).resolve().parents[2] / PACKAGE
+PACKAGED_DIR: Final = Path(__file__).resolve().parents[3] / PACKAGE
 
 # RFC 6749 section 3.3 scope-token (%x21 / %x23-5B / %x5D-7E) minus "/", which Cognito uses to
 # join the resource-server identifier and the scope name.

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from functions.core import kit_app
-from functions.core.routes import MCP_PATH
+from functions.core.platform import kit_app
+from functions.core.platform.routes import MCP_PATH
 
 
 class Env:
@@ -149,7 +149,7 @@ def check_redirect_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
     A malformed redirect pattern would silently match nothing: refused at cold start, and by
     the CDK stack at synth (``kit:redirectPatterns``) with this same parser.
     """
-    from functions.core.client_metadata import parse_redirect_pattern
+    from functions.core.clients.metadata import parse_redirect_pattern
 
     for pattern in patterns:
         parse_redirect_pattern(pattern)  # raises ValueError naming the problem
@@ -236,7 +236,7 @@ class CognitoSettings(CoreSettings):
     @field_validator("scope_group_ceilings")
     @classmethod
     def _known_scopes(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        from functions.core.scopes import get_scope
+        from functions.core.oauth.scopes import get_scope
 
         unknown = [name for name in value if get_scope(name) is None]
         if unknown:
@@ -293,7 +293,7 @@ class RegistrationSettings(CoreSettings):
     registration_policy: RegistrationPolicy = Field(
         default=RegistrationPolicy.OPEN, validation_alias=Env.REGISTRATION_POLICY
     )
-    # Redirect URI patterns (functions.core.client_metadata.parse_redirect_pattern syntax) a
+    # Redirect URI patterns (functions.core.clients.metadata.parse_redirect_pattern syntax) a
     # redirect URI must match on top of the fixed safety rules; empty means "any URI the rules allow".
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
 

@@ -33,7 +33,7 @@ class ClientRecord:
     client_secret_hash: str | None = None  # sha256 hex; never the secret itself
     registration_access_token_hash: str | None = None  # the newest registration access token
     # Shared public clients: the newest registration access tokens, newest first, bounded
-    # (functions/core/client_store.py MAX_REGISTRATION_TOKENS); each keeps RFC 7592 read access.
+    # (functions/core/clients/store.py MAX_REGISTRATION_TOKENS); each keeps RFC 7592 read access.
     registration_access_token_hashes: tuple[str, ...] = ()
     client_id_issued_at: int = 0
     last_used_at: int = 0

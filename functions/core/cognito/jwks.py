@@ -5,7 +5,7 @@ JWKS URL (RFC 7517). This module owns that key material: the HTTPS fetch (bounde
 size), which published keys are usable (RFC 7518 section 3.3, FIPS 186-5 section 5.4), the
 RS256 check itself whatever python-jose backend is installed, and the per-container cache with
 its refetch rules. A JWKS that cannot be had is a ``DependencyError`` (503 + Retry-After),
-never a rejected token. ``functions.core.jwt_verifier`` uses it to verify access tokens.
+never a rejected token. ``functions.core.cognito.jwt_verifier`` uses it to verify access tokens.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from jose import jwk
 from jose.backends.base import Key
 from jose.exceptions import JOSEError
 
-from functions.core.errors import DependencyError
-from functions.core.observability import logger
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
 
 # RFC 7518 section 3.3: a key of 2048 bits or larger MUST be used with RS256.
 MIN_RSA_BITS: Final = 2048

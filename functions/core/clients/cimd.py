@@ -41,10 +41,10 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
-from functions.core.client_metadata import LOOPBACK_HOSTS, validate_client_metadata
-from functions.core.clients import ClientRecord, looks_like_url
-from functions.core.errors import OAuthError
-from functions.core.observability import logger
+from functions.core.clients.metadata import LOOPBACK_HOSTS, validate_client_metadata
+from functions.core.clients.records import ClientRecord, looks_like_url
+from functions.core.platform.errors import OAuthError
+from functions.core.platform.observability import logger
 
 MAX_DOCUMENT_BYTES: Final = 5 * 1024
 MAX_HEADER_BYTES: Final = 8 * 1024  # status line + headers

@@ -1,7 +1,7 @@
 """The ``ClientResolver`` the authorization and token functions use.
 
 * A URL-shaped ``client_id`` is a Client ID Metadata Document: fetched (SSRF-safe) and
-  cached by ``functions.core.cimd``; always a public client (``none``). Under the ``closed``
+  cached by ``functions.core.clients.cimd``; always a public client (``none``). Under the ``closed``
   registration policy there is no resolver for them: such a ``client_id`` is an unknown client.
 * Anything else is a registered (DCR) client in DynamoDB; its idle TTL is refreshed on use
   (at most once a day).
@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from functions.core.cimd import CimdResolver, looks_like_url
-from functions.core.client_store import REGISTERED_CLIENT_ID, ClientStore, DynamoClientStore
-from functions.core.clients import ClientRecord, ClientResolver
-from functions.core.errors import DependencyError
-from functions.core.observability import logger
-from functions.core.settings import FacadeSettings
+from functions.core.clients.cimd import CimdResolver, looks_like_url
+from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.clients.store import REGISTERED_CLIENT_ID, ClientStore, DynamoClientStore
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
+from functions.core.platform.settings import FacadeSettings
 
 
 class KitClientResolver:

@@ -1,6 +1,6 @@
 """The in-memory twin of ``DynamoClientStore``: the same items and conditions, in a dict.
 
-For unit tests; the item layout is functions/core/client_store.py's (docs/storage-schema.md,
+For unit tests; the item layout is functions/core/clients/store.py's (docs/storage-schema.md,
 clients table).
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from functions.core.client_store import (
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store import (
     CLIENT_PREFIX,
     DAY,
     DEDUPE_PREFIX,
@@ -21,9 +22,8 @@ from functions.core.client_store import (
     record_from_item,
     with_registration_token,
 )
-from functions.core.client_store_count import bucket_seconds, counter_key, live_counter_keys
-from functions.core.clients import ClientRecord
-from functions.core.errors import DependencyError
+from functions.core.clients.store_count import bucket_seconds, counter_key, live_counter_keys
+from functions.core.platform.errors import DependencyError
 
 
 class InMemoryClientStore:

@@ -1,4 +1,4 @@
-"""In-memory twins of the artefact repositories (functions/core/artefacts.py), for tests.
+"""In-memory twins of the artefact repositories (functions/core/state/artefacts.py), for tests.
 
 Same conditional semantics as DynamoDB: every transition checks the previous state and
 multi-item writes (an approval, a redemption) are atomic under one lock, the lock of the
@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from functions.core.artefacts import (
+from functions.core.platform.ddb import ConditionFailed
+from functions.core.state.artefacts import (
     Approval,
     CallbackResult,
     Code,
@@ -20,10 +21,9 @@ from functions.core.artefacts import (
     Txn,
     TxnStatus,
 )
-from functions.core.consent import InMemoryConsentRepository
-from functions.core.ddb import ConditionFailed
-from functions.core.grants import InMemoryGrantRepository
-from functions.core.refresh_tokens import GrantInactive, InMemoryRefreshTokenRepository
+from functions.core.state.consent import InMemoryConsentRepository
+from functions.core.state.grants import InMemoryGrantRepository
+from functions.core.state.refresh_tokens import GrantInactive, InMemoryRefreshTokenRepository
 
 
 class InMemoryTxnRepository:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import zlib
 from typing import Any, Final
 
-from functions.core.ddb import dependency_call
-from functions.core.errors import DependencyError
-from functions.core.observability import logger
+from functions.core.platform.ddb import dependency_call
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
 
 DAY: Final = 86_400
 COUNTER_PREFIX: Final = "COUNTER#clients#"

@@ -1,6 +1,6 @@
 """The scope catalogue: every OAuth scope the kit serves, from the app's manifest.
 
-The catalogue's one home is the app folder's ``app.json`` (``functions.core.kit_app``). It
+The catalogue's one home is the app folder's ``app.json`` (``functions.core.platform.kit_app``). It
 feeds the MCP function (each tool's scopes are checked against it at cold start), the
 metadata documents (``scopes_supported``), the consent page (descriptions), the group
 ceilings' defaults, the Cognito resource server in CDK and the local seeding. Loading it
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-from functions.core import kit_app
-from functions.core.kit_app import ScopeDef
+from functions.core.platform import kit_app
+from functions.core.platform.kit_app import ScopeDef
 
 __all__ = [
     "UPSTREAM_OIDC_SCOPES",

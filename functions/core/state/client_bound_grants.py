@@ -2,7 +2,7 @@
 
 RFC 7592 section 2.3: when a client is deleted, "the authorization server SHOULD
 immediately invalidate all instances of the client's [...] tokens". A Cognito access token
-keeps verifying after that, so the MCP function's grant check (functions/core/grants.py)
+keeps verifying after that, so the MCP function's grant check (functions/core/state/grants.py)
 also asks for the grant's client:
 
 * a registered (DCR) client id: its ``CLIENT#`` item must exist and not be past its idle
@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from functions.core.client_store import REGISTERED_CLIENT_ID, ClientLookup
-from functions.core.clients import looks_like_url
-from functions.core.grants import Grant, GrantReader
+from functions.core.clients.records import looks_like_url
+from functions.core.clients.store import REGISTERED_CLIENT_ID, ClientLookup
+from functions.core.state.grants import Grant, GrantReader
 
 CLIENT_GONE: Final = "client_unregistered"
 

@@ -28,8 +28,8 @@ from typing import Any, Final, Literal
 
 from jose.backends.base import Key
 
-from functions.core.jwks import ALGORITHM, MAX_KID_LENGTH, JwksCache, b64url_decode, verify_rs256
-from functions.core.settings import CognitoSettings
+from functions.core.cognito.jwks import ALGORITHM, MAX_KID_LENGTH, JwksCache, b64url_decode, verify_rs256
+from functions.core.platform.settings import CognitoSettings
 
 RejectReason = Literal[
     "malformed",

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from functions.core.ddb import DynamoTable
-from functions.core.errors import DependencyError
-from functions.core.observability import logger
+from functions.core.platform.ddb import DynamoTable
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
 
 RATE_PREFIX: Final = "RATE#"
 WINDOW: Final = 60

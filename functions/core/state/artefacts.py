@@ -4,7 +4,7 @@ Every state change is a DynamoDB conditional write on the previous state (never
 read-then-write), so of N concurrent requests exactly one wins; the losers get
 ``ConditionFailed``. TTL only cleans up: readers check ``expires_at`` themselves.
 Item layout: docs/storage-schema.md (artefacts table). The in-memory twins
-(functions/core/artefacts_memory.py) have the same semantics (atomic under a lock) for tests.
+(functions/core/state/artefacts_memory.py) have the same semantics (atomic under a lock) for tests.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.consent import Consent, consent_item
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, to_item, transact
-from functions.core.grants import GRANT_PREFIX, Grant, grant_item
-from functions.core.refresh_tokens import GrantInactive, RefreshToken, refresh_token_item
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, to_item, transact
+from functions.core.state.consent import Consent, consent_item
+from functions.core.state.grants import GRANT_PREFIX, Grant, grant_item
+from functions.core.state.refresh_tokens import GrantInactive, RefreshToken, refresh_token_item
 
 TxnStatus = Literal["pending", "authenticated", "decided"]
 TXN_PREFIX: Final = "TXN#"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from functions.core.errors import OAuthError
+from functions.core.platform.errors import OAuthError
 
 MAX_URI_LENGTH: Final = 2000
 LOOPBACK_HOSTS: Final[frozenset[str]] = frozenset({"localhost", "127.0.0.1", "::1"})

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
-from functions.core.clients import ClientRecord
-from functions.core.ddb import DynamoTable, dependency_call, to_item
+from functions.core.clients.records import ClientRecord
+from functions.core.platform.ddb import DynamoTable, dependency_call, to_item
 
 CONSENT_PREFIX: Final = "CONSENT#"
 # Bound on the remembered redirect URIs of one (user, client); the oldest are forgotten first

@@ -8,11 +8,11 @@ Item kinds (docs/storage-schema.md, clients table):
 * ``DEDUPE#<sha256(canonical metadata)>``: public clients only, maps identical metadata to
   one ``client_id``; written in the same transaction as the client;
 * ``COUNTER#clients#<width>d#<bucket>#<shard>``: live clients counted by the bucket of their
-  ``ttl`` (functions/core/client_store_count.py): no Scan on any path, TTL expiry frees
+  ``ttl`` (functions/core/clients/store_count.py): no Scan on any path, TTL expiry frees
   capacity by itself, and concurrent registrations do not contend on one item.
 
 TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The in-memory twin with
-the same semantics (for tests) is functions/core/client_store_memory.py.
+the same semantics (for tests) is functions/core/clients/store_memory.py.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from typing import Any, Final, Protocol, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.core.client_metadata import display_text
-from functions.core.client_store_count import DynamoClientCounter
-from functions.core.clients import AuthMethod, ClientRecord
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
-from functions.core.errors import DependencyError
-from functions.core.observability import logger
+from functions.core.clients.metadata import display_text
+from functions.core.clients.records import AuthMethod, ClientRecord
+from functions.core.clients.store_count import DynamoClientCounter
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
 
 CLIENT_PREFIX: Final = "CLIENT#"
 DEDUPE_PREFIX: Final = "DEDUPE#"

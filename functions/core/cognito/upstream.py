@@ -26,11 +26,11 @@ from typing import Any, Final, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.core import aws
-from functions.core.crypto import derive_key, mac
-from functions.core.errors import DependencyError
-from functions.core.observability import logger
-from functions.core.settings import FacadeSettings
+from functions.core.platform import aws
+from functions.core.platform.crypto import derive_key, mac
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
+from functions.core.platform.settings import FacadeSettings
 
 COOKIE_KEY_LABEL: Final = "mcp-kit/cookie/v1"
 UPSTREAM_PKCE_LABEL: Final = "mcp-kit/upstream-pkce/v1"

@@ -8,7 +8,7 @@ active. Revoking a grant therefore stops its access tokens within ``GRANT_CACHE_
 
 Item layout: see docs/storage-schema.md (``GRANT#<origin_jti>`` in the grants table). The
 grants table's other items have their own modules: kit refresh tokens
-(functions/core/refresh_tokens.py) and remembered consent (functions/core/consent.py).
+(functions/core/state/refresh_tokens.py) and remembered consent (functions/core/state/consent.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.ddb import ConditionFailed, DynamoTable, dependency_call
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call
 
 # pending: recorded at consent, until its code is redeemed (expires with the code);
 # active: redeemed, lives GRANT_LIFETIME_DAYS; revoked: ended (docs/storage-schema.md).

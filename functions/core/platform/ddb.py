@@ -8,9 +8,9 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.core import aws
-from functions.core.attribute_values import deserialize, serialize
-from functions.core.errors import DependencyError
+from functions.core.platform import aws
+from functions.core.platform.attribute_values import deserialize, serialize
+from functions.core.platform.errors import DependencyError
 
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 

@@ -11,7 +11,7 @@ response types this server does not offer are dropped, scopes outside the catalo
 dropped, invisible characters are removed from displayed text, and the answer shows what
 was registered. Only what cannot be served at all is refused.
 
-Redirect URIs have their own module, functions/core/redirect_uris.py (re-exported here).
+Redirect URIs have their own module, functions/core/clients/redirect_uris.py (re-exported here).
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from functions.core.clients import AuthMethod
-from functions.core.errors import OAuthError
-from functions.core.redirect_uris import (
+from functions.core.clients.records import AuthMethod
+from functions.core.clients.redirect_uris import (
     DANGEROUS_SCHEMES,
     LOOPBACK_HOSTS,
     MAX_URI_LENGTH,
@@ -39,9 +38,10 @@ from functions.core.redirect_uris import (
     redirect_uri_matches,
     split_uri,
 )
-from functions.core.scopes import scope_names
+from functions.core.oauth.scopes import scope_names
+from functions.core.platform.errors import OAuthError
 
-# The redirect URI API stays importable from here (its home is functions/core/redirect_uris.py).
+# The redirect URI API stays importable from here (its home is functions/core/clients/redirect_uris.py).
 __all__ = [
     "DANGEROUS_SCHEMES",
     "LOOPBACK_HOSTS",

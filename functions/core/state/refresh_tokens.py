@@ -21,8 +21,8 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.ddb import ConditionFailed, DynamoTable, to_item, transact
-from functions.core.grants import GRANT_PREFIX, InMemoryGrantRepository
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, to_item, transact
+from functions.core.state.grants import GRANT_PREFIX, InMemoryGrantRepository
 
 RT_PREFIX: Final = "RT#"
 

@@ -1,0 +1,1 @@
+"""Amazon Cognito: the hosted OAuth endpoints, the gateway client's secret, KMS cipher, JWT verification."""

@@ -1,0 +1,1 @@
+"""Platform: settings, routes, HTTP event parsing, AWS clients, DynamoDB helpers, errors, observability."""
