@@ -17,6 +17,7 @@ from constructs import Construct
 
 from functions.core.platform.kit_app import AppManifest
 from functions.core.platform.settings import Env
+from functions.core.state.grant_index import GRANT_INDEXES, IndexSpec
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,12 @@ class TableSpec:
     partition_key: str = "pk"
     sort_key: str | None = None
     ttl_attribute: str | None = "ttl"
+    indexes: tuple[IndexSpec, ...] = ()  # global secondary indexes (String keys, INCLUDE projection)
 
 
 # The kit's data model (docs/storage-schema.md). One line per table.
 TABLES: Final[tuple[TableSpec, ...]] = (
-    TableSpec("grants", Env.GRANTS_TABLE),
+    TableSpec("grants", Env.GRANTS_TABLE, indexes=GRANT_INDEXES),
     TableSpec("clients", Env.CLIENTS_TABLE),
     TableSpec("artefacts", Env.ARTEFACTS_TABLE),
 )
@@ -74,6 +76,14 @@ class KitTables(Construct):
                 deletion_protection=retain,
                 removal_policy=cdk.RemovalPolicy.RETAIN if retain else cdk.RemovalPolicy.DESTROY,
             )
+            for index in spec.indexes:
+                table.add_global_secondary_index(
+                    index_name=index.name,
+                    partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
+                    projection_type=dynamodb.ProjectionType.INCLUDE,
+                    non_key_attributes=list(index.non_key_attributes),
+                )
             self.specs[spec.key] = spec
             self.tables[spec.key] = table
 

@@ -186,7 +186,22 @@ def grant_dynamodb(role: iam.IGrantable, table: dynamodb.ITable, actions: tuple[
     """Exactly ``actions`` on the table itself (no index or stream ARNs)."""
     if not actions or not all(a.startswith("dynamodb:") and "*" not in a for a in actions):
         raise ValueError(f"explicit dynamodb actions required, got {actions!r}")
-    table.grant(role, *actions)
+    # Not table.grant(): on a table with indexes that also grants "<table>/index/*".
+    role.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(actions), resources=[table.table_arn])
+    )
+
+
+def grant_index_query(role: iam.IGrantable, table: dynamodb.ITable, index_names: tuple[str, ...]) -> None:
+    """``dynamodb:Query`` on exactly these global secondary indexes of ``table`` (not the table, not ``index/*``)."""
+    if not index_names or any("*" in name for name in index_names):
+        raise ValueError(f"explicit index names required, got {index_names!r}")
+    role.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["dynamodb:Query"],
+            resources=[f"{table.table_arn}/index/{name}" for name in index_names],
+        )
+    )
 
 
 def grant_kms(role: iam.IGrantable, key: kms.IKey, *, encrypt: bool, decrypt: bool) -> None:

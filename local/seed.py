@@ -14,6 +14,7 @@ import boto3
 from functions.core.oauth import scopes
 from functions.core.platform import kit_app
 from functions.core.platform.routes import CALLBACK_PATH
+from functions.core.state.grant_index import GRANT_INDEXES, IndexSpec
 from local.config import (
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,
@@ -43,13 +44,40 @@ def generate_password() -> str:
     return core + "Aa1!"
 
 
-def _table(ddb: Any, name: str, *, sort_key: str | None = None, ttl: str | None = "ttl") -> None:
+def create_table(
+    ddb: Any,
+    name: str,
+    *,
+    sort_key: str | None = None,
+    ttl: str | None = "ttl",
+    indexes: tuple[IndexSpec, ...] = (),
+) -> None:
     keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
-    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    attrs = {"pk"}
     if sort_key:
         keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
-        attrs.append({"AttributeName": sort_key, "AttributeType": "S"})
-    ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
+        attrs.add(sort_key)
+    extra: dict[str, Any] = {}
+    if indexes:
+        extra["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.non_key_attributes)},
+            }
+            for index in indexes
+        ]
+        attrs.update(a for index in indexes for a in (index.partition_key, index.sort_key))
+    ddb.create_table(
+        TableName=name,
+        KeySchema=keys,
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
     if ttl:
         ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
 
@@ -107,10 +135,11 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
         passwords[user.email] = pw
 
-    for name in (GRANTS_TABLE, CLIENTS_TABLE, ARTEFACTS_TABLE):
-        _table(ddb, name)
+    create_table(ddb, GRANTS_TABLE, indexes=GRANT_INDEXES)
+    for name in (CLIENTS_TABLE, ARTEFACTS_TABLE):
+        create_table(ddb, name)
     for table in kit_app.current().tables:
-        _table(ddb, app_table_name(table.name), sort_key=table.sort_key, ttl=table.ttl_attribute)
+        create_table(ddb, app_table_name(table.name), sort_key=table.sort_key, ttl=table.ttl_attribute)
     key_id = kms.create_key(Description="mcp-cognito-kit upstream token encryption (local)")["KeyMetadata"]["KeyId"]
 
     return Seeded(

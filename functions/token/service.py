@@ -38,7 +38,7 @@ from functions.core.state.refresh_tokens import (
     SessionUpdate,
     TokenSpent,
 )
-from functions.token.revocation import GrantRevoker
+from functions.core.state.revocation import GrantRevoker
 from functions.token.web import authenticate_client
 
 GRANT_TYPES: Final = ("authorization_code", "refresh_token")
@@ -334,7 +334,7 @@ class TokenService:
         if grant_id is not None:
             # RFC 7009 section 2.2: 200 only once the revocation is done, upstream included;
             # a failure is a 503 whose retry finishes it (the grant keeps what is left to do).
-            self._revoker.revoke(grant_id, "revoked_by_client", must_finish=True)
+            self._revoker.revoke(grant_id, "revoked_by_client", must_finish=True, actor="client")
 
     def _grant_of(self, token: str, client: ClientRecord) -> str | None:
         if token.count(".") == 2:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
@@ -133,6 +133,19 @@ def consent_item(consent: Consent) -> dict[str, Any]:
     }
 
 
+def consent_from_item(item: Mapping[str, Any]) -> Consent:
+    """The ``Consent`` of a deserialized ``CONSENT#`` item (or its projection in a grants-table index)."""
+    return Consent(
+        sub=str(item["sub"]),
+        client_id=str(item["client_id"]),
+        scopes=frozenset(str(s) for s in item.get("scopes", [])),
+        created_at=int(item["created_at"]),
+        last_used_at=int(item["last_used_at"]),
+        expires_at=int(item["ttl"]),
+        redirect_uris=tuple(str(u) for u in item.get("redirect_uris", [])),
+    )
+
+
 class ConsentRepository(Protocol):
     def get(self, sub: str, client_id: str) -> Consent | None: ...
 
@@ -162,15 +175,7 @@ class DynamoConsentRepository(DynamoTable):
             return None
         if item.get("sub") != sub or item.get("client_id") != client_id:
             return None  # a hash collision would be astronomically unlikely; never trust it anyway
-        return Consent(
-            sub=sub,
-            client_id=client_id,
-            scopes=frozenset(str(s) for s in item.get("scopes", [])),
-            created_at=int(item["created_at"]),
-            last_used_at=int(item["last_used_at"]),
-            expires_at=int(item["ttl"]),
-            redirect_uris=tuple(str(u) for u in item.get("redirect_uris", [])),
-        )
+        return consent_from_item(item)
 
     def put(self, consent: Consent) -> None:
         with dependency_call("save consent"):

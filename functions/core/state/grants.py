@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal, Protocol
 
@@ -135,7 +135,7 @@ class DynamoGrantRepository(DynamoTable):
     def get(self, grant_id: str) -> Grant | None:
         # Strongly consistent: a revocation must be visible on the next uncached read.
         item = self._get(GRANT_PREFIX + grant_id, "read grant")
-        return None if item is None else _grant_from(item)
+        return None if item is None else grant_from_item(item)
 
     def create(self, grant: Grant) -> None:
         self._put_new(grant_item(grant), "create grant")
@@ -208,7 +208,8 @@ def grant_item(grant: Grant) -> dict[str, Any]:
     }
 
 
-def _grant_from(item: dict[str, Any]) -> Grant:
+def grant_from_item(item: Mapping[str, Any]) -> Grant:
+    """The ``Grant`` of a deserialized ``GRANT#`` item (or its projection in a grants-table index)."""
     return Grant(
         grant_id=str(item["grant_id"]),
         sub=str(item["sub"]),

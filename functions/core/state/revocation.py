@@ -22,6 +22,7 @@ from functions.core.cognito.upstream import (
     UpstreamInvalidGrant,
     grant_context,
 )
+from functions.core.platform.audit import Actor, audit
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
 from functions.core.state.consent import ConsentRepository
@@ -30,7 +31,13 @@ from functions.core.state.refresh_tokens import RefreshTokenRepository
 
 
 class GrantRevoker:
-    """Revokes grants for the token function (RFC 7009, OAuth 2.1 section 4.3.1, RFC 6749 s4.1.2)."""
+    """Revokes grants, for every caller.
+
+    /revoke (RFC 7009), refresh-token reuse and code replay detection (OAuth 2.1 section
+    4.3.1, RFC 6749 section 4.1.2), and the management plane (the person, the admin CLI,
+    deprovisioning). Each revocation that changes a grant writes one ``grant.revoked`` audit
+    event naming its actor.
+    """
 
     def __init__(
         self,
@@ -53,6 +60,7 @@ class GrantRevoker:
         forget_consent: bool = False,
         upstream_alive: bool = True,
         must_finish: bool = False,
+        actor: Actor = "system",
     ) -> None:
         """Revoke ``grant_id`` and finish every effect of its revocation.
 
@@ -61,14 +69,24 @@ class GrantRevoker:
         ``must_finish``: the caller reports the revocation (RFC 7009 section 2.2), so a failed
         upstream revocation raises ``DependencyError`` (503; the retry finishes it); otherwise
         it is logged and left pending on the grant. DynamoDB failures always raise.
+        ``actor``: who caused it, for the audit event (``client`` at /revoke, ``user``, ``admin``,
+        ``system`` for detection and deprovisioning).
         """
         grant = self._grants.get(grant_id)
         if grant is None:
             return
         now = int(self._clock())
         if grant.status != "revoked":
-            changed = self._grants.revoke(grant_id, reason, now)
-            logger.info("grant revoked", extra={"grant_id": grant_id, "reason": reason, "changed": changed})
+            if self._grants.revoke(grant_id, reason, now):
+                audit(
+                    "grant.revoked",
+                    actor=actor,
+                    reason=reason,
+                    sub=grant.sub,
+                    username=grant.username or None,
+                    client_id=grant.client_id,
+                    grant_id=grant_id,
+                )
             # Read again: once the grant is revoked no rotation can commit (each one is
             # conditional on an active grant), so this chain head is the last one.
             grant = self._grants.get(grant_id)

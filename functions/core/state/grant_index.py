@@ -1,0 +1,102 @@
+"""Grants and remembered consents by user and by client: the grants table's two global secondary indexes.
+
+The management plane (the person's connected-agents page, the admin CLI, deprovisioning)
+must find every grant of a user or of a client without a Scan. Both indexes are keyed on
+attributes the ``GRANT#`` and ``CONSENT#`` items already carry (docs/storage-schema.md,
+grants table), with the item ``kind`` as sort key, so one Query selects one kind:
+
+* ``by_user``: partition ``sub``, sort ``kind`` (``RT#`` items carry no ``sub``, so they are
+  not in it);
+* ``by_client``: partition ``client_id``, sort ``kind`` (``RT#`` items are in it under
+  ``kind = refresh_token``, and a ``kind = grant`` Query skips them by key).
+
+Both project only the non-secret attributes a listing shows (``INCLUDE``): never the KMS
+ciphertext of Cognito's refresh token, nor the refresh-token chain head. Index reads are
+eventually consistent (DynamoDB offers nothing else on a GSI): a grant created a moment ago
+may be missing from a listing, and every write decision (revocation) re-reads the base item
+with a strongly consistent GetItem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from functions.core.platform.ddb import DynamoTable, dependency_call, from_item
+from functions.core.state.consent import Consent, consent_from_item
+from functions.core.state.grants import Grant, grant_from_item
+
+IndexedKind = Literal["grant", "consent"]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """A DynamoDB global secondary index: its name, String key attributes, projected attributes."""
+
+    name: str
+    partition_key: str
+    sort_key: str
+    non_key_attributes: tuple[str, ...]
+
+
+# What a listing shows of a grant or a consent, and nothing secret (see the module docstring).
+# The table's key (pk) and the index's own keys are always projected.
+_PROJECTED: Final = (
+    "grant_id",
+    "username",
+    "email",
+    "scopes",
+    "status",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "revoked_reason",
+    "redirect_uris",
+    "ttl",
+)
+BY_USER: Final = IndexSpec("by_user", "sub", "kind", (*_PROJECTED, "client_id"))
+BY_CLIENT: Final = IndexSpec("by_client", "client_id", "kind", (*_PROJECTED, "sub"))
+# The grants table's indexes; infra (CDK) and local (make dev) both create exactly these.
+GRANT_INDEXES: Final[tuple[IndexSpec, ...]] = (BY_USER, BY_CLIENT)
+
+
+class DynamoGrantIndex(DynamoTable):
+    """Query side of the grants table's ``by_user`` and ``by_client`` indexes (eventually consistent)."""
+
+    def grants_of_user(self, sub: str) -> list[Grant]:
+        """Every ``GRANT#`` item of the Cognito user ``sub``, any status, as stored (expiry not applied).
+
+        Raises ``DependencyError`` (503) when DynamoDB fails.
+        """
+        return [grant_from_item(item) for item in self._query(BY_USER, sub, "grant")]
+
+    def grants_of_client(self, client_id: str) -> list[Grant]:
+        """Every ``GRANT#`` item of the OAuth client ``client_id``, any status. Raises ``DependencyError``."""
+        return [grant_from_item(item) for item in self._query(BY_CLIENT, client_id, "grant")]
+
+    def consents_of_user(self, sub: str) -> list[Consent]:
+        """Every remembered consent of ``sub`` (``CONSENT#`` items). Raises ``DependencyError``."""
+        return [consent_from_item(item) for item in self._query(BY_USER, sub, "consent")]
+
+    def consents_of_client(self, client_id: str) -> list[Consent]:
+        """Every remembered consent given to ``client_id``. Raises ``DependencyError``."""
+        return [consent_from_item(item) for item in self._query(BY_CLIENT, client_id, "consent")]
+
+    def _query(self, index: IndexSpec, key: str, kind: IndexedKind) -> Iterator[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index.name,
+            "KeyConditionExpression": "#p = :p AND #k = :k",
+            "ExpressionAttributeNames": {"#p": index.partition_key, "#k": index.sort_key},
+            "ExpressionAttributeValues": {":p": {"S": key}, ":k": {"S": kind}},
+        }
+        while True:
+            with dependency_call(f"query {index.name}"):
+                page = self._ddb.query(**request)
+            for item in page.get("Items", []):
+                yield from_item(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
