@@ -14,17 +14,8 @@ import boto3
 from functions.core.oauth import scopes
 from functions.core.platform import kit_app
 from functions.core.platform.routes import CALLBACK_PATH
-from local.config import (
-    ARTEFACTS_TABLE,
-    CLIENTS_TABLE,
-    GATEWAY_CLIENT_NAME,
-    GRANTS_TABLE,
-    POOL_NAME,
-    REGION,
-    LocalConfig,
-    app_table_name,
-    demo_users,
-)
+from functions.core.platform.topology import TableSpec, all_tables, group_description
+from local.config import GATEWAY_CLIENT_NAME, POOL_NAME, REGION, LocalConfig, demo_users, table_name
 
 
 @dataclass(frozen=True)
@@ -43,15 +34,34 @@ def generate_password() -> str:
     return core + "Aa1!"
 
 
-def _table(ddb: Any, name: str, *, sort_key: str | None = None, ttl: str | None = "ttl") -> None:
-    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
-    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
-    if sort_key:
-        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
-        attrs.append({"AttributeName": sort_key, "AttributeType": "S"})
-    ddb.create_table(TableName=name, KeySchema=keys, AttributeDefinitions=attrs, BillingMode="PAY_PER_REQUEST")
-    if ttl:
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    keys = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    return keys + ([{"AttributeName": sort_key, "KeyType": "RANGE"}] if sort_key else [])
+
+
+def _table(ddb: Any, spec: TableSpec) -> None:
+    """Create the table ``spec`` describes, as infra.data does in AWS (string keys, TTL, indexes)."""
+    name = table_name(spec)
+    indexes = [
+        {
+            "IndexName": i.name,
+            "KeySchema": _key_schema(i.partition_key, i.sort_key),
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for i in spec.indexes
+    ]
+    keys = {spec.partition_key, spec.sort_key, *(k for i in spec.indexes for k in (i.partition_key, i.sort_key))}
+    ddb.create_table(
+        TableName=name,
+        KeySchema=_key_schema(spec.partition_key, spec.sort_key),
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in sorted(k for k in keys if k)],
+        BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+    )
+    if spec.ttl_attribute:
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
 
 
 def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
@@ -89,9 +99,7 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
     )["UserPoolClient"]
     users = demo_users()
     for group in dict.fromkeys(g for user in users for g in user.groups):
-        idp.create_group(
-            UserPoolId=pool_id, GroupName=group, Description=f"mcp-cognito-kit scope-ceiling group '{group}'"
-        )
+        idp.create_group(UserPoolId=pool_id, GroupName=group, Description=group_description(group))
 
     passwords: dict[str, str] = {}
     for user in users:
@@ -107,10 +115,8 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
         passwords[user.email] = pw
 
-    for name in (GRANTS_TABLE, CLIENTS_TABLE, ARTEFACTS_TABLE):
-        _table(ddb, name)
-    for table in kit_app.current().tables:
-        _table(ddb, app_table_name(table.name), sort_key=table.sort_key, ttl=table.ttl_attribute)
+    for spec in all_tables(kit_app.current()):
+        _table(ddb, spec)
     key_id = kms.create_key(Description="mcp-cognito-kit upstream token encryption (local)")["KeyMetadata"]["KeyId"]
 
     return Seeded(
