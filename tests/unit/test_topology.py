@@ -104,6 +104,15 @@ def test_local_only_variables_reach_local_functions_only() -> None:
     assert set(local) - set(aws) <= topology.LOCAL_ONLY_ENV
 
 
+def test_cimd_test_switches_never_reach_aws() -> None:
+    available = {**_available(), Env.INSECURE_CIMD_LOOPBACK: "true", Env.CIMD_CA_FILE: "test-ca.pem"}
+    for function in ("authorization", "token"):
+        aws = topology.function_environment(function, available, local=False)
+        assert Env.INSECURE_CIMD_LOOPBACK not in aws and Env.CIMD_CA_FILE not in aws
+        local = topology.function_environment(function, available, local=True)
+        assert local[Env.INSECURE_CIMD_LOOPBACK] == "true"
+
+
 def test_kit_variables_are_every_env_name() -> None:
     names = topology.kit_variables()
     assert {Env.BASE_URL, Env.GRANTS_TABLE, Env.APP_TABLES, Env.CIMD_CA_FILE} <= names

@@ -65,6 +65,8 @@ SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
 
 # Variables only local mode sets (moto and the Cognito emulator, CIMD documents on loopback);
 # in AWS the defaults derived from pool id and region are right, so the stack never sets them.
+# The CIMD test switches never reach AWS even when supplied: fetching a client's metadata
+# document from loopback is the SSRF the CIMD draft's security considerations forbid.
 LOCAL_ONLY_ENV: Final = frozenset(
     {Env.ISSUER, Env.JWKS_URL, Env.RESOURCE_SERVER_ID, Env.INSECURE_CIMD_LOOPBACK, Env.CIMD_CA_FILE}
 )
