@@ -27,6 +27,7 @@ from constructs import Construct
 
 from functions.core.oauth.scopes import UPSTREAM_OIDC_SCOPES
 from functions.core.platform.routes import CALLBACK_PATH, MCP_PATH
+from functions.core.platform.topology import group_description
 from infra.config import KitConfig
 from infra.nag import acknowledge
 
@@ -117,7 +118,7 @@ class KitAuth(Construct):
                 name: self.user_pool.add_group(
                     f"Group{_NAME_UNSAFE.sub('', name).title().replace(' ', '')}",
                     group_name=name,
-                    description=f"mcp-cognito-kit scope-ceiling group '{name}'",
+                    description=group_description(name),
                 )
                 for name in groups
             }

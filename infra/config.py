@@ -31,6 +31,7 @@ from functions.core.platform.settings import (
     RegistrationSettings,
     check_redirect_patterns,
 )
+from functions.core.platform.topology import ceiling_groups, scope_group_ceilings
 from infra.context import (
     CDK_JSON,
     PREFIX,
@@ -167,7 +168,7 @@ class KitConfig:
     @property
     def groups(self) -> tuple[str, ...]:
         """Every Cognito group named by a scope ceiling, in first-mention order."""
-        return tuple(dict.fromkeys(g for groups in self.scope_group_ceilings.values() for g in groups))
+        return ceiling_groups(self.scope_group_ceilings)
 
     @property
     def stack_name(self) -> str:
@@ -417,7 +418,7 @@ def _app(value: Any) -> AppManifest:
 
 def _ceilings(value: Any, app: AppManifest) -> dict[str, tuple[str, ...]]:
     if value is None:
-        return app.default_ceilings
+        return scope_group_ceilings(app)
     if not isinstance(value, dict):
         raise ConfigError("kit:scopeGroupCeilings: null or an object {scope: [group, ...]}")
     unknown = sorted(set(value) - set(app.scope_names))
@@ -427,11 +428,8 @@ def _ceilings(value: Any, app: AppManifest) -> dict[str, tuple[str, ...]]:
         )
     out = {}
     for scope, groups in value.items():
-        if (
-            not isinstance(groups, list)
-            or not groups
-            or not all(isinstance(g, str) and _GROUP_RE.match(g) for g in groups)
-        ):
+        valid = isinstance(groups, list) and all(isinstance(g, str) and _GROUP_RE.match(g) for g in groups)
+        if not valid or not groups:
             raise ConfigError(f"kit:scopeGroupCeilings.{scope}: a non-empty list of Cognito group names")
         out[scope] = tuple(groups)
     return out

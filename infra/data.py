@@ -1,46 +1,21 @@
 """DynamoDB tables: on-demand, TTL, point-in-time recovery, encrypted, retained by default.
 
-The kit's own tables are :data:`TABLES`; a kit table's name reaches every function whose
-settings model declares its environment variable (see ``infra.functions``). The app's tables
-come from its manifest (:func:`app_table_specs`) and reach the MCP function together, as the
-JSON of ``APP_TABLES``.
+What the tables are (keys, TTL attribute, indexes, the variable carrying each name) is the
+deployment topology's (``functions.core.platform.topology.TABLES`` and the app's manifest),
+which ``make dev`` seeds too; this module only turns it into CloudFormation.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Final
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
-from functions.core.platform.kit_app import AppManifest
-from functions.core.platform.settings import Env
-from functions.core.state.grant_index import GRANT_INDEXES, IndexSpec
+from functions.core.platform.topology import TABLES, TableSpec
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    key: str  # construct id and the name used by infra.functions.ACCESS
-    env: str | None  # the variable (functions.core.platform.settings.Env) carrying the name; None: an app table
-    partition_key: str = "pk"
-    sort_key: str | None = None
-    ttl_attribute: str | None = "ttl"
-    indexes: tuple[IndexSpec, ...] = ()  # global secondary indexes (String keys, INCLUDE projection)
-
-
-# The kit's data model (docs/storage-schema.md). One line per table.
-TABLES: Final[tuple[TableSpec, ...]] = (
-    TableSpec("grants", Env.GRANTS_TABLE, indexes=GRANT_INDEXES),
-    TableSpec("clients", Env.CLIENTS_TABLE),
-    TableSpec("artefacts", Env.ARTEFACTS_TABLE),
-)
-
-
-def app_table_specs(app: AppManifest) -> tuple[TableSpec, ...]:
-    """The app's tables (its manifest's ``tables``), keyed by their manifest names."""
-    return tuple(TableSpec(t.name, None, sort_key=t.sort_key, ttl_attribute=t.ttl_attribute) for t in app.tables)
+def _string_key(name: str | None) -> dynamodb.Attribute | None:
+    return dynamodb.Attribute(name=name, type=dynamodb.AttributeType.STRING) if name else None
 
 
 class KitTables(Construct):
@@ -59,11 +34,7 @@ class KitTables(Construct):
                 self,
                 spec.key.title(),
                 partition_key=dynamodb.Attribute(name=spec.partition_key, type=dynamodb.AttributeType.STRING),
-                sort_key=(
-                    dynamodb.Attribute(name=spec.sort_key, type=dynamodb.AttributeType.STRING)
-                    if spec.sort_key
-                    else None
-                ),
+                sort_key=_string_key(spec.sort_key),
                 billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
                 time_to_live_attribute=spec.ttl_attribute,
                 point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -80,9 +51,13 @@ class KitTables(Construct):
                 table.add_global_secondary_index(
                     index_name=index.name,
                     partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
-                    sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
-                    projection_type=dynamodb.ProjectionType.INCLUDE,
-                    non_key_attributes=list(index.non_key_attributes),
+                    sort_key=_string_key(index.sort_key),
+                    projection_type=(
+                        dynamodb.ProjectionType.ALL
+                        if index.non_key_attributes is None
+                        else dynamodb.ProjectionType.INCLUDE
+                    ),
+                    non_key_attributes=None if index.non_key_attributes is None else list(index.non_key_attributes),
                 )
             self.specs[spec.key] = spec
             self.tables[spec.key] = table

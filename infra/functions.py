@@ -2,10 +2,10 @@
 
 Every function in ``functions.core.platform.routes.FUNCTIONS`` is built by :class:`KitFunction` with the
 same defaults (Python 3.13 on arm64, X-Ray, its own log group, Powertools settings, a published
-version behind the ``live`` alias). What differs per function lives in three tables here:
+version behind the ``live`` alias). Its settings model and environment come from the
+deployment topology (``functions.core.platform.topology``, shared with ``make dev``); what
+else differs per function lives in two tables here:
 
-- :data:`SETTINGS_BY_FUNCTION`: the function's settings model; its environment is exactly the
-  model's fields (``functions.core.platform.settings.Env`` names), so there is one home for both.
 - :data:`TUNING`: memory, timeout, SnapStart.
 - :data:`ACCESS`: the AWS actions its role holds, on which resources.
 
@@ -27,19 +27,9 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from pydantic import AliasChoices
-from pydantic.fields import FieldInfo
 
 from functions.core.platform.kit_app import AppManifest
 from functions.core.platform.routes import FunctionSpec
-from functions.core.platform.settings import (
-    CoreSettings,
-    Env,
-    FacadeSettings,
-    McpSettings,
-    MetadataSettings,
-    RegistrationSettings,
-)
 from infra.nag import acknowledge, acknowledge_warning
 from infra.packaging import APP_FUNCTION, lambda_code
 
@@ -54,20 +44,6 @@ RUNTIME_REASON: Final = (
 )
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 ALIAS_NAME: Final = "live"
-
-# Which settings model each function validates at cold start (its handler calls
-# ``settings.load(<model>)``); the model's fields decide the function's environment.
-SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
-    "mcp_server": McpSettings,
-    "metadata": MetadataSettings,
-    "registration": RegistrationSettings,
-    "authorization": FacadeSettings,
-    "token": FacadeSettings,
-}
-
-# Variables that exist only for local mode (moto and the Cognito emulator); in AWS the
-# defaults derived from pool id and region are right, so they are never set here.
-LOCAL_ONLY_ENV: Final = frozenset({Env.ISSUER, Env.JWKS_URL, Env.RESOURCE_SERVER_ID})
 
 
 @dataclass(frozen=True)
@@ -152,34 +128,6 @@ def access_for(function: str, app: AppManifest) -> Access:
     if function != APP_FUNCTION:
         return access
     return replace(access, tables={**access.tables, **{t.name: t.actions for t in app.tables}})
-
-
-def settings_model(function: str) -> type[CoreSettings]:
-    return SETTINGS_BY_FUNCTION.get(function, CoreSettings)
-
-
-def env_var_name(name: str, info: FieldInfo) -> str:
-    """The environment variable a settings field reads (its alias; functions.core.platform.settings.Env)."""
-    alias = info.validation_alias
-    if isinstance(alias, str):
-        return alias
-    if isinstance(alias, AliasChoices) and alias.choices and isinstance(alias.choices[0], str):
-        return alias.choices[0]
-    return info.alias or name
-
-
-def environment_for(model: type[CoreSettings], available: Mapping[str, str]) -> dict[str, str]:
-    """The model's variables that the stack can supply; a required one missing fails synth."""
-    env: dict[str, str] = {}
-    for name, info in model.model_fields.items():
-        var = env_var_name(name, info)
-        if var in LOCAL_ONLY_ENV:
-            continue
-        if var in available:
-            env[var] = available[var]
-        elif info.is_required():
-            raise ValueError(f"{model.__name__} requires {var}, which the stack does not provide")
-    return env
 
 
 def grant_dynamodb(role: iam.IGrantable, table: dynamodb.ITable, actions: tuple[DynamoAction, ...]) -> None:

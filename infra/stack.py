@@ -17,12 +17,13 @@ from constructs import Construct
 
 from functions.core.platform.routes import FUNCTIONS, MCP_PATH, ROUTES
 from functions.core.platform.settings import Env
+from functions.core.platform.topology import all_tables, function_environment, table_environment
 from infra import KIT_VERSION
 from infra.api import KitApi
 from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
-from infra.data import TABLES, KitTables, app_table_specs
-from infra.functions import KitFunction, SharedResources, access_for, environment_for, settings_model
+from infra.data import KitTables
+from infra.functions import KitFunction, SharedResources, access_for
 from infra.nag import acknowledge
 
 
@@ -61,12 +62,12 @@ class KitStack(cdk.Stack):
             custom_domain=config.custom_domain,
         )
         base_url = self.api.base_url
-        self.data = KitTables(self, "Data", specs=(*TABLES, *app_table_specs(config.app)), retain=config.retain_data)
+        self.data = KitTables(self, "Data", specs=all_tables(config.app), retain=config.retain_data)
         self.key = KitKey(self, "Encryption", retain=config.retain_data).key
         self.auth = KitAuth(self, "Auth", config=config, base_url=base_url, groups=config.groups)
 
         # Every environment value the stack can supply, by variable name; each function gets
-        # the subset its settings model declares (infra.functions.environment_for).
+        # the subset its settings model declares (functions.core.platform.topology).
         available: dict[str, str] = {
             Env.BASE_URL: base_url,
             Env.RESOURCE_NAME: config.resource_name,
@@ -80,8 +81,7 @@ class KitStack(cdk.Stack):
             # Operator settings (kit:* keys, validated at synth like at cold start), including
             # RESOURCE_BINDING and a GRANT_LIFETIME_DAYS no longer than the refresh tokens.
             **config.function_settings(),
-            **{spec.env: self.data.table(key).table_name for key, spec in self.data.specs.items() if spec.env},
-            Env.APP_TABLES: json.dumps({t.name: self.data.table(t.name).table_name for t in config.app.tables}),
+            **table_environment(config.app, lambda spec: self.data.table(spec.key).table_name),
         }
         shared = SharedResources(tables=self.data.tables, key=self.key, user_pool=self.auth.user_pool)
 
@@ -91,7 +91,7 @@ class KitStack(cdk.Stack):
                 self,
                 _camel(name),
                 spec=spec,
-                environment=environment_for(settings_model(name), available),
+                environment=function_environment(name, available, local=False),
                 log_retention=retention,
                 removal_policy=removal,
                 app=config.app,

@@ -11,14 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from functions.core.platform import kit_app
+from functions.core.platform import kit_app, topology
+from functions.core.platform.topology import TableSpec
 
 REGION: Final = "us-east-1"
 POOL_NAME: Final = "mcp-cognito-kit-local"
 GATEWAY_CLIENT_NAME: Final = "mcp-kit-gateway"
-GRANTS_TABLE: Final = "mcp-kit-grants"
-CLIENTS_TABLE: Final = "mcp-kit-clients"
-ARTEFACTS_TABLE: Final = "mcp-kit-artefacts"
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 APP_CONTEXT_KEY: Final = "kit:app"
 # Dummy credentials for moto; never real ones.
@@ -53,14 +51,25 @@ def app_table_name(name: str) -> str:
     return f"mcp-kit-app-{name}"
 
 
+def table_name(spec: TableSpec) -> str:
+    """The local DynamoDB table of a topology table (``topology.TABLES`` or an app table)."""
+    return f"mcp-kit-{spec.key}" if spec.env else app_table_name(spec.key)
+
+
+_KIT_TABLES: Final = {spec.key: table_name(spec) for spec in topology.TABLES}
+GRANTS_TABLE: Final = _KIT_TABLES["grants"]
+CLIENTS_TABLE: Final = _KIT_TABLES["clients"]
+ARTEFACTS_TABLE: Final = _KIT_TABLES["artefacts"]
+
+
 def scope_group_ceilings() -> dict[str, tuple[str, ...]]:
     """The app's default ceilings (the CDK stack's default too, unless kit:scopeGroupCeilings is set)."""
-    return kit_app.current().default_ceilings
+    return topology.scope_group_ceilings(kit_app.current())
 
 
 def demo_users() -> tuple[DemoUser, ...]:
     """alice is in every group a ceiling names (she may grant everything), bob in none."""
-    groups = tuple(dict.fromkeys(g for gs in scope_group_ceilings().values() for g in gs))
+    groups = topology.ceiling_groups(scope_group_ceilings())
     return (DemoUser("alice@example.com", groups), DemoUser("bob@example.com", ()))
 
 

@@ -14,18 +14,8 @@ import boto3
 from functions.core.oauth import scopes
 from functions.core.platform import kit_app
 from functions.core.platform.routes import CALLBACK_PATH
-from functions.core.state.grant_index import GRANT_INDEXES, IndexSpec
-from local.config import (
-    ARTEFACTS_TABLE,
-    CLIENTS_TABLE,
-    GATEWAY_CLIENT_NAME,
-    GRANTS_TABLE,
-    POOL_NAME,
-    REGION,
-    LocalConfig,
-    app_table_name,
-    demo_users,
-)
+from functions.core.platform.topology import TableSpec, all_tables, group_description
+from local.config import GATEWAY_CLIENT_NAME, POOL_NAME, REGION, LocalConfig, demo_users, table_name
 
 
 @dataclass(frozen=True)
@@ -44,42 +34,38 @@ def generate_password() -> str:
     return core + "Aa1!"
 
 
-def create_table(
-    ddb: Any,
-    name: str,
-    *,
-    sort_key: str | None = None,
-    ttl: str | None = "ttl",
-    indexes: tuple[IndexSpec, ...] = (),
-) -> None:
-    keys = [{"AttributeName": "pk", "KeyType": "HASH"}]
-    attrs = {"pk"}
-    if sort_key:
-        keys.append({"AttributeName": sort_key, "KeyType": "RANGE"})
-        attrs.add(sort_key)
-    extra: dict[str, Any] = {}
-    if indexes:
-        extra["GlobalSecondaryIndexes"] = [
-            {
-                "IndexName": index.name,
-                "KeySchema": [
-                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
-                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(index.non_key_attributes)},
-            }
-            for index in indexes
-        ]
-        attrs.update(a for index in indexes for a in (index.partition_key, index.sort_key))
+def _key_schema(partition_key: str, sort_key: str | None) -> list[dict[str, str]]:
+    keys = [{"AttributeName": partition_key, "KeyType": "HASH"}]
+    return keys + ([{"AttributeName": sort_key, "KeyType": "RANGE"}] if sort_key else [])
+
+
+def _table(ddb: Any, spec: TableSpec) -> None:
+    """Create the table ``spec`` describes, as infra.data does in AWS (string keys, TTL, indexes)."""
+    name = table_name(spec)
+    indexes = [
+        {
+            "IndexName": i.name,
+            "KeySchema": _key_schema(i.partition_key, i.sort_key),
+            "Projection": (
+                {"ProjectionType": "ALL"}
+                if i.non_key_attributes is None
+                else {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(i.non_key_attributes)}
+            ),
+        }
+        for i in spec.indexes
+    ]
+    keys = {spec.partition_key, spec.sort_key, *(k for i in spec.indexes for k in (i.partition_key, i.sort_key))}
     ddb.create_table(
         TableName=name,
-        KeySchema=keys,
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attrs)],
+        KeySchema=_key_schema(spec.partition_key, spec.sort_key),
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in sorted(k for k in keys if k)],
         BillingMode="PAY_PER_REQUEST",
-        **extra,
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
     )
-    if ttl:
-        ddb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+    if spec.ttl_attribute:
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
 
 
 def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
@@ -117,9 +103,7 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
     )["UserPoolClient"]
     users = demo_users()
     for group in dict.fromkeys(g for user in users for g in user.groups):
-        idp.create_group(
-            UserPoolId=pool_id, GroupName=group, Description=f"mcp-cognito-kit scope-ceiling group '{group}'"
-        )
+        idp.create_group(UserPoolId=pool_id, GroupName=group, Description=group_description(group))
 
     passwords: dict[str, str] = {}
     for user in users:
@@ -135,11 +119,8 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
             idp.admin_add_user_to_group(UserPoolId=pool_id, Username=user.email, GroupName=group)
         passwords[user.email] = pw
 
-    create_table(ddb, GRANTS_TABLE, indexes=GRANT_INDEXES)
-    for name in (CLIENTS_TABLE, ARTEFACTS_TABLE):
-        create_table(ddb, name)
-    for table in kit_app.current().tables:
-        create_table(ddb, app_table_name(table.name), sort_key=table.sort_key, ttl=table.ttl_attribute)
+    for spec in all_tables(kit_app.current()):
+        _table(ddb, spec)
     key_id = kms.create_key(Description="mcp-cognito-kit upstream token encryption (local)")["KeyMetadata"]["KeyId"]
 
     return Seeded(

@@ -8,6 +8,7 @@ the real Lambda handlers. Ctrl-C (or SIGTERM) stops everything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,22 +16,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from functions.core.platform import kit_app
-from functions.core.platform.routes import FUNCTIONS, MCP_PATH
+from functions.core.platform import kit_app, topology
+from functions.core.platform.routes import FUNCTIONS, MCP_PATH, FunctionName
 from functions.core.platform.settings import OPERATOR_ENV, Env
-from local.config import (
-    ARTEFACTS_TABLE,
-    CLIENTS_TABLE,
-    FAKE_CREDENTIALS,
-    GRANTS_TABLE,
-    REGION,
-    LocalConfig,
-    app_table_name,
-    demo_users,
-    scope_group_ceilings,
-)
+from local.config import FAKE_CREDENTIALS, REGION, LocalConfig, demo_users, scope_group_ceilings, table_name
+from local.gateway import LambdaGateway, LambdaHandler, load_handler
 from local.seed import Seeded, seed
 
 READY_LINE = "mcp-cognito-kit local stack ready"
@@ -38,7 +31,10 @@ INSPECTOR_ORIGIN = "http://localhost:6274"
 
 
 def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
-    """The environment the CDK stack gives the functions, with local values."""
+    """Every variable the local stack can supply, with local values (the CDK stack's ``available``).
+
+    Each function receives only its share (:func:`function_environments`), as in AWS.
+    """
     return {
         Env.BASE_URL: cfg.base_url,
         Env.USER_POOL_ID: seeded.user_pool_id,
@@ -47,14 +43,11 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         # moto serves the pool's JWKS on its own URL, while tokens carry the AWS-form issuer.
         Env.JWKS_URL: f"{cfg.moto_url}/{seeded.user_pool_id}/.well-known/jwks.json",
         Env.RESOURCE_BINDING: "true",
-        Env.GRANTS_TABLE: GRANTS_TABLE,
-        Env.APP_TABLES: json.dumps({t.name: app_table_name(t.name) for t in kit_app.current().tables}),
+        **topology.table_environment(kit_app.current(), table_name),
         Env.GRANT_CACHE_SECONDS: os.environ.get(Env.GRANT_CACHE_SECONDS, "10"),
         # Browser-based clients allowed on /mcp locally: MCP Inspector's UI by default.
         Env.ALLOWED_ORIGINS: os.environ.get(Env.ALLOWED_ORIGINS, INSPECTOR_ORIGIN),
         Env.COGNITO_DOMAIN_URL: cfg.cognito_url,
-        Env.CLIENTS_TABLE: CLIENTS_TABLE,
-        Env.ARTEFACTS_TABLE: ARTEFACTS_TABLE,
         Env.KMS_KEY_ID: seeded.kms_key_id,
         Env.SCOPE_GROUP_CEILINGS: json.dumps(scope_group_ceilings()),
         # Off unless asked for: lets tests serve Client ID Metadata Documents from loopback.
@@ -66,6 +59,47 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
     }
+
+
+def function_environments(available: Mapping[str, str]) -> dict[FunctionName, dict[str, str]]:
+    """Each function's own environment: the kit variables its settings model reads, as in AWS.
+
+    Built by the topology the CDK stack uses (``local=True`` keeps the local-only overrides);
+    variables that are not the kit's (Powertools) reach every function. A required variable
+    missing from ``available`` raises ``topology.TopologyError``, as synth does.
+    """
+    kit = topology.kit_variables()
+    shared = {name: value for name, value in available.items() if name not in kit}
+    return {name: {**shared, **topology.function_environment(name, available, local=True)} for name in FUNCTIONS}
+
+
+@contextlib.contextmanager
+def function_container(environment: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` as the function's own container sees it, for its cold start (imports).
+
+    Every kit variable (``settings.Env``) not in ``environment`` is removed, so a function
+    cannot read a variable AWS would not give it; the rest of the process environment (moto
+    endpoint, credentials, ``KIT_APP_PATH``) stays. Restored on exit. Not thread-safe: for
+    start-up, before any server thread runs.
+    """
+    saved = dict(os.environ)
+    for name in topology.kit_variables():
+        os.environ.pop(name, None)
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_handlers(environments: Mapping[FunctionName, Mapping[str, str]]) -> dict[FunctionName, LambdaHandler]:
+    """Each function's Lambda handler, imported (cold-started) inside its own environment."""
+    handlers: dict[FunctionName, LambdaHandler] = {}
+    for name, environment in environments.items():
+        with function_container(environment):
+            handlers[name] = load_handler(name)
+    return handlers
 
 
 # Ctrl-C must stop the stack within seconds even with requests in flight: after this long
@@ -126,17 +160,14 @@ def main() -> int:
     gateway = None
     try:
         seeded = seed(cfg, os.environ.get("DEMO_PASSWORD") or None)
-        os.environ.update(function_environment(cfg, seeded))
+        handlers = load_handlers(function_environments(function_environment(cfg, seeded)))
 
         from local.cognito_emulator import create_app as create_emulator
-        from local.gateway import LambdaGateway, load_handler
 
         emulator = create_emulator(
             moto_url=cfg.moto_url, region=REGION, user_pool_id=seeded.user_pool_id, public_url=cfg.cognito_url
         )
-        gateway = LambdaGateway(
-            {name: load_handler(name) for name in FUNCTIONS}, timeout_seconds=cfg.gateway_timeout_seconds
-        )
+        gateway = LambdaGateway(handlers, timeout_seconds=cfg.gateway_timeout_seconds)
         for app, port, name in ((emulator, cfg.cognito_port, "cognito"), (gateway, cfg.port, "gateway")):
             server, thread = _serve(app, port, name)
             servers.append(server)

@@ -18,13 +18,13 @@ from functions.authorization.flow import AuthorizationService, RedirectMatcher
 from functions.core.clients.records import ClientResolver
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
-from functions.core.platform import settings as settings_mod
+from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.artefacts import DynamoTxnRepository
 from functions.core.state.consent import DynamoConsentRepository
 
-_settings = settings_mod.load(FacadeSettings)
+_settings = topology.AUTHORIZATION.load()
 
 
 def _registered_matcher() -> RedirectMatcher:

@@ -15,14 +15,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from mangum import Mangum
 
 from functions.core.cognito.jwks import tls_context
-from functions.core.platform import aws
-from functions.core.platform import settings as settings_mod
+from functions.core.platform import aws, topology
 from functions.core.platform.observability import logger
 from functions.mcp_server.factory import create_endpoint
 
 # Mangum logs every request at INFO; API Gateway access logs already record them.
 logging.getLogger("mangum").setLevel(logging.WARNING)
-_settings = settings_mod.load(settings_mod.McpSettings)
+_settings = topology.MCP_SERVER.load()
 # lifespan="off": the endpoint keeps no per-app state that needs starting (see app.py).
 _asgi = Mangum(create_endpoint(_settings), lifespan="off")
 # Work the first request would otherwise pay, done in the init phase (which SnapStart

@@ -13,12 +13,12 @@ from typing import Any, Final
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig, Response
 from aws_lambda_powertools.logging import correlation_paths
 
-from functions.core.platform import settings as settings_mod
+from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import AS_METADATA_PATH, PRM_MCP_PATH, PRM_ROOT_PATH
 from functions.metadata.documents import authorization_server_metadata, protected_resource_metadata
 
-_settings = settings_mod.load(settings_mod.MetadataSettings)
+_settings = topology.METADATA.load()
 # Documents change only on redeploy; let clients and proxies reuse them for a while.
 CACHE_CONTROL: Final = "public, max-age=300"
 

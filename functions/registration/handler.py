@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.core.clients.store import DynamoClientStore
-from functions.core.platform import settings as settings_mod
+from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.app import build_app
@@ -20,7 +20,7 @@ from functions.registration.service import RegistrationService
 
 
 def _service_from_env() -> RegistrationService:
-    settings = settings_mod.load(settings_mod.RegistrationSettings)
+    settings = topology.REGISTRATION.load()
     store = DynamoClientStore(settings.clients_table, idle_days=settings.client_idle_days)
     return RegistrationService(settings, store, DynamoRateLimiter(settings.artefacts_table))
 

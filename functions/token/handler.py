@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from functions.core.clients.records import ClientResolver
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
-from functions.core.platform import settings as settings_mod
+from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.artefacts import DynamoCodeRepository
@@ -24,7 +24,7 @@ from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
 from functions.token.api import make_handler
 from functions.token.service import TokenService
 
-_settings = settings_mod.load(FacadeSettings)
+_settings = topology.TOKEN.load()
 
 
 def build_service(settings: FacadeSettings, clients: ClientResolver | None = None) -> TokenService:

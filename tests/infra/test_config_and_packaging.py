@@ -1,4 +1,4 @@
-"""Configuration validation, environment derivation and asset packaging, without synthesis."""
+"""Configuration validation and asset packaging, without synthesis."""
 
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pydantic import BaseModel, Field
 
 from functions.core.platform.routes import FUNCTIONS
-from functions.core.platform.settings import CoreSettings, Env, McpSettings
 from infra import bytecode, packaging, runtime_probe
 from infra.config import CDK_JSON, PREFIX, ConfigError, KitConfig, cdk_json_context
-from infra.functions import LOCAL_ONLY_ENV, environment_for
 from tests.conftest import TEST_APP
 
 pytestmark = pytest.mark.infra
@@ -91,26 +88,6 @@ def test_missing_key_is_rejected() -> None:
 
 def test_command_line_integers_are_accepted() -> None:
     assert KitConfig.from_mapping(_ctx(grantCacheSeconds="0")).grant_cache_seconds == 0
-
-
-def test_environment_is_the_models_fields_only() -> None:
-    available = {
-        Env.BASE_URL: "https://b",
-        Env.USER_POOL_ID: "p",
-        Env.GRANTS_TABLE: "g",
-        Env.ISSUER: "never-in-aws",
-    }
-    assert environment_for(CoreSettings, available) == {Env.BASE_URL: "https://b"}
-    with pytest.raises(ValueError, match=Env.REGION):
-        environment_for(McpSettings, available)
-    assert Env.ISSUER in LOCAL_ONLY_ENV
-
-
-def test_environment_follows_plain_aliases_too() -> None:
-    class Legacy(BaseModel):
-        x: str = Field(alias="X_VAR")
-
-    assert environment_for(Legacy, {"X_VAR": "1"}) == {"X_VAR": "1"}  # type: ignore[arg-type]
 
 
 def test_requirements_files_and_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

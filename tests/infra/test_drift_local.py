@@ -2,7 +2,9 @@
 
 The other drift checks compare the template with the route table and the catalogue; these
 compare it with the *seeded* local stack itself (resource server scopes, gateway client
-scopes and flows, callback path, groups, tables' keys).
+scopes and flows, callback path, groups, tables' keys, each function's environment). Both are
+built from the deployment topology (functions/core/platform/topology.py), so these hold by
+construction; they stay as the proof.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
-from infra.data import TABLES, app_table_specs
+from functions.core.platform import topology
+from functions.core.platform.topology import TABLES, app_table_specs
 from local.config import FAKE_CREDENTIALS, REGION, LocalConfig, app_table_name
 from local.seed import Seeded, seed
-from local.stack import function_environment
+from local.stack import function_environment, function_environments
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -105,3 +108,23 @@ def test_seeded_tables_match_template_keys(synth: Synth, seeded: Any) -> None:
         assert local_keys == expected, spec.key
         ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         assert ttl.get("AttributeName") == spec.ttl_attribute, spec.key
+
+
+def test_local_functions_see_no_variable_aws_withholds(synth: Synth, seeded: Any) -> None:
+    """Each local function's kit variables are among its template environment, but for the
+    local-only overrides (moto's JWKS URL, CIMD on loopback): both come from the topology."""
+    cfg, result, _, _ = seeded
+    local = function_environments(function_environment(cfg, result))
+    kit = topology.kit_variables()
+    for lid, res in synth.resources("AWS::Lambda::Function").items():
+        name = res["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+        aws = set(res["Properties"]["Environment"]["Variables"])
+        extra = (set(local[name]) & kit) - aws
+        assert extra <= topology.LOCAL_ONLY_ENV, (name, lid, extra)
+        # And every variable the model requires is set in both.
+        required = {
+            topology.env_var_name(n, f)
+            for n, f in topology.settings_model(name).model_fields.items()
+            if f.is_required()
+        }
+        assert required <= aws & set(local[name]), name

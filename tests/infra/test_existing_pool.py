@@ -11,13 +11,13 @@ from aws_cdk.assertions import Match
 from functions.core.platform.routes import CALLBACK_PATH, MCP_PATH
 from functions.core.platform.settings import Env
 from tests.infra.conftest import EXISTING_DOMAIN, EXISTING_POOL_ID, Synth
-from tests.infra.test_stack import (
+from tests.infra.template import (
     API_ENDPOINT,
-    _actions,
-    _function_ids,
-    _join,
-    _role_of,
-    _statements_of_role,
+    actions,
+    function_ids,
+    join,
+    role_of,
+    statements_of_role,
 )
 
 pytestmark = pytest.mark.infra
@@ -26,7 +26,7 @@ POOL_WIDE = ("AWS::Cognito::UserPool", "AWS::Cognito::UserPoolDomain", "AWS::Cog
 
 
 def _env(s: Synth, function: str) -> dict[str, Any]:
-    fn = s.template_json["Resources"][_function_ids(s)[function]]
+    fn = s.template_json["Resources"][function_ids(s)[function]]
     return dict(fn["Properties"]["Environment"]["Variables"])
 
 
@@ -39,7 +39,7 @@ def test_resource_server_in_the_existing_pool(synth_existing_pool: Synth) -> Non
     _, rs = synth_existing_pool.one("AWS::Cognito::UserPoolResourceServer")
     synth_existing_pool.template.has_resource_properties(
         "AWS::Cognito::UserPoolResourceServer",
-        {"UserPoolId": EXISTING_POOL_ID, "Identifier": _join(API_ENDPOINT, MCP_PATH)},
+        {"UserPoolId": EXISTING_POOL_ID, "Identifier": join(API_ENDPOINT, MCP_PATH)},
     )
     assert (
         tuple(s["ScopeName"] for s in rs["Properties"]["Scopes"])
@@ -57,7 +57,7 @@ def test_gateway_client_in_the_existing_pool_with_its_providers(synth_existing_p
             "SupportedIdentityProviders": ["COGNITO", "CorpSAML"],
             "GenerateSecret": True,
             "AllowedOAuthFlows": ["code"],
-            "CallbackURLs": [_join(API_ENDPOINT, CALLBACK_PATH)],
+            "CallbackURLs": [join(API_ENDPOINT, CALLBACK_PATH)],
         },
     )
     # Kit-owned: removed by `cdk destroy`, never retained in the team's pool.
@@ -95,10 +95,10 @@ def test_functions_point_at_the_existing_pool(synth_existing_pool: Synth) -> Non
 
 def test_describe_client_is_scoped_to_that_pool(synth_existing_pool: Synth) -> None:
     for function in ("authorization", "token"):
-        statements = _statements_of_role(synth_existing_pool, _role_of(synth_existing_pool, function))
-        cognito = [st for st in statements if any(a.startswith("cognito-idp:") for a in _actions(st))]
+        statements = statements_of_role(synth_existing_pool, role_of(synth_existing_pool, function))
+        cognito = [st for st in statements if any(a.startswith("cognito-idp:") for a in actions(st))]
         assert len(cognito) == 1
-        assert _actions(cognito[0]) == {"cognito-idp:DescribeUserPoolClient"}
+        assert actions(cognito[0]) == {"cognito-idp:DescribeUserPoolClient"}
         arn = json.dumps(cognito[0]["Resource"])
         assert ":cognito-idp:us-east-1:" in arn
         assert arn.endswith(f':userpool/{EXISTING_POOL_ID}"]]}}')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.core.state.grant_index import GRANT_INDEXES
+from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER
 from tests.infra.conftest import Synth
 
 
@@ -12,7 +12,7 @@ def test_grants_table_has_the_by_user_and_by_client_indexes_without_secrets(synt
     assert len(with_indexes) == 1, "only the grants table is indexed"
     indexes = {i["IndexName"]: i for i in with_indexes[0]["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"by_user", "by_client"}
-    for spec in GRANT_INDEXES:
+    for spec in (GRANTS_BY_USER, GRANTS_BY_CLIENT):
         index = indexes[spec.name]
         assert index["KeySchema"] == [
             {"AttributeName": spec.partition_key, "KeyType": "HASH"},

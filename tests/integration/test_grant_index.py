@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER
 from functions.core.state.consent import Consent, DynamoConsentRepository
-from functions.core.state.grant_index import BY_CLIENT, BY_USER, DynamoGrantIndex
+from functions.core.state.grant_index import DynamoGrantIndex
 from functions.core.state.grants import DynamoGrantRepository
 from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository, RefreshToken
 from local.config import GRANTS_TABLE
@@ -39,7 +40,7 @@ def test_the_indexes_never_hold_cognitos_refresh_token(moto_stack: MotoStack) ->
     DynamoGrantRepository(GRANTS_TABLE).create(
         grant(grant_id, sub, client_id=client, upstream_refresh=b"kms-ciphertext", refresh_head="ab" * 32)
     )
-    for index in (BY_USER, BY_CLIENT):
+    for index in (GRANTS_BY_USER, GRANTS_BY_CLIENT):
         assert "upstream_refresh" not in index.non_key_attributes and "refresh_head" not in index.non_key_attributes
     listed = DynamoGrantIndex(GRANTS_TABLE).grants_of_user(sub)
     assert [(g.grant_id, g.upstream_refresh, g.refresh_head) for g in listed] == [(grant_id, None, None)]

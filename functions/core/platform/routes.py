@@ -94,7 +94,3 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", REVOKE_PATH, "token"),
     Route("OPTIONS", REVOKE_PATH, "token"),
 )
-
-
-def routes_for(function: FunctionName) -> tuple[Route, ...]:
-    return tuple(r for r in ROUTES if r.function == function)

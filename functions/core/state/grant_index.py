@@ -20,46 +20,14 @@ with a strongly consistent GetItem.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from functions.core.platform.ddb import DynamoTable, dependency_call, from_item
+from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER, IndexSpec
 from functions.core.state.consent import Consent, consent_from_item
 from functions.core.state.grants import Grant, grant_from_item
 
 IndexedKind = Literal["grant", "consent"]
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    """A DynamoDB global secondary index: its name, String key attributes, projected attributes."""
-
-    name: str
-    partition_key: str
-    sort_key: str
-    non_key_attributes: tuple[str, ...]
-
-
-# What a listing shows of a grant or a consent, and nothing secret (see the module docstring).
-# The table's key (pk) and the index's own keys are always projected.
-_PROJECTED: Final = (
-    "grant_id",
-    "username",
-    "email",
-    "scopes",
-    "status",
-    "created_at",
-    "expires_at",
-    "last_used_at",
-    "revoked_at",
-    "revoked_reason",
-    "redirect_uris",
-    "ttl",
-)
-BY_USER: Final = IndexSpec("by_user", "sub", "kind", (*_PROJECTED, "client_id"))
-BY_CLIENT: Final = IndexSpec("by_client", "client_id", "kind", (*_PROJECTED, "sub"))
-# The grants table's indexes; infra (CDK) and local (make dev) both create exactly these.
-GRANT_INDEXES: Final[tuple[IndexSpec, ...]] = (BY_USER, BY_CLIENT)
 
 
 class DynamoGrantIndex(DynamoTable):
@@ -70,26 +38,26 @@ class DynamoGrantIndex(DynamoTable):
 
         Raises ``DependencyError`` (503) when DynamoDB fails.
         """
-        return [grant_from_item(item) for item in self._query(BY_USER, sub, "grant")]
+        return [grant_from_item(item) for item in self._query(GRANTS_BY_USER, sub, "grant")]
 
     def grants_of_client(self, client_id: str) -> list[Grant]:
         """Every ``GRANT#`` item of the OAuth client ``client_id``, any status. Raises ``DependencyError``."""
-        return [grant_from_item(item) for item in self._query(BY_CLIENT, client_id, "grant")]
+        return [grant_from_item(item) for item in self._query(GRANTS_BY_CLIENT, client_id, "grant")]
 
     def consents_of_user(self, sub: str) -> list[Consent]:
         """Every remembered consent of ``sub`` (``CONSENT#`` items). Raises ``DependencyError``."""
-        return [consent_from_item(item) for item in self._query(BY_USER, sub, "consent")]
+        return [consent_from_item(item) for item in self._query(GRANTS_BY_USER, sub, "consent")]
 
     def consents_of_client(self, client_id: str) -> list[Consent]:
         """Every remembered consent given to ``client_id``. Raises ``DependencyError``."""
-        return [consent_from_item(item) for item in self._query(BY_CLIENT, client_id, "consent")]
+        return [consent_from_item(item) for item in self._query(GRANTS_BY_CLIENT, client_id, "consent")]
 
     def _query(self, index: IndexSpec, key: str, kind: IndexedKind) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": index.name,
             "KeyConditionExpression": "#p = :p AND #k = :k",
-            "ExpressionAttributeNames": {"#p": index.partition_key, "#k": index.sort_key},
+            "ExpressionAttributeNames": {"#p": index.partition_key, "#k": "kind"},
             "ExpressionAttributeValues": {":p": {"S": key}, ":k": {"S": kind}},
         }
         while True:
