@@ -25,9 +25,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer
 from functions.core.clients.records import ClientRecord
+from functions.core.cognito.gateway_secret import StaticSecret
 from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoTokens
+from functions.core.cognito.token_cipher import CiphertextRejected
 from functions.core.platform.crypto import s256, sha256_hex
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.settings import FacadeSettings
@@ -160,26 +162,26 @@ class FakeCognito:
         if self.fail:
             raise DependencyError("Cognito unreachable")
         if self.invalid_grant:
-            raise UpstreamInvalidGrant("/oauth2/token")
+            raise CognitoInvalidGrant("/oauth2/token")
 
-    def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> UpstreamTokens:
+    def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> CognitoTokens:
         self._check()
         self.exchanged.append((code, redirect_uri, verifier))
         origin, refresh = str(uuid.uuid4()), "cognito-rt-" + uuid.uuid4().hex
         self.sessions[refresh] = origin
-        return UpstreamTokens(self.access_token(origin), self.access_ttl, self._id_token(), refresh)
+        return CognitoTokens(self.access_token(origin), self.access_ttl, self._id_token(), refresh)
 
-    def refresh(self, refresh_token: str) -> UpstreamTokens:
+    def refresh(self, refresh_token: str) -> CognitoTokens:
         self._check()
         self.refreshes += 1
         origin = self.sessions.get(refresh_token)
         if origin is None:
-            raise UpstreamInvalidGrant("/oauth2/token")
+            raise CognitoInvalidGrant("/oauth2/token")
         new_refresh = None
         if self.rotate:
             new_refresh = "cognito-rt-" + uuid.uuid4().hex
             self.sessions[new_refresh] = self.sessions.pop(refresh_token)
-        return UpstreamTokens(self.access_token(origin), self.access_ttl, self._id_token(), new_refresh)
+        return CognitoTokens(self.access_token(origin), self.access_ttl, self._id_token(), new_refresh)
 
     def revoke(self, refresh_token: str) -> None:
         if self.fail:

@@ -17,20 +17,10 @@ from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
 from functions.authorization.web import Answer, TxnCookie, redirect, with_query
 from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.cognito.gateway_secret import SecretSource, cookie_key, gateway_pkce_verifier
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuth,
-    SecretSource,
-    TokenCipher,
-    UpstreamInvalidGrant,
-    UpstreamTokens,
-    authorize_url,
-    cookie_key,
-    grant_context,
-    txn_context,
-    upstream_verifier,
-)
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth, CognitoTokens, authorize_url
+from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context, txn_context
 from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
 from functions.core.platform.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
@@ -183,7 +173,7 @@ class AuthorizationService:
                 ["openid", "email", *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in txn.scopes)]
             ),
             # The kit's own PKCE pair towards Cognito (RFC 7636); the verifier is derived, never stored.
-            "code_challenge": s256(upstream_verifier(self._secret, txn.txn_id)),
+            "code_challenge": s256(gateway_pkce_verifier(self._secret, txn.txn_id)),
             "code_challenge_method": "S256",
         }
         if self._s.resource_binding:
@@ -238,8 +228,10 @@ class AuthorizationService:
             self._abandon(txn, "pending", None)
             return pages.error_page(400, "This app is no longer registered here.", next_step=REREGISTER)
         try:
-            tokens = self._upstream.exchange_code(code, self._callback_url, upstream_verifier(self._secret, txn.txn_id))
-        except UpstreamInvalidGrant:
+            tokens = self._upstream.exchange_code(
+                code, self._callback_url, gateway_pkce_verifier(self._secret, txn.txn_id)
+            )
+        except CognitoInvalidGrant:
             if not attempt:
                 # Cognito's code is single use (RFC 6749 section 4.1.2): a retry of this
                 # callback after a 503 finds it spent. The transaction is still pending, so ask
@@ -251,7 +243,7 @@ class AuthorizationService:
             )
         return self._signed_in(txn, client, tokens)
 
-    def _signed_in(self, txn: Txn, client: ClientRecord, tokens: UpstreamTokens) -> Answer:
+    def _signed_in(self, txn: Txn, client: ClientRecord, tokens: CognitoTokens) -> Answer:
         """After Cognito's code exchange: check the user, then the consent page or a remembered approval."""
         now = int(self._clock())
         refresh = tokens.refresh_token or ""
@@ -423,7 +415,7 @@ class AuthorizationService:
             return
         try:
             self._upstream.revoke(refresh)
-        except (DependencyError, UpstreamInvalidGrant) as exc:
+        except (DependencyError, CognitoInvalidGrant) as exc:
             # Best effort: the kit issued nothing from this session, so nothing can use it.
             logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})
 

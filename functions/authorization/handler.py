@@ -16,8 +16,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from functions.authorization.api import make_handler
 from functions.authorization.flow import AuthorizationService, RedirectMatcher
 from functions.core.clients.records import ClientResolver
+from functions.core.cognito.gateway_secret import gateway_secret
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.cognito.oauth_client import CognitoOAuthClient
+from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import settings as settings_mod
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings

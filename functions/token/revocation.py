@@ -15,13 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuth,
-    TokenCipher,
-    UpstreamInvalidGrant,
-    grant_context,
-)
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth
+from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
 from functions.core.state.consent import ConsentRepository
@@ -87,7 +82,7 @@ class GrantRevoker:
             refresh = self._decrypt(grant) if upstream_alive else None
             if refresh is not None:
                 self._upstream.revoke(refresh)
-        except UpstreamInvalidGrant:
+        except CognitoInvalidGrant:
             pass  # Cognito no longer knows the token: nothing is left to revoke there
         except DependencyError as exc:
             if must_finish:

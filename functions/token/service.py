@@ -12,16 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.cognito.gateway_secret import SecretSource, refresh_successor
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuth,
-    SecretSource,
-    TokenCipher,
-    UpstreamInvalidGrant,
-    grant_context,
-    refresh_successor,
-)
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth
+from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context
 from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
 from functions.core.platform.crypto import new_secret, pkce_matches, sha256_hex
@@ -248,7 +242,7 @@ class TokenService:
             raise _invalid_grant("the authorization cannot be renewed; start again")
         try:
             tokens = self._upstream.refresh(upstream_refresh)
-        except UpstreamInvalidGrant:
+        except CognitoInvalidGrant:
             # Cognito ended the session (user disabled, signed out, expired): so does the kit.
             self._revoker.revoke(grant.grant_id, "upstream_invalid_grant", upstream_alive=False)
             raise _invalid_grant("the authorization is no longer valid") from None

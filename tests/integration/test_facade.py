@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
-from functions.core.cognito.upstream import KmsTokenCipher, grant_context
+from functions.core.cognito.token_cipher import KmsTokenCipher, grant_context
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import Env, FacadeSettings
 from functions.core.state.grants import DynamoGrantRepository

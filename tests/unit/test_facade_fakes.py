@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.cognito.upstream import CiphertextRejected
+from functions.core.cognito.token_cipher import CiphertextRejected
 from tests.facade_fakes import CONF_REDIRECT, PUBLIC_REDIRECT, FakeCipher, loopback_matcher
 
 

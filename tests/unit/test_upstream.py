@@ -1,5 +1,5 @@
-"""functions.core.cognito.upstream: the Cognito OAuth client (over real loopback HTTP), the gateway
-secret cache, derived keys, and KMS encryption bound to its item (moto, in process)."""
+"""The gateway client's Cognito side: the OAuth client (over real loopback HTTP), the gateway
+secret cache and derived keys, and KMS encryption bound to its item (moto, in process)."""
 
 from __future__ import annotations
 
@@ -16,18 +16,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuthClient,
-    GatewaySecret,
-    KmsTokenCipher,
-    StaticSecret,
-    UpstreamInvalidGrant,
-    cookie_key,
-    grant_context,
-    txn_context,
-    upstream_verifier,
-)
+from functions.core.cognito.gateway_secret import GatewaySecret, StaticSecret, cookie_key, gateway_pkce_verifier
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuthClient
+from functions.core.cognito.token_cipher import CiphertextRejected, KmsTokenCipher, grant_context, txn_context
 from functions.core.platform.crypto import PKCE_VERIFIER
 from functions.core.platform.errors import DependencyError
 
@@ -112,7 +103,7 @@ def test_refresh_and_revoke_request_shapes(cognito: tuple[str, Recorder]) -> Non
 def test_invalid_grant_is_typed(cognito: tuple[str, Recorder]) -> None:
     url, rec = cognito
     rec.status, rec.body = 400, b'{"error":"invalid_grant"}'
-    with pytest.raises(UpstreamInvalidGrant):
+    with pytest.raises(CognitoInvalidGrant):
         CognitoOAuthClient(url, "gw", StaticSecret("s")).refresh("rt")
 
 
@@ -193,9 +184,9 @@ def test_gateway_secret_failures(answer: Any) -> None:
 
 def test_derived_keys_are_purpose_bound_and_stable() -> None:
     secret = StaticSecret("root")
-    verifier = upstream_verifier(secret, "txn-1")
+    verifier = gateway_pkce_verifier(secret, "txn-1")
     assert PKCE_VERIFIER.match(verifier) and len(verifier) == 43
-    assert verifier == upstream_verifier(secret, "txn-1") != upstream_verifier(secret, "txn-2")
+    assert verifier == gateway_pkce_verifier(secret, "txn-1") != gateway_pkce_verifier(secret, "txn-2")
     assert cookie_key(secret) != cookie_key(StaticSecret("other"))
 
 
