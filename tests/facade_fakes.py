@@ -14,7 +14,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -97,19 +97,6 @@ class FakeResolver:
         if self.fail:
             raise DependencyError("clients table down")
         return self.clients.get(client_id)
-
-
-def loopback_matcher(uri: str, registered: Sequence[str]) -> bool:
-    """Exact match, except http loopback on any port (RFC 8252 section 7.3)."""
-    parts = urlsplit(uri)
-    for candidate in registered:
-        if uri == candidate:
-            return True
-        c = urlsplit(candidate)
-        loopback = parts.scheme == c.scheme == "http" and parts.hostname == c.hostname in ("127.0.0.1", "localhost")
-        if loopback and (parts.path, parts.query) == (c.path, c.query):
-            return True
-    return False
 
 
 @dataclass
@@ -270,7 +257,6 @@ class Facade:
         return AuthorizationService(
             self.settings,
             clients=self.resolver,
-            redirect_matcher=loopback_matcher,
             txns=self.txns,
             consents=self.consents,
             cipher=self.cipher,

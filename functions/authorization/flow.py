@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -17,6 +17,7 @@ from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
 from functions.authorization.web import Answer, TxnCookie, redirect, with_query
 from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.clients.redirect_uris import redirect_uri_registered
 from functions.core.cognito.gateway_secret import SecretSource, cookie_key, gateway_pkce_verifier
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth, CognitoTokens, authorize_url
@@ -60,7 +61,6 @@ def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
     return tuple(wanted or catalogue.default_scopes())
 
 
-RedirectMatcher = Callable[[str, Sequence[str]], bool]
 REREGISTER: Final = "In your app, remove this server (the connector) and add it again; that registers the app anew."
 MAX_CLIENT_ID: Final = 2048
 MAX_REDIRECT_URI: Final = 2048
@@ -77,7 +77,6 @@ class AuthorizationService:
         settings: FacadeSettings,
         *,
         clients: ClientResolver,
-        redirect_matcher: RedirectMatcher,
         txns: TxnRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
@@ -87,7 +86,7 @@ class AuthorizationService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
-        self._clients, self._matches = clients, redirect_matcher
+        self._clients = clients
         # Grants and codes are written by the transaction repository, with the decision.
         self._txns, self._consents = txns, consents
         self._cipher, self._upstream, self._secret, self._verifier = cipher, upstream, secret, verifier
@@ -112,7 +111,7 @@ class AuthorizationService:
         if (
             not redirect_uri
             or len(redirect_uri) > MAX_REDIRECT_URI
-            or not self._matches(redirect_uri, client.redirect_uris)
+            or not redirect_uri_registered(redirect_uri, client.redirect_uris)
         ):
             return pages.error_page(
                 400, "The app's return address is not registered for it here.", next_step=REREGISTER
@@ -274,7 +273,7 @@ class AuthorizationService:
         if (
             consent is not None
             and consent.covers(allowed, now)
-            and consent.approved_redirect(txn.redirect_uri, self._matches)
+            and consent.approved_redirect(txn.redirect_uri, redirect_uri_registered)
         ):
             # A remembered consent skips the page only when the redirect target proves the
             # client (RFC 8252 section 8.6), it covers the scopes AND the user already approved
@@ -378,7 +377,9 @@ class AuthorizationService:
                 # The redirect URI this approval was for (shown on the consent page, or
                 # already approved): RFC 9700 section 4.1.
                 redirect_uris=(
-                    previous.with_redirect(txn.redirect_uri, self._matches) if previous else (txn.redirect_uri,)
+                    previous.with_redirect(txn.redirect_uri, redirect_uri_registered)
+                    if previous
+                    else (txn.redirect_uri,)
                 ),
             ),
         )

@@ -67,7 +67,6 @@ from tests.facade_fakes import (
     FakeResolver,
     confidential_client,
     facade_settings,
-    loopback_matcher,
     public_client,
     query_of,
 )
@@ -261,7 +260,6 @@ class Kit:
         }
         authorization = AuthorizationService(
             self.settings,
-            redirect_matcher=loopback_matcher,
             txns=DynamoTxnRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),
             **common,

@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 from urllib.parse import urlsplit
 
-from functions.core.clients.metadata import LOOPBACK_HOSTS, validate_client_metadata
+from functions.core.clients.metadata import validate_client_metadata
 from functions.core.clients.records import ClientRecord, looks_like_url
+from functions.core.oauth.uris import LOOPBACK_HOSTS
 from functions.core.platform.errors import OAuthError
 from functions.core.platform.observability import logger
 
