@@ -16,7 +16,7 @@ from typing import Any, Final
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
 from functions.authorization.web import Answer, TxnCookie, redirect, with_query
-from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.clients.records import MAX_CLIENT_ID, ClientRecord, ClientResolver
 from functions.core.clients.redirect_uris import redirect_uri_registered
 from functions.core.cognito.gateway_secret import SecretSource, cookie_key, gateway_pkce_verifier
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
@@ -62,10 +62,8 @@ def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
 
 
 REREGISTER: Final = "In your app, remove this server (the connector) and add it again; that registers the app anew."
-MAX_CLIENT_ID: Final = 2048
 MAX_REDIRECT_URI: Final = 2048
 MAX_STATE: Final = 1024
-DAY: Final = 86400
 # Separates the transaction id from the attempt number in the state sent to Cognito
 # (transaction ids are base64url, without dots).
 UPSTREAM_RETRY_MARK: Final = "."
@@ -169,7 +167,10 @@ class AuthorizationService:
             "redirect_uri": self._callback_url,
             "state": txn.txn_id + (UPSTREAM_RETRY_MARK + attempt if attempt else ""),
             "scope": " ".join(
-                ["openid", "email", *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in txn.scopes)]
+                [
+                    *catalogue.GATEWAY_OIDC_SCOPES,
+                    *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in txn.scopes),
+                ]
             ),
             # The kit's own PKCE pair towards Cognito (RFC 7636); the verifier is derived, never stored.
             "code_challenge": s256(gateway_pkce_verifier(self._secret, txn.txn_id)),
@@ -373,7 +374,7 @@ class AuthorizationService:
                 scopes=granted | (previous.scopes if previous else frozenset()),
                 created_at=previous.created_at if previous else now,
                 last_used_at=now,
-                expires_at=now + self._s.grant_lifetime_days * DAY,
+                expires_at=now + self._s.grant_lifetime_seconds,
                 # The redirect URI this approval was for (shown on the consent page, or
                 # already approved): RFC 9700 section 4.1.
                 redirect_uris=(

@@ -42,7 +42,6 @@ MAX_TOKEN: Final = 8192
 # access token, so this bounds only access-token re-mints (and Cognito calls): enough for a
 # retried lost response plus a couple of processes sharing one credential store.
 MAX_GRACE_PAIRS: Final = 3
-DAY: Final = 86400
 
 
 def _invalid_grant(description: str) -> OAuthError:
@@ -121,7 +120,7 @@ class TokenService:
         expires_in = record.access_expires_at - now
         if access_token is None or expires_in <= 0:
             raise _invalid_grant("the authorization expired; start again")
-        grant_expires = now + self._s.grant_lifetime_days * DAY
+        grant_expires = now + self._s.grant_lifetime_seconds
         refresh_token, new_rt, answer = None, None, None
         if "refresh_token" in client.grant_types:
             refresh_token = new_secret()  # 256 bits; stored only as its SHA-256 (and encrypted, below)

@@ -13,7 +13,11 @@ Both resolve to a ``ClientRecord``. Storage layout: docs/storage-schema.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
+
+# The longest client_id a request may name (a CIMD URL is at most 2,000 characters, a registered
+# id 64); a longer one is refused before any lookup.
+MAX_CLIENT_ID: Final = 2048
 
 AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
 ClientKind = Literal["registered", "cimd"]

@@ -103,6 +103,8 @@ class SettingsError(RuntimeError):
     """Configuration is missing or malformed; the message names each variable."""
 
 
+# The unit of the *_DAYS settings and of day-based TTLs, in seconds.
+DAY_SECONDS: Final = 86_400
 # Cognito identity provider names (CreateIdentityProvider ProviderName): 1-32 characters,
 # no whitespace, not starting with an underscore; COGNITO is the pool's own directory.
 IDENTITY_PROVIDER_PATTERN: Final = r"^[^\s_][^\s]{0,31}$"
@@ -335,6 +337,11 @@ class FacadeSettings(CognitoSettings):
     refresh_reuse_grace_seconds: int = Field(default=30, validation_alias=Env.REFRESH_REUSE_GRACE_SECONDS, ge=0, le=300)
     # The operator's redirect URI policy, applied to Client ID Metadata Documents as to DCR.
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
+
+    @property
+    def grant_lifetime_seconds(self) -> int:
+        """GRANT_LIFETIME_DAYS in seconds: a grant's and a remembered consent's life from its last use."""
+        return self.grant_lifetime_days * DAY_SECONDS
 
     @field_validator("redirect_patterns")
     @classmethod
