@@ -1,4 +1,4 @@
-"""CDK assertions on the synthesized template: every resource and property of issue 4,
+"""CDK assertions on the synthesized template: every resource and property the stack promises,
 least-privilege IAM, cdk-nag, cfn-lint, and no drift from the code's single sources."""
 
 from __future__ import annotations

@@ -155,13 +155,16 @@ class _DeadlineReader(io.RawIOBase):
         self._in_headers = True
 
     def body(self) -> None:
+        """The headers are parsed: from now on the byte budget is the document's."""
         self._in_headers = False
         self._budget = self._document_limit + 1 + MAX_FRAMING_BYTES
 
     def readable(self) -> bool:
+        """Always: this is a read-only stream."""
         return True
 
     def readinto(self, buffer: Any) -> int:
+        """One ``recv`` into ``buffer``, within the time left and the byte budget (``CimdError`` past either)."""
         if self._budget <= 0:
             if self._in_headers:
                 raise CimdError(f"response headers are larger than {self._header_limit} bytes")
@@ -180,6 +183,7 @@ class _DeadlineSocket:
         self._reader = reader
 
     def makefile(self, mode: str) -> io.BufferedReader:
+        """The deadline-bounded reader, buffered as ``http.client`` expects."""
         return io.BufferedReader(self._reader)
 
 

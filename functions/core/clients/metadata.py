@@ -84,6 +84,7 @@ class ClientMetadata:
 
     @property
     def is_public(self) -> bool:
+        """A public client (``token_endpoint_auth_method`` = ``none``, RFC 6749 section 2.1)."""
         return self.token_endpoint_auth_method == "none"
 
     def to_json(self) -> dict[str, Any]:
@@ -107,6 +108,7 @@ class ClientMetadata:
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     def dedupe_key(self) -> str:
+        """SHA-256 hex of ``canonical()``: identical public registrations share one client."""
         return hashlib.sha256(self.canonical().encode()).hexdigest()
 
 

@@ -41,6 +41,7 @@ def catalogue() -> tuple[ScopeDef, ...]:
 
 
 def scope_names() -> tuple[str, ...]:
+    """The catalogue's scope names, in manifest order."""
     return kit_app.current().scope_names
 
 
@@ -50,6 +51,7 @@ def default_scopes() -> tuple[str, ...]:
 
 
 def get_scope(name: str) -> ScopeDef | None:
+    """The catalogue entry named ``name``, or None."""
     return next((s for s in catalogue() if s.name == name), None)
 
 
