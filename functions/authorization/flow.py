@@ -78,7 +78,7 @@ class AuthorizationService:
         txns: TxnRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
-        upstream: CognitoOAuth,
+        cognito: CognitoOAuth,
         secret: SecretSource,
         verifier: CognitoAccessTokenVerifier,
         clock: Callable[[], float] = time.time,
@@ -87,7 +87,7 @@ class AuthorizationService:
         self._clients = clients
         # Grants and codes are written by the transaction repository, with the decision.
         self._txns, self._consents = txns, consents
-        self._cipher, self._upstream, self._secret, self._verifier = cipher, upstream, secret, verifier
+        self._cipher, self._cognito, self._secret, self._verifier = cipher, cognito, secret, verifier
         self._clock = clock
         self.cookie = TxnCookie(secure=settings.secure_cookies)
         self._callback_url = settings.base_url + CALLBACK_PATH
@@ -228,7 +228,7 @@ class AuthorizationService:
             self._abandon(txn, "pending", None)
             return pages.error_page(400, "This app is no longer registered here.", next_step=REREGISTER)
         try:
-            tokens = self._upstream.exchange_code(
+            tokens = self._cognito.exchange_code(
                 code, self._callback_url, gateway_pkce_verifier(self._secret, txn.txn_id)
             )
         except CognitoInvalidGrant:
@@ -416,7 +416,7 @@ class AuthorizationService:
         if not isinstance(refresh, str) or not refresh:
             return
         try:
-            self._upstream.revoke(refresh)
+            self._cognito.revoke(refresh)
         except (DependencyError, CognitoInvalidGrant) as exc:
             # Best effort: the kit issued nothing from this session, so nothing can use it.
             logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})

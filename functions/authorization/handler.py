@@ -41,7 +41,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
         txns=DynamoTxnRepository(settings.artefacts_table, grants_table=settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
-        upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),
+        cognito=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),
         secret=secret,
         verifier=CognitoAccessTokenVerifier(settings),
     )

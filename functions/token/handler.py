@@ -43,7 +43,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
         refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
-        upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, gateway_secret(settings)),
+        cognito=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, gateway_secret(settings)),
         secret=gateway_secret(settings),
         verifier=CognitoAccessTokenVerifier(settings),
     )

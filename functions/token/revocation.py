@@ -34,11 +34,11 @@ class GrantRevoker:
         refresh_tokens: RefreshTokenRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
-        upstream: CognitoOAuth,
+        cognito: CognitoOAuth,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._grants, self._rts, self._consents = grants, refresh_tokens, consents
-        self._cipher, self._upstream, self._clock = cipher, upstream, clock
+        self._cipher, self._cognito, self._clock = cipher, cognito, clock
 
     def revoke(
         self,
@@ -81,7 +81,7 @@ class GrantRevoker:
         try:
             refresh = self._decrypt(grant) if upstream_alive else None
             if refresh is not None:
-                self._upstream.revoke(refresh)
+                self._cognito.revoke(refresh)
         except CognitoInvalidGrant:
             pass  # Cognito no longer knows the token: nothing is left to revoke there
         except DependencyError as exc:

@@ -59,7 +59,7 @@ class TokenService:
         refresh_tokens: RefreshTokenRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
-        upstream: CognitoOAuth,
+        cognito: CognitoOAuth,
         secret: SecretSource,
         verifier: CognitoAccessTokenVerifier,
         clock: Callable[[], float] = time.time,
@@ -68,14 +68,14 @@ class TokenService:
         self._secret = secret
         self._clients, self._codes, self._grants = clients, codes, grants
         self._rts = refresh_tokens
-        self._cipher, self._upstream, self._verifier = cipher, upstream, verifier
+        self._cipher, self._cognito, self._verifier = cipher, cognito, verifier
         self._clock = clock
         self._revoker = GrantRevoker(
             grants=grants,
             refresh_tokens=refresh_tokens,
             consents=consents,
             cipher=cipher,
-            upstream=upstream,
+            cognito=cognito,
             clock=clock,
         )
 
@@ -240,7 +240,7 @@ class TokenService:
         if upstream_refresh is None:
             raise _invalid_grant("the authorization cannot be renewed; start again")
         try:
-            tokens = self._upstream.refresh(upstream_refresh)
+            tokens = self._cognito.refresh(upstream_refresh)
         except CognitoInvalidGrant:
             # Cognito ended the session (user disabled, signed out, expired): so does the kit.
             self._revoker.revoke(grant.grant_id, "upstream_invalid_grant", upstream_alive=False)

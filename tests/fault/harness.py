@@ -255,7 +255,7 @@ class Kit:
             "clients": Faulty(self.resolver, "clients", faults),
             "consents": DynamoConsentRepository(t.grants, aws.ddb),
             "cipher": KmsTokenCipher(aws.key_id, aws.kms),
-            "upstream": Faulty(self.cognito, "cognito", faults),
+            "cognito": Faulty(self.cognito, "cognito", faults),
             "verifier": Faulty(verifier, "jwks", faults),
         }
         authorization = AuthorizationService(
