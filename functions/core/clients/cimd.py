@@ -24,12 +24,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final
-from urllib.parse import urlsplit
 
 from functions.core.clients.cimd_fetch import CimdError, ClientIdUrl, DocumentFetcher
 from functions.core.clients.metadata import validate_client_metadata
 from functions.core.clients.records import ClientRecord, looks_like_url
-from functions.core.oauth.uris import LOOPBACK_HOSTS
+from functions.core.oauth.uris import LOOPBACK_HOSTS, MAX_URI_LENGTH, split_uri
 from functions.core.platform.errors import OAuthError
 from functions.core.platform.observability import logger
 
@@ -38,22 +37,19 @@ MAX_CACHE_SECONDS: Final = 86_400
 DEFAULT_CACHE_SECONDS: Final = 300  # no Cache-Control at all
 FAILURE_CACHE_SECONDS: Final = 30
 MAX_CACHE_ENTRIES: Final = 256
-MAX_URL_LENGTH: Final = 2000
 
 __all__ = ["CimdError", "CimdResolver", "looks_like_url", "parse_client_id_url", "record_from_document"]
 
 
 def parse_client_id_url(url: str, *, allow_insecure_loopback: bool = False) -> ClientIdUrl:
     """Check the client identifier URL rules (CIMD draft, "Client Identifier URL"); ``CimdError`` if broken."""
-    if len(url) > MAX_URL_LENGTH:
+    if len(url) > MAX_URI_LENGTH:
         raise CimdError("client_id URL is too long")
     if not url.isascii() or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise CimdError("client_id URL must be ASCII without whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise CimdError("client_id URL is malformed") from exc
+    parts = split_uri(url)
+    if parts is None:
+        raise CimdError("client_id URL is malformed")
     host = parts.hostname or ""
     if parts.scheme != "https" and not (allow_insecure_loopback and parts.scheme == "http" and host in LOOPBACK_HOSTS):
         raise CimdError("client_id URL must use https")
@@ -69,7 +65,7 @@ def parse_client_id_url(url: str, *, allow_insecure_loopback: bool = False) -> C
         raise CimdError("client_id URL must not contain dot segments")
     default_port = 443 if parts.scheme == "https" else 80
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    return ClientIdUrl(url, parts.scheme, host, port or default_port, target)
+    return ClientIdUrl(url, parts.scheme, host, parts.port or default_port, target)
 
 
 def cache_seconds(cache_control: str | None) -> int | None:
