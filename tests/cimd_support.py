@@ -7,6 +7,7 @@ from typing import Any
 
 
 def document(client_id: str, **extra: Any) -> dict[str, Any]:
+    """A valid public client's metadata document for ``client_id``, with ``extra`` members."""
     return {
         "client_id": client_id,
         "client_name": "CIMD Agent",
@@ -19,6 +20,7 @@ def document(client_id: str, **extra: Any) -> dict[str, Any]:
 
 
 def fake_dns(mapping: dict[str, list[str]]) -> Any:
+    """A ``getaddrinfo`` answering from ``mapping`` (host -> addresses); ``.calls`` lists the hosts asked."""
     calls: list[str] = []
 
     def getaddrinfo(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:

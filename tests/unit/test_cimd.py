@@ -16,9 +16,7 @@ from functions.core.clients.cimd import (
     parse_client_id_url,
     record_from_document,
 )
-from functions.core.clients.cimd_fetch import (
-    CimdError,
-)
+from functions.core.clients.cimd_fetch import CimdError
 from functions.core.clients.records import ClientRecord, looks_like_url
 from tests.cimd_support import document
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.clients.cimd import (
-    CimdResolver,
-)
+from functions.core.clients.cimd import CimdResolver
 from functions.core.clients.cimd_fetch import (
     DNS_WORKERS,
     CimdError,

@@ -20,12 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from functions.core.clients.cimd import (
-    CimdResolver,
-)
-from functions.core.clients.cimd_fetch import (
-    DocumentFetcher,
-)
+from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.cimd_fetch import DocumentFetcher
 from functions.core.platform.settings import FacadeSettings
 from tests.cimd_support import document
 from tests.helpers import BASE_URL, CLAUDE_METADATA, GATEWAY_CLIENT, POOL_ID, REGION

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.clients.cimd_fetch import (
-    CimdError,
-)
+from functions.core.clients.cimd_fetch import CimdError
 from functions.core.clients.resolver import make_client_resolver
 from tests.integration.cimd.servers import Servers, facade_settings, loopback_resolver
 

@@ -12,9 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from functions.core.clients.cimd import (
-    CimdResolver,
-)
+from functions.core.clients.cimd import CimdResolver
 from functions.core.clients.cimd_fetch import (
     MAX_HEADER_BYTES,
     CimdError,
