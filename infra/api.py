@@ -141,14 +141,14 @@ class KitApi(Construct):
             integration = self._integrations.get(route.function)
             if integration is None:
                 integration = integrations.HttpLambdaIntegration(
-                    f"{_camel(route.function)}Integration",
+                    f"{camel_case(route.function)}Integration",
                     targets[route.function],
                     payload_format_version=apigw.PayloadFormatVersion.VERSION_2_0,
                 )
                 self._integrations[route.function] = integration
             self.routes[route.route_key] = apigw.HttpRoute(
                 self,
-                f"Route{_camel(route.method.lower())}{_route_id(route.path)}",
+                f"Route{camel_case(route.method.lower())}{_route_id(route.path)}",
                 http_api=self.http_api,
                 route_key=apigw.HttpRouteKey.with_(route.path, apigw.HttpMethod[route.method]),
                 integration=integration,
@@ -165,11 +165,12 @@ class KitApi(Construct):
             self.stage.node.add_dependency(route_construct)
 
 
-def _camel(text: str) -> str:
+def camel_case(text: str) -> str:
+    """``snake_or-kebab`` text as ``CamelCase``, for construct ids."""
     return "".join(part[:1].upper() + part[1:] for part in text.replace("-", "_").split("_") if part)
 
 
 def _route_id(path: str) -> str:
     """A readable, unique construct id for a path: ``/.well-known/x/{id+}`` -> ``WellKnownXId``."""
     cleaned = path.replace("{", "").replace("}", "").replace("+", "").replace(".", "")
-    return _camel("_".join(seg.replace("-", "_") for seg in cleaned.split("/") if seg)) or "Root"
+    return camel_case("_".join(seg.replace("-", "_") for seg in cleaned.split("/") if seg)) or "Root"

@@ -25,7 +25,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
 
-from functions.core.oauth.scopes import UPSTREAM_OIDC_SCOPES
+from functions.core.oauth.scopes import GATEWAY_OIDC_SCOPES
 from functions.core.platform.routes import CALLBACK_PATH, MCP_PATH
 from functions.core.platform.topology import group_description
 from infra.config import KitConfig
@@ -204,7 +204,7 @@ class KitAuth(Construct):
                     authorization_code_grant=True, implicit_code_grant=False, client_credentials=False
                 ),
                 scopes=[
-                    *(cognito.OAuthScope.custom(s) for s in UPSTREAM_OIDC_SCOPES),
+                    *(cognito.OAuthScope.custom(s) for s in GATEWAY_OIDC_SCOPES),
                     *(cognito.OAuthScope.resource_server(self.resource_server, s) for s in self.scopes),
                 ],
                 callback_urls=[base_url + CALLBACK_PATH],

@@ -19,7 +19,7 @@ from functions.core.platform.routes import FUNCTIONS, MCP_PATH, ROUTES
 from functions.core.platform.settings import Env
 from functions.core.platform.topology import all_tables, function_environment, table_environment
 from infra import KIT_VERSION
-from infra.api import KitApi
+from infra.api import KitApi, camel_case
 from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
 from infra.data import KitTables
@@ -89,7 +89,7 @@ class KitStack(cdk.Stack):
         for name, spec in FUNCTIONS.items():
             fn = KitFunction(
                 self,
-                _camel(name),
+                camel_case(name),
                 spec=spec,
                 environment=function_environment(name, available, local=False),
                 log_retention=retention,
@@ -135,17 +135,13 @@ class KitStack(cdk.Stack):
         out("GatewayClientId", self.auth.gateway_client.user_pool_client_id, "Cognito gateway app client id")
         out("KmsKeyArn", self.key.key_arn, "KMS key encrypting upstream tokens")
         for key, table in self.data.tables.items():
-            out(f"{_camel(key)}TableName", table.table_name, f"DynamoDB {key} table")
+            out(f"{camel_case(key)}TableName", table.table_name, f"DynamoDB {key} table")
         if self.api.domain_name is not None:
             out(
                 "CustomDomainTarget",
                 self.api.domain_name.regional_domain_name,
                 "Point a CNAME (or alias) record for the custom domain at this name",
             )
-
-
-def _camel(text: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in text.split("_") if part)
 
 
 def _retention(days: int) -> logs.RetentionDays:

@@ -92,7 +92,7 @@ def seed(cfg: LocalConfig, password: str | None = None) -> Seeded:
         AllowedOAuthFlows=["code"],
         AllowedOAuthFlowsUserPoolClient=True,
         AllowedOAuthScopes=[
-            *scopes.UPSTREAM_OIDC_SCOPES,
+            *scopes.GATEWAY_OIDC_SCOPES,
             *(scopes.cognito_scope(resource_server_id, s) for s in scopes.scope_names()),
         ],
         CallbackURLs=[cfg.base_url + CALLBACK_PATH],

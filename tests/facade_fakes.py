@@ -14,7 +14,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,9 +25,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from functions.authorization.flow import AuthorizationService
 from functions.authorization.web import Answer
 from functions.core.clients.records import ClientRecord
+from functions.core.cognito.gateway_secret import StaticSecret
 from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoTokens
+from functions.core.cognito.token_cipher import CiphertextRejected
 from functions.core.platform.crypto import s256, sha256_hex
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.settings import FacadeSettings
@@ -97,19 +99,6 @@ class FakeResolver:
         return self.clients.get(client_id)
 
 
-def loopback_matcher(uri: str, registered: Sequence[str]) -> bool:
-    """Exact match, except http loopback on any port (RFC 8252 section 7.3)."""
-    parts = urlsplit(uri)
-    for candidate in registered:
-        if uri == candidate:
-            return True
-        c = urlsplit(candidate)
-        loopback = parts.scheme == c.scheme == "http" and parts.hostname == c.hostname in ("127.0.0.1", "localhost")
-        if loopback and (parts.path, parts.query) == (c.path, c.query):
-            return True
-    return False
-
-
 @dataclass
 class User:
     sub: str = "sub-alice"
@@ -160,26 +149,26 @@ class FakeCognito:
         if self.fail:
             raise DependencyError("Cognito unreachable")
         if self.invalid_grant:
-            raise UpstreamInvalidGrant("/oauth2/token")
+            raise CognitoInvalidGrant("/oauth2/token")
 
-    def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> UpstreamTokens:
+    def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> CognitoTokens:
         self._check()
         self.exchanged.append((code, redirect_uri, verifier))
         origin, refresh = str(uuid.uuid4()), "cognito-rt-" + uuid.uuid4().hex
         self.sessions[refresh] = origin
-        return UpstreamTokens(self.access_token(origin), self.access_ttl, self._id_token(), refresh)
+        return CognitoTokens(self.access_token(origin), self.access_ttl, self._id_token(), refresh)
 
-    def refresh(self, refresh_token: str) -> UpstreamTokens:
+    def refresh(self, refresh_token: str) -> CognitoTokens:
         self._check()
         self.refreshes += 1
         origin = self.sessions.get(refresh_token)
         if origin is None:
-            raise UpstreamInvalidGrant("/oauth2/token")
+            raise CognitoInvalidGrant("/oauth2/token")
         new_refresh = None
         if self.rotate:
             new_refresh = "cognito-rt-" + uuid.uuid4().hex
             self.sessions[new_refresh] = self.sessions.pop(refresh_token)
-        return UpstreamTokens(self.access_token(origin), self.access_ttl, self._id_token(), new_refresh)
+        return CognitoTokens(self.access_token(origin), self.access_ttl, self._id_token(), new_refresh)
 
     def revoke(self, refresh_token: str) -> None:
         if self.fail:
@@ -268,11 +257,10 @@ class Facade:
         return AuthorizationService(
             self.settings,
             clients=self.resolver,
-            redirect_matcher=loopback_matcher,
             txns=self.txns,
             consents=self.consents,
             cipher=self.cipher,
-            upstream=self.cognito,
+            cognito=self.cognito,
             secret=StaticSecret(GATEWAY_SECRET),
             verifier=self.verifier(),
             clock=self.clock,
@@ -287,7 +275,7 @@ class Facade:
             refresh_tokens=self.rts,
             consents=self.consents,
             cipher=self.cipher,
-            upstream=self.cognito,
+            cognito=self.cognito,
             secret=StaticSecret(GATEWAY_SECRET),
             verifier=self.verifier(),
             clock=self.clock,

@@ -9,28 +9,19 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
 from functions.authorization.web import Answer, TxnCookie, redirect, with_query
-from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.clients.records import MAX_CLIENT_ID, ClientRecord, ClientResolver
+from functions.core.clients.redirect_uris import redirect_uri_registered
+from functions.core.cognito.gateway_secret import SecretSource, cookie_key, gateway_pkce_verifier
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuth,
-    SecretSource,
-    TokenCipher,
-    UpstreamInvalidGrant,
-    UpstreamTokens,
-    authorize_url,
-    cookie_key,
-    grant_context,
-    txn_context,
-    upstream_verifier,
-)
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth, CognitoTokens, authorize_url
+from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context, txn_context
 from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
 from functions.core.platform.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
@@ -70,12 +61,9 @@ def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
     return tuple(wanted or catalogue.default_scopes())
 
 
-RedirectMatcher = Callable[[str, Sequence[str]], bool]
 REREGISTER: Final = "In your app, remove this server (the connector) and add it again; that registers the app anew."
-MAX_CLIENT_ID: Final = 2048
 MAX_REDIRECT_URI: Final = 2048
 MAX_STATE: Final = 1024
-DAY: Final = 86400
 # Separates the transaction id from the attempt number in the state sent to Cognito
 # (transaction ids are base64url, without dots).
 UPSTREAM_RETRY_MARK: Final = "."
@@ -87,20 +75,19 @@ class AuthorizationService:
         settings: FacadeSettings,
         *,
         clients: ClientResolver,
-        redirect_matcher: RedirectMatcher,
         txns: TxnRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
-        upstream: CognitoOAuth,
+        cognito: CognitoOAuth,
         secret: SecretSource,
         verifier: CognitoAccessTokenVerifier,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
-        self._clients, self._matches = clients, redirect_matcher
+        self._clients = clients
         # Grants and codes are written by the transaction repository, with the decision.
         self._txns, self._consents = txns, consents
-        self._cipher, self._upstream, self._secret, self._verifier = cipher, upstream, secret, verifier
+        self._cipher, self._cognito, self._secret, self._verifier = cipher, cognito, secret, verifier
         self._clock = clock
         self.cookie = TxnCookie(secure=settings.secure_cookies)
         self._callback_url = settings.base_url + CALLBACK_PATH
@@ -122,7 +109,7 @@ class AuthorizationService:
         if (
             not redirect_uri
             or len(redirect_uri) > MAX_REDIRECT_URI
-            or not self._matches(redirect_uri, client.redirect_uris)
+            or not redirect_uri_registered(redirect_uri, client.redirect_uris)
         ):
             return pages.error_page(
                 400, "The app's return address is not registered for it here.", next_step=REREGISTER
@@ -180,10 +167,13 @@ class AuthorizationService:
             "redirect_uri": self._callback_url,
             "state": txn.txn_id + (UPSTREAM_RETRY_MARK + attempt if attempt else ""),
             "scope": " ".join(
-                ["openid", "email", *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in txn.scopes)]
+                [
+                    *catalogue.GATEWAY_OIDC_SCOPES,
+                    *(catalogue.cognito_scope(self._s.resource_server_id, s) for s in txn.scopes),
+                ]
             ),
             # The kit's own PKCE pair towards Cognito (RFC 7636); the verifier is derived, never stored.
-            "code_challenge": s256(upstream_verifier(self._secret, txn.txn_id)),
+            "code_challenge": s256(gateway_pkce_verifier(self._secret, txn.txn_id)),
             "code_challenge_method": "S256",
         }
         if self._s.resource_binding:
@@ -238,8 +228,10 @@ class AuthorizationService:
             self._abandon(txn, "pending", None)
             return pages.error_page(400, "This app is no longer registered here.", next_step=REREGISTER)
         try:
-            tokens = self._upstream.exchange_code(code, self._callback_url, upstream_verifier(self._secret, txn.txn_id))
-        except UpstreamInvalidGrant:
+            tokens = self._cognito.exchange_code(
+                code, self._callback_url, gateway_pkce_verifier(self._secret, txn.txn_id)
+            )
+        except CognitoInvalidGrant:
             if not attempt:
                 # Cognito's code is single use (RFC 6749 section 4.1.2): a retry of this
                 # callback after a 503 finds it spent. The transaction is still pending, so ask
@@ -251,7 +243,7 @@ class AuthorizationService:
             )
         return self._signed_in(txn, client, tokens)
 
-    def _signed_in(self, txn: Txn, client: ClientRecord, tokens: UpstreamTokens) -> Answer:
+    def _signed_in(self, txn: Txn, client: ClientRecord, tokens: CognitoTokens) -> Answer:
         """After Cognito's code exchange: check the user, then the consent page or a remembered approval."""
         now = int(self._clock())
         refresh = tokens.refresh_token or ""
@@ -282,7 +274,7 @@ class AuthorizationService:
         if (
             consent is not None
             and consent.covers(allowed, now)
-            and consent.approved_redirect(txn.redirect_uri, self._matches)
+            and consent.approved_redirect(txn.redirect_uri, redirect_uri_registered)
         ):
             # A remembered consent skips the page only when the redirect target proves the
             # client (RFC 8252 section 8.6), it covers the scopes AND the user already approved
@@ -382,11 +374,13 @@ class AuthorizationService:
                 scopes=granted | (previous.scopes if previous else frozenset()),
                 created_at=previous.created_at if previous else now,
                 last_used_at=now,
-                expires_at=now + self._s.grant_lifetime_days * DAY,
+                expires_at=now + self._s.grant_lifetime_seconds,
                 # The redirect URI this approval was for (shown on the consent page, or
                 # already approved): RFC 9700 section 4.1.
                 redirect_uris=(
-                    previous.with_redirect(txn.redirect_uri, self._matches) if previous else (txn.redirect_uri,)
+                    previous.with_redirect(txn.redirect_uri, redirect_uri_registered)
+                    if previous
+                    else (txn.redirect_uri,)
                 ),
             ),
         )
@@ -422,8 +416,8 @@ class AuthorizationService:
         if not isinstance(refresh, str) or not refresh:
             return
         try:
-            self._upstream.revoke(refresh)
-        except (DependencyError, UpstreamInvalidGrant) as exc:
+            self._cognito.revoke(refresh)
+        except (DependencyError, CognitoInvalidGrant) as exc:
             # Best effort: the kit issued nothing from this session, so nothing can use it.
             logger.warning("upstream revocation failed", extra={"detail": exc.__class__.__name__})
 

@@ -7,17 +7,18 @@ built on first use and reused while the container is warm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.authorization.api import make_handler
-from functions.authorization.flow import AuthorizationService, RedirectMatcher
+from functions.authorization.flow import AuthorizationService
 from functions.core.clients.records import ClientResolver
+from functions.core.cognito.gateway_secret import gateway_secret
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.cognito.oauth_client import CognitoOAuthClient
+from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
@@ -27,19 +28,7 @@ from functions.core.state.consent import DynamoConsentRepository
 _settings = topology.AUTHORIZATION.load()
 
 
-def _registered_matcher() -> RedirectMatcher:
-    from functions.core.clients.metadata import redirect_uri_matches
-
-    def matches(uri: str, registered: Sequence[str]) -> bool:
-        # Exact match, except loopback http redirects on any port (RFC 8252 section 7.3).
-        return any(redirect_uri_matches(candidate, uri) for candidate in registered)
-
-    return matches
-
-
-def build_service(
-    settings: FacadeSettings, clients: ClientResolver | None = None, redirect_matcher: RedirectMatcher | None = None
-) -> AuthorizationService:
+def build_service(settings: FacadeSettings, clients: ClientResolver | None = None) -> AuthorizationService:
     """The production wiring: DynamoDB, KMS, Cognito, and the registration function's resolver."""
     if clients is None:
         from functions.core.clients.resolver import make_client_resolver
@@ -49,11 +38,10 @@ def build_service(
     return AuthorizationService(
         settings,
         clients=clients,
-        redirect_matcher=redirect_matcher or _registered_matcher(),
         txns=DynamoTxnRepository(settings.artefacts_table, grants_table=settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
-        upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),
+        cognito=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),
         secret=secret,
         verifier=CognitoAccessTokenVerifier(settings),
     )

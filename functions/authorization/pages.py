@@ -20,8 +20,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from functions.authorization.web import Answer
-from functions.core.clients.metadata import is_loopback_redirect
 from functions.core.clients.records import ClientRecord
+from functions.core.clients.redirect_uris import is_loopback_redirect
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from functions.core.platform.routes import CONSENT_PATH

@@ -12,8 +12,10 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.core.clients.records import ClientResolver
+from functions.core.cognito.gateway_secret import gateway_secret
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
+from functions.core.cognito.oauth_client import CognitoOAuthClient
+from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
@@ -41,7 +43,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
         refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
-        upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, gateway_secret(settings)),
+        cognito=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, gateway_secret(settings)),
         secret=gateway_secret(settings),
         verifier=CognitoAccessTokenVerifier(settings),
     )

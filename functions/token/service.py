@@ -12,16 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.cognito.gateway_secret import SecretSource, refresh_successor
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuth,
-    SecretSource,
-    TokenCipher,
-    UpstreamInvalidGrant,
-    grant_context,
-    refresh_successor,
-)
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth
+from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context
 from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
 from functions.core.platform.crypto import new_secret, pkce_matches, sha256_hex
@@ -48,7 +42,6 @@ MAX_TOKEN: Final = 8192
 # access token, so this bounds only access-token re-mints (and Cognito calls): enough for a
 # retried lost response plus a couple of processes sharing one credential store.
 MAX_GRACE_PAIRS: Final = 3
-DAY: Final = 86400
 
 
 def _invalid_grant(description: str) -> OAuthError:
@@ -66,7 +59,7 @@ class TokenService:
         refresh_tokens: RefreshTokenRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
-        upstream: CognitoOAuth,
+        cognito: CognitoOAuth,
         secret: SecretSource,
         verifier: CognitoAccessTokenVerifier,
         clock: Callable[[], float] = time.time,
@@ -75,14 +68,14 @@ class TokenService:
         self._secret = secret
         self._clients, self._codes, self._grants = clients, codes, grants
         self._rts = refresh_tokens
-        self._cipher, self._upstream, self._verifier = cipher, upstream, verifier
+        self._cipher, self._cognito, self._verifier = cipher, cognito, verifier
         self._clock = clock
         self._revoker = GrantRevoker(
             grants=grants,
             refresh_tokens=refresh_tokens,
             consents=consents,
             cipher=cipher,
-            upstream=upstream,
+            cognito=cognito,
             clock=clock,
         )
 
@@ -127,7 +120,7 @@ class TokenService:
         expires_in = record.access_expires_at - now
         if access_token is None or expires_in <= 0:
             raise _invalid_grant("the authorization expired; start again")
-        grant_expires = now + self._s.grant_lifetime_days * DAY
+        grant_expires = now + self._s.grant_lifetime_seconds
         refresh_token, new_rt, answer = None, None, None
         if "refresh_token" in client.grant_types:
             refresh_token = new_secret()  # 256 bits; stored only as its SHA-256 (and encrypted, below)
@@ -247,8 +240,8 @@ class TokenService:
         if upstream_refresh is None:
             raise _invalid_grant("the authorization cannot be renewed; start again")
         try:
-            tokens = self._upstream.refresh(upstream_refresh)
-        except UpstreamInvalidGrant:
+            tokens = self._cognito.refresh(upstream_refresh)
+        except CognitoInvalidGrant:
             # Cognito ended the session (user disabled, signed out, expired): so does the kit.
             self._revoker.revoke(grant.grant_id, "upstream_invalid_grant", upstream_alive=False)
             raise _invalid_grant("the authorization is no longer valid") from None

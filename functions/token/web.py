@@ -8,13 +8,12 @@ from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import unquote_plus
 
-from functions.core.clients.records import AuthMethod, ClientRecord, ClientResolver
+from functions.core.clients.records import MAX_CLIENT_ID, AuthMethod, ClientRecord, ClientResolver
 from functions.core.platform import http
 from functions.core.platform.crypto import same_hash
 from functions.core.platform.errors import OAuthError, unavailable_answer
 
 MAX_FORM_BYTES: Final = 16 * 1024
-MAX_CLIENT_ID: Final = 2048
 # RFC 6749 section 5.1: token answers must not be cached; on every answer, errors included.
 NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 # Browser-based MCP clients call /token and /revoke cross-origin. No cookies are involved

@@ -1,4 +1,4 @@
-"""The local stack over real HTTP: the Done-when lines of the foundation issue."""
+"""The local stack over real HTTP: the whole flow, end to end, as `make dev` runs it."""
 
 from __future__ import annotations
 

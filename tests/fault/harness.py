@@ -42,9 +42,11 @@ from starlette.testclient import TestClient
 from functions.authorization.api import make_handler as authorization_handler
 from functions.authorization.flow import AuthorizationService
 from functions.core.clients.store import DynamoClientReader, client_item
+from functions.core.cognito.gateway_secret import StaticSecret
 from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
-from functions.core.cognito.upstream import KmsTokenCipher, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoTokens
+from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform.ddb import to_item
 from functions.core.platform.errors import DependencyError
 from functions.core.state.artefacts import DynamoCodeRepository, DynamoTxnRepository
@@ -65,7 +67,6 @@ from tests.facade_fakes import (
     FakeResolver,
     confidential_client,
     facade_settings,
-    loopback_matcher,
     public_client,
     query_of,
 )
@@ -150,9 +151,9 @@ class SingleUseCognito(FakeCognito):
 
     spent: set[str] = field(default_factory=set)
 
-    def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> UpstreamTokens:
+    def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> CognitoTokens:
         if code in self.spent:
-            raise UpstreamInvalidGrant("/oauth2/token")
+            raise CognitoInvalidGrant("/oauth2/token")
         tokens = super().exchange_code(code, redirect_uri, verifier)
         self.spent.add(code)
         return tokens
@@ -254,12 +255,11 @@ class Kit:
             "clients": Faulty(self.resolver, "clients", faults),
             "consents": DynamoConsentRepository(t.grants, aws.ddb),
             "cipher": KmsTokenCipher(aws.key_id, aws.kms),
-            "upstream": Faulty(self.cognito, "cognito", faults),
+            "cognito": Faulty(self.cognito, "cognito", faults),
             "verifier": Faulty(verifier, "jwks", faults),
         }
         authorization = AuthorizationService(
             self.settings,
-            redirect_matcher=loopback_matcher,
             txns=DynamoTxnRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),
             **common,

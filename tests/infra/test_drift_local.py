@@ -10,45 +10,31 @@ construction; they stay as the proof.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from functions.core.platform import topology
 from functions.core.platform.topology import TABLES, app_table_specs
-from local.config import FAKE_CREDENTIALS, REGION, LocalConfig, app_table_name
-from local.seed import Seeded, seed
+from local.config import REGION, LocalConfig, app_table_name
+from local.seed import Seeded
 from local.stack import function_environment, function_environments
 from tests.infra.conftest import Synth
+from tests.integration.conftest import MotoStack, moto_stack  # noqa: F401  (the shared fixture)
 
 pytestmark = pytest.mark.infra
 
 
 @pytest.fixture(scope="module")
-def seeded() -> Iterator[tuple[LocalConfig, Seeded, Any, Any]]:
-    saved = dict(os.environ)
-    os.environ.update(FAKE_CREDENTIALS, AWS_DEFAULT_REGION=REGION)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    _, port = server.get_host_and_port()
-    try:
-        cfg = LocalConfig(moto_port=port)
-        result = seed(cfg, "Drift-Passw0rd!")
-        idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=cfg.moto_url)
-        ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=cfg.moto_url)
-        yield cfg, result, idp, ddb
-    finally:
-        # moto keeps one in-process store for every server in this process: leave it empty
-        # for the next fixture that seeds the same names.
-        httpx.post(f"http://127.0.0.1:{port}/moto-api/reset")
-        server.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+def seeded(moto_stack: MotoStack) -> tuple[LocalConfig, Seeded, Any, Any]:  # noqa: F811
+    """The seeded moto stack of this worker (one per process: moto keeps one in-process store,
+    so a second server seeding the same names would collide with it, and resetting it would
+    empty the integration tests' stack)."""
+    cfg = moto_stack.cfg
+    idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=cfg.moto_url)
+    ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=cfg.moto_url)
+    return cfg, moto_stack.seeded, idp, ddb
 
 
 def _scope_names(scopes: list[dict[str, str]]) -> dict[str, str]:

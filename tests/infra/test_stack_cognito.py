@@ -75,7 +75,7 @@ def test_gateway_client_confidential_code_flow_only(synth: Synth) -> None:
             "GenerateSecret": True,
             "AllowedOAuthFlows": ["code"],
             "AllowedOAuthFlowsUserPoolClient": True,
-            "AllowedOAuthScopes": list(scopes.UPSTREAM_OIDC_SCOPES)
+            "AllowedOAuthScopes": list(scopes.GATEWAY_OIDC_SCOPES)
             + [join({"Ref": rs_id}, f"/{name}") for name in cfg.app.scope_names],
             "CallbackURLs": [join(API_ENDPOINT, CALLBACK_PATH)],
             "SupportedIdentityProviders": ["COGNITO"],

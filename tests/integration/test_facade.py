@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
-from functions.core.cognito.upstream import KmsTokenCipher, grant_context
+from functions.core.cognito.token_cipher import KmsTokenCipher, grant_context
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import Env, FacadeSettings
 from functions.core.state.grants import DynamoGrantRepository
@@ -39,7 +39,6 @@ from tests.facade_fakes import (
     VERIFIER,
     FakeResolver,
     confidential_client,
-    loopback_matcher,
     public_client,
     query_of,
 )
@@ -101,7 +100,7 @@ def facade(moto_stack: MotoStack, emulator: str) -> Facade:
         confidential_client(),
         confidential_client(client_id="conf-two", redirect_uris=(CONF_REDIRECT, CONF_OTHER_REDIRECT)),
     )
-    authorization = authorization_handler.build_service(settings, resolver, loopback_matcher)
+    authorization = authorization_handler.build_service(settings, resolver)
     token = token_handler.build_service(settings, resolver)
     strict = token_handler.build_service(settings.model_copy(update={"refresh_reuse_grace_seconds": 0}), resolver)
     mcp = importlib.reload(importlib.import_module("functions.mcp_server.handler")).handler

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from functions.core.cognito.upstream import grant_context
+from functions.core.cognito.token_cipher import grant_context
 from functions.core.state.consent import Consent, DynamoConsentRepository
 from functions.core.state.grant_admin import GrantAdministration
 from functions.core.state.grant_index import DynamoGrantIndex
@@ -30,7 +30,7 @@ class Fixture:
             refresh_tokens=self.rts,
             consents=self.consents,
             cipher=self.cipher,
-            upstream=self.cognito,
+            cognito=self.cognito,
         )
         self.admin = GrantAdministration(index=DynamoGrantIndex(GRANTS_TABLE), revoker=revoker, consents=self.consents)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.cognito.upstream import StaticSecret, upstream_verifier
+from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.crypto import s256
 from tests.facade_fakes import (
@@ -167,7 +167,7 @@ def test_transaction_is_stored_pending_for_at_most_ten_minutes(facade: Facade) -
     assert txn.scopes == ("notes:read", "notes:write")
     assert len(started.txn_id) >= 43  # 256 bits
     # The kit's upstream verifier is derived, never stored.
-    verifier = upstream_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
+    verifier = gateway_pkce_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
     assert verifier not in repr(txn)
 
 
@@ -181,7 +181,7 @@ def test_redirects_to_cognito_with_the_gateway_client_and_kit_pkce(facade: Facad
     assert up["response_type"] == "code"
     assert up["scope"].split() == ["openid", "email", f"{MCP_URL}/notes:read", f"{MCP_URL}/notes:write"]
     assert up["code_challenge_method"] == "S256"
-    assert up["code_challenge"] == s256(upstream_verifier(StaticSecret(GATEWAY_SECRET), up["state"]))
+    assert up["code_challenge"] == s256(gateway_pkce_verifier(StaticSecret(GATEWAY_SECRET), up["state"]))
     assert up["code_challenge"] != authorize_params()["code_challenge"]  # the kit's own pair
     assert up["resource"] == MCP_URL
     assert up["state"] in facade.txns.items

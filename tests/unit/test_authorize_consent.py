@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from functions.authorization.api import make_handler
-from functions.core.cognito.upstream import StaticSecret, grant_context, txn_context, upstream_verifier
+from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
+from functions.core.cognito.token_cipher import grant_context, txn_context
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.errors import DependencyError
 from functions.core.state.consent import MAX_CONSENTED_REDIRECTS, Consent, redirect_proves_client
@@ -99,7 +100,7 @@ def test_code_exchange_uses_callback_url_and_the_derived_verifier(facade: Facade
     callback(facade, started, code="the-code")
     ((code, redirect_uri, verifier),) = facade.cognito.exchanged
     assert (code, redirect_uri) == ("the-code", BASE_URL + "/oauth/callback")
-    assert verifier == upstream_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
+    assert verifier == gateway_pkce_verifier(StaticSecret(GATEWAY_SECRET), started.txn_id)
 
 
 def test_upstream_invalid_grant_asks_cognito_once_more_then_redirects_access_denied(facade: Facade) -> None:

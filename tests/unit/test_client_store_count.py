@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from functions.core.clients.store import DAY
 from functions.core.clients.store_count import (
-    DAY,
     bucket_seconds,
     counter_key,
     counter_ttl,

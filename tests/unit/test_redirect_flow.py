@@ -1,4 +1,4 @@
-"""/authorize and remembered consent with the real redirect URI comparison (``redirect_uri_matches``).
+"""/authorize and remembered consent with the real redirect URI comparison (``redirect_uri_registered``).
 
 VS Code registers ``http://127.0.0.1:33418/``; a client may present ``http://127.0.0.1:33418``
 (or register one spelling and present the other): one URI (RFC 3986 section 6.2.3).
@@ -6,22 +6,11 @@ VS Code registers ``http://127.0.0.1:33418/``; a client may present ``http://127
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
-from functions.core.clients.metadata import redirect_uri_matches, validate_client_metadata
+from functions.core.clients.metadata import validate_client_metadata
 from tests import facade_fakes
 from tests.facade_fakes import Facade, FakeResolver, approve, public_client
-
-
-def kit_matcher(uri: str, registered: Sequence[str]) -> bool:
-    return any(redirect_uri_matches(candidate, uri) for candidate in registered)
-
-
-@pytest.fixture(autouse=True)
-def real_matcher(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(facade_fakes, "loopback_matcher", kit_matcher)
 
 
 @pytest.mark.parametrize(

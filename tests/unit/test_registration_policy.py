@@ -87,7 +87,7 @@ class _NoFetch(CimdResolver):
 
 def test_closed_resolver_never_fetches_a_metadata_document(monkeypatch: pytest.MonkeyPatch) -> None:
     fetcher = _NoFetch()
-    monkeypatch.setattr(client_resolver, "CimdResolver", lambda **_: fetcher)
+    monkeypatch.setattr(client_resolver, "CimdResolver", lambda *_, **__: fetcher)
     closed = make_client_resolver(facade_settings(registration_policy="closed"))
     assert closed.resolve(CIMD_ID) is None
     assert fetcher.asked == []

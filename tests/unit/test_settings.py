@@ -68,3 +68,15 @@ def test_malformed_redirect_pattern_fails_at_cold_start() -> None:
     assert RegistrationSettings.from_env({**env, Env.REGISTRATION_REDIRECT_PATTERNS: "https://*.corp.example/*"})
     with pytest.raises(SettingsError, match=Env.REGISTRATION_REDIRECT_PATTERNS):
         RegistrationSettings.from_env({**env, Env.REGISTRATION_REDIRECT_PATTERNS: "https://*/*"})
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]"])
+def test_http_base_url_allowed_on_every_loopback_host(host: str) -> None:
+    # The same loopback hosts as redirect URIs and CIMD URLs (functions.core.oauth.uris.LOOPBACK_HOSTS).
+    assert CoreSettings.from_env({Env.BASE_URL: f"http://{host}:8000"}).base_url == f"http://{host}:8000"
+
+
+def test_grant_lifetime_in_seconds() -> None:
+    from tests.facade_fakes import facade_settings
+
+    assert facade_settings(grant_lifetime_days=7).grant_lifetime_seconds == 7 * 86_400

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import pytest
 from jose import jwt
 
-from functions.core.cognito.upstream import grant_context
+from functions.core.cognito.token_cipher import grant_context
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.errors import DependencyError
 from functions.token.api import make_handler

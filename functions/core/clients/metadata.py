@@ -11,7 +11,8 @@ response types this server does not offer are dropped, scopes outside the catalo
 dropped, invisible characters are removed from displayed text, and the answer shows what
 was registered. Only what cannot be served at all is refused.
 
-Redirect URIs have their own module, functions/core/clients/redirect_uris.py (re-exported here).
+Each redirect URI is checked by ``functions.core.clients.redirect_uris`` (fixed rules, then the
+operator's patterns of ``functions.core.clients.redirect_patterns``).
 """
 
 from __future__ import annotations
@@ -25,37 +26,10 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
 from functions.core.clients.records import AuthMethod
-from functions.core.clients.redirect_uris import (
-    DANGEROUS_SCHEMES,
-    LOOPBACK_HOSTS,
-    MAX_URI_LENGTH,
-    URI_FORBIDDEN,
-    check_redirect_uri,
-    is_loopback_redirect,
-    normalize_redirect_uri,
-    parse_redirect_pattern,
-    redirect_uri_allowed,
-    redirect_uri_matches,
-    split_uri,
-)
+from functions.core.clients.redirect_uris import check_redirect_uri
 from functions.core.oauth.scopes import scope_names
+from functions.core.oauth.uris import MAX_URI_LENGTH, URI_FORBIDDEN, split_uri
 from functions.core.platform.errors import OAuthError
-
-# The redirect URI API stays importable from here (its home is functions/core/clients/redirect_uris.py).
-__all__ = [
-    "DANGEROUS_SCHEMES",
-    "LOOPBACK_HOSTS",
-    "MAX_URI_LENGTH",
-    "ClientMetadata",
-    "check_redirect_uri",
-    "display_text",
-    "is_loopback_redirect",
-    "normalize_redirect_uri",
-    "parse_redirect_pattern",
-    "redirect_uri_allowed",
-    "redirect_uri_matches",
-    "validate_client_metadata",
-]
 
 ApplicationType = Literal["web", "native"]
 
@@ -110,6 +84,7 @@ class ClientMetadata:
 
     @property
     def is_public(self) -> bool:
+        """A public client (``token_endpoint_auth_method`` = ``none``, RFC 6749 section 2.1)."""
         return self.token_endpoint_auth_method == "none"
 
     def to_json(self) -> dict[str, Any]:
@@ -133,6 +108,7 @@ class ClientMetadata:
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     def dedupe_key(self) -> str:
+        """SHA-256 hex of ``canonical()``: identical public registrations share one client."""
         return hashlib.sha256(self.canonical().encode()).hexdigest()
 
 

@@ -13,7 +13,11 @@ Both resolve to a ``ClientRecord``. Storage layout: docs/storage-schema.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
+
+# The longest client_id a request may name (a CIMD URL is at most 2,000 characters, a registered
+# id 64); a longer one is refused before any lookup.
+MAX_CLIENT_ID: Final = 2048
 
 AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
 ClientKind = Literal["registered", "cimd"]
@@ -21,6 +25,8 @@ ClientKind = Literal["registered", "cimd"]
 
 @dataclass(frozen=True)
 class ClientRecord:
+    """One OAuth client as the facade knows it (registered or CIMD); times in epoch seconds."""
+
     client_id: str
     kind: ClientKind
     redirect_uris: tuple[str, ...]
@@ -44,6 +50,7 @@ class ClientRecord:
 
     @property
     def is_public(self) -> bool:
+        """A public client (``token_endpoint_auth_method`` = ``none``, RFC 6749 section 2.1)."""
         return self.token_endpoint_auth_method == "none"
 
     @property
@@ -55,6 +62,7 @@ class ClientRecord:
 
     @property
     def display_name(self) -> str:
+        """What the consent page calls the client: its ``client_name``, else its ``client_id``."""
         return self.client_name or self.client_id
 
 
@@ -70,4 +78,6 @@ class ClientResolver(Protocol):
     URLs are fetched as Client ID Metadata Documents. ``None`` means unknown or invalid.
     """
 
-    def resolve(self, client_id: str) -> ClientRecord | None: ...
+    def resolve(self, client_id: str) -> ClientRecord | None:
+        """The client, or None when unknown or invalid; ``DependencyError`` when the registry is down (503)."""
+        ...

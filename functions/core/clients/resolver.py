@@ -1,8 +1,9 @@
 """The ``ClientResolver`` the authorization and token functions use.
 
-* A URL-shaped ``client_id`` is a Client ID Metadata Document: fetched (SSRF-safe) and
-  cached by ``functions.core.clients.cimd``; always a public client (``none``). Under the ``closed``
-  registration policy there is no resolver for them: such a ``client_id`` is an unknown client.
+* A URL-shaped ``client_id`` is a Client ID Metadata Document: fetched SSRF-safe by
+  ``functions.core.clients.cimd_fetch``, checked and cached by ``functions.core.clients.cimd``;
+  always a public client (``none``). Under the ``closed`` registration policy there is no
+  resolver for them: such a ``client_id`` is an unknown client.
 * Anything else is a registered (DCR) client in DynamoDB; its idle TTL is refreshed on use
   (at most once a day).
 
@@ -14,8 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from functions.core.clients.cimd import CimdResolver, looks_like_url
-from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.cimd_fetch import DocumentFetcher
+from functions.core.clients.records import ClientRecord, ClientResolver, looks_like_url
 from functions.core.clients.store import REGISTERED_CLIENT_ID, ClientStore, DynamoClientStore
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
@@ -23,6 +25,8 @@ from functions.core.platform.settings import FacadeSettings
 
 
 class KitClientResolver:
+    """``ClientResolver`` over the DynamoDB registry and, when the policy admits them, CIMD clients."""
+
     def __init__(
         self,
         store: ClientStore,
@@ -61,8 +65,7 @@ def make_client_resolver(settings: FacadeSettings) -> ClientResolver:
     # RFC 9700 section 4.1.3: CIMD clients obey the operator's redirect URI policy, as DCR ones do.
     cimd = (
         CimdResolver(
-            allow_insecure_loopback=settings.insecure_cimd_loopback,
-            ca_file=settings.cimd_ca_file,
+            DocumentFetcher(allow_loopback=settings.insecure_cimd_loopback, ca_file=settings.cimd_ca_file),
             redirect_patterns=settings.redirect_patterns,
         )
         if settings.registration_policy.accepts_cimd

@@ -30,13 +30,14 @@ from functions.core.clients.store_count import DynamoClientCounter
 from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
+from functions.core.platform.settings import DAY_SECONDS
 
 CLIENT_PREFIX: Final = "CLIENT#"
 DEDUPE_PREFIX: Final = "DEDUPE#"
 # Registered client ids are 128 random bits, base64url (22 characters); nothing else is
 # ever looked up as a registered client.
 REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-DAY: Final = 86_400
+DAY: Final = DAY_SECONDS  # the unit of CLIENT_IDLE_DAYS
 TOUCH_INTERVAL: Final = DAY  # refresh last_used_at / ttl at most once a day
 _CONDITION_FAILED: Final = "ConditionalCheckFailed"
 # Identical public registrations share one client, and each registrant gets its own

@@ -21,8 +21,8 @@ from typing import Any, Final
 from functions.core.platform.ddb import dependency_call
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
+from functions.core.platform.settings import DAY_SECONDS
 
-DAY: Final = 86_400
 COUNTER_PREFIX: Final = "COUNTER#clients#"
 # Spread the counter writes of one bucket over a few items (one item takes ~1,000 writes/s).
 SHARDS: Final = 4
@@ -33,8 +33,8 @@ _BATCH_ATTEMPTS: Final = 4
 
 def bucket_seconds(idle_seconds: int) -> int:
     """Bucket width in seconds: whole days, about ``idle / BUCKETS_PER_IDLE``, at least a day."""
-    days = max(1, -(-idle_seconds // DAY))
-    return DAY * -(-days // BUCKETS_PER_IDLE)
+    days = max(1, -(-idle_seconds // DAY_SECONDS))
+    return DAY_SECONDS * -(-days // BUCKETS_PER_IDLE)
 
 
 def _bucket(expires_at: int, width: int) -> int:
@@ -44,7 +44,7 @@ def _bucket(expires_at: int, width: int) -> int:
 def counter_key(client_id: str, expires_at: int, width: int) -> str:
     """The counter item that counts a client with this id and ``ttl`` (epoch seconds)."""
     shard = zlib.crc32(client_id.encode()) % SHARDS
-    return f"{COUNTER_PREFIX}{width // DAY}d#{_bucket(expires_at, width)}#{shard}"
+    return f"{COUNTER_PREFIX}{width // DAY_SECONDS}d#{_bucket(expires_at, width)}#{shard}"
 
 
 def live_counter_keys(now: int, idle_seconds: int) -> list[str]:
@@ -55,13 +55,13 @@ def live_counter_keys(now: int, idle_seconds: int) -> list[str]:
     """
     width = bucket_seconds(idle_seconds)
     first, last = now // width + 1, _bucket(now + idle_seconds, width) + 1
-    return [f"{COUNTER_PREFIX}{width // DAY}d#{b}#{s}" for b in range(first, last + 1) for s in range(SHARDS)]
+    return [f"{COUNTER_PREFIX}{width // DAY_SECONDS}d#{b}#{s}" for b in range(first, last + 1) for s in range(SHARDS)]
 
 
 def counter_ttl(key: str) -> int:
     """When a counter item may be deleted: one bucket after its bucket ends (its clients are gone)."""
     width_days, bucket, _ = key.removeprefix(COUNTER_PREFIX).split("#")
-    width = int(width_days.removesuffix("d")) * DAY
+    width = int(width_days.removesuffix("d")) * DAY_SECONDS
     return (int(bucket) + 1) * width
 
 

@@ -56,6 +56,11 @@ VERIFIED_CACHE_SIZE: Final = 1024
 
 
 class TokenRejected(Exception):
+    """The token is not a live access token of the gateway client (401 ``invalid_token``, RFC 6750 section 3.1).
+
+    ``reason`` is a fixed code safe to log; ``description`` never contains the token.
+    """
+
     def __init__(self, reason: RejectReason, description: str) -> None:
         super().__init__(description)
         self.reason: RejectReason = reason
@@ -98,6 +103,10 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
 
 
 class CognitoAccessTokenVerifier:
+    """Verifies Cognito access tokens issued to the gateway client: RS256 signature (JWKS), ``iss``,
+    ``token_use``, ``client_id``, ``aud`` when resource binding is on, ``exp``/``nbf`` against the
+    clock in epoch seconds with leeway (RFC 7519 section 4.1)."""
+
     def __init__(
         self,
         settings: CognitoSettings,

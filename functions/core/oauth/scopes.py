@@ -16,7 +16,7 @@ from functions.core.platform import kit_app
 from functions.core.platform.kit_app import ScopeDef
 
 __all__ = [
-    "UPSTREAM_OIDC_SCOPES",
+    "GATEWAY_OIDC_SCOPES",
     "ScopeDef",
     "catalogue",
     "cognito_scope",
@@ -28,10 +28,11 @@ __all__ = [
     "within_ceilings",
 ]
 
-# What the facade asks Cognito for on top of the catalogue: an ID token with the email, so
-# the consent page and whoami can name the user. The gateway app client allows exactly
-# these plus the catalogue, in AWS (infra/auth.py) and locally (local/seed.py).
-UPSTREAM_OIDC_SCOPES: Final[tuple[str, ...]] = ("openid", "email")
+# What the kit asks Cognito for, as the gateway client, on top of the catalogue: an ID token
+# with the email (OpenID Connect Core 1.0 section 5.4), so the consent page and whoami can name
+# the user. The gateway client allows exactly these plus the catalogue, in AWS (infra/auth.py)
+# and locally (local/seed.py).
+GATEWAY_OIDC_SCOPES: Final[tuple[str, ...]] = ("openid", "email")
 
 
 def catalogue() -> tuple[ScopeDef, ...]:
@@ -40,6 +41,7 @@ def catalogue() -> tuple[ScopeDef, ...]:
 
 
 def scope_names() -> tuple[str, ...]:
+    """The catalogue's scope names, in manifest order."""
     return kit_app.current().scope_names
 
 
@@ -49,6 +51,7 @@ def default_scopes() -> tuple[str, ...]:
 
 
 def get_scope(name: str) -> ScopeDef | None:
+    """The catalogue entry named ``name``, or None."""
     return next((s for s in catalogue() if s.name == name), None)
 
 

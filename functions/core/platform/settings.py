@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from functions.core.oauth.uris import LOOPBACK_HOSTS
 from functions.core.platform import kit_app
 from functions.core.platform.routes import MCP_PATH
 
@@ -102,10 +103,11 @@ class SettingsError(RuntimeError):
     """Configuration is missing or malformed; the message names each variable."""
 
 
+# The unit of the *_DAYS settings and of day-based TTLs, in seconds.
+DAY_SECONDS: Final = 86_400
 # Cognito identity provider names (CreateIdentityProvider ProviderName): 1-32 characters,
 # no whitespace, not starting with an underscore; COGNITO is the pool's own directory.
 IDENTITY_PROVIDER_PATTERN: Final = r"^[^\s_][^\s]{0,31}$"
-_LOOPBACK_HOSTS: Final = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def _split_csv(value: object) -> object:
@@ -138,7 +140,7 @@ def _origin_only(url: str, what: str) -> str:
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError(f"{what} must be scheme://host[:port] with no path, query, fragment or userinfo")
     # OAuth 2.1 section 1.5: TLS everywhere; plain http only for a developer's loopback.
-    if parts.scheme == "http" and parts.hostname not in _LOOPBACK_HOSTS:
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
         raise ValueError(f"{what} must use https (http is allowed only for localhost)")
     return f"{parts.scheme}://{parts.netloc}"
 
@@ -149,7 +151,7 @@ def check_redirect_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
     A malformed redirect pattern would silently match nothing: refused at cold start, and by
     the CDK stack at synth (``kit:redirectPatterns``) with this same parser.
     """
-    from functions.core.clients.metadata import parse_redirect_pattern
+    from functions.core.clients.redirect_patterns import parse_redirect_pattern
 
     for pattern in patterns:
         parse_redirect_pattern(pattern)  # raises ValueError naming the problem
@@ -293,7 +295,7 @@ class RegistrationSettings(CoreSettings):
     registration_policy: RegistrationPolicy = Field(
         default=RegistrationPolicy.OPEN, validation_alias=Env.REGISTRATION_POLICY
     )
-    # Redirect URI patterns (functions.core.clients.metadata.parse_redirect_pattern syntax) a
+    # Redirect URI patterns (functions.core.clients.redirect_patterns.parse_redirect_pattern syntax) a
     # redirect URI must match on top of the fixed safety rules; empty means "any URI the rules allow".
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
 
@@ -335,6 +337,11 @@ class FacadeSettings(CognitoSettings):
     refresh_reuse_grace_seconds: int = Field(default=30, validation_alias=Env.REFRESH_REUSE_GRACE_SECONDS, ge=0, le=300)
     # The operator's redirect URI policy, applied to Client ID Metadata Documents as to DCR.
     redirect_patterns: CsvList = Field(default=(), validation_alias=Env.REGISTRATION_REDIRECT_PATTERNS)
+
+    @property
+    def grant_lifetime_seconds(self) -> int:
+        """GRANT_LIFETIME_DAYS in seconds: a grant's and a remembered consent's life from its last use."""
+        return self.grant_lifetime_days * DAY_SECONDS
 
     @field_validator("redirect_patterns")
     @classmethod

@@ -20,7 +20,7 @@ from functions.core.state.refresh_tokens import GrantInactive, RefreshToken, ref
 TxnStatus = Literal["pending", "authenticated", "decided"]
 TXN_PREFIX: Final = "TXN#"
 CODE_PREFIX: Final = "CODE#"
-TXN_LIFETIME_SECONDS: Final = 600  # issue 3: at most 10 minutes
+TXN_LIFETIME_SECONDS: Final = 600  # at most 10 minutes, like the code it leads to (RFC 6749 section 4.1.2)
 CODE_LIFETIME_SECONDS: Final = 60  # RFC 6749 section 4.1.2: short-lived, 10 minutes maximum; the kit uses 60 s
 
 

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from functions.core.clients.records import ClientRecord
+from functions.core.clients.redirect_uris import RedirectMatcher
 from functions.core.platform.ddb import DynamoTable, dependency_call, to_item
 
 CONSENT_PREFIX: Final = "CONSENT#"
 # Bound on the remembered redirect URIs of one (user, client); the oldest are forgotten first
 # (forgetting one only brings the consent page back).
 MAX_CONSENTED_REDIRECTS: Final = 20
-
-# (presented redirect URI, approved URIs) -> match: the authorization function's comparison
-# (exact, except the port of a loopback http URI, RFC 8252 section 7.3).
-RedirectMatcher = Callable[[str, Sequence[str]], bool]
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuth,
-    TokenCipher,
-    UpstreamInvalidGrant,
-    grant_context,
-)
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth
+from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context
 from functions.core.platform.audit import Actor, audit
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
@@ -46,11 +41,11 @@ class GrantRevoker:
         refresh_tokens: RefreshTokenRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
-        upstream: CognitoOAuth,
+        cognito: CognitoOAuth,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._grants, self._rts, self._consents = grants, refresh_tokens, consents
-        self._cipher, self._upstream, self._clock = cipher, upstream, clock
+        self._cipher, self._cognito, self._clock = cipher, cognito, clock
 
     def revoke(
         self,
@@ -104,8 +99,8 @@ class GrantRevoker:
         try:
             refresh = self._decrypt(grant) if upstream_alive else None
             if refresh is not None:
-                self._upstream.revoke(refresh)
-        except UpstreamInvalidGrant:
+                self._cognito.revoke(refresh)
+        except CognitoInvalidGrant:
             pass  # Cognito no longer knows the token: nothing is left to revoke there
         except DependencyError as exc:
             if must_finish:

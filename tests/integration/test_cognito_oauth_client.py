@@ -1,5 +1,5 @@
-"""functions.core.cognito.upstream: the Cognito OAuth client (over real loopback HTTP), the gateway
-secret cache, derived keys, and KMS encryption bound to its item (moto, in process)."""
+"""The Cognito OAuth client against a loopback HTTP server: request shapes, typed answers,
+the dropped secret on invalid_client, and every failure a 503 (``DependencyError``)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-import boto3
 import pytest
-from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from functions.core.cognito.upstream import (
-    CiphertextRejected,
-    CognitoOAuthClient,
-    GatewaySecret,
-    KmsTokenCipher,
-    StaticSecret,
-    UpstreamInvalidGrant,
-    cookie_key,
-    grant_context,
-    txn_context,
-    upstream_verifier,
-)
-from functions.core.platform.crypto import PKCE_VERIFIER
+from functions.core.cognito.gateway_secret import StaticSecret
+from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuthClient
 from functions.core.platform.errors import DependencyError
 
 
@@ -112,7 +98,7 @@ def test_refresh_and_revoke_request_shapes(cognito: tuple[str, Recorder]) -> Non
 def test_invalid_grant_is_typed(cognito: tuple[str, Recorder]) -> None:
     url, rec = cognito
     rec.status, rec.body = 400, b'{"error":"invalid_grant"}'
-    with pytest.raises(UpstreamInvalidGrant):
+    with pytest.raises(CognitoInvalidGrant):
         CognitoOAuthClient(url, "gw", StaticSecret("s")).refresh("rt")
 
 
@@ -157,82 +143,3 @@ def test_unreachable_cognito_is_a_dependency_error() -> None:
         port = s.getsockname()[1]  # closed once we leave: connection refused
     with pytest.raises(DependencyError):
         CognitoOAuthClient(f"http://127.0.0.1:{port}", "gw", StaticSecret("s")).refresh("rt")
-
-
-# --------------------------------------------------------------------------- gateway secret
-class FakeIdp:
-    def __init__(self, answer: Any) -> None:
-        self.answer, self.calls = answer, 0
-
-    def describe_user_pool_client(self, **kw: Any) -> Any:
-        self.calls += 1
-        if isinstance(self.answer, Exception):
-            raise self.answer
-        return self.answer
-
-
-def test_gateway_secret_is_cached_until_invalidated() -> None:
-    idp = FakeIdp({"UserPoolClient": {"ClientSecret": "abc"}})
-    secret = GatewaySecret("pool", "gw", idp)
-    assert secret.get() == secret.get() == "abc" and idp.calls == 1
-    secret.invalidate()
-    assert secret.get() == "abc" and idp.calls == 2
-
-
-@pytest.mark.parametrize(
-    "answer",
-    [
-        {"UserPoolClient": {}},  # a public gateway client: refuse to run
-        ClientError({"Error": {"Code": "ResourceNotFoundException"}}, "DescribeUserPoolClient"),
-    ],
-)
-def test_gateway_secret_failures(answer: Any) -> None:
-    with pytest.raises(DependencyError):
-        GatewaySecret("pool", "gw", FakeIdp(answer)).get()
-
-
-def test_derived_keys_are_purpose_bound_and_stable() -> None:
-    secret = StaticSecret("root")
-    verifier = upstream_verifier(secret, "txn-1")
-    assert PKCE_VERIFIER.match(verifier) and len(verifier) == 43
-    assert verifier == upstream_verifier(secret, "txn-1") != upstream_verifier(secret, "txn-2")
-    assert cookie_key(secret) != cookie_key(StaticSecret("other"))
-
-
-# --------------------------------------------------------------------------- KMS
-@pytest.fixture
-def kms_cipher(monkeypatch: pytest.MonkeyPatch) -> Iterator[KmsTokenCipher]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("kms", region_name="us-east-1")
-        key_id = client.create_key()["KeyMetadata"]["KeyId"]
-        yield KmsTokenCipher(key_id, client)
-
-
-def test_kms_round_trip_with_context(kms_cipher: KmsTokenCipher) -> None:
-    blob = kms_cipher.encrypt(b"cognito-refresh", grant_context("g1"))
-    assert b"cognito-refresh" not in blob
-    assert kms_cipher.decrypt(blob, grant_context("g1")) == b"cognito-refresh"
-
-
-@pytest.mark.parametrize("other", [grant_context("g2"), txn_context("g1"), {}])
-def test_ciphertext_copied_to_another_item_does_not_decrypt(kms_cipher: KmsTokenCipher, other: dict) -> None:
-    blob = kms_cipher.encrypt(b"cognito-refresh", grant_context("g1"))
-    with pytest.raises(CiphertextRejected):
-        kms_cipher.decrypt(blob, other)
-
-
-def test_kms_outage_is_a_dependency_error() -> None:
-    class Broken:
-        def encrypt(self, **kw: Any) -> Any:
-            raise ClientError({"Error": {"Code": "KMSInternalException"}}, "Encrypt")
-
-        decrypt = encrypt
-
-    cipher = KmsTokenCipher("k", Broken())
-    with pytest.raises(DependencyError):
-        cipher.encrypt(b"x", grant_context("g"))
-    with pytest.raises(DependencyError):
-        cipher.decrypt(b"x", grant_context("g"))
