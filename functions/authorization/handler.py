@@ -21,8 +21,8 @@ from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, 
 from functions.core.platform import settings as settings_mod
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts import DynamoTxnRepository
 from functions.core.state.consent import DynamoConsentRepository
+from functions.core.state.pending_requests import DynamoPendingRequestRepository
 
 _settings = settings_mod.load(FacadeSettings)
 
@@ -50,7 +50,7 @@ def build_service(
         settings,
         clients=clients,
         redirect_matcher=redirect_matcher or _registered_matcher(),
-        txns=DynamoTxnRepository(settings.artefacts_table, grants_table=settings.grants_table),
+        txns=DynamoPendingRequestRepository(settings.artefacts_table, grants_table=settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
         upstream=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),

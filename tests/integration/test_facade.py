@@ -488,9 +488,11 @@ def test_code_redemption_through_dynamodb(facade: Facade) -> None:
 
 def _grant_of_code(facade: Facade, code: str) -> str:
     from functions.core.platform.crypto import sha256_hex
-    from functions.core.state.artefacts import DynamoCodeRepository
+    from functions.core.state.codes import DynamoAuthorizationCodeRepository
 
-    record = DynamoCodeRepository(facade.settings.artefacts_table, grants_table=GRANTS_TABLE).get(sha256_hex(code))
+    record = DynamoAuthorizationCodeRepository(facade.settings.artefacts_table, grants_table=GRANTS_TABLE).get(
+        sha256_hex(code)
+    )
     assert record is not None
     return record.grant_id
 

@@ -11,24 +11,23 @@ Item kinds (docs/storage-schema.md, clients table):
   ``ttl`` (functions/core/clients/store_count.py): no Scan on any path, TTL expiry frees
   capacity by itself, and concurrent registrations do not contend on one item.
 
-TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The in-memory twin with
-the same semantics (for tests) is functions/core/clients/store_memory.py.
+TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The ``CLIENT#`` and
+``DEDUPE#`` items are declared once, by ``ClientItem`` and ``DedupeItem``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final, Protocol, cast
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.clients.metadata import display_text
 from functions.core.clients.records import AuthMethod, ClientRecord
 from functions.core.clients.store_count import DynamoClientCounter
-from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, transact
 from functions.core.platform.errors import DependencyError
+from functions.core.platform.items import ItemKind, stored
 from functions.core.platform.observability import logger
 
 CLIENT_PREFIX: Final = "CLIENT#"
@@ -38,7 +37,6 @@ DEDUPE_PREFIX: Final = "DEDUPE#"
 REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DAY: Final = 86_400
 TOUCH_INTERVAL: Final = DAY  # refresh last_used_at / ttl at most once a day
-_CONDITION_FAILED: Final = "ConditionalCheckFailed"
 # Identical public registrations share one client, and each registrant gets its own
 # registration access token (RFC 7592 section 3: read access). The last 20 stay valid: enough
 # for a burst of registrants of the same agent (hosted clients behind one egress, a team
@@ -90,49 +88,72 @@ class ClientStore(ClientLookup, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ClientItem:
+    """The stored part of a registered client's ``ClientRecord`` (``CLIENT#``, docs/storage-schema.md).
+
+    Times are epoch seconds; ``expires_at`` is stored only as ``ttl`` (last use +
+    CLIENT_IDLE_DAYS). The rest of the record (redirect URIs, grant types, name, scope) is
+    read from ``metadata``, the accepted RFC 7591 metadata stored as JSON.
+    """
+
+    client_id: str = stored()
+    metadata: dict[str, Any] = stored(json=True)
+    token_endpoint_auth_method: str = stored()
+    client_secret_hash: str | None = stored(None)
+    registration_access_token_hash: str | None = stored(None)
+    registration_access_token_hashes: tuple[str, ...] = stored((), omit_empty=True)
+    dedupe_key: str | None = stored(None)
+    client_id_issued_at: int = stored(0)
+    last_used_at: int = stored(0)
+    expires_at: int = stored(0, name="ttl")
+
+    @classmethod
+    def of(cls, record: ClientRecord) -> ClientItem:
+        """The stored fields of ``record``."""
+        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+
+    def record(self) -> ClientRecord:
+        """The ``ClientRecord`` of this item (a registered client)."""
+        metadata = self.metadata
+        return ClientRecord(
+            kind="registered",
+            redirect_uris=tuple(metadata.get("redirect_uris", ())),
+            grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
+            # Records written before invisible characters were stripped at registration are
+            # cleaned on read too, so the consent page never shows them (UTR 36).
+            client_name=display_text(str(metadata["client_name"])) or None if metadata.get("client_name") else None,
+            scope=metadata.get("scope"),
+            **{**asdict(self), "token_endpoint_auth_method": cast(AuthMethod, self.token_endpoint_auth_method)},
+        )
+
+
+@dataclass(frozen=True)
+class DedupeItem:
+    """``DEDUPE#<dedupe_key>``: identical public metadata -> its one client; ``ttl`` follows the client's."""
+
+    dedupe_key: str = stored(key_only=True)
+    client_id: str = stored()
+    expires_at: int = stored(name="ttl")
+
+
+CLIENTS: Final = ItemKind(ClientItem, kind="client", key=lambda c: CLIENT_PREFIX + c.client_id)
+DEDUPES: Final = ItemKind(DedupeItem, kind="dedupe", key=lambda d: DEDUPE_PREFIX + d.dedupe_key)
+
+
 def client_item(record: ClientRecord) -> dict[str, Any]:
-    return {
-        "pk": CLIENT_PREFIX + record.client_id,
-        "kind": "client",
-        "client_id": record.client_id,
-        "metadata": json.dumps(record.metadata, separators=(",", ":"), sort_keys=False),
-        "token_endpoint_auth_method": record.token_endpoint_auth_method,
-        "client_secret_hash": record.client_secret_hash,
-        "registration_access_token_hash": record.registration_access_token_hash,
-        "registration_access_token_hashes": list(record.registration_access_token_hashes) or None,
-        "dedupe_key": record.dedupe_key,
-        "client_id_issued_at": record.client_id_issued_at,
-        "last_used_at": record.last_used_at,
-        "ttl": record.expires_at,
-    }
+    """The ``CLIENT#`` item of ``record`` as ``AttributeValue``s."""
+    return CLIENTS.to_item(ClientItem.of(record))
 
 
 def record_from_item(item: dict[str, Any]) -> ClientRecord:
-    metadata = json.loads(str(item["metadata"]))
-    method = str(item["token_endpoint_auth_method"])
-    return ClientRecord(
-        client_id=str(item["client_id"]),
-        kind="registered",
-        redirect_uris=tuple(metadata.get("redirect_uris", ())),
-        token_endpoint_auth_method=cast(AuthMethod, method),
-        grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
-        # Records written before invisible characters were stripped at registration are
-        # cleaned on read too, so the consent page never shows them (UTR 36).
-        client_name=display_text(str(metadata["client_name"])) or None if metadata.get("client_name") else None,
-        scope=metadata.get("scope"),
-        metadata=metadata,
-        client_secret_hash=_opt(item.get("client_secret_hash")),
-        registration_access_token_hash=_opt(item.get("registration_access_token_hash")),
-        registration_access_token_hashes=tuple(str(h) for h in item.get("registration_access_token_hashes") or ()),
-        client_id_issued_at=int(item.get("client_id_issued_at", 0)),
-        last_used_at=int(item.get("last_used_at", 0)),
-        dedupe_key=_opt(item.get("dedupe_key")),
-        expires_at=int(item.get("ttl", 0)),
-    )
+    """The ``ClientRecord`` of a deserialized ``CLIENT#`` item (``ddb.from_item``)."""
+    return CLIENTS.from_item(item).record()
 
 
-def _opt(value: Any) -> str | None:
-    return None if value is None else str(value)
+def dedupe_item(record: ClientRecord) -> dict[str, Any]:
+    """The ``DEDUPE#`` item of a public ``record`` as ``AttributeValue``s."""
+    return DEDUPES.to_item(DedupeItem(str(record.dedupe_key), record.client_id, record.expires_at))
 
 
 def with_registration_token(record: ClientRecord, new_hash: str, now: int, expires: int) -> ClientRecord:
@@ -144,15 +165,6 @@ def with_registration_token(record: ClientRecord, new_hash: str, now: int, expir
         last_used_at=now,
         expires_at=expires,
     )
-
-
-def dedupe_item(record: ClientRecord) -> dict[str, Any]:
-    return {
-        "pk": DEDUPE_PREFIX + str(record.dedupe_key),
-        "kind": "dedupe",
-        "client_id": record.client_id,
-        "ttl": record.expires_at,
-    }
 
 
 class DynamoClientReader(DynamoTable):
@@ -175,29 +187,13 @@ class DynamoClientStore(DynamoClientReader):
     def _key(self, pk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}}
 
-    def _transact(self, what: str, items: list[dict[str, Any]]) -> list[str] | None:
-        """TransactWriteItems; None on success, else the per-item cancellation codes."""
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            reasons = cast(list[dict[str, Any]], exc.response.get("CancellationReasons") or [])
-            codes = [str(r.get("Code", "None")) for r in reasons]
-            if code == "TransactionCanceledException" and _CONDITION_FAILED in codes:
-                return codes
-            # Throttling, TransactionConflict, ...: a dependency problem (503), never a decision.
-            raise DependencyError(f"{what} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
-        return None
-
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
         record = replace(record, last_used_at=now, expires_at=now + self._idle)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": to_item(client_item(record)),
+                    "Item": client_item(record),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -208,7 +204,7 @@ class DynamoClientStore(DynamoClientReader):
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": to_item(dedupe_item(record)),
+                        "Item": dedupe_item(record),
                         "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
                         "ExpressionAttributeNames": {"#ttl": "ttl"},
                         "ExpressionAttributeValues": {":now": {"N": str(now)}},
@@ -222,11 +218,12 @@ class DynamoClientStore(DynamoClientReader):
         try:
             if self._count.total(now) > max_clients:
                 raise ClientLimitReached(max_clients)
-            codes = self._transact("register client", items)
-            if codes is not None:
-                if len(codes) > 1 and codes[1] == _CONDITION_FAILED:
-                    raise DedupeConflict(record.dedupe_key)
-                raise DependencyError("client id collision")  # 128 random bits: practically impossible
+            try:
+                transact(self._ddb, items, "register client", [(1, DedupeConflict)])
+            except DedupeConflict:
+                raise
+            except ConditionFailed as exc:
+                raise DependencyError("client id collision") from exc  # 128 random bits: practically impossible
         except (ClientLimitReached, DedupeConflict, DependencyError):
             self._count.undo(key)
             raise
