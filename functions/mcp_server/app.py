@@ -111,6 +111,8 @@ def _tool_calls(payload: Any) -> list[str]:
 
 
 class McpEndpoint:
+    """The ``/mcp`` ASGI app: CORS, method gate, bearer check, step-up, then the SDK (per request)."""
+
     def __init__(
         self,
         *,

@@ -17,7 +17,6 @@ TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The ``CLIENT#
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final, Protocol, cast
@@ -63,11 +62,18 @@ class ClientLookup(Protocol):
 
 
 class ClientStore(ClientLookup, Protocol):
+    """Registered clients for the registration function (RFC 7591/7592); ``now`` in epoch seconds.
+
+    Every failure to reach storage is ``DependencyError``.
+    """
+
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
         """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
         ...
 
-    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None: ...
+    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
+        """The live public client registered with this canonical metadata hash, or None."""
+        ...
 
     def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
         """Add a registration access token hash to a shared public client (and count as use).
@@ -81,7 +87,9 @@ class ClientStore(ClientLookup, Protocol):
         """RFC 7592 PUT: replace metadata; None if the client is gone or the token changed."""
         ...
 
-    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool: ...
+    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        """RFC 7592 DELETE; False if the client is gone or the registration token changed."""
+        ...
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:
         """Refresh ``last_used_at`` and ``ttl`` if the last refresh is a day old."""
@@ -171,6 +179,7 @@ class DynamoClientReader(DynamoTable):
     """``ClientLookup`` on the clients table: one strongly consistent GetItem per call."""
 
     def get(self, client_id: str, now: int) -> ClientRecord | None:
+        """The client unless unknown or idle-expired at ``now`` (``ttl`` checked on read)."""
         item = self._get(CLIENT_PREFIX + client_id, "read client")
         if item is None:
             return None
@@ -179,6 +188,8 @@ class DynamoClientReader(DynamoTable):
 
 
 class DynamoClientStore(DynamoClientReader):
+    """``ClientStore`` on the clients table (docs/storage-schema.md); ``idle_days``: CLIENT_IDLE_DAYS."""
+
     def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
         super().__init__(table, client)
         self._idle = idle_days * DAY
@@ -188,6 +199,7 @@ class DynamoClientStore(DynamoClientReader):
         return {"pk": {"S": pk}}
 
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
+        """Count, check the cap, then one transaction of the client and its DEDUPE item."""
         record = replace(record, last_used_at=now, expires_at=now + self._idle)
         items: list[dict[str, Any]] = [
             {
@@ -254,6 +266,7 @@ class DynamoClientStore(DynamoClientReader):
         self._count.undo(old)
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
+        """The DEDUPE item's client, if it is live and still holds this key."""
         item = self._get(DEDUPE_PREFIX + dedupe_key, "read dedupe")
         if item is None:
             return None
@@ -261,6 +274,7 @@ class DynamoClientStore(DynamoClientReader):
         return record if record is not None and record.dedupe_key == dedupe_key else None
 
     def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        """Conditional on the newest hash read (optimistic concurrency); moves the client's count."""
         updated = with_registration_token(record, new_hash, now, now + self._idle)
         added = self._move_count(record.client_id, record.expires_at, updated.expires_at)
         try:
@@ -326,12 +340,13 @@ class DynamoClientStore(DynamoClientReader):
             pass  # already gone or taken over by another client
 
     def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
+        """Conditional on the registration token hash; drops the DEDUPE mapping (metadata changed)."""
         expires = now + self._idle
         added = self._move_count(record.client_id, record.expires_at, expires)
         sets = ["metadata = :m", "token_endpoint_auth_method = :a", "last_used_at = :now", "#ttl = :ttl"]
         removes = ["dedupe_key"]  # updated metadata no longer matches the dedupe key
         values: dict[str, Any] = {
-            ":m": {"S": json.dumps(record.metadata, separators=(",", ":"))},
+            ":m": {"S": CLIENTS.values(ClientItem.of(record), ("metadata",))["metadata"]},
             ":a": {"S": record.token_endpoint_auth_method},
             ":now": {"N": str(now)},
             ":ttl": {"N": str(expires)},
@@ -365,6 +380,7 @@ class DynamoClientStore(DynamoClientReader):
         return replace(record, dedupe_key=None, last_used_at=now, expires_at=expires)
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        """Conditional ``DeleteItem``; uncounts the client and drops its DEDUPE mapping."""
         try:
             with dependency_call("delete client"):
                 resp = self._ddb.delete_item(
@@ -381,6 +397,7 @@ class DynamoClientStore(DynamoClientReader):
         return True
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:
+        """At most once a day (conditional on ``last_used_at``), as ``ClientStore.touch``."""
         if now - record.last_used_at < TOUCH_INTERVAL:
             return record
         expires = now + self._idle

@@ -74,6 +74,8 @@ class GrantReader(Protocol):
 
 
 class GrantRepository(GrantReader, Protocol):
+    """Grants for the token function: create, revoke (RFC 7009), forget Cognito's token; ``now`` in epoch s."""
+
     def create(self, grant: Grant) -> None:
         """Store a new grant; raises ``ConditionFailed`` if the id exists."""
         ...

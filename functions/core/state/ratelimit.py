@@ -27,13 +27,19 @@ _IP_TEXT: Final = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
 
 @dataclass(frozen=True)
 class RateDecision:
+    """The answer to one hit: allowed, else the seconds until the window ends (RFC 9110 ``Retry-After``)."""
+
     allowed: bool
     retry_after: int = 0  # seconds until the window resets (when not allowed)
     window: int = 0  # the minute (epoch seconds // 60) the hit was counted in
 
 
 class RateLimiter(Protocol):
-    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision: ...
+    """Fixed one-minute windows per (bucket, source IP)."""
+
+    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
+        """Count one request unless ``limit`` are counted in this minute; ``DependencyError`` on failure."""
+        ...
 
     def refund(self, bucket: str, source_ip: str, window: int) -> None:
         """Give back one hit counted in ``window`` (``RateDecision.window``); best effort:
@@ -58,11 +64,14 @@ def rate_window(now: float) -> tuple[int, int]:
 
 
 class DynamoRateLimiter(DynamoTable):
+    """``RateLimiter`` on the artefacts table (``RATE#`` counters); ``clock`` gives epoch seconds."""
+
     def __init__(self, table: str, client: Any = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__(table, client)
         self._clock = clock
 
     def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
+        """``ADD count 1`` conditional on ``count < limit``: concurrent hits cannot overshoot."""
         minute, retry_after = rate_window(self._clock())
         counted = self._update_if(
             rate_key(bucket, source_ip, minute),
@@ -80,6 +89,7 @@ class DynamoRateLimiter(DynamoTable):
         return RateDecision(True, window=minute) if counted else RateDecision(False, retry_after)
 
     def refund(self, bucket: str, source_ip: str, window: int) -> None:
+        """``ADD count -1`` while ``count > 0`` (see ``RateLimiter.refund``); never raises."""
         try:
             # A failed condition: the window's counter is gone (expired), nothing to give back.
             self._update_if(

@@ -149,6 +149,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
         return None if item is None else REFRESH_TOKENS.from_item(item, token_hash=token_hash)
 
     def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
+        """One ``TransactWriteItems`` (see ``RefreshTokenRepository.rotate``)."""
         # OAuth 2.1 section 4.3.1: one transaction, so the old token is spent exactly when the
         # new one exists; of N concurrent refreshes with one token exactly one wins.
         self._transact(
@@ -172,6 +173,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
     def reissue_in_grace(
         self, old_hash: str, *, successor: str, rotated_since: int, max_mints: int, session: SessionUpdate | None
     ) -> None:
+        """One ``TransactWriteItems`` (see ``RefreshTokenRepository.reissue_in_grace``)."""
         # RFC 9700 section 4.14.2: the grace is checked and counted by the same conditional
         # write that records the refresh, so parallel retries cannot exceed ``max_mints``.
         self._transact(
