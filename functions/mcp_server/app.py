@@ -10,7 +10,6 @@ uvicorn, tests. The MCPServer itself (tools, schemas) is built once per containe
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -126,7 +125,10 @@ class McpEndpoint:
         self._auth = authenticator
         self._security = security
         self._cors_origins = frozenset(security.allowed_origins)
-        self._manager_lock = threading.Lock()
+        # The low-level server behind MCPServer, through the SDK's public surface:
+        # streamable_http_app() creates a session manager, whose ``app`` it is.
+        server.streamable_http_app(json_response=True, stateless_http=True, transport_security=security)
+        self._lowlevel = server.session_manager.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -204,20 +206,10 @@ class McpEndpoint:
             outage.close(watch)
 
     def _new_session_manager(self) -> StreamableHTTPSessionManager:
-        """A new stateless JSON-response session manager for one request (see the module docstring).
-
-        Through the SDK's public surface only: ``streamable_http_app()`` creates the manager
-        and ``session_manager`` returns the one it created; the lock keeps that pair atomic
-        when threads share the server (the local stack), no await happens in between.
-        """
-        with self._manager_lock:
-            self._server.streamable_http_app(
-                streamable_http_path=MCP_PATH,
-                json_response=True,
-                stateless_http=True,
-                transport_security=self._security,
-            )
-            return self._server.session_manager
+        """A new stateless JSON-response session manager for one request (see the module docstring)."""
+        return StreamableHTTPSessionManager(
+            app=self._lowlevel, json_response=True, stateless=True, security_settings=self._security
+        )
 
     def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> HttpAnswer | None:
         """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes not ``held``."""
