@@ -8,9 +8,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.store import (
@@ -22,6 +20,7 @@ from functions.core.clients.store import (
 )
 from functions.core.platform.ddb import from_item
 from tests.fakes.clients import InMemoryClientStore
+from tests.fakes.dynamodb import in_process_tables
 
 T = 1_800_000_000
 DAY = 86_400
@@ -89,17 +88,7 @@ def _plain(value: Any) -> Any:
 
 @pytest.fixture
 def dynamo(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[DynamoClientStore, Any]]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="clients",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with in_process_tables(monkeypatch, "clients") as ddb:
         yield DynamoClientStore("clients", idle_days=30, client=ddb), ddb
 
 

@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.core.platform.ddb import ConditionFailed
 from functions.core.state.codes import AuthorizationCode, CodeSpent, DynamoAuthorizationCodeRepository, Redemption
@@ -34,6 +32,7 @@ from functions.core.state.refresh_tokens import (
     SessionUpdate,
     TokenSpent,
 )
+from tests.fakes.dynamodb import in_process_tables
 from tests.fakes.state import (
     InMemoryCodeRepository,
     InMemoryConsentRepository,
@@ -49,18 +48,7 @@ NOW = int(time.time())
 @contextmanager
 def dynamo_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Every repository on moto's in-process DynamoDB, plus the raw client as ``ddb``."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for name in ("artefacts", "grants"):
-            ddb.create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+    with in_process_tables(monkeypatch, "artefacts", "grants") as ddb:
         yield {
             "txns": DynamoPendingRequestRepository("artefacts", ddb, grants_table="grants"),
             "codes": DynamoAuthorizationCodeRepository("artefacts", ddb, grants_table="grants"),
