@@ -14,9 +14,9 @@ On write, None is never stored and ``stored(omit_empty=True)`` also leaves out a
 collection, ``""`` and ``0``. On read, an absent attribute takes ``stored(absent=...)``, else
 the field's default (the value items written before the attribute existed are read as:
 docs/storage-schema.md), and an absent attribute without either is a ``KeyError`` (a
-malformed item). The item
-key (``pk``), its ``kind`` and a ``ttl`` copy of a field are the ``ItemKind``'s; fields
-that live only in the key are declared ``stored(key_only=True)`` and passed back on read.
+malformed item). The item key (``pk``), its ``kind`` and a ``ttl`` copy of a field are the
+``ItemKind``'s; fields that live only in the key are declared ``stored(key_only=True)`` and
+passed back on read.
 Shapes: DynamoDB API reference, "AttributeValue"; numbers are epoch seconds unless a
 field says otherwise.
 """
