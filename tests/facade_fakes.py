@@ -33,11 +33,14 @@ from functions.core.cognito.token_cipher import CiphertextRejected
 from functions.core.platform.crypto import s256, sha256_hex
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
-from functions.core.state.consent import InMemoryConsentRepository
-from functions.core.state.grants import InMemoryGrantRepository
-from functions.core.state.refresh_tokens import InMemoryRefreshTokenRepository
 from functions.token.service import TokenService
+from tests.fakes.state import (
+    InMemoryCodeRepository,
+    InMemoryConsentRepository,
+    InMemoryGrantRepository,
+    InMemoryPendingRequestRepository,
+    InMemoryRefreshTokenRepository,
+)
 from tests.helpers import BASE_URL, GATEWAY_CLIENT, ISSUER, MCP_URL, POOL_ID, REGION, FakeJwks, make_key, mint
 
 KEY = make_key("facade-test")
@@ -230,7 +233,7 @@ class Clock:
 class Facade:
     settings: FacadeSettings = field(default_factory=facade_settings)
     resolver: FakeResolver = field(default_factory=lambda: FakeResolver(public_client(), confidential_client()))
-    txns: InMemoryTxnRepository = field(default_factory=InMemoryTxnRepository)
+    txns: InMemoryPendingRequestRepository = field(default_factory=InMemoryPendingRequestRepository)
     codes: InMemoryCodeRepository = field(default_factory=InMemoryCodeRepository)
     grants: InMemoryGrantRepository = field(default_factory=InMemoryGrantRepository)
     rts: InMemoryRefreshTokenRepository = field(default_factory=InMemoryRefreshTokenRepository)

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Final
 
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
@@ -30,19 +30,17 @@ from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import CALLBACK_PATH
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts import (
-    CODE_LIFETIME_SECONDS,
-    TXN_LIFETIME_SECONDS,
-    Approval,
-    CallbackResult,
-    Code,
-    DuplicateGrant,
-    Txn,
-    TxnRepository,
-    TxnStatus,
-)
+from functions.core.state.codes import CODE_LIFETIME_SECONDS, AuthorizationCode
 from functions.core.state.consent import Consent, ConsentRepository, redirect_proves_client
 from functions.core.state.grants import Grant
+from functions.core.state.pending_requests import (
+    TXN_LIFETIME_SECONDS,
+    Approval,
+    DuplicateGrant,
+    PendingAuthorizationRequest,
+    PendingRequestRepository,
+    RequestStatus,
+)
 
 
 def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
@@ -75,7 +73,7 @@ class AuthorizationService:
         settings: FacadeSettings,
         *,
         clients: ClientResolver,
-        txns: TxnRepository,
+        txns: PendingRequestRepository,
         consents: ConsentRepository,
         cipher: TokenCipher,
         cognito: CognitoOAuth,
@@ -145,7 +143,7 @@ class AuthorizationService:
         requested = requested_scopes(params.get("scope"), client)
 
         now = int(self._clock())
-        txn = Txn(
+        txn = PendingAuthorizationRequest(
             txn_id=new_secret(),
             client_id=client.client_id,
             redirect_uri=redirect_uri,
@@ -159,7 +157,7 @@ class AuthorizationService:
         self._txns.create(txn)
         return self._to_cognito(txn)
 
-    def _to_cognito(self, txn: Txn, attempt: str = "") -> Answer:
+    def _to_cognito(self, txn: PendingAuthorizationRequest, attempt: str = "") -> Answer:
         """Send the browser to Cognito's sign-in for ``txn`` (``attempt``: a restarted upstream leg)."""
         upstream_params = {
             "response_type": "code",
@@ -190,7 +188,7 @@ class AuthorizationService:
         return redirect(with_query(redirect_uri, params), cookies=(self.cookie.clear(),))
 
     # ------------------------------------------------------------------ GET /oauth/callback
-    def _bound_txn(self, cookie: str | None, expected: TxnStatus) -> Txn | Answer:
+    def _bound_txn(self, cookie: str | None, expected: RequestStatus) -> PendingAuthorizationRequest | Answer:
         txn_id = TxnCookie.verify(cookie_key(self._secret), cookie)
         if txn_id is None:
             # The cookie is cleared when a sign-in ends: the back button after finishing, or
@@ -243,7 +241,7 @@ class AuthorizationService:
             )
         return self._signed_in(txn, client, tokens)
 
-    def _signed_in(self, txn: Txn, client: ClientRecord, tokens: CognitoTokens) -> Answer:
+    def _signed_in(self, txn: PendingAuthorizationRequest, client: ClientRecord, tokens: CognitoTokens) -> Answer:
         """After Cognito's code exchange: check the user, then the consent page or a remembered approval."""
         now = int(self._clock())
         refresh = tokens.refresh_token or ""
@@ -262,15 +260,15 @@ class AuthorizationService:
         remembered = redirect_proves_client(client, txn.redirect_uri)
         consent = self._consents.get(user.sub, txn.client_id) if remembered else None
         upstream = Upstream(tokens.access_token, refresh, user.access_expires_at)
-        who: dict[str, Any] = {
-            "sub": user.sub,
-            "username": user.username,
-            "email": user.email,
-            "groups": user.groups,
-            "origin_jti": user.origin_jti,
-            "allowed_scopes": allowed,
-        }
-        signed_in = replace(txn, **who)
+        signed_in = replace(
+            txn,
+            sub=user.sub,
+            username=user.username,
+            email=user.email,
+            groups=user.groups,
+            origin_jti=user.origin_jti,
+            allowed_scopes=allowed,
+        )
         if (
             consent is not None
             and consent.covers(allowed, now)
@@ -284,17 +282,18 @@ class AuthorizationService:
             {"access_token": upstream.access, "refresh_token": refresh, "access_expires_at": upstream.access_expires_at}
         ).encode()
         csrf = new_secret()
-        result = CallbackResult(
-            **who, upstream_tokens=self._cipher.encrypt(blob, txn_context(txn.txn_id)), csrf_hash=sha256_hex(csrf)
+        # Every field the callback sets is stored by ``authenticate`` (the request's CALLBACK fields).
+        txn = replace(
+            signed_in,
+            status="authenticated",
+            upstream_tokens=self._cipher.encrypt(blob, txn_context(txn.txn_id)),
+            csrf_hash=sha256_hex(csrf),
         )
         try:
-            self._txns.authenticate(txn.txn_id, result, now)
+            self._txns.authenticate(txn, now)
         except ConditionFailed:
             self._revoke_upstream(refresh)
             return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
-        txn = replace(
-            signed_in, status="authenticated", upstream_tokens=result.upstream_tokens, csrf_hash=result.csrf_hash
-        )
         return pages.consent_page(pages.consent_view(self._s, txn, client, csrf, remembered=remembered))
 
     # ------------------------------------------------------------------ POST /consent
@@ -326,7 +325,9 @@ class AuthorizationService:
         return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
 
     # ------------------------------------------------------------------ approval
-    def _issue(self, txn: Txn, upstream: Upstream, *, expected: TxnStatus, csrf_hash: str | None) -> Answer:
+    def _issue(
+        self, txn: PendingAuthorizationRequest, upstream: Upstream, *, expected: RequestStatus, csrf_hash: str | None
+    ) -> Answer:
         """Decide ``txn``, record its pending grant, code and consent (one transaction), then
         hand out the code (RFC 6749 section 4.1.2, RFC 9207)."""
         now = int(self._clock())
@@ -355,7 +356,7 @@ class AuthorizationService:
                 last_used_at=now,
                 upstream_refresh=self._cipher.encrypt(upstream.refresh.encode(), context),
             ),
-            code=Code(
+            code=AuthorizationCode(
                 code_hash=sha256_hex(code),
                 client_id=txn.client_id,
                 redirect_uri=txn.redirect_uri,
@@ -395,7 +396,7 @@ class AuthorizationService:
         location = with_query(txn.redirect_uri, {"code": code, "state": txn.state, "iss": self._s.issuer})
         return redirect(location, cookies=(self.cookie.clear(),))
 
-    def _upstream_tokens(self, txn: Txn) -> Upstream:
+    def _upstream_tokens(self, txn: PendingAuthorizationRequest) -> Upstream:
         """The Cognito tokens kept on the transaction; empty if unusable (``DependencyError`` if KMS is down)."""
         if txn.upstream_tokens is None:
             return Upstream("", "", 0)
@@ -406,7 +407,7 @@ class AuthorizationService:
             logger.warning("upstream tokens of a transaction did not decrypt")
             return Upstream("", "", 0)
 
-    def _abandon(self, txn: Txn, status: TxnStatus, refresh: str | None) -> None:
+    def _abandon(self, txn: PendingAuthorizationRequest, status: RequestStatus, refresh: str | None) -> None:
         """End a transaction that will not complete, and let go of Cognito's session."""
         with contextlib.suppress(ConditionFailed):
             self._txns.decide(txn.txn_id, expected=status, csrf_hash=None, now=int(self._clock()))

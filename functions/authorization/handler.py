@@ -22,8 +22,8 @@ from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts import DynamoTxnRepository
 from functions.core.state.consent import DynamoConsentRepository
+from functions.core.state.pending_requests import DynamoPendingRequestRepository
 
 _settings = topology.AUTHORIZATION.load()
 
@@ -38,7 +38,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
     return AuthorizationService(
         settings,
         clients=clients,
-        txns=DynamoTxnRepository(settings.artefacts_table, grants_table=settings.grants_table),
+        txns=DynamoPendingRequestRepository(settings.artefacts_table, grants_table=settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),
         cipher=KmsTokenCipher(settings.kms_key_id),
         cognito=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),

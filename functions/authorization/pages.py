@@ -26,7 +26,7 @@ from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from functions.core.platform.routes import CONSENT_PATH
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts import Txn
+from functions.core.state.pending_requests import PendingAuthorizationRequest
 
 _STYLE: Final = (
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:1.5rem auto;padding:0 1rem;color:#222;"
@@ -215,7 +215,7 @@ def destination(redirect_uri: str) -> str:
 
 
 def consent_view(
-    settings: FacadeSettings, txn: Txn, client: ClientRecord, csrf: str, *, remembered: bool
+    settings: FacadeSettings, txn: PendingAuthorizationRequest, client: ClientRecord, csrf: str, *, remembered: bool
 ) -> ConsentView:
     """What the page shows: for a CIMD client, the document URL's host identifies the agent."""
     cimd = client.kind == "cimd"

@@ -110,6 +110,8 @@ def _tool_calls(payload: Any) -> list[str]:
 
 
 class McpEndpoint:
+    """The ``/mcp`` ASGI app: CORS, method gate, bearer check, step-up, then the SDK (per request)."""
+
     def __init__(
         self,
         *,
@@ -123,6 +125,10 @@ class McpEndpoint:
         self._auth = authenticator
         self._security = security
         self._cors_origins = frozenset(security.allowed_origins)
+        # The low-level server behind MCPServer, through the SDK's public surface:
+        # streamable_http_app() creates a session manager, whose ``app`` it is.
+        server.streamable_http_app(json_response=True, stateless_http=True, transport_security=security)
+        self._lowlevel = server.session_manager.app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -192,18 +198,18 @@ class McpEndpoint:
         send, watch = outage.watching(send)
         token = principal_ctx.bind(outcome)
         try:
-            manager = StreamableHTTPSessionManager(
-                # The low-level server behind MCPServer; the manager is per request (see above).
-                app=self._server._lowlevel_server,
-                json_response=True,
-                stateless=True,
-                security_settings=self._security,
-            )
+            manager = self._new_session_manager()
             async with manager.run():
                 await manager.handle_request(scope, receive, send)
         finally:
             principal_ctx.unbind(token)
             outage.close(watch)
+
+    def _new_session_manager(self) -> StreamableHTTPSessionManager:
+        """A new stateless JSON-response session manager for one request (see the module docstring)."""
+        return StreamableHTTPSessionManager(
+            app=self._lowlevel, json_response=True, stateless=True, security_settings=self._security
+        )
 
     def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> HttpAnswer | None:
         """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes not ``held``."""

@@ -19,7 +19,7 @@ from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts import DynamoCodeRepository
+from functions.core.state.codes import DynamoAuthorizationCodeRepository
 from functions.core.state.consent import DynamoConsentRepository
 from functions.core.state.grants import DynamoGrantRepository
 from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
@@ -38,7 +38,7 @@ def build_service(settings: FacadeSettings, clients: ClientResolver | None = Non
     return TokenService(
         settings,
         clients=clients,
-        codes=DynamoCodeRepository(settings.artefacts_table, grants_table=settings.grants_table),
+        codes=DynamoAuthorizationCodeRepository(settings.artefacts_table, grants_table=settings.grants_table),
         grants=DynamoGrantRepository(settings.grants_table),
         refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
         consents=DynamoConsentRepository(settings.grants_table),

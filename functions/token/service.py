@@ -22,7 +22,13 @@ from functions.core.platform.crypto import new_secret, pkce_matches, sha256_hex
 from functions.core.platform.errors import DependencyError, OAuthError
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
-from functions.core.state.artefacts import Code, CodeRepository, CodeSpent, Redemption, code_answer_context
+from functions.core.state.codes import (
+    AuthorizationCode,
+    AuthorizationCodeRepository,
+    CodeSpent,
+    Redemption,
+    code_answer_context,
+)
 from functions.core.state.consent import ConsentRepository
 from functions.core.state.grants import Grant, GrantStore
 from functions.core.state.refresh_tokens import (
@@ -54,7 +60,7 @@ class TokenService:
         settings: FacadeSettings,
         *,
         clients: ClientResolver,
-        codes: CodeRepository,
+        codes: AuthorizationCodeRepository,
         grants: GrantStore,
         refresh_tokens: RefreshTokenRepository,
         consents: ConsentRepository,
@@ -151,7 +157,7 @@ class TokenService:
         return _code_answer(access_token, expires_in, record.scopes, refresh_token)
 
     def _presented_again(
-        self, record: Code, mismatch: OAuthError | None, now: int, *, raced: bool = False
+        self, record: AuthorizationCode, mismatch: OAuthError | None, now: int, *, raced: bool = False
     ) -> dict[str, Any]:
         """A redeemed code presented again: a retry gets the same answer, a replay revokes.
 
@@ -169,7 +175,7 @@ class TokenService:
             self._revoker.revoke(record.grant_id, "code_replay")
         raise _invalid_grant("authorization code already used")
 
-    def _answer_again(self, record: Code, now: int) -> dict[str, Any]:
+    def _answer_again(self, record: AuthorizationCode, now: int) -> dict[str, Any]:
         grant = self._grants.get(record.grant_id)
         if grant is None or not grant.is_active(now):
             raise _invalid_grant("the authorization was revoked")
@@ -361,7 +367,7 @@ class TokenService:
             return None
 
 
-def _mismatch(record: Code, form: Mapping[str, str]) -> OAuthError | None:
+def _mismatch(record: AuthorizationCode, form: Mapping[str, str]) -> OAuthError | None:
     """Why this token request does not match the code's authorization request, or None."""
     # RFC 6749 section 4.1.3: redirect_uri identical to the authorization request's.
     if form.get("redirect_uri") != record.redirect_uri:

@@ -47,11 +47,11 @@ from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoTokens
 from functions.core.cognito.token_cipher import KmsTokenCipher
-from functions.core.platform.ddb import to_item
 from functions.core.platform.errors import DependencyError
-from functions.core.state.artefacts import DynamoCodeRepository, DynamoTxnRepository
+from functions.core.state.codes import DynamoAuthorizationCodeRepository
 from functions.core.state.consent import DynamoConsentRepository
 from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.pending_requests import DynamoPendingRequestRepository
 from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
 from functions.mcp_server.factory import create_endpoint
 from functions.token.api import make_handler as token_handler
@@ -199,7 +199,7 @@ class Aws:
         )
         now = int(time.time())
         record = public_client(client_id=PUBLIC_ID, expires_at=now + 86400, last_used_at=now)
-        self.ddb.put_item(TableName=tables.clients, Item=to_item(client_item(record)))
+        self.ddb.put_item(TableName=tables.clients, Item=client_item(record))
         return tables
 
 
@@ -260,13 +260,13 @@ class Kit:
         }
         authorization = AuthorizationService(
             self.settings,
-            txns=DynamoTxnRepository(t.artefacts, aws.ddb, grants_table=t.grants),
+            txns=DynamoPendingRequestRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),
             **common,
         )
         token = TokenService(
             self.settings,
-            codes=DynamoCodeRepository(t.artefacts, aws.ddb, grants_table=t.grants),
+            codes=DynamoAuthorizationCodeRepository(t.artefacts, aws.ddb, grants_table=t.grants),
             grants=self.grants,
             refresh_tokens=self.rts,
             secret=Faulty(StaticSecret(GATEWAY_SECRET), "cognito-idp", faults),

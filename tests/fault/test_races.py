@@ -1,7 +1,7 @@
 """Races, in process, 50 requests at once (one thread each, released together by a barrier,
 no worker limit), many runs, against the in-memory repositories, which have DynamoDB's
 conditional and transactional semantics (moto's TransactWriteItems is not thread-safe;
-the same conditions are checked sequentially against moto in tests/unit/test_artefacts.py).
+the same conditions are checked sequentially against moto in tests/unit/test_state_parity.py).
 
 The outcomes the README states:
 

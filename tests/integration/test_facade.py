@@ -389,7 +389,7 @@ def test_parallel_refreshes_through_dynamodb_never_revoke(facade: Facade) -> Non
     # Losing a parallel race is never theft. (The exact bound on grace pairs under
     # concurrency is asserted against the in-memory twin in tests/unit/test_token_grace.py:
     # moto does not serialise concurrent TransactWriteItems the way DynamoDB does; sequentially
-    # it enforces the same conditions, tests/unit/test_artefacts.py.)
+    # it enforces the same conditions, tests/unit/test_state_parity.py.)
     status, first = exchange(facade, code_for(facade, "alice@example.com"))
     assert status == 200
     form = {"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}
@@ -487,9 +487,11 @@ def test_code_redemption_through_dynamodb(facade: Facade) -> None:
 
 def _grant_of_code(facade: Facade, code: str) -> str:
     from functions.core.platform.crypto import sha256_hex
-    from functions.core.state.artefacts import DynamoCodeRepository
+    from functions.core.state.codes import DynamoAuthorizationCodeRepository
 
-    record = DynamoCodeRepository(facade.settings.artefacts_table, grants_table=GRANTS_TABLE).get(sha256_hex(code))
+    record = DynamoAuthorizationCodeRepository(facade.settings.artefacts_table, grants_table=GRANTS_TABLE).get(
+        sha256_hex(code)
+    )
     assert record is not None
     return record.grant_id
 

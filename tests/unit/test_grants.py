@@ -6,12 +6,13 @@ from typing import Any
 import pytest
 
 from functions.core.clients.records import ClientRecord
-from functions.core.clients.store_memory import InMemoryClientStore
 from functions.core.platform.ddb import ConditionFailed
 from functions.core.platform.errors import DependencyError
 from functions.core.state.client_bound_grants import CLIENT_GONE, ClientBoundGrants
-from functions.core.state.grants import CachedGrants, InMemoryGrantRepository
+from functions.core.state.grants import CachedGrants
 from tests.facade_fakes import Facade, approve
+from tests.fakes.clients import InMemoryClientStore
+from tests.fakes.state import InMemoryGrantRepository
 from tests.helpers import grant
 from tests.unit.test_token import code_form, exchange, refused
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +13,8 @@ from kit_app.store import MAX_TITLE_LENGTH, MemoryNotes, NoteStore
 from starlette.testclient import TestClient
 
 from functions.core.cognito.jwks import JwksCache
-from functions.core.state.grants import InMemoryGrantRepository
 from functions.mcp_server.factory import create_endpoint
+from tests.fakes.state import InMemoryGrantRepository
 from tests.helpers import (
     BASE_URL,
     MCP_URL,
@@ -297,3 +299,24 @@ def test_group_ceilings_apply_at_the_mcp_endpoint_too() -> None:
     denied = h.call(carol, "add_note", {"title": "after leaving editors"})
     assert denied.status_code == 403
     assert 'scope="notes:read notes:write"' in denied.headers["www-authenticate"]
+
+
+def test_the_kit_and_its_apps_use_only_the_sdks_public_surface() -> None:
+    """No private SDK attribute (``_lowlevel_server`` and the like) in the endpoint or the apps:
+    tools get their repositories from ``register(tools, ctx)``, the endpoint its session manager
+    from ``streamable_http_app()`` / ``session_manager``."""
+    root = Path(__file__).resolve().parents[2]
+    private = re.compile(r"\._lowlevel_server\b|\._session_manager\b|\._tool_manager\b")
+    offenders = [
+        str(path.relative_to(root))
+        for folder in ("functions/mcp_server", "examples/todos", "tests/fixtures/app")
+        for path in sorted((root / folder).rglob("*.py"))
+        if private.search(path.read_text())
+    ]
+    assert offenders == []
+
+
+def test_every_request_gets_its_own_session_manager(h: Harness) -> None:
+    """A stateless manager can run once: repeated calls (warm Lambda invocations) each get a new one."""
+    headers = h.authorize()
+    assert [h.tool_names(headers) for _ in range(3)] == [h.tool_names(headers)] * 3

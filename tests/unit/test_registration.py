@@ -15,15 +15,15 @@ import pytest
 from pydantic import ValidationError
 
 from functions.core.clients.store import CLIENT_PREFIX, DEDUPE_PREFIX, MAX_REGISTRATION_TOKENS
-from functions.core.clients.store_memory import InMemoryClientStore
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import RegistrationSettings
-from functions.core.state.ratelimit import InMemoryRateLimiter
 from functions.registration.app import build_app
 from functions.registration.service import DEDUPE_RATE_FACTOR, RegistrationService
 from local.gateway import build_event
+from tests.fakes.clients import InMemoryClientStore
+from tests.fakes.state import InMemoryRateLimiter
 from tests.helpers import BASE_URL, CLAUDE_METADATA, FakeContext
 
 PUBLIC: dict[str, Any] = {
@@ -143,7 +143,7 @@ def test_confidential_registration_gets_a_hashed_secret(kit: Kit) -> None:
     [item] = kit.client_items()
     assert item["client_secret_hash"] == sha256_hex(body["client_secret"])
     assert body["client_secret"] not in json.dumps(kit.store.items)
-    assert item["dedupe_key"] is None
+    assert "dedupe_key" not in item  # as in DynamoDB: no attribute, not a NULL
     assert not any(k.startswith(DEDUPE_PREFIX) for k in kit.store.items)
 
 

@@ -9,7 +9,6 @@ import pytest
 from functions.core.clients import resolver as client_resolver
 from functions.core.clients.cimd import CimdResolver
 from functions.core.clients.resolver import KitClientResolver, make_client_resolver
-from functions.core.clients.store_memory import InMemoryClientStore
 from functions.core.platform.settings import (
     Env,
     FacadeSettings,
@@ -20,6 +19,7 @@ from functions.core.platform.settings import (
 )
 from functions.metadata.documents import authorization_server_metadata
 from tests.facade_fakes import CIMD_ID, facade_settings, public_client
+from tests.fakes.clients import InMemoryClientStore
 from tests.helpers import BASE_URL
 
 FACADE_ENV = {

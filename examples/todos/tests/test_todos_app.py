@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 from kit_app.server import add_tools
-from kit_app.todos import InMemoryTodoRepository
+from kit_app.tests.memory import InMemoryTodoRepository
 
 from functions.core.platform import kit_app
 from functions.mcp_server.api import AppContext, ToolError, ToolRegistry

@@ -7,7 +7,8 @@ from typing import Any
 
 import boto3
 import pytest
-from kit_app.todos import PAGE_SIZE, DynamoTodoRepository, InMemoryTodoRepository, TodoRepository
+from kit_app.tests.memory import InMemoryTodoRepository
+from kit_app.todos import PAGE_SIZE, DynamoTodoRepository, TodoRepository
 from moto import mock_aws
 
 

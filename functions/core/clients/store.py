@@ -11,24 +11,22 @@ Item kinds (docs/storage-schema.md, clients table):
   ``ttl`` (functions/core/clients/store_count.py): no Scan on any path, TTL expiry frees
   capacity by itself, and concurrent registrations do not contend on one item.
 
-TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The in-memory twin with
-the same semantics (for tests) is functions/core/clients/store_memory.py.
+TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The ``CLIENT#`` and
+``DEDUPE#`` items are declared once, by ``ClientItem`` and ``DedupeItem``.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final, Protocol, cast
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.clients.metadata import display_text
 from functions.core.clients.records import AuthMethod, ClientRecord
 from functions.core.clients.store_count import DynamoClientCounter
-from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, to_item
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call, from_item, transact
 from functions.core.platform.errors import DependencyError
+from functions.core.platform.items import ItemKind, stored
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import DAY_SECONDS
 
@@ -39,7 +37,6 @@ DEDUPE_PREFIX: Final = "DEDUPE#"
 REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DAY: Final = DAY_SECONDS  # the unit of CLIENT_IDLE_DAYS
 TOUCH_INTERVAL: Final = DAY  # refresh last_used_at / ttl at most once a day
-_CONDITION_FAILED: Final = "ConditionalCheckFailed"
 # Identical public registrations share one client, and each registrant gets its own
 # registration access token (RFC 7592 section 3: read access). The last 20 stay valid: enough
 # for a burst of registrants of the same agent (hosted clients behind one egress, a team
@@ -66,11 +63,18 @@ class ClientLookup(Protocol):
 
 
 class ClientStore(ClientLookup, Protocol):
+    """Registered clients for the registration function (RFC 7591/7592); ``now`` in epoch seconds.
+
+    Every failure to reach storage is ``DependencyError``.
+    """
+
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
         """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
         ...
 
-    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None: ...
+    def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
+        """The live public client registered with this canonical metadata hash, or None."""
+        ...
 
     def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
         """Add a registration access token hash to a shared public client (and count as use).
@@ -84,56 +88,81 @@ class ClientStore(ClientLookup, Protocol):
         """RFC 7592 PUT: replace metadata; None if the client is gone or the token changed."""
         ...
 
-    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool: ...
+    def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        """RFC 7592 DELETE; False if the client is gone or the registration token changed."""
+        ...
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:
         """Refresh ``last_used_at`` and ``ttl`` if the last refresh is a day old."""
         ...
 
 
+@dataclass(frozen=True)
+class ClientItem:
+    """The stored part of a registered client's ``ClientRecord`` (``CLIENT#``, docs/storage-schema.md).
+
+    Times are epoch seconds; ``expires_at`` is stored only as ``ttl`` (last use +
+    CLIENT_IDLE_DAYS). The rest of the record (redirect URIs, grant types, name, scope) is
+    read from ``metadata``, the accepted RFC 7591 metadata stored as JSON.
+    """
+
+    client_id: str = stored()
+    metadata: dict[str, Any] = stored(json=True)
+    token_endpoint_auth_method: str = stored()
+    client_secret_hash: str | None = stored(None)
+    registration_access_token_hash: str | None = stored(None)
+    registration_access_token_hashes: tuple[str, ...] = stored((), omit_empty=True)
+    dedupe_key: str | None = stored(None)
+    client_id_issued_at: int = stored(0)
+    last_used_at: int = stored(0)
+    expires_at: int = stored(0, name="ttl")
+
+    @classmethod
+    def of(cls, record: ClientRecord) -> ClientItem:
+        """The stored fields of ``record``."""
+        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+
+    def record(self) -> ClientRecord:
+        """The ``ClientRecord`` of this item (a registered client)."""
+        metadata = self.metadata
+        return ClientRecord(
+            kind="registered",
+            redirect_uris=tuple(metadata.get("redirect_uris", ())),
+            grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
+            # Records written before invisible characters were stripped at registration are
+            # cleaned on read too, so the consent page never shows them (UTR 36).
+            client_name=display_text(str(metadata["client_name"])) or None if metadata.get("client_name") else None,
+            scope=metadata.get("scope"),
+            **{**asdict(self), "token_endpoint_auth_method": cast(AuthMethod, self.token_endpoint_auth_method)},
+        )
+
+
+@dataclass(frozen=True)
+class DedupeItem:
+    """``DEDUPE#<dedupe_key>``: identical public metadata -> its one client; ``ttl`` follows the client's."""
+
+    dedupe_key: str = stored(key_only=True)
+    client_id: str = stored()
+    expires_at: int = stored(name="ttl")
+
+
+CLIENTS: Final = ItemKind(ClientItem, kind="client", key=lambda c: CLIENT_PREFIX + c.client_id)
+DEDUPES: Final = ItemKind(DedupeItem, kind="dedupe", key=lambda d: DEDUPE_PREFIX + d.dedupe_key)
+
+
 def client_item(record: ClientRecord) -> dict[str, Any]:
-    return {
-        "pk": CLIENT_PREFIX + record.client_id,
-        "kind": "client",
-        "client_id": record.client_id,
-        "metadata": json.dumps(record.metadata, separators=(",", ":"), sort_keys=False),
-        "token_endpoint_auth_method": record.token_endpoint_auth_method,
-        "client_secret_hash": record.client_secret_hash,
-        "registration_access_token_hash": record.registration_access_token_hash,
-        "registration_access_token_hashes": list(record.registration_access_token_hashes) or None,
-        "dedupe_key": record.dedupe_key,
-        "client_id_issued_at": record.client_id_issued_at,
-        "last_used_at": record.last_used_at,
-        "ttl": record.expires_at,
-    }
+    """The ``CLIENT#`` item of ``record`` as ``AttributeValue``s."""
+    return CLIENTS.to_item(ClientItem.of(record))
 
 
 def record_from_item(item: dict[str, Any]) -> ClientRecord:
-    metadata = json.loads(str(item["metadata"]))
-    method = str(item["token_endpoint_auth_method"])
-    return ClientRecord(
-        client_id=str(item["client_id"]),
-        kind="registered",
-        redirect_uris=tuple(metadata.get("redirect_uris", ())),
-        token_endpoint_auth_method=cast(AuthMethod, method),
-        grant_types=tuple(metadata.get("grant_types", ("authorization_code",))),
-        # Records written before invisible characters were stripped at registration are
-        # cleaned on read too, so the consent page never shows them (UTR 36).
-        client_name=display_text(str(metadata["client_name"])) or None if metadata.get("client_name") else None,
-        scope=metadata.get("scope"),
-        metadata=metadata,
-        client_secret_hash=_opt(item.get("client_secret_hash")),
-        registration_access_token_hash=_opt(item.get("registration_access_token_hash")),
-        registration_access_token_hashes=tuple(str(h) for h in item.get("registration_access_token_hashes") or ()),
-        client_id_issued_at=int(item.get("client_id_issued_at", 0)),
-        last_used_at=int(item.get("last_used_at", 0)),
-        dedupe_key=_opt(item.get("dedupe_key")),
-        expires_at=int(item.get("ttl", 0)),
-    )
+    """The ``ClientRecord`` of a deserialized ``CLIENT#`` item (``ddb.from_item``)."""
+    return CLIENTS.from_item(item).record()
 
 
-def _opt(value: Any) -> str | None:
-    return None if value is None else str(value)
+def dedupe_item(record: ClientRecord) -> dict[str, Any]:
+    """The ``DEDUPE#`` item of a public ``record`` as ``AttributeValue``s."""
+    return DEDUPES.to_item(DedupeItem(str(record.dedupe_key), record.client_id, record.expires_at))
 
 
 def with_registration_token(record: ClientRecord, new_hash: str, now: int, expires: int) -> ClientRecord:
@@ -147,19 +176,11 @@ def with_registration_token(record: ClientRecord, new_hash: str, now: int, expir
     )
 
 
-def dedupe_item(record: ClientRecord) -> dict[str, Any]:
-    return {
-        "pk": DEDUPE_PREFIX + str(record.dedupe_key),
-        "kind": "dedupe",
-        "client_id": record.client_id,
-        "ttl": record.expires_at,
-    }
-
-
 class DynamoClientReader(DynamoTable):
     """``ClientLookup`` on the clients table: one strongly consistent GetItem per call."""
 
     def get(self, client_id: str, now: int) -> ClientRecord | None:
+        """The client unless unknown or idle-expired at ``now`` (``ttl`` checked on read)."""
         item = self._get(CLIENT_PREFIX + client_id, "read client")
         if item is None:
             return None
@@ -168,6 +189,8 @@ class DynamoClientReader(DynamoTable):
 
 
 class DynamoClientStore(DynamoClientReader):
+    """``ClientStore`` on the clients table (docs/storage-schema.md); ``idle_days``: CLIENT_IDLE_DAYS."""
+
     def __init__(self, table: str, *, idle_days: int, client: Any = None) -> None:
         super().__init__(table, client)
         self._idle = idle_days * DAY
@@ -176,29 +199,14 @@ class DynamoClientStore(DynamoClientReader):
     def _key(self, pk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}}
 
-    def _transact(self, what: str, items: list[dict[str, Any]]) -> list[str] | None:
-        """TransactWriteItems; None on success, else the per-item cancellation codes."""
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            reasons = cast(list[dict[str, Any]], exc.response.get("CancellationReasons") or [])
-            codes = [str(r.get("Code", "None")) for r in reasons]
-            if code == "TransactionCanceledException" and _CONDITION_FAILED in codes:
-                return codes
-            # Throttling, TransactionConflict, ...: a dependency problem (503), never a decision.
-            raise DependencyError(f"{what} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
-        return None
-
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
+        """Count, check the cap, then one transaction of the client and its DEDUPE item."""
         record = replace(record, last_used_at=now, expires_at=now + self._idle)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": to_item(client_item(record)),
+                    "Item": client_item(record),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
@@ -209,7 +217,7 @@ class DynamoClientStore(DynamoClientReader):
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": to_item(dedupe_item(record)),
+                        "Item": dedupe_item(record),
                         "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
                         "ExpressionAttributeNames": {"#ttl": "ttl"},
                         "ExpressionAttributeValues": {":now": {"N": str(now)}},
@@ -223,11 +231,12 @@ class DynamoClientStore(DynamoClientReader):
         try:
             if self._count.total(now) > max_clients:
                 raise ClientLimitReached(max_clients)
-            codes = self._transact("register client", items)
-            if codes is not None:
-                if len(codes) > 1 and codes[1] == _CONDITION_FAILED:
-                    raise DedupeConflict(record.dedupe_key)
-                raise DependencyError("client id collision")  # 128 random bits: practically impossible
+            try:
+                transact(self._ddb, items, "register client", [(1, DedupeConflict)])
+            except DedupeConflict:
+                raise
+            except ConditionFailed as exc:
+                raise DependencyError("client id collision") from exc  # 128 random bits: practically impossible
         except (ClientLimitReached, DedupeConflict, DependencyError):
             self._count.undo(key)
             raise
@@ -258,6 +267,7 @@ class DynamoClientStore(DynamoClientReader):
         self._count.undo(old)
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
+        """The DEDUPE item's client, if it is live and still holds this key."""
         item = self._get(DEDUPE_PREFIX + dedupe_key, "read dedupe")
         if item is None:
             return None
@@ -265,6 +275,7 @@ class DynamoClientStore(DynamoClientReader):
         return record if record is not None and record.dedupe_key == dedupe_key else None
 
     def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
+        """Conditional on the newest hash read (optimistic concurrency); moves the client's count."""
         updated = with_registration_token(record, new_hash, now, now + self._idle)
         added = self._move_count(record.client_id, record.expires_at, updated.expires_at)
         try:
@@ -330,12 +341,13 @@ class DynamoClientStore(DynamoClientReader):
             pass  # already gone or taken over by another client
 
     def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
+        """Conditional on the registration token hash; drops the DEDUPE mapping (metadata changed)."""
         expires = now + self._idle
         added = self._move_count(record.client_id, record.expires_at, expires)
         sets = ["metadata = :m", "token_endpoint_auth_method = :a", "last_used_at = :now", "#ttl = :ttl"]
         removes = ["dedupe_key"]  # updated metadata no longer matches the dedupe key
         values: dict[str, Any] = {
-            ":m": {"S": json.dumps(record.metadata, separators=(",", ":"))},
+            ":m": {"S": CLIENTS.values(ClientItem.of(record), ("metadata",))["metadata"]},
             ":a": {"S": record.token_endpoint_auth_method},
             ":now": {"N": str(now)},
             ":ttl": {"N": str(expires)},
@@ -369,6 +381,7 @@ class DynamoClientStore(DynamoClientReader):
         return replace(record, dedupe_key=None, last_used_at=now, expires_at=expires)
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        """Conditional ``DeleteItem``; uncounts the client and drops its DEDUPE mapping."""
         try:
             with dependency_call("delete client"):
                 resp = self._ddb.delete_item(
@@ -385,6 +398,7 @@ class DynamoClientStore(DynamoClientReader):
         return True
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:
+        """At most once a day (conditional on ``last_used_at``), as ``ClientStore.touch``."""
         if now - record.last_used_at < TOUCH_INTERVAL:
             return record
         expires = now + self._idle

@@ -16,10 +16,12 @@ CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values as DynamoDB ``AttributeValue``s (``attribute_values.serialize``); None ones are left out."""
     return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item's ``AttributeValue``s as plain values (numbers as ``Decimal``, binary as ``bytes``)."""
     return {k: deserialize(v) for k, v in item.items()}
 
 
@@ -51,7 +53,9 @@ def transact(
     A cancellation because a condition failed raises the exception paired with the first
     index of ``losers`` whose condition failed (else ``ConditionFailed``); any other failure
     (throttling, a conflicting transaction, the network) is a ``DependencyError``, after which
-    nothing was written and the request is safe to retry.
+    nothing was written and the request is safe to retry. The one decoder of
+    ``TransactionCanceledException`` (DynamoDB API reference, "TransactWriteItems":
+    ``CancellationReasons`` are in item order).
     """
     try:
         ddb.transact_write_items(TransactItems=list(items))
@@ -86,11 +90,10 @@ class DynamoTable:
         return self._client or aws.dynamodb()
 
     def _put_new(self, item: dict[str, Any], what: str) -> None:
-        """Put ``item`` unless an item with its ``pk`` exists (else ``ConditionFailed``)."""
+        """Put ``item`` (``AttributeValue``s, e.g. ``ItemKind.to_item``) unless an item with its
+        ``pk`` exists (else ``ConditionFailed``); ``DependencyError`` on any other failure."""
         with dependency_call(what):
-            self._ddb.put_item(
-                TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
-            )
+            self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def _update_if(self, pk: str, what: str, **update: Any) -> bool:
         """Conditional ``UpdateItem`` of the item with this ``pk``; False when its condition fails.

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.redirect_uris import RedirectMatcher
-from functions.core.platform.ddb import DynamoTable, dependency_call, to_item
+from functions.core.platform.ddb import DynamoTable, dependency_call
+from functions.core.platform.items import ItemKind, stored
 
 CONSENT_PREFIX: Final = "CONSENT#"
 # Bound on the remembered redirect URIs of one (user, client); the oldest are forgotten first
@@ -28,17 +29,23 @@ MAX_CONSENTED_REDIRECTS: Final = 20
 
 @dataclass(frozen=True)
 class Consent:
-    sub: str
-    client_id: str
-    scopes: frozenset[str]
-    created_at: int
-    last_used_at: int
-    expires_at: int  # last use + GRANT_LIFETIME_DAYS; also the TTL
+    """What a user approved for one client; times in epoch seconds.
+
+    ``expires_at`` (last use + GRANT_LIFETIME_DAYS) is stored only as the item's ``ttl``.
+    """
+
+    sub: str = stored()
+    client_id: str = stored()
+    scopes: frozenset[str] = stored(absent=frozenset())
+    created_at: int = stored()
+    last_used_at: int = stored()
+    expires_at: int = stored(name="ttl")
     # Redirect URIs the user approved for this client, oldest first. Empty (an item written
     # before this attribute existed) approves none: the consent page is shown again.
-    redirect_uris: tuple[str, ...] = ()
+    redirect_uris: tuple[str, ...] = stored(())
 
     def is_live(self, now: float) -> bool:
+        """Not expired at ``now`` (epoch seconds)."""
         return now < self.expires_at
 
     def covers(self, scopes: Iterable[str], now: float) -> bool:
@@ -111,73 +118,48 @@ def _is_ip_literal(host: str) -> bool:
 
 
 def consent_key(sub: str, client_id: str) -> str:
+    """The ``pk`` of the consent of ``sub`` for ``client_id``."""
     # CIMD client ids are long URLs: the key holds their hash (docs/storage-schema.md).
     return f"{CONSENT_PREFIX}{sub}#{hashlib.sha256(client_id.encode()).hexdigest()}"
 
 
-def consent_item(consent: Consent) -> dict[str, Any]:
-    """The ``CONSENT#`` item of ``consent`` (plain values, for ``ddb.to_item``)."""
-    return {
-        "pk": consent_key(consent.sub, consent.client_id),
-        "kind": "consent",
-        "sub": consent.sub,
-        "client_id": consent.client_id,
-        "scopes": sorted(consent.scopes),
-        "redirect_uris": list(consent.redirect_uris),  # ordered, oldest first
-        "created_at": consent.created_at,
-        "last_used_at": consent.last_used_at,
-        "ttl": consent.expires_at,
-    }
-
-
-def consent_from_item(item: Mapping[str, Any]) -> Consent:
-    """The ``Consent`` of a deserialized ``CONSENT#`` item (or its projection in a grants-table index)."""
-    return Consent(
-        sub=str(item["sub"]),
-        client_id=str(item["client_id"]),
-        scopes=frozenset(str(s) for s in item.get("scopes", [])),
-        created_at=int(item["created_at"]),
-        last_used_at=int(item["last_used_at"]),
-        expires_at=int(item["ttl"]),
-        redirect_uris=tuple(str(u) for u in item.get("redirect_uris", [])),
-    )
+CONSENTS: Final = ItemKind(Consent, kind="consent", key=lambda c: consent_key(c.sub, c.client_id))
 
 
 class ConsentRepository(Protocol):
-    def get(self, sub: str, client_id: str) -> Consent | None: ...
-
-    def put(self, consent: Consent) -> None: ...
-
-    def delete(self, sub: str, client_id: str) -> None: ...
-
-
-class InMemoryConsentRepository:
-    def __init__(self) -> None:
-        self.items: dict[str, Consent] = {}
+    """Remembered consent per (user ``sub``, ``client_id``); storage failures are ``DependencyError``."""
 
     def get(self, sub: str, client_id: str) -> Consent | None:
-        return self.items.get(consent_key(sub, client_id))
+        """The remembered consent, expired or not (callers check ``is_live``), or None."""
+        ...
 
     def put(self, consent: Consent) -> None:
-        self.items[consent_key(consent.sub, consent.client_id)] = consent
+        """Store ``consent``, replacing the previous one (unconditional)."""
+        ...
 
     def delete(self, sub: str, client_id: str) -> None:
-        self.items.pop(consent_key(sub, client_id), None)
+        """Forget the consent (idempotent)."""
+        ...
 
 
 class DynamoConsentRepository(DynamoTable):
+    """``ConsentRepository`` on DynamoDB (``CONSENT#`` items, docs/storage-schema.md)."""
+
     def get(self, sub: str, client_id: str) -> Consent | None:
+        """Strongly consistent read; an item whose ``sub``/``client_id`` differ is None."""
         item = self._get(consent_key(sub, client_id), "read consent")
         if item is None:
             return None
         if item.get("sub") != sub or item.get("client_id") != client_id:
             return None  # a hash collision would be astronomically unlikely; never trust it anyway
-        return consent_from_item(item)
+        return CONSENTS.from_item(item)
 
     def put(self, consent: Consent) -> None:
+        """Unconditional ``PutItem`` of the ``CONSENT#`` item."""
         with dependency_call("save consent"):
-            self._ddb.put_item(TableName=self._table, Item=to_item(consent_item(consent)))
+            self._ddb.put_item(TableName=self._table, Item=CONSENTS.to_item(consent))
 
     def delete(self, sub: str, client_id: str) -> None:
+        """``DeleteItem`` of the ``CONSENT#`` item (idempotent)."""
         with dependency_call("delete consent"):
             self._ddb.delete_item(TableName=self._table, Key={"pk": {"S": consent_key(sub, client_id)}})

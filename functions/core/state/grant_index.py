@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 from functions.core.platform.ddb import DynamoTable, dependency_call, from_item
 from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER, IndexSpec
-from functions.core.state.consent import Consent, consent_from_item
-from functions.core.state.grants import Grant, grant_from_item
+from functions.core.state.consent import CONSENTS, Consent
+from functions.core.state.grants import GRANTS, Grant
 
 IndexedKind = Literal["grant", "consent"]
 
@@ -38,19 +38,19 @@ class DynamoGrantIndex(DynamoTable):
 
         Raises ``DependencyError`` (503) when DynamoDB fails.
         """
-        return [grant_from_item(item) for item in self._query(GRANTS_BY_USER, sub, "grant")]
+        return [GRANTS.from_item(item) for item in self._query(GRANTS_BY_USER, sub, "grant")]
 
     def grants_of_client(self, client_id: str) -> list[Grant]:
         """Every ``GRANT#`` item of the OAuth client ``client_id``, any status. Raises ``DependencyError``."""
-        return [grant_from_item(item) for item in self._query(GRANTS_BY_CLIENT, client_id, "grant")]
+        return [GRANTS.from_item(item) for item in self._query(GRANTS_BY_CLIENT, client_id, "grant")]
 
     def consents_of_user(self, sub: str) -> list[Consent]:
         """Every remembered consent of ``sub`` (``CONSENT#`` items). Raises ``DependencyError``."""
-        return [consent_from_item(item) for item in self._query(GRANTS_BY_USER, sub, "consent")]
+        return [CONSENTS.from_item(item) for item in self._query(GRANTS_BY_USER, sub, "consent")]
 
     def consents_of_client(self, client_id: str) -> list[Consent]:
         """Every remembered consent given to ``client_id``. Raises ``DependencyError``."""
-        return [consent_from_item(item) for item in self._query(GRANTS_BY_CLIENT, client_id, "consent")]
+        return [CONSENTS.from_item(item) for item in self._query(GRANTS_BY_CLIENT, client_id, "consent")]
 
     def _query(self, index: IndexSpec, key: str, kind: IndexedKind) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.platform.ddb import ConditionFailed, DynamoTable, dependency_call
+from functions.core.platform.ddb import DynamoTable, dependency_call
+from functions.core.platform.items import ItemKind, stored
 
 # pending: recorded at consent, until its code is redeemed (expires with the code);
 # active: redeemed, lives GRANT_LIFETIME_DAYS; revoked: ended (docs/storage-schema.md).
@@ -29,26 +30,33 @@ GRANT_PREFIX: Final = "GRANT#"
 
 @dataclass(frozen=True)
 class Grant:
-    grant_id: str  # the upstream session's origin_jti
-    sub: str
-    client_id: str  # the (virtual) OAuth client the user authorized
-    scopes: frozenset[str]  # kit scope names the user granted
-    created_at: int
-    expires_at: int  # epoch seconds; also the DynamoDB TTL attribute
-    status: GrantStatus = "active"
-    username: str = ""
-    email: str = ""
-    revoked_at: int | None = None
-    revoked_reason: str | None = None
-    last_used_at: int | None = None
+    """One approved authorization (one Cognito sign-in session); times in epoch seconds.
+
+    ``expires_at`` is also the item's TTL. An unknown stored ``status`` reads as revoked
+    (fail closed); absent ``username``/``email`` read as "".
+    """
+
+    grant_id: str = stored()  # the upstream session's origin_jti
+    sub: str = stored()
+    client_id: str = stored()  # the (virtual) OAuth client the user authorized
+    scopes: frozenset[str] = stored(omit_empty=True, absent=frozenset())  # kit scope names of the current session
+    created_at: int = stored()
+    expires_at: int = stored()
+    status: GrantStatus = stored("active", unknown="revoked")
+    username: str = stored("", omit_empty=True)
+    email: str = stored("", omit_empty=True)
+    revoked_at: int | None = stored(None)
+    revoked_reason: str | None = stored(None)
+    last_used_at: int | None = stored(None)
     # Cognito's refresh token for this session: KMS ciphertext bound to the grant
     # (context {"kit": "upstream-token", "grant": grant_id}); never plaintext.
-    upstream_refresh: bytes | None = None
+    upstream_refresh: bytes | None = stored(None)
     # SHA-256 of the newest kit refresh token of the grant (the chain head), which a
     # revocation marks revoked; None before the code is redeemed.
-    refresh_head: str | None = None
+    refresh_head: str | None = stored(None)
 
     def is_active(self, now: float) -> bool:
+        """Active and not expired at ``now`` (epoch seconds)."""
         return self.status == "active" and now < self.expires_at
 
     @property
@@ -66,6 +74,8 @@ class GrantReader(Protocol):
 
 
 class GrantRepository(GrantReader, Protocol):
+    """Grants for the token function: create, revoke (RFC 7009), forget Cognito's token; ``now`` in epoch s."""
+
     def create(self, grant: Grant) -> None:
         """Store a new grant; raises ``ConditionFailed`` if the id exists."""
         ...
@@ -82,65 +92,25 @@ class GrantRepository(GrantReader, Protocol):
 class GrantStore(GrantRepository, Protocol):
     """What the facade (authorization and token functions) needs on top of the MCP reads."""
 
-    def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None: ...
-
-
-class InMemoryGrantRepository:
-    """Test double with the same semantics as the DynamoDB implementation."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, Grant] = {}
-        self.reads = 0
-        # One lock for every in-memory repository linked to this one (refresh tokens, codes,
-        # transactions): their multi-item writes are atomic like a DynamoDB transaction.
-        self.lock = threading.RLock()
-
-    def get(self, grant_id: str) -> Grant | None:
-        # Under the lock: reads never see half of a transaction (DynamoDB: serializable).
-        with self.lock:
-            self.reads += 1
-            return self.items.get(grant_id)
-
-    def create(self, grant: Grant) -> None:
-        with self.lock:
-            if grant.grant_id in self.items:
-                raise ConditionFailed("create grant")
-            self.items[grant.grant_id] = grant
-
-    def revoke(self, grant_id: str, reason: str, now: int) -> bool:
-        with self.lock:
-            grant = self.items.get(grant_id)
-            if grant is None or grant.status == "revoked":
-                return False
-            self.items[grant_id] = replace(grant, status="revoked", revoked_at=now, revoked_reason=reason)
-            return True
-
-    def forget_upstream(self, grant_id: str) -> None:
-        with self.lock:
-            grant = self.items.get(grant_id)
-            if grant is not None and grant.status == "revoked":
-                self.items[grant_id] = replace(grant, upstream_refresh=None)
-
     def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None:
-        with self.lock:
-            grant = self.items.get(grant_id)
-            if grant is None or grant.status != "active":
-                raise ConditionFailed("touch grant")
-            self.items[grant_id] = replace(
-                grant, last_used_at=now, upstream_refresh=upstream_refresh or grant.upstream_refresh
-            )
+        """Record a use at ``now`` (epoch s) and a rotated upstream refresh token; ``ConditionFailed`` unless active."""
+        ...
 
 
 class DynamoGrantRepository(DynamoTable):
+    """``GrantStore`` on DynamoDB (``GRANT#`` items, docs/storage-schema.md)."""
+
     def get(self, grant_id: str) -> Grant | None:
-        # Strongly consistent: a revocation must be visible on the next uncached read.
+        """The grant (strongly consistent: a revocation is visible on the next uncached read)."""
         item = self._get(GRANT_PREFIX + grant_id, "read grant")
-        return None if item is None else grant_from_item(item)
+        return None if item is None else GRANTS.from_item(item)
 
     def create(self, grant: Grant) -> None:
-        self._put_new(grant_item(grant), "create grant")
+        """Put the ``GRANT#`` item, conditional on its absence (``ConditionFailed``)."""
+        self._put_new(GRANTS.to_item(grant), "create grant")
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
+        """Conditional update ``status IN (active, pending)`` -> revoked; False when it fails."""
         return self._update_if(
             GRANT_PREFIX + grant_id,
             "revoke grant",
@@ -157,6 +127,7 @@ class DynamoGrantRepository(DynamoTable):
         )
 
     def forget_upstream(self, grant_id: str) -> None:
+        """``REMOVE upstream_refresh``, conditional on ``status = revoked``."""
         # A failed condition: gone meanwhile (TTL), nothing left to forget.
         self._update_if(
             GRANT_PREFIX + grant_id,
@@ -185,51 +156,7 @@ class DynamoGrantRepository(DynamoTable):
             )
 
 
-def grant_item(grant: Grant) -> dict[str, Any]:
-    """The ``GRANT#`` item of ``grant`` (plain values; ``ddb.to_item`` drops the None ones)."""
-    return {
-        "pk": GRANT_PREFIX + grant.grant_id,
-        "kind": "grant",
-        "grant_id": grant.grant_id,
-        "sub": grant.sub,
-        "username": grant.username or None,
-        "email": grant.email or None,
-        "client_id": grant.client_id,
-        "scopes": sorted(grant.scopes) or None,  # DynamoDB sets cannot be empty; lists can, but stay uniform
-        "status": grant.status,
-        "created_at": grant.created_at,
-        "expires_at": grant.expires_at,
-        "ttl": grant.expires_at,
-        "revoked_at": grant.revoked_at,
-        "revoked_reason": grant.revoked_reason,
-        "last_used_at": grant.last_used_at,
-        "upstream_refresh": grant.upstream_refresh,
-        "refresh_head": grant.refresh_head,
-    }
-
-
-def grant_from_item(item: Mapping[str, Any]) -> Grant:
-    """The ``Grant`` of a deserialized ``GRANT#`` item (or its projection in a grants-table index)."""
-    return Grant(
-        grant_id=str(item["grant_id"]),
-        sub=str(item["sub"]),
-        username=str(item.get("username", "")),
-        email=str(item.get("email", "")),
-        client_id=str(item["client_id"]),
-        scopes=frozenset(str(s) for s in item.get("scopes", [])),
-        # Unknown states read as revoked (fail closed).
-        status=_STATES.get(str(item.get("status")), "revoked"),
-        created_at=int(item["created_at"]),
-        expires_at=int(item["expires_at"]),
-        revoked_at=int(item["revoked_at"]) if "revoked_at" in item else None,
-        revoked_reason=str(item["revoked_reason"]) if "revoked_reason" in item else None,
-        last_used_at=int(item["last_used_at"]) if "last_used_at" in item else None,
-        upstream_refresh=bytes(item["upstream_refresh"]) if "upstream_refresh" in item else None,
-        refresh_head=str(item["refresh_head"]) if "refresh_head" in item else None,
-    )
-
-
-_STATES: Final[dict[str, GrantStatus]] = {"pending": "pending", "active": "active", "revoked": "revoked"}
+GRANTS: Final = ItemKind(Grant, kind="grant", key=lambda g: GRANT_PREFIX + g.grant_id, ttl_of="expires_at")
 
 
 class CachedGrants:
@@ -251,6 +178,7 @@ class CachedGrants:
         self._lock = threading.Lock()
 
     def get(self, grant_id: str) -> Grant | None:
+        """The grant as read at most ``ttl_seconds`` (monotonic) ago; ``DependencyError`` on a failed read."""
         now = self._clock()
         if self._ttl > 0:
             hit = self._entries.get(grant_id)

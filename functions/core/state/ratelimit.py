@@ -27,13 +27,19 @@ _IP_TEXT: Final = re.compile(r"^[0-9A-Fa-f:.]{2,45}$")
 
 @dataclass(frozen=True)
 class RateDecision:
+    """The answer to one hit: allowed, else the seconds until the window ends (RFC 9110 ``Retry-After``)."""
+
     allowed: bool
     retry_after: int = 0  # seconds until the window resets (when not allowed)
     window: int = 0  # the minute (epoch seconds // 60) the hit was counted in
 
 
 class RateLimiter(Protocol):
-    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision: ...
+    """Fixed one-minute windows per (bucket, source IP)."""
+
+    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
+        """Count one request unless ``limit`` are counted in this minute; ``DependencyError`` on failure."""
+        ...
 
     def refund(self, bucket: str, source_ip: str, window: int) -> None:
         """Give back one hit counted in ``window`` (``RateDecision.window``); best effort:
@@ -41,7 +47,8 @@ class RateLimiter(Protocol):
         ...
 
 
-def _rate_key(bucket: str, source_ip: str, window: int) -> str:
+def rate_key(bucket: str, source_ip: str, window: int) -> str:
+    """The counter's ``pk`` for ``bucket``, the source IP (folded when not IP text) and the minute."""
     return f"{RATE_PREFIX}{bucket}#{_ip_key(source_ip)}#{window}"
 
 
@@ -49,21 +56,25 @@ def _ip_key(source_ip: str) -> str:
     return source_ip if _IP_TEXT.match(source_ip) else "unknown"
 
 
-def _window(now: float) -> tuple[int, int]:
+def rate_window(now: float) -> tuple[int, int]:
+    """(the minute of ``now`` as epoch seconds // 60, seconds until it ends, at least 1)."""
     minute = int(now // WINDOW)
     retry_after = max(1, (minute + 1) * WINDOW - int(now))
     return minute, retry_after
 
 
 class DynamoRateLimiter(DynamoTable):
+    """``RateLimiter`` on the artefacts table (``RATE#`` counters); ``clock`` gives epoch seconds."""
+
     def __init__(self, table: str, client: Any = None, clock: Callable[[], float] = time.time) -> None:
         super().__init__(table, client)
         self._clock = clock
 
     def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
-        minute, retry_after = _window(self._clock())
+        """``ADD count 1`` conditional on ``count < limit``: concurrent hits cannot overshoot."""
+        minute, retry_after = rate_window(self._clock())
         counted = self._update_if(
-            _rate_key(bucket, source_ip, minute),
+            rate_key(bucket, source_ip, minute),
             "rate limit",
             UpdateExpression="ADD #c :one SET #ttl = :ttl, kind = :kind",
             ConditionExpression="attribute_not_exists(#c) OR #c < :limit",
@@ -78,10 +89,11 @@ class DynamoRateLimiter(DynamoTable):
         return RateDecision(True, window=minute) if counted else RateDecision(False, retry_after)
 
     def refund(self, bucket: str, source_ip: str, window: int) -> None:
+        """``ADD count -1`` while ``count > 0`` (see ``RateLimiter.refund``); never raises."""
         try:
             # A failed condition: the window's counter is gone (expired), nothing to give back.
             self._update_if(
-                _rate_key(bucket, source_ip, window),
+                rate_key(bucket, source_ip, window),
                 "rate limit refund",
                 UpdateExpression="ADD #c :minus",
                 # Never below zero, and never creates a counter (the hit wrote it).
@@ -91,24 +103,3 @@ class DynamoRateLimiter(DynamoTable):
             )
         except DependencyError as exc:
             logger.warning("rate limit refund failed", extra={"reason": str(exc)})
-
-
-class InMemoryRateLimiter:
-    """Test double with the same fixed-window semantics."""
-
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
-        self.counts: dict[str, int] = {}
-
-    def hit(self, bucket: str, source_ip: str, limit: int) -> RateDecision:
-        minute, retry_after = _window(self._clock())
-        key = _rate_key(bucket, source_ip, minute)
-        if self.counts.get(key, 0) >= limit:
-            return RateDecision(False, retry_after)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        return RateDecision(True, window=minute)
-
-    def refund(self, bucket: str, source_ip: str, window: int) -> None:
-        key = _rate_key(bucket, source_ip, window)
-        if self.counts.get(key, 0) > 0:
-            self.counts[key] -= 1

@@ -11,18 +11,18 @@ response and for parallel refreshes) a rotated token is answered again with the 
 successor it was rotated to (the successor is derived from it, its hash is recorded as
 ``successor``) and only a new access token: the grace never forks the chain. That re-answer
 is one conditional transaction too, bounded by ``grace_mints`` on the rotated item.
-Item layout: docs/storage-schema.md (``RT#<sha256(refresh token)>``, ``GRANT#``). The
-in-memory twin has the same conditional semantics (atomic under one lock) for unit tests.
+Item layout: docs/storage-schema.md (``RT#<sha256(refresh token)>``, ``GRANT#``), declared
+once by ``RefreshToken`` and ``REFRESH_TOKENS``.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
-from functions.core.platform.ddb import ConditionFailed, DynamoTable, to_item, transact
-from functions.core.state.grants import GRANT_PREFIX, InMemoryGrantRepository
+from functions.core.platform.ddb import ConditionFailed, DynamoTable, transact
+from functions.core.platform.items import ItemKind, stored
+from functions.core.state.grants import GRANT_PREFIX
 
 RT_PREFIX: Final = "RT#"
 
@@ -40,27 +40,36 @@ class GrantInactive(ConditionFailed):
 
 @dataclass(frozen=True)
 class RefreshToken:
-    """A kit refresh token (``RT#<sha256>``); the token itself is never stored."""
+    """A kit refresh token (``RT#<sha256>``); the token itself is never stored. Times: epoch s.
 
-    token_hash: str
-    grant_id: str
-    client_id: str
-    created_at: int
-    expires_at: int
-    status: RefreshStatus = "active"
-    rotated_at: int | None = None
+    An unknown stored ``status`` reads as revoked (fail closed).
+    """
+
+    token_hash: str = stored(key_only=True)
+    grant_id: str = stored()
+    client_id: str = stored()
+    created_at: int = stored()
+    expires_at: int = stored()
+    status: RefreshStatus = stored("active", unknown="revoked")
+    rotated_at: int | None = stored(None)
     # The scope of this refresh token (RFC 6749 section 6): the scope originally granted,
     # carried unchanged through every rotation ("the refresh token scope MUST be identical to
     # that of the refresh token included by the client in the request"). None: an item written
     # before this attribute existed, whose scope is the grant's.
-    scopes: frozenset[str] | None = None
+    scopes: frozenset[str] | None = stored(None)
     # Access tokens minted again from this token after its rotation, within the reuse grace.
-    grace_mints: int = 0
+    grace_mints: int = stored(0, omit_empty=True)
     # SHA-256 of the refresh token this one was rotated to (the chain's next link).
-    successor: str | None = None
+    successor: str | None = stored(None)
 
     def is_live(self, now: float) -> bool:
+        """Not expired at ``now`` (epoch seconds)."""
         return now < self.expires_at
+
+
+REFRESH_TOKENS: Final = ItemKind(
+    RefreshToken, kind="refresh_token", key=lambda t: RT_PREFIX + t.token_hash, ttl_of="expires_at"
+)
 
 
 @dataclass(frozen=True)
@@ -79,9 +88,15 @@ class SessionUpdate:
 
 
 class RefreshTokenRepository(Protocol):
-    def create(self, token: RefreshToken) -> None: ...
+    """Kit refresh tokens (OAuth 2.1 section 4.3.1); times are epoch seconds, storage failures ``DependencyError``."""
 
-    def get(self, token_hash: str) -> RefreshToken | None: ...
+    def create(self, token: RefreshToken) -> None:
+        """Store a new token; ``ConditionFailed`` if its hash exists."""
+        ...
+
+    def get(self, token_hash: str) -> RefreshToken | None:
+        """The token by its SHA-256 hex (strongly consistent), whatever its status, or None."""
+        ...
 
     def mark_revoked(self, token_hash: str, now: int) -> None:
         """Set an existing token's status to ``revoked`` (its grant was revoked); idempotent."""
@@ -109,105 +124,15 @@ class RefreshTokenRepository(Protocol):
         ...
 
 
-class InMemoryRefreshTokenRepository:
-    """Test twin; ``grants`` is the in-memory grant repository the session updates go to."""
-
-    def __init__(self, grants: InMemoryGrantRepository | None = None) -> None:
-        self.items: dict[str, RefreshToken] = {}
-        self.grants = grants
-        self._own_lock = threading.RLock()
-
-    @property
-    def _lock(self) -> threading.RLock:
-        # Shared with the linked grants: a rotation and a revocation exclude each other.
-        return self.grants.lock if self.grants is not None else self._own_lock
-
-    def create(self, token: RefreshToken) -> None:
-        with self._lock:
-            if token.token_hash in self.items:
-                raise ConditionFailed("create refresh token")
-            self.items[token.token_hash] = token
-
-    def get(self, token_hash: str) -> RefreshToken | None:
-        with self._lock:  # serializable with the transactions, as a DynamoDB GetItem
-            return self.items.get(token_hash)
-
-    def mark_revoked(self, token_hash: str, now: int) -> None:
-        with self._lock:
-            token = self.items.get(token_hash)
-            if token is not None:
-                self.items[token_hash] = replace(token, status="revoked")
-
-    def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
-        with self._lock:
-            old = self.items.get(old_hash)
-            self._check_session(session)
-            if old is None or old.status != "active" or new.token_hash in self.items:
-                raise TokenSpent("rotate refresh token")
-            self.items[old_hash] = replace(old, status="rotated", rotated_at=now, successor=new.token_hash)
-            self.items[new.token_hash] = new
-            self._record(session, new.token_hash)
-
-    def reissue_in_grace(
-        self, old_hash: str, *, successor: str, rotated_since: int, max_mints: int, session: SessionUpdate | None
-    ) -> None:
-        with self._lock:
-            old = self.items.get(old_hash)
-            self._check_session(session)
-            if (
-                old is None
-                or old.status != "rotated"
-                or old.successor != successor
-                or old.rotated_at is None
-                or old.rotated_at < rotated_since
-                or old.grace_mints >= max_mints
-            ):
-                raise TokenSpent("reissue in grace")
-            self.items[old_hash] = replace(old, grace_mints=old.grace_mints + 1)
-            self._record(session, None)
-
-    def _check_session(self, session: SessionUpdate | None) -> None:
-        if session is None:
-            return
-        grant = self.grants.items.get(session.grant_id) if self.grants is not None else None
-        if grant is None or grant.status != "active":
-            raise GrantInactive("record refresh on grant")
-
-    def _record(self, session: SessionUpdate | None, head: str | None) -> None:
-        if session is not None and self.grants is not None:
-            grant = self.grants.items[session.grant_id]
-            self.grants.items[session.grant_id] = replace(
-                grant,
-                scopes=session.scopes,
-                last_used_at=session.used_at,
-                upstream_refresh=session.upstream_refresh or grant.upstream_refresh,
-                refresh_head=head or grant.refresh_head,
-            )
-
-
-def refresh_token_item(token: RefreshToken) -> dict[str, Any]:
-    """The ``RT#`` item of ``token`` (plain values; ``ddb.to_item`` drops the None ones)."""
-    return {
-        "pk": RT_PREFIX + token.token_hash,
-        "kind": "refresh_token",
-        "grant_id": token.grant_id,
-        "client_id": token.client_id,
-        "status": token.status,
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "rotated_at": token.rotated_at,
-        "scopes": None if token.scopes is None else sorted(token.scopes),
-        "grace_mints": token.grace_mints or None,
-        "successor": token.successor,
-        "ttl": token.expires_at,
-    }
-
-
 class DynamoRefreshTokenRepository(DynamoTable):
+    """``RefreshTokenRepository`` on DynamoDB (``RT#`` items, docs/storage-schema.md)."""
+
     def create(self, token: RefreshToken) -> None:
-        self._put_new(refresh_token_item(token), "create refresh token")
+        """Put the ``RT#`` item, conditional on its absence (``ConditionFailed``)."""
+        self._put_new(REFRESH_TOKENS.to_item(token), "create refresh token")
 
     def mark_revoked(self, token_hash: str, now: int) -> None:
+        """Conditional update to ``revoked`` (``revoked_at`` kept if set); a gone item is left alone."""
         # A failed condition: gone (TTL), nothing to mark.
         self._update_if(
             RT_PREFIX + token_hash,
@@ -219,23 +144,12 @@ class DynamoRefreshTokenRepository(DynamoTable):
         )
 
     def get(self, token_hash: str) -> RefreshToken | None:
+        """The token by its SHA-256 hex (strongly consistent read), or None."""
         item = self._get(RT_PREFIX + token_hash, "read refresh token")
-        if item is None:
-            return None
-        return RefreshToken(
-            token_hash=token_hash,
-            grant_id=str(item["grant_id"]),
-            client_id=str(item["client_id"]),
-            created_at=int(item["created_at"]),
-            expires_at=int(item["expires_at"]),
-            status=_STATES.get(str(item.get("status")), "revoked"),
-            rotated_at=int(item["rotated_at"]) if "rotated_at" in item else None,
-            scopes=frozenset(str(s) for s in item["scopes"]) if "scopes" in item else None,
-            grace_mints=int(item.get("grace_mints", 0)),
-            successor=str(item["successor"]) if "successor" in item else None,
-        )
+        return None if item is None else REFRESH_TOKENS.from_item(item, token_hash=token_hash)
 
     def rotate(self, old_hash: str, new: RefreshToken, now: int, session: SessionUpdate | None = None) -> None:
+        """One ``TransactWriteItems`` (see ``RefreshTokenRepository.rotate``)."""
         # OAuth 2.1 section 4.3.1: one transaction, so the old token is spent exactly when the
         # new one exists; of N concurrent refreshes with one token exactly one wins.
         self._transact(
@@ -259,6 +173,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
     def reissue_in_grace(
         self, old_hash: str, *, successor: str, rotated_since: int, max_mints: int, session: SessionUpdate | None
     ) -> None:
+        """One ``TransactWriteItems`` (see ``RefreshTokenRepository.reissue_in_grace``)."""
         # RFC 9700 section 4.14.2: the grace is checked and counted by the same conditional
         # write that records the refresh, so parallel retries cannot exceed ``max_mints``.
         self._transact(
@@ -294,7 +209,7 @@ class DynamoRefreshTokenRepository(DynamoTable):
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": to_item(refresh_token_item(new)),
+                        "Item": REFRESH_TOKENS.to_item(new),
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
                 }
@@ -306,9 +221,6 @@ class DynamoRefreshTokenRepository(DynamoTable):
         if session is not None:
             losers.insert(0, (len(items) - 1, GrantInactive))
         transact(self._ddb, items, what, losers)
-
-
-_STATES: Final[dict[str, RefreshStatus]] = {"active": "active", "rotated": "rotated", "revoked": "revoked"}
 
 
 def _session_update(session: SessionUpdate, head: str | None) -> dict[str, Any]:

@@ -1,40 +1,44 @@
-"""TXN#, CODE#, RT#, CONSENT# and grant touch: DynamoDB (moto, in process) and in-memory twins
-behave the same; every transition is conditional on the previous state."""
+"""Pending authorization requests (TXN#), authorization codes (CODE#), RT#, CONSENT# and
+grants: DynamoDB (moto, in process) and the in-memory twins (tests/fakes/state.py) behave the
+same on the same scenarios; every transition is conditional on the previous state."""
 
 from __future__ import annotations
 
 import time
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from functions.core.platform.ddb import ConditionFailed
-from functions.core.state.artefacts import (
+from functions.core.state.codes import AuthorizationCode, CodeSpent, DynamoAuthorizationCodeRepository, Redemption
+from functions.core.state.consent import Consent, DynamoConsentRepository, consent_key
+from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.pending_requests import (
+    CALLBACK,
+    PENDING_REQUESTS,
     Approval,
-    CallbackResult,
-    Code,
-    CodeSpent,
     DuplicateGrant,
-    DynamoCodeRepository,
-    DynamoTxnRepository,
-    Redemption,
-    Txn,
+    DynamoPendingRequestRepository,
+    PendingAuthorizationRequest,
 )
-from functions.core.state.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
-from functions.core.state.consent import Consent, DynamoConsentRepository, InMemoryConsentRepository, consent_key
-from functions.core.state.grants import DynamoGrantRepository, InMemoryGrantRepository
 from functions.core.state.refresh_tokens import (
     DynamoRefreshTokenRepository,
     GrantInactive,
-    InMemoryRefreshTokenRepository,
     RefreshToken,
     SessionUpdate,
     TokenSpent,
+)
+from tests.fakes.dynamodb import in_process_tables
+from tests.fakes.state import (
+    InMemoryCodeRepository,
+    InMemoryConsentRepository,
+    InMemoryGrantRepository,
+    InMemoryPendingRequestRepository,
+    InMemoryRefreshTokenRepository,
 )
 from tests.helpers import grant
 
@@ -44,21 +48,10 @@ NOW = int(time.time())
 @contextmanager
 def dynamo_repositories(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     """Every repository on moto's in-process DynamoDB, plus the raw client as ``ddb``."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        for name in ("artefacts", "grants"):
-            ddb.create_table(
-                TableName=name,
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+    with in_process_tables(monkeypatch, "artefacts", "grants") as ddb:
         yield {
-            "txns": DynamoTxnRepository("artefacts", ddb, grants_table="grants"),
-            "codes": DynamoCodeRepository("artefacts", ddb, grants_table="grants"),
+            "txns": DynamoPendingRequestRepository("artefacts", ddb, grants_table="grants"),
+            "codes": DynamoAuthorizationCodeRepository("artefacts", ddb, grants_table="grants"),
             "rts": DynamoRefreshTokenRepository("grants", ddb),
             "consents": DynamoConsentRepository("grants", ddb),
             "grants": DynamoGrantRepository("grants", ddb),
@@ -71,7 +64,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     if request.param == "memory":
         grants = InMemoryGrantRepository()
         txns, codes, rts, consents = (
-            InMemoryTxnRepository(),
+            InMemoryPendingRequestRepository(),
             InMemoryCodeRepository(),
             InMemoryRefreshTokenRepository(grants),
             InMemoryConsentRepository(),
@@ -91,7 +84,7 @@ def dynamo(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         yield repositories
 
 
-def txn(**kw: Any) -> Txn:
+def txn(**kw: Any) -> PendingAuthorizationRequest:
     values: dict[str, Any] = {
         "txn_id": "t1",
         "client_id": "c",
@@ -104,10 +97,24 @@ def txn(**kw: Any) -> Txn:
         "expires_at": NOW + 600,
     }
     values.update(kw)
-    return Txn(**values)
+    return PendingAuthorizationRequest(**values)
 
 
-RESULT = CallbackResult("sub", "alice", "a@example.com", ("editors",), "origin", ("notes:read",), b"\x01\x02", "h")
+def signed_in(**kw: Any) -> PendingAuthorizationRequest:
+    """``txn()`` as the Cognito callback fills it in."""
+    values: dict[str, Any] = {
+        "sub": "sub",
+        "username": "alice",
+        "email": "a@example.com",
+        "groups": ("editors",),
+        "origin_jti": "origin",
+        "allowed_scopes": ("notes:read",),
+        "upstream_tokens": b"\x01\x02",
+        "csrf_hash": "h",
+        "status": "authenticated",
+    }
+    values.update(kw)
+    return txn(**values)
 
 
 def test_txn_lifecycle(backend: dict[str, Any]) -> None:
@@ -119,9 +126,9 @@ def test_txn_lifecycle(backend: dict[str, Any]) -> None:
     assert repo.get("nope") is None
     with pytest.raises(ConditionFailed):
         repo.decide("t1", expected="authenticated", csrf_hash=None, now=NOW)  # not yet authenticated
-    repo.authenticate("t1", RESULT, NOW)
+    repo.authenticate(signed_in(), NOW)
     with pytest.raises(ConditionFailed):
-        repo.authenticate("t1", RESULT, NOW)  # the callback runs once
+        repo.authenticate(signed_in(), NOW)  # the callback runs once
     got = repo.get("t1")
     assert got.status == "authenticated" and got.upstream_tokens == b"\x01\x02" and got.groups == ("editors",)
     assert (got.sub, got.username, got.email, got.origin_jti, got.csrf_hash) == (
@@ -143,12 +150,12 @@ def test_expired_txn_cannot_move(backend: dict[str, Any]) -> None:
     repo = backend["txns"]
     repo.create(txn(expires_at=NOW - 1))
     with pytest.raises(ConditionFailed):
-        repo.authenticate("t1", RESULT, NOW)
+        repo.authenticate(signed_in(), NOW)
     with pytest.raises(ConditionFailed):
         repo.decide("t1", expected="pending", csrf_hash=None, now=NOW)
 
 
-def _code(**kw: Any) -> Code:
+def _code(**kw: Any) -> AuthorizationCode:
     values: dict[str, Any] = {
         "code_hash": "h1",
         "client_id": "c",
@@ -163,7 +170,7 @@ def _code(**kw: Any) -> Code:
         "expires_at": NOW + 60,
     }
     values.update(kw)
-    return Code(**values)
+    return AuthorizationCode(**values)
 
 
 def test_code_is_redeemed_once_with_its_grant_and_refresh_token(backend: dict[str, Any]) -> None:
@@ -205,7 +212,7 @@ def test_a_code_of_an_inactive_grant_is_not_spent(backend: dict[str, Any], statu
 def test_approval_is_one_transaction(backend: dict[str, Any]) -> None:
     txns, codes, grants, consents = backend["txns"], backend["codes"], backend["grants"], backend["consents"]
     txns.create(txn())
-    txns.authenticate("t1", RESULT, NOW)
+    txns.authenticate(signed_in(), NOW)
     consent = Consent("sub", "c", frozenset({"notes:read"}), NOW, NOW, NOW + 100, ("https://a/cb",))
     approval = Approval(grant(status="pending", expires_at=NOW + 60), _code(), consent)
     with pytest.raises(ConditionFailed):  # wrong CSRF: nothing written
@@ -332,3 +339,33 @@ def test_dynamo_items_follow_the_schema(dynamo: dict[str, Any]) -> None:
     assert rt["kind"] == {"S": "refresh_token"} and rt["ttl"] == {"N": str(NOW + 100)}
     g = ddb.get_item(TableName="grants", Key={"pk": {"S": "GRANT#origin-alice"}})["Item"]
     assert g["upstream_refresh"] == {"B": b"ct"}
+
+
+def _distinct(name: str, hint: Any) -> Any:
+    """A value of ``hint``'s type that no default equals, derived from the field name."""
+    args = typing.get_args(hint)
+    if type(None) in args:
+        hint = next(a for a in args if a is not type(None))
+    if hint is bytes:
+        return name.encode()
+    if typing.get_origin(hint) is tuple:
+        return (name, name + "-2")
+    return name
+
+
+def test_authenticate_stores_every_callback_field(backend: dict[str, Any]) -> None:
+    """Whatever fields the callback declares, each is written and read back, on both backends."""
+    hints = typing.get_type_hints(PendingAuthorizationRequest)
+    filled = {f: _distinct(f, hints[f]) for f in PENDING_REQUESTS.phase_fields(CALLBACK)}
+    repo = backend["txns"]
+    repo.create(txn())
+    repo.authenticate(txn(status="authenticated", **filled), NOW)
+    assert repo.get("t1") == txn(status="authenticated", **filled)
+
+
+def test_authenticate_changes_nothing_but_the_callback_fields(backend: dict[str, Any]) -> None:
+    repo = backend["txns"]
+    repo.create(txn())
+    repo.authenticate(signed_in(client_id="other", redirect_uri="https://evil/cb", scopes=("x",)), NOW)
+    got = repo.get("t1")
+    assert (got.client_id, got.redirect_uri, got.scopes) == ("c", "https://a/cb", ("notes:read",))

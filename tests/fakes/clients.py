@@ -1,7 +1,8 @@
 """The in-memory twin of ``DynamoClientStore``: the same items and conditions, in a dict.
 
-For unit tests; the item layout is functions/core/clients/store.py's (docs/storage-schema.md,
-clients table).
+For tests; the items are functions/core/clients/store.py's declarations (``CLIENTS``,
+``DEDUPES``) as plain values. tests/unit/test_client_store_parity.py runs the same scenarios
+on both.
 """
 
 from __future__ import annotations
@@ -12,18 +13,30 @@ from typing import Any
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.store import (
     CLIENT_PREFIX,
+    CLIENTS,
     DAY,
     DEDUPE_PREFIX,
+    DEDUPES,
     TOUCH_INTERVAL,
+    ClientItem,
     ClientLimitReached,
     DedupeConflict,
-    client_item,
-    dedupe_item,
+    DedupeItem,
     record_from_item,
     with_registration_token,
 )
 from functions.core.clients.store_count import bucket_seconds, counter_key, live_counter_keys
 from functions.core.platform.errors import DependencyError
+
+
+def client_item(record: ClientRecord) -> dict[str, Any]:
+    """The ``CLIENT#`` item of ``record`` as plain values."""
+    return CLIENTS.plain(ClientItem.of(record))
+
+
+def dedupe_item(record: ClientRecord) -> dict[str, Any]:
+    """The ``DEDUPE#`` item of ``record`` as plain values."""
+    return DEDUPES.plain(DedupeItem(str(record.dedupe_key), record.client_id, record.expires_at))
 
 
 class InMemoryClientStore:
@@ -67,7 +80,7 @@ class InMemoryClientStore:
         item = self.items.get(CLIENT_PREFIX + client_id)
         if item is None:
             return None
-        record = record_from_item({k: v for k, v in item.items() if v is not None})
+        record = record_from_item(item)
         return record if record.expires_at > now else None
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
@@ -114,7 +127,7 @@ class InMemoryClientStore:
             "registration_access_token_hash": old["registration_access_token_hash"],
             "client_id_issued_at": old["client_id_issued_at"],
         }
-        self._drop_dedupe(record_from_item({k: v for k, v in old.items() if v is not None}))
+        self._drop_dedupe(record_from_item(old))
         return updated
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:

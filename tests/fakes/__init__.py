@@ -1,0 +1,1 @@
+"""In-memory twins of the kit's DynamoDB repositories: test doubles, not shipped."""
