@@ -23,13 +23,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions.authorization.flow import AuthorizationService
-from functions.authorization.web import Answer
 from functions.core.clients.records import ClientRecord
 from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.upstream import CiphertextRejected, StaticSecret, UpstreamInvalidGrant, UpstreamTokens
 from functions.core.platform.crypto import s256, sha256_hex
 from functions.core.platform.errors import DependencyError
+from functions.core.platform.http import Answer
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.artefacts_memory import InMemoryCodeRepository, InMemoryTxnRepository
 from functions.core.state.consent import InMemoryConsentRepository

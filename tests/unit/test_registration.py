@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -21,7 +21,7 @@ from functions.core.platform.errors import DependencyError
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import RegistrationSettings
 from functions.core.state.ratelimit import InMemoryRateLimiter
-from functions.registration.app import build_app
+from functions.registration.api import make_handler
 from functions.registration.service import DEDUPE_RATE_FACTOR, RegistrationService
 from local.gateway import build_event
 from tests.helpers import BASE_URL, CLAUDE_METADATA, FakeContext
@@ -83,10 +83,10 @@ class Kit:
         self.store = InMemoryClientStore(idle_days=self.settings.client_idle_days)
         self.limiter = InMemoryRateLimiter(clock=lambda: self.now)
         self.service = RegistrationService(self.settings, self.store, self.limiter, clock=lambda: self.now)
-        self.app = build_app(self.service)
+        self.app = make_handler(lambda: self.service)
 
     def call(self, method: str, path: str, **kw: Any) -> Reply:
-        result = self.app.resolve(event(method, path, **kw), cast(Any, FakeContext()))
+        result = self.app(event(method, path, **kw), FakeContext())
         headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         for k, values in (result.get("multiValueHeaders") or {}).items():
             headers[k.lower()] = ",".join(values)
@@ -463,7 +463,7 @@ def test_invalid_update_changes_nothing(kit: Kit, change: dict[str, Any], error:
 def _raw_call(kit: Kit, method: str, path: str, token: str, body: str, b64: bool = False) -> Reply:
     ev = event(method, path, headers={"authorization": f"Bearer {token}"})
     ev["body"], ev["isBase64Encoded"] = body, b64
-    result = kit.app.resolve(ev, cast(Any, FakeContext()))
+    result = kit.app(ev, FakeContext())
     return Reply(int(result["statusCode"]), {}, str(result.get("body") or ""))
 
 
@@ -524,7 +524,7 @@ def test_hostile_registration_bodies_get_rfc7591_errors(kit: Kit) -> None:
     for body, b64 in (("!!not base64", True), ("/+4A", True), ('{"redirect_uris": ["\\ud800"]}', False)):
         ev = event("POST", "/register")
         ev["body"], ev["isBase64Encoded"] = body, b64
-        result = kit.app.resolve(ev, cast(Any, FakeContext()))
+        result = kit.app(ev, FakeContext())
         assert 400 <= int(result["statusCode"]) < 500 and json.loads(result["body"])["error"], result
     assert_nothing_stored(kit)
 
@@ -602,13 +602,13 @@ class BrokenLimiter(InMemoryRateLimiter):
 
 def test_dependency_failures_answer_503(kit: Kit) -> None:
     kit.service = RegistrationService(kit.settings, BrokenStore(), kit.limiter, clock=lambda: kit.now)
-    kit.app = build_app(kit.service)
+    kit.app = make_handler(lambda: kit.service)
     for reply in (kit.register(PUBLIC), kit.manage("GET", "A" * 22, "token")):
         assert reply.status == 503
         assert reply.headers["retry-after"] == "5"
         assert reply.json["error"] == "temporarily_unavailable"
     kit.service = RegistrationService(kit.settings, kit.store, BrokenLimiter(), clock=lambda: kit.now)
-    kit.app = build_app(kit.service)
+    kit.app = make_handler(lambda: kit.service)
     assert kit.register(PUBLIC).status == 503
     assert_nothing_stored(kit)
 
@@ -630,7 +630,7 @@ def test_a_503_gives_back_its_rate_limit_hit(meta: dict[str, Any]) -> None:
     """RFC 9110 section 15.6.4: the retry a 503 invites is not refused as over the limit."""
     kit = Kit(registration_rate_per_minute=1)
     kit.service = RegistrationService(kit.settings, FailingOnceStore(idle_days=30), kit.limiter, lambda: kit.now)
-    kit.app = build_app(kit.service)
+    kit.app = make_handler(lambda: kit.service)
     assert kit.register(meta).status == 503
     assert kit.register(meta).status == 201
     assert kit.register({**meta, "client_name": "another"}).status == 429  # the limit still holds
