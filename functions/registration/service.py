@@ -150,6 +150,12 @@ def _bearer(authorization: str | None) -> str:
 
 
 class RegistrationService:
+    """RFC 7591 registration and RFC 7592 client configuration; ``clock`` gives epoch seconds.
+
+    Every operation returns the ``Answer`` to send or raises ``RegistrationError`` (an
+    ``InvalidRegistrationToken`` 401 among them) or ``DependencyError`` (503, safe to retry).
+    """
+
     def __init__(
         self,
         settings: RegistrationSettings,
@@ -165,6 +171,7 @@ class RegistrationService:
     # ----- shaping --------------------------------------------------------------------
 
     def client_uri(self, client_id: str) -> str:
+        """RFC 7592 section 3: the client configuration endpoint of ``client_id``."""
         return f"{self._settings.base_url}{REGISTRATION_PATH}/{client_id}"
 
     def _information(self, record: ClientRecord, issued: Issued, status: int) -> Answer:
@@ -189,6 +196,8 @@ class RegistrationService:
     # ----- RFC 7591: POST /register ----------------------------------------------------
 
     def register(self, body: str | None, content_type: str | None, source_ip: str) -> Answer:
+        """RFC 7591 section 3: register the client metadata in ``body`` (201), de-duplicating
+        identical public registrations; ``source_ip`` is charged against the rate limit."""
         if not self._settings.registration_policy.offers_registration:
             raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
@@ -317,11 +326,13 @@ class RegistrationService:
             raise RegistrationError("access_denied", SHARED_READ_ONLY, 403)
 
     def read(self, client_id: str, authorization: str | None) -> Answer:
+        """RFC 7592 section 2.1: the client information response (200)."""
         record, token = self._authorize(client_id, authorization)
         # The presented token is still valid: return it rather than rotate on a read.
         return self._information(record, Issued(token), 200)
 
     def update(self, client_id: str, authorization: str | None, body: str | None, content_type: str | None) -> Answer:
+        """RFC 7592 section 2.2: replace the metadata of a confidential client (200)."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         raw = _json_body(body, content_type)
@@ -361,6 +372,7 @@ class RegistrationService:
         return self._information(stored, Issued(token), 200)
 
     def delete(self, client_id: str, authorization: str | None) -> Answer:
+        """RFC 7592 section 2.3: delete a confidential client (204)."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):

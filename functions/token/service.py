@@ -56,6 +56,13 @@ def _invalid_grant(description: str) -> TokenError:
 
 
 class TokenService:
+    """The token endpoint (RFC 6749 section 3.2) and the revocation endpoint (RFC 7009).
+
+    Timestamps are epoch seconds from ``clock``. Every refusal is a ``TokenError``; a failed
+    dependency raises ``DependencyError`` (503, safe to retry: no single-use step is spent
+    before the calls that can fail).
+    """
+
     def __init__(
         self,
         settings: FacadeSettings,
@@ -88,6 +95,12 @@ class TokenService:
 
     # ------------------------------------------------------------------ POST /token
     def token(self, form: Mapping[str, str], authorization: str) -> dict[str, Any]:
+        """The RFC 6749 section 5.1 JSON answer to one token request.
+
+        ``form`` holds the request's form parameters, ``authorization`` its Authorization
+        header ("" when absent); the client authenticates as registered (``client_auth``).
+        Raises ``TokenError`` (section 5.2) or ``DependencyError``.
+        """
         grant_type = form.get("grant_type")
         if not grant_type:
             raise TokenError("invalid_request", "grant_type is required")
@@ -323,7 +336,12 @@ class TokenService:
 
     # ------------------------------------------------------------------ POST /revoke
     def revoke(self, form: Mapping[str, str], authorization: str) -> None:
-        """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token."""
+        """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token.
+
+        Returns once the revocation is complete (200); an unknown or invalid token is no
+        error (section 2.2). Raises ``TokenError`` (client authentication, a token of
+        another client) or ``DependencyError`` (503; the retry finishes the revocation).
+        """
         client = authenticate_client(self._clients, authorization, form)
         token = form.get("token")
         if not token:

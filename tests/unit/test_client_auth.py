@@ -19,7 +19,7 @@ from functions.metadata.documents import authorization_server_metadata
 from tests.facade_fakes import FakeResolver, confidential_client, public_client
 from tests.helpers import BASE_URL
 
-SECRET = "s3cret"  # noqa: S105 (a test secret)
+SECRET = "s3cret"
 
 
 def _document() -> dict[str, Any]:
