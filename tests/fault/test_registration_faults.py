@@ -37,6 +37,7 @@ from moto import mock_aws
 
 from functions.core.clients.store import CLIENT_PREFIX, DynamoClientStore
 from functions.core.clients.store_count import DynamoClientCounter
+from functions.core.platform.routes import CLIENT_CONFIGURATION_PATH, REGISTRATION_PATH
 from functions.core.platform.settings import RegistrationSettings
 from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.api import make_handler
@@ -126,6 +127,10 @@ class Kit:
         ev = event(method, path, headers=headers, body=None if body is None else json.dumps(body))
         ev["requestContext"]["http"]["sourceIp"] = ip or self.address()
         ev["requestContext"]["stage"] = "$default"
+        if path.startswith(REGISTRATION_PATH + "/"):
+            # API Gateway's route key names the route's path variable and passes its value.
+            ev["routeKey"] = f"{method} {CLIENT_CONFIGURATION_PATH}"
+            ev["pathParameters"] = {"client_id": path.rsplit("/", 1)[1]}
         answer: Answer = self.app(ev, FakeContext())
         return answer
 
