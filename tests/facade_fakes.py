@@ -23,7 +23,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from functions.authorization.flow import AuthorizationService
-from functions.authorization.web import Answer
 from functions.core.clients.records import ClientRecord
 from functions.core.cognito.gateway_secret import StaticSecret
 from functions.core.cognito.jwks import JwksCache
@@ -32,6 +31,7 @@ from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoToke
 from functions.core.cognito.token_cipher import CiphertextRejected
 from functions.core.platform.crypto import s256, sha256_hex
 from functions.core.platform.errors import DependencyError
+from functions.core.platform.http import Answer
 from functions.core.platform.settings import FacadeSettings
 from functions.token.service import TokenService
 from tests.fakes.state import (

@@ -1,38 +1,54 @@
-"""The authorization function's HTTP shape: routes and the outage page."""
+"""The authorization function's HTTP shape: /authorize, /oauth/callback, /consent.
+
+Every answer is a page or a redirect, never raw JSON: unreadable parameters reach the flow
+as None (it shows a page saying so), an unknown route is a 404 page and a dependency
+failure the 503 page with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Final
 
 from functions.authorization import pages
 from functions.authorization.flow import AuthorizationService
-from functions.authorization.web import Answer, cookie_value, form_params, query_params
-from functions.core.platform.errors import DependencyError
-from functions.core.platform.http import LambdaHandler
-from functions.core.platform.observability import logger
-from functions.core.platform.routes import AUTHORIZE_PATH, CALLBACK_PATH, CONSENT_PATH
+from functions.core.platform.edge import Request, Router
+from functions.core.platform.http import Answer, RequestRejected
+from functions.core.platform.routes import AUTHORIZATION, CALLBACK, CONSENT, CONSENT_RELOADED
+
+MAX_FORM_BYTES: Final = 8 * 1024
 
 
-def make_handler(service: Callable[[], AuthorizationService]) -> LambdaHandler:
-    routes: dict[str, Callable[[AuthorizationService, dict[str, Any]], Answer]] = {
-        f"GET {AUTHORIZE_PATH}": lambda svc, ev: svc.authorize(query_params(ev)),
-        f"GET {CALLBACK_PATH}": lambda svc, ev: svc.callback(query_params(ev), cookie_value(ev, svc.cookie.name)),
-        f"POST {CONSENT_PATH}": lambda svc, ev: svc.consent(form_params(ev), cookie_value(ev, svc.cookie.name)),
+def _readable(read: Callable[[], dict[str, str]]) -> dict[str, str] | None:
+    """The parameters, or None when unreadable: a repeated parameter (RFC 6749 section 3.1),
+    text no UTF-8 URL can carry (it would break echoing ``state``), or a bad form body."""
+    try:
+        return read()
+    except RequestRejected:
+        return None
+
+
+def make_handler(service: Callable[[], AuthorizationService]) -> Router:
+    """The authorization function's router; ``service`` builds the service on first use."""
+    router = Router(not_found=lambda: pages.error_page(404, "Not found."), unavailable=pages.unavailable_page)
+
+    @router.route(AUTHORIZATION)
+    def authorize(request: Request) -> Answer:
+        return service().authorize(_readable(request.query))
+
+    @router.route(CALLBACK)
+    def callback(request: Request) -> Answer:
+        svc = service()
+        return svc.callback(_readable(request.query), request.cookie(svc.cookie.name))
+
+    @router.route(CONSENT)
+    def consent(request: Request) -> Answer:
+        svc = service()
+        return svc.consent(_readable(lambda: request.form(MAX_FORM_BYTES)), request.cookie(svc.cookie.name))
+
+    @router.route(CONSENT_RELOADED)
+    def reloaded(request: Request) -> Answer:
         # A bookmarked or reloaded consent URL: a page that says what to do, never raw JSON.
-        f"GET {CONSENT_PATH}": lambda svc, ev: pages.finished_page(),
-    }
+        return pages.finished_page()
 
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        route = routes.get(str(event.get("routeKey", "")))
-        if route is None:
-            return pages.error_page(404, "Not found.").to_lambda()
-        try:
-            answer = route(service(), event)
-        except DependencyError as exc:
-            # Fail closed and honestly: 503 + Retry-After, never a 500 and never an allow.
-            logger.warning("authorization dependency failed", extra={"detail": str(exc)})
-            answer = pages.unavailable_page()
-        return answer.to_lambda()
-
-    return handle
+    return router

@@ -15,7 +15,7 @@ from typing import Final
 
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
-from functions.authorization.web import Answer, TxnCookie, redirect, with_query
+from functions.authorization.web import TxnCookie, redirect, with_query
 from functions.core.clients.records import MAX_CLIENT_ID, ClientRecord, ClientResolver
 from functions.core.clients.redirect_uris import redirect_uri_registered
 from functions.core.cognito.gateway_secret import SecretSource, cookie_key, gateway_pkce_verifier
@@ -26,7 +26,8 @@ from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
 from functions.core.platform.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.platform.ddb import ConditionFailed
-from functions.core.platform.errors import DependencyError
+from functions.core.platform.errors import AuthorizeErrorCode, DependencyError
+from functions.core.platform.http import Answer
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import CALLBACK_PATH
 from functions.core.platform.settings import FacadeSettings
@@ -114,7 +115,7 @@ class AuthorizationService:
             )
         state = params.get("state")
 
-        def fail(error: str, description: str) -> Answer:
+        def fail(error: AuthorizeErrorCode, description: str) -> Answer:
             return self._error_redirect(redirect_uri, state, error, description)
 
         if state is not None and len(state) > MAX_STATE:
@@ -182,7 +183,9 @@ class AuthorizationService:
         key = cookie_key(self._secret)
         return redirect(authorize_url(self._s, upstream_params), cookies=(self.cookie.set(key, txn.txn_id),))
 
-    def _error_redirect(self, redirect_uri: str, state: str | None, error: str, description: str) -> Answer:
+    def _error_redirect(
+        self, redirect_uri: str, state: str | None, error: AuthorizeErrorCode, description: str
+    ) -> Answer:
         # RFC 6749 section 4.1.2.1 + RFC 9207 section 2: error, state and iss on every response.
         params = {"error": error, "error_description": description, "state": state, "iss": self._s.issuer}
         return redirect(with_query(redirect_uri, params), cookies=(self.cookie.clear(),))

@@ -19,11 +19,11 @@ from html import escape
 from typing import Final
 from urllib.parse import urlsplit
 
-from functions.authorization.web import Answer
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.redirect_uris import is_loopback_redirect
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
+from functions.core.platform.http import Answer
 from functions.core.platform.routes import CONSENT_PATH
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.pending_requests import PendingAuthorizationRequest

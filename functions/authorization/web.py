@@ -1,4 +1,4 @@
-"""HTTP plumbing of the authorization function: API Gateway events in, answers out.
+"""Browser plumbing of the authorization flow: the transaction cookie and redirects.
 
 Kept apart from the flow so the flow is plain Python on dicts and strings.
 """
@@ -6,56 +6,15 @@ Kept apart from the flow so the flow is plain Python on dicts and strings.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlencode, urlsplit
 
-from functions.core.platform import http
 from functions.core.platform.crypto import mac, mac_ok
+from functions.core.platform.http import Answer
 
 COOKIE_NAME_SECURE: Final = "__Host-mcpkit_txn"
 COOKIE_NAME_LOCAL: Final = "mcpkit_txn"
 COOKIE_MAX_AGE: Final = 600
-MAX_FORM_BYTES: Final = 8 * 1024
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    cookies: tuple[str, ...] = ()
-
-    def to_lambda(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"statusCode": self.status, "headers": self.headers, "body": self.body}
-        if self.cookies:
-            result["cookies"] = list(self.cookies)  # payload 2.0: API Gateway emits one Set-Cookie each
-        return result
-
-
-def query_params(event: Mapping[str, Any]) -> dict[str, str] | None:
-    """The query parameters; None when unreadable (a repeated parameter, RFC 6749 section 3.1,
-    or text no UTF-8 URL can carry, which would break echoing ``state``)."""
-    try:
-        return http.query_params(event)
-    except http.RequestRejected:
-        return None
-
-
-def form_params(event: Mapping[str, Any]) -> dict[str, str] | None:
-    """The consent form; None when it is not a form, too large, undecodable or has a repeat."""
-    try:
-        return http.form_params(event, MAX_FORM_BYTES)
-    except http.RequestRejected:
-        return None
-
-
-def cookie_value(event: Mapping[str, Any], name: str) -> str | None:
-    for raw in event.get("cookies") or []:
-        key, sep, value = str(raw).partition("=")
-        if sep and key.strip() == name:
-            return value.strip()
-    return None
 
 
 class TxnCookie:
@@ -97,6 +56,7 @@ def with_query(uri: str, params: Mapping[str, str | None]) -> str:
 
 
 def redirect(location: str, *, cookies: tuple[str, ...] = ()) -> Answer:
+    """302 to ``location``, never cached, sending no Referer onwards; ``cookies`` are Set-Cookie values."""
     return Answer(
         302,
         "",

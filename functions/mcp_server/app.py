@@ -18,7 +18,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from functions.core.platform.errors import HttpAnswer
+from functions.core.platform.http import Answer
 from functions.core.platform.routes import MCP_PATH
 from functions.mcp_server import outage, transport
 from functions.mcp_server import principal as principal_ctx
@@ -64,7 +64,7 @@ def _with_cors(send: Send, origin: str) -> Send:
     return wrapped
 
 
-def _response(answer: HttpAnswer) -> Response:
+def _response(answer: Answer) -> Response:
     return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
 
@@ -211,7 +211,7 @@ class McpEndpoint:
             app=self._lowlevel, json_response=True, stateless=True, security_settings=self._security
         )
 
-    def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> HttpAnswer | None:
+    def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> Answer | None:
         """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes not ``held``."""
         refused: list[str] = []
         needed: set[str] = set()

@@ -16,7 +16,8 @@ from mcp_types.version import is_version_at_least
 
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
 from functions.core.oauth import scopes as catalogue
-from functions.core.platform.errors import DependencyError, HttpAnswer, challenge_answer, unavailable_answer
+from functions.core.platform.errors import DependencyError, challenge_answer, unavailable_answer
+from functions.core.platform.http import Answer
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import PRM_MCP_PATH
 from functions.core.platform.settings import McpSettings
@@ -46,7 +47,7 @@ def step_up_scopes(needed: frozenset[str], held: frozenset[str], protocol_versio
 
 @dataclass(frozen=True)
 class Denied:
-    answer: HttpAnswer
+    answer: Answer
     reason: str
 
 
@@ -75,7 +76,7 @@ class McpAuthenticator:
             reason,
         )
 
-    def insufficient_scope(self, scope: frozenset[str], tools: list[str]) -> HttpAnswer:
+    def insufficient_scope(self, scope: frozenset[str], tools: list[str]) -> Answer:
         """403 step-up naming ``scope`` (see :func:`step_up_scopes`) for the ``tools`` refused."""
         return challenge_answer(
             403,

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from functions.core.oauth import scopes
-from functions.core.platform.routes import AUTHORIZE_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH
+from functions.core.oauth.client_auth import AUTH_METHODS
+from functions.core.oauth.grant_types import GRANT_TYPES
+from functions.core.platform.routes import AUTHORIZE_PATH, REGISTRATION_PATH, REVOCATION_PATH, TOKEN_PATH
 from functions.core.platform.settings import CoreSettings, MetadataSettings
-
-TOKEN_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 
 
 def protected_resource_metadata(settings: CoreSettings) -> dict[str, Any]:
+    """The RFC 9728 section 2 document for the MCP resource ``<B>/mcp``."""
     return {
         "resource": settings.mcp_url,
         "authorization_servers": [settings.issuer],
@@ -29,24 +30,28 @@ def protected_resource_metadata(settings: CoreSettings) -> dict[str, Any]:
 
 
 def authorization_server_metadata(settings: MetadataSettings) -> dict[str, Any]:
-    """The RFC 8414 document; what it advertises about registration follows the policy."""
+    """The RFC 8414 section 2 document; what it advertises about registration follows the policy.
+
+    Grant types and client authentication methods are the ones the token endpoint enforces
+    (``GRANT_TYPES``, ``client_auth.AUTH_METHODS``), so the document cannot promise more.
+    """
     base = settings.issuer
     policy = settings.registration_policy
     # RFC 8414 section 2: registration_endpoint only where RFC 7591 registration is offered.
-    registration = {"registration_endpoint": base + REGISTER_PATH} if policy.offers_registration else {}
+    registration = {"registration_endpoint": base + REGISTRATION_PATH} if policy.offers_registration else {}
     return {
         "issuer": base,
         "authorization_endpoint": base + AUTHORIZE_PATH,
         "token_endpoint": base + TOKEN_PATH,
         **registration,
-        "revocation_endpoint": base + REVOKE_PATH,
+        "revocation_endpoint": base + REVOCATION_PATH,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": list(GRANT_TYPES),
         # OAuth 2.1 / MCP: PKCE with S256 only; clients must refuse an AS without this field.
         "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": TOKEN_AUTH_METHODS,
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "scopes_supported": list(scopes.scope_names()),
         "client_id_metadata_document_supported": policy.accepts_cimd,
         # RFC 9207: the authorization response carries iss.

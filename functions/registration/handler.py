@@ -1,7 +1,7 @@
 """Lambda entry point of the registration function: RFC 7591 DCR and RFC 7592 management.
 
 Thin: parse the API Gateway event, call ``RegistrationService``, shape the answer
-(``functions.registration.app``). CORS on ``/register`` lets browser-based MCP clients
+(``functions.registration.api``). CORS on ``/register`` lets browser-based MCP clients
 register (the preflight is answered by the router).
 """
 
@@ -15,7 +15,7 @@ from functions.core.clients.store import DynamoClientStore
 from functions.core.platform import topology
 from functions.core.platform.observability import logger
 from functions.core.state.ratelimit import DynamoRateLimiter
-from functions.registration.app import build_app
+from functions.registration.api import make_handler
 from functions.registration.service import RegistrationService
 
 
@@ -25,9 +25,11 @@ def _service_from_env() -> RegistrationService:
     return RegistrationService(settings, store, DynamoRateLimiter(settings.artefacts_table))
 
 
-app = build_app(_service_from_env())
+_service = _service_from_env()
+router = make_handler(lambda: _service)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0)."""
+    return router(event, context)

@@ -1,9 +1,9 @@
 """Dynamic Client Registration (RFC 7591) and its management protocol (RFC 7592).
 
-Framework-neutral: every operation takes plain values and returns an ``HttpAnswer``, or
-raises ``OAuthError`` / ``InvalidRegistrationToken`` / ``DependencyError`` which
-``answer_for`` turns into the spec's error shape. Clients are *virtual*: a DynamoDB record,
-never a Cognito app client (DESIGN.md, "Why a facade").
+Framework-neutral: every operation takes plain values and returns an ``Answer``, or
+raises ``RegistrationError`` (``InvalidRegistrationToken`` among them) or
+``DependencyError``, which the function's router turns into the spec's error shape.
+Clients are *virtual*: a DynamoDB record, never a Cognito app client (DESIGN.md, "Why a facade").
 
 Secrets handed out here (client secrets, registration access tokens) are 256 random bits
 and are stored only as SHA-256 hex digests.
@@ -27,10 +27,10 @@ from functions.core.clients.store import (
     DedupeConflict,
 )
 from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
-from functions.core.platform.errors import JSON_HEADERS, DependencyError, HttpAnswer, OAuthError, oauth_error_answer
-from functions.core.platform.errors import unavailable_answer as _unavailable
+from functions.core.platform.errors import JSON_HEADERS, DependencyError, RegistrationError
+from functions.core.platform.http import Answer
 from functions.core.platform.observability import logger
-from functions.core.platform.routes import REGISTER_PATH
+from functions.core.platform.routes import REGISTRATION_PATH
 from functions.core.platform.settings import RegistrationPolicy, RegistrationSettings
 from functions.core.state.ratelimit import RateLimiter
 
@@ -63,8 +63,22 @@ SHARED_READ_ONLY: Final = (
 )
 
 
-class InvalidRegistrationToken(Exception):
-    """RFC 7592 section 2: missing/wrong registration access token, or unknown client (401)."""
+class InvalidRegistrationToken(RegistrationError):
+    """RFC 7592 section 2: missing/wrong registration access token, or unknown client.
+
+    Always the same answer (section 2.1: no existence oracle): 401 ``invalid_token`` with
+    ``WWW-Authenticate: Bearer error="invalid_token"`` (RFC 6750 section 3.1); ``reason``
+    says which check failed and is never sent.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "invalid_token",
+            "the registration access token is invalid",
+            401,
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -78,15 +92,15 @@ class Issued:
 def _json_body(body: str | None, content_type: str | None) -> dict[str, Any]:
     """Parse a bounded JSON object body (RFC 7591 section 3.1: ``application/json``)."""
     if content_type and "json" not in content_type.split(";", 1)[0].lower():
-        raise OAuthError("invalid_client_metadata", "the request body must be application/json")
+        raise RegistrationError("invalid_client_metadata", "the request body must be application/json")
     raw = body or ""
     if len(raw.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
-        raise OAuthError("invalid_client_metadata", f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        raise RegistrationError("invalid_client_metadata", f"the request body is larger than {MAX_BODY_BYTES} bytes")
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         keys = [k for k, _ in pairs]
         if len(keys) != len(set(keys)):
-            raise OAuthError("invalid_client_metadata", "the JSON object has duplicate members")
+            raise RegistrationError("invalid_client_metadata", "the JSON object has duplicate members")
         return dict(pairs)
 
     try:
@@ -94,13 +108,13 @@ def _json_body(body: str | None, content_type: str | None) -> dict[str, Any]:
     # RecursionError: 16 KB of "[" nests thousands of levels, past the parser's recursion
     # limit. Unparsable is unparsable: 400 invalid_client_metadata (RFC 7591 section 3.2.2).
     except (ValueError, RecursionError) as exc:
-        raise OAuthError("invalid_client_metadata", "the request body is not valid JSON") from exc
+        raise RegistrationError("invalid_client_metadata", "the request body is not valid JSON") from exc
     if not isinstance(parsed, dict):
-        raise OAuthError("invalid_client_metadata", "client metadata must be a JSON object")
+        raise RegistrationError("invalid_client_metadata", "client metadata must be a JSON object")
     return parsed
 
 
-def registration_not_offered(policy: RegistrationPolicy) -> OAuthError:
+def registration_not_offered(policy: RegistrationPolicy) -> RegistrationError:
     """``POST /register`` on a server whose policy does not offer RFC 7591 registration.
 
     RFC 8414 section 2: ``registration_endpoint`` is advertised only by a server that offers
@@ -112,7 +126,9 @@ def registration_not_offered(policy: RegistrationPolicy) -> OAuthError:
         if policy.accepts_cimd
         else "ask the operator of this server to register your client"
     )
-    return OAuthError("invalid_request", f"this server does not offer dynamic client registration: {instead}", 404)
+    return RegistrationError(
+        "invalid_request", f"this server does not offer dynamic client registration: {instead}", 404
+    )
 
 
 def _holds_token(token: str, hashes: tuple[str, ...]) -> bool:
@@ -134,6 +150,12 @@ def _bearer(authorization: str | None) -> str:
 
 
 class RegistrationService:
+    """RFC 7591 registration and RFC 7592 client configuration; ``clock`` gives epoch seconds.
+
+    Every operation returns the ``Answer`` to send or raises ``RegistrationError`` (an
+    ``InvalidRegistrationToken`` 401 among them) or ``DependencyError`` (503, safe to retry).
+    """
+
     def __init__(
         self,
         settings: RegistrationSettings,
@@ -149,9 +171,10 @@ class RegistrationService:
     # ----- shaping --------------------------------------------------------------------
 
     def client_uri(self, client_id: str) -> str:
-        return f"{self._settings.base_url}{REGISTER_PATH}/{client_id}"
+        """RFC 7592 section 3: the client configuration endpoint of ``client_id``."""
+        return f"{self._settings.base_url}{REGISTRATION_PATH}/{client_id}"
 
-    def _information(self, record: ClientRecord, issued: Issued, status: int) -> HttpAnswer:
+    def _information(self, record: ClientRecord, issued: Issued, status: int) -> Answer:
         """RFC 7591 section 3.2.1 + RFC 7592 section 3: the client information response."""
         body: dict[str, Any] = {
             "client_id": record.client_id,
@@ -165,14 +188,16 @@ class RegistrationService:
             body["client_secret_expires_at"] = 0
         body["registration_access_token"] = issued.registration_access_token
         body["registration_client_uri"] = self.client_uri(record.client_id)
-        return HttpAnswer(status, json.dumps(body), dict(SECRET_HEADERS))
+        return Answer(status, json.dumps(body), dict(SECRET_HEADERS))
 
     def _validate(self, raw: dict[str, Any]) -> ClientMetadata:
         return validate_client_metadata(raw, redirect_patterns=self._settings.redirect_patterns)
 
     # ----- RFC 7591: POST /register ----------------------------------------------------
 
-    def register(self, body: str | None, content_type: str | None, source_ip: str) -> HttpAnswer:
+    def register(self, body: str | None, content_type: str | None, source_ip: str) -> Answer:
+        """RFC 7591 section 3: register the client metadata in ``body`` (201), de-duplicating
+        identical public registrations; ``source_ip`` is charged against the rate limit."""
         if not self._settings.registration_policy.offers_registration:
             raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
@@ -186,7 +211,7 @@ class RegistrationService:
                 self._limiter.refund(bucket, source_ip, window)
             raise
 
-    def _register(self, meta: ClientMetadata, source_ip: str, charged: list[tuple[str, int]]) -> HttpAnswer:
+    def _register(self, meta: ClientMetadata, source_ip: str, charged: list[tuple[str, int]]) -> Answer:
         now = int(self._clock())
         rat = new_secret()
         if not meta.is_public:
@@ -230,21 +255,21 @@ class RegistrationService:
         self, source_ip: str, charged: list[tuple[str, int]], bucket: str = RATE_BUCKET, factor: int = 1
     ) -> None:
         """Count one request of ``source_ip`` in ``bucket``, whose limit is ``factor`` x
-        REGISTRATION_RATE_PER_MINUTE a minute, and note it in ``charged``; ``OAuthError`` 429
+        REGISTRATION_RATE_PER_MINUTE a minute, and note it in ``charged``; ``RegistrationError`` 429
         with Retry-After when spent."""
         limit = factor * self._settings.registration_rate_per_minute
         decision = self._limiter.hit(bucket, source_ip, limit)
         if decision.allowed:
             charged.append((bucket, decision.window))
         else:
-            raise OAuthError(
+            raise RegistrationError(
                 "temporarily_unavailable",
                 "too many registrations from this address, retry later",
                 429,
                 {"Retry-After": str(decision.retry_after)},
             )
 
-    def _create(self, meta: ClientMetadata, now: int, rat: str, dedupe_key: str | None) -> HttpAnswer:
+    def _create(self, meta: ClientMetadata, now: int, rat: str, dedupe_key: str | None) -> Answer:
         secret = None if meta.is_public else new_secret()
         record = ClientRecord(
             client_id=new_secret(16),  # 128 random bits, base64url
@@ -264,7 +289,7 @@ class RegistrationService:
         try:
             stored = self._store.create(record, max_clients=self._settings.max_clients, now=now)
         except ClientLimitReached:
-            raise OAuthError(
+            raise RegistrationError(
                 "access_denied",
                 "this server has reached its maximum number of registered clients; try again later",
                 403,
@@ -298,36 +323,36 @@ class RegistrationService:
         did not send). Confidential clients are never shared and keep full management.
         """
         if record.is_public or record.dedupe_key is not None:
-            raise OAuthError("access_denied", SHARED_READ_ONLY, 403)
+            raise RegistrationError("access_denied", SHARED_READ_ONLY, 403)
 
-    def read(self, client_id: str, authorization: str | None) -> HttpAnswer:
+    def read(self, client_id: str, authorization: str | None) -> Answer:
+        """RFC 7592 section 2.1: the client information response (200)."""
         record, token = self._authorize(client_id, authorization)
         # The presented token is still valid: return it rather than rotate on a read.
         return self._information(record, Issued(token), 200)
 
-    def update(
-        self, client_id: str, authorization: str | None, body: str | None, content_type: str | None
-    ) -> HttpAnswer:
+    def update(self, client_id: str, authorization: str | None, body: str | None, content_type: str | None) -> Answer:
+        """RFC 7592 section 2.2: replace the metadata of a confidential client (200)."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         raw = _json_body(body, content_type)
         # RFC 7592 section 2.2: client_id MUST be included and equal; server-issued fields MUST NOT.
         if raw.get("client_id") != client_id:
-            raise OAuthError("invalid_client_metadata", "client_id must be included and match the client")
+            raise RegistrationError("invalid_client_metadata", "client_id must be included and match the client")
         present = [name for name in FORBIDDEN_ON_UPDATE if name in raw]
         if present:
-            raise OAuthError("invalid_client_metadata", "the update must not include " + ", ".join(present))
+            raise RegistrationError("invalid_client_metadata", "the update must not include " + ", ".join(present))
         if "client_secret" in raw:
             # RFC 7592 section 2.2: a presented secret MUST match; a client never chooses its own.
             presented = raw["client_secret"]
             if not isinstance(presented, str) or not same_hash(presented, record.client_secret_hash):
-                raise OAuthError("invalid_client_metadata", "client_secret does not match the issued secret")
+                raise RegistrationError("invalid_client_metadata", "client_secret does not match the issued secret")
         # RFC 7592 section 2.2: omitted fields are deleted, so validate the body as a whole.
         meta = self._validate(raw)
         if meta.is_public:
             # Public clients are shared and read-only (RFC 7592 section 1, _refuse_if_shared);
             # turning a managed confidential client into one would be a one-way door.
-            raise OAuthError(
+            raise RegistrationError(
                 "invalid_client_metadata",
                 "a confidential client cannot become public; register the public metadata instead",
             )
@@ -346,30 +371,12 @@ class RegistrationService:
         logger.info("client updated", extra={"client_id": client_id})
         return self._information(stored, Issued(token), 200)
 
-    def delete(self, client_id: str, authorization: str | None) -> HttpAnswer:
+    def delete(self, client_id: str, authorization: str | None) -> Answer:
+        """RFC 7592 section 2.3: delete a confidential client (204)."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
             raise InvalidRegistrationToken("client changed concurrently")
         logger.info("client deleted", extra={"client_id": client_id})
         # RFC 7592 section 2.3: 204 No Content.
-        return HttpAnswer(204, "", {"Cache-Control": "no-store"})
-
-
-def invalid_token_answer() -> HttpAnswer:
-    """RFC 7592 section 2 / RFC 6750 section 3.1: 401 with a Bearer challenge."""
-    body = {"error": "invalid_token", "error_description": "the registration access token is invalid"}
-    return HttpAnswer(401, json.dumps(body), {**JSON_HEADERS, "WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-
-def answer_for(operation: Callable[[], HttpAnswer]) -> HttpAnswer:
-    """Run one operation and map its failures to the spec's error answers."""
-    try:
-        return operation()
-    except OAuthError as err:
-        return oauth_error_answer(err)
-    except InvalidRegistrationToken:
-        return invalid_token_answer()
-    except DependencyError as exc:
-        logger.warning("dependency failed", extra={"reason": str(exc)})
-        return _unavailable()
+        return Answer(204, "", {"Cache-Control": "no-store"})

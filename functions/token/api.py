@@ -1,38 +1,53 @@
-"""The token function's HTTP shape: routes, CORS preflight, error and outage answers."""
+"""The token function's HTTP shape: ``POST /token``, ``POST /revoke`` and their CORS preflights.
+
+Every answer, errors and 503s included, carries ``Cache-Control: no-store`` and ``Pragma:
+no-cache`` (RFC 6749 section 5.1) and ``Access-Control-Allow-Origin: *``: browser-based MCP
+clients call these endpoints cross-origin, and no cookie is involved (credentials travel in
+the body or an explicit Authorization header), so "*" is safe.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
-from functions.core.platform.errors import DependencyError, OAuthError
-from functions.core.platform.http import LambdaHandler, header
-from functions.core.platform.observability import logger
-from functions.core.platform.routes import REVOKE_PATH, TOKEN_PATH
+from functions.core.platform.edge import Request, Router
+from functions.core.platform.http import Answer
+from functions.core.platform.routes import REVOCATION, REVOCATION_PREFLIGHT, TOKEN, TOKEN_PREFLIGHT
 from functions.token.service import TokenService
-from functions.token.web import NO_STORE, PREFLIGHT, error_answer, form_params, json_answer, unavailable
+
+MAX_FORM_BYTES: Final = 16 * 1024
+NO_STORE: Final = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+CORS: Final = {"Access-Control-Allow-Origin": "*"}
+PREFLIGHT: Final = {
+    "Access-Control-Allow-Methods": "POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, MCP-Protocol-Version",
+    "Access-Control-Max-Age": "86400",
+}
 
 
-def make_handler(service: Callable[[], TokenService]) -> LambdaHandler:
-    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        route = str(event.get("routeKey", ""))
-        if route in (f"OPTIONS {TOKEN_PATH}", f"OPTIONS {REVOKE_PATH}"):
-            return {"statusCode": 204, "headers": {**PREFLIGHT, **NO_STORE}, "body": ""}
-        try:
-            form = form_params(event)
-            authorization = header(event, "authorization")
-            if route == f"POST {TOKEN_PATH}":
-                return json_answer(200, service().token(form, authorization))
-            if route == f"POST {REVOKE_PATH}":
-                service().revoke(form, authorization)
-                return json_answer(200, None)  # RFC 7009 section 2.2: 200, also for unknown tokens
-            return json_answer(404, {"error": "not_found"})
-        except OAuthError as err:
-            logger.info("token endpoint refused", extra={"error": err.error, "route": route})
-            return error_answer(err)
-        except DependencyError as exc:
-            # Fail closed: 503 + Retry-After, never a 500 and never a token.
-            logger.warning("token dependency failed", extra={"detail": str(exc)})
-            return unavailable()
+def _json(status: int, body: Any) -> Answer:
+    return Answer(status, json.dumps(body), {"Content-Type": "application/json"})
 
-    return handle
+
+def make_handler(service: Callable[[], TokenService]) -> Router:
+    """The token function's router; ``service`` builds the ``TokenService`` on first use."""
+    router = Router(not_found=lambda: _json(404, {"error": "not_found"}), headers={**NO_STORE, **CORS})
+
+    @router.route(TOKEN_PREFLIGHT, REVOCATION_PREFLIGHT)
+    def preflight(request: Request) -> Answer:
+        return Answer(204, "", dict(PREFLIGHT))
+
+    @router.route(TOKEN)
+    def token(request: Request) -> Answer:
+        # RFC 6749 section 3.2: a form body whose parameters appear at most once.
+        form = request.form(MAX_FORM_BYTES)
+        return _json(200, service().token(form, request.header("authorization")))
+
+    @router.route(REVOCATION)
+    def revocation(request: Request) -> Answer:
+        service().revoke(request.form(MAX_FORM_BYTES), request.header("authorization"))
+        return Answer(200)  # RFC 7009 section 2.2: 200, also for unknown tokens
+
+    return router

@@ -1,6 +1,6 @@
 """``POST /token`` (authorization_code, refresh_token) and ``POST /revoke``.
 
-Errors are ``OAuthError`` (RFC 6749 section 5.2 shapes); dependency failures propagate as
+Errors are ``TokenError`` (RFC 6749 section 5.2 shapes); dependency failures propagate as
 ``DependencyError`` (503 in the handler). Codes and refresh tokens are looked up by their
 SHA-256 only, and every consumption is a conditional write.
 """
@@ -17,9 +17,11 @@ from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, Toke
 from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth
 from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context
 from functions.core.oauth import scopes as catalogue
+from functions.core.oauth.client_auth import authenticate_client
+from functions.core.oauth.grant_types import GRANT_TYPES
 from functions.core.oauth.resource_uri import same_resource
 from functions.core.platform.crypto import new_secret, pkce_matches, sha256_hex
-from functions.core.platform.errors import DependencyError, OAuthError
+from functions.core.platform.errors import DependencyError, TokenError
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.codes import (
@@ -39,9 +41,7 @@ from functions.core.state.refresh_tokens import (
     TokenSpent,
 )
 from functions.core.state.revocation import GrantRevoker
-from functions.token.web import authenticate_client
 
-GRANT_TYPES: Final = ("authorization_code", "refresh_token")
 MAX_TOKEN: Final = 8192
 # How many times one rotated refresh token is answered again inside its reuse grace. Each
 # answer carries the same successor refresh token (the chain never forks) and a new Cognito
@@ -50,11 +50,18 @@ MAX_TOKEN: Final = 8192
 MAX_GRACE_PAIRS: Final = 3
 
 
-def _invalid_grant(description: str) -> OAuthError:
-    return OAuthError("invalid_grant", description)
+def _invalid_grant(description: str) -> TokenError:
+    return TokenError("invalid_grant", description)
 
 
 class TokenService:
+    """The token endpoint (RFC 6749 section 3.2) and the revocation endpoint (RFC 7009).
+
+    Timestamps are epoch seconds from ``clock``. Every refusal is a ``TokenError``; a failed
+    dependency raises ``DependencyError`` (503, safe to retry: no single-use step is spent
+    before the calls that can fail).
+    """
+
     def __init__(
         self,
         settings: FacadeSettings,
@@ -87,15 +94,21 @@ class TokenService:
 
     # ------------------------------------------------------------------ POST /token
     def token(self, form: Mapping[str, str], authorization: str) -> dict[str, Any]:
+        """The RFC 6749 section 5.1 JSON answer to one token request.
+
+        ``form`` holds the request's form parameters, ``authorization`` its Authorization
+        header ("" when absent); the client authenticates as registered (``client_auth``).
+        Raises ``TokenError`` (section 5.2) or ``DependencyError``.
+        """
         grant_type = form.get("grant_type")
         if not grant_type:
-            raise OAuthError("invalid_request", "grant_type is required")
+            raise TokenError("invalid_request", "grant_type is required")
         client = authenticate_client(self._clients, authorization, form)
         if grant_type not in GRANT_TYPES:
-            raise OAuthError("unsupported_grant_type", "supported: authorization_code, refresh_token")
+            raise TokenError("unsupported_grant_type", "supported: " + ", ".join(GRANT_TYPES))
         if grant_type not in client.grant_types:
             # RFC 6749 section 5.2: the client is not registered for this grant type.
-            raise OAuthError("unauthorized_client", f"the client is not registered for {grant_type}")
+            raise TokenError("unauthorized_client", f"the client is not registered for {grant_type}")
         if grant_type == "authorization_code":
             return self._authorization_code(client, form)
         return self._refresh(client, form)
@@ -103,7 +116,7 @@ class TokenService:
     def _authorization_code(self, client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
         code, redirect_uri, verifier = form.get("code"), form.get("redirect_uri"), form.get("code_verifier")
         if not code or not redirect_uri or not verifier or len(code) > MAX_TOKEN:
-            raise OAuthError("invalid_request", "code, redirect_uri and code_verifier are required")
+            raise TokenError("invalid_request", "code, redirect_uri and code_verifier are required")
         code_hash = sha256_hex(code)
         record = self._codes.get(code_hash)
         now = int(self._clock())
@@ -157,7 +170,7 @@ class TokenService:
         return _code_answer(access_token, expires_in, record.scopes, refresh_token)
 
     def _presented_again(
-        self, record: AuthorizationCode, mismatch: OAuthError | None, now: int, *, raced: bool = False
+        self, record: AuthorizationCode, mismatch: TokenError | None, now: int, *, raced: bool = False
     ) -> dict[str, Any]:
         """A redeemed code presented again: a retry gets the same answer, a replay revokes.
 
@@ -193,7 +206,7 @@ class TokenService:
     def _refresh(self, client: ClientRecord, form: Mapping[str, str]) -> dict[str, Any]:
         presented = form.get("refresh_token")
         if not presented or len(presented) > MAX_TOKEN:
-            raise OAuthError("invalid_request", "refresh_token is required")
+            raise TokenError("invalid_request", "refresh_token is required")
         old_hash = sha256_hex(presented)
         record = self._rts.get(old_hash)
         now = int(self._clock())
@@ -220,7 +233,7 @@ class TokenService:
         # (compared after RFC 3986 section 6.2 normalisation).
         resource = form.get("resource")
         if resource is not None and not same_resource(resource, self._s.mcp_url):
-            raise OAuthError("invalid_target", "the only resource served here is " + self._s.mcp_url)
+            raise TokenError("invalid_target", "the only resource served here is " + self._s.mcp_url)
         # RFC 6749 section 6: the refresh token's scope is the scope originally granted,
         # carried unchanged through rotation (older items without one: the grant's).
         originally = grant.scopes if record.scopes is None else record.scopes
@@ -229,7 +242,7 @@ class TokenService:
         # refused (section 6: MUST NOT include any scope not originally granted).
         requested = frozenset(catalogue.order((form.get("scope") or "").split()))
         if not requested <= originally:
-            raise OAuthError("invalid_scope", "scope exceeds what was granted")
+            raise TokenError("invalid_scope", "scope exceeds what was granted")
         # Omitted: equal to the scope originally granted (section 6). Narrowed: recorded on
         # the grant as its current session scope, which /mcp intersects with every access
         # token of the grant (Cognito cannot narrow the JWT itself); a later refresh without
@@ -322,11 +335,16 @@ class TokenService:
 
     # ------------------------------------------------------------------ POST /revoke
     def revoke(self, form: Mapping[str, str], authorization: str) -> None:
-        """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token."""
+        """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token.
+
+        Returns once the revocation is complete (200); an unknown or invalid token is no
+        error (section 2.2). Raises ``TokenError`` (client authentication, a token of
+        another client) or ``DependencyError`` (503; the retry finishes the revocation).
+        """
         client = authenticate_client(self._clients, authorization, form)
         token = form.get("token")
         if not token:
-            raise OAuthError("invalid_request", "token is required")
+            raise TokenError("invalid_request", "token is required")
         if len(token) > MAX_TOKEN:
             return  # RFC 7009 section 2.2: an invalid token is answered 200
         grant_id = self._grant_of(token, client)
@@ -367,7 +385,7 @@ class TokenService:
             return None
 
 
-def _mismatch(record: AuthorizationCode, form: Mapping[str, str]) -> OAuthError | None:
+def _mismatch(record: AuthorizationCode, form: Mapping[str, str]) -> TokenError | None:
     """Why this token request does not match the code's authorization request, or None."""
     # RFC 6749 section 4.1.3: redirect_uri identical to the authorization request's.
     if form.get("redirect_uri") != record.redirect_uri:
@@ -379,7 +397,7 @@ def _mismatch(record: AuthorizationCode, form: Mapping[str, str]) -> OAuthError 
     # (compared after RFC 3986 section 6.2 normalisation).
     resource = form.get("resource")
     if resource is not None and not same_resource(resource, record.resource):
-        return OAuthError("invalid_target", "resource does not match the authorization request")
+        return TokenError("invalid_target", "resource does not match the authorization request")
     return None
 
 

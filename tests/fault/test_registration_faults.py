@@ -1,6 +1,6 @@
 """The registration function (RFC 7591 DCR, RFC 7592 management) in the fault matrix.
 
-The real app (``functions.registration.app.build_app``) on the real ``DynamoClientStore``
+The real app (``functions.registration.api.make_handler``) on the real ``DynamoClientStore``
 and ``DynamoRateLimiter``, whose one boto3 DynamoDB client (moto, in process) is
 instrumented with ``tests.fault.harness.instrument``: DynamoDB is the registration
 function's only dependency. As in tests/fault/test_faults.py, a run without faults counts
@@ -37,9 +37,10 @@ from moto import mock_aws
 
 from functions.core.clients.store import CLIENT_PREFIX, DynamoClientStore
 from functions.core.clients.store_count import DynamoClientCounter
+from functions.core.platform.routes import CLIENT_CONFIGURATION_PATH, REGISTRATION_PATH
 from functions.core.platform.settings import RegistrationSettings
 from functions.core.state.ratelimit import DynamoRateLimiter
-from functions.registration.app import build_app
+from functions.registration.api import make_handler
 from functions.registration.service import RegistrationService
 from tests.fault.harness import Answer, Faults, event, instrument
 from tests.helpers import CLAUDE_METADATA, FakeContext
@@ -106,7 +107,7 @@ class Kit:
         )
         store = DynamoClientStore(self.clients, idle_days=IDLE_DAYS, client=aws.ddb)
         service = RegistrationService(settings, store, DynamoRateLimiter(artefacts, aws.ddb))
-        self.app = build_app(service)
+        self.app = make_handler(lambda: service)
         self._addresses = count(1)
 
     def arm(self, n: int | None) -> None:
@@ -126,7 +127,11 @@ class Kit:
         ev = event(method, path, headers=headers, body=None if body is None else json.dumps(body))
         ev["requestContext"]["http"]["sourceIp"] = ip or self.address()
         ev["requestContext"]["stage"] = "$default"
-        answer: Answer = self.app.resolve(ev, FakeContext())  # type: ignore[arg-type]
+        if path.startswith(REGISTRATION_PATH + "/"):
+            # API Gateway's route key names the route's path variable and passes its value.
+            ev["routeKey"] = f"{method} {CLIENT_CONFIGURATION_PATH}"
+            ev["pathParameters"] = {"client_id": path.rsplit("/", 1)[1]}
+        answer: Answer = self.app(ev, FakeContext())
         return answer
 
     def register(self, meta: dict[str, Any]) -> dict[str, Any]:

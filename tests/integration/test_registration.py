@@ -31,7 +31,7 @@ from functions.core.platform.ddb import from_item
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import RegistrationSettings
 from functions.core.state.ratelimit import DynamoRateLimiter
-from functions.registration.app import build_app
+from functions.registration.api import make_handler
 from functions.registration.service import RegistrationService
 from local.config import ARTEFACTS_TABLE, CLIENTS_TABLE
 from local.gateway import build_event
@@ -126,8 +126,7 @@ def service(table: str, now: list[float], **settings: Any) -> Any:
     cfg = RegistrationSettings(**values)
     store = DynamoClientStore(table, idle_days=cfg.client_idle_days)
     svc = RegistrationService(cfg, store, DynamoRateLimiter(ARTEFACTS_TABLE, clock=lambda: now[0]), lambda: now[0])
-    app = build_app(svc)
-    return lambda event, ctx: app.resolve(event, ctx)
+    return make_handler(lambda: svc)
 
 
 def test_register_read_update_delete_through_dynamodb(handler: Any) -> None:

@@ -1,16 +1,37 @@
-"""functions/core/platform/http.py: the request parsing shared by the authorization and token functions."""
+"""functions/core/platform/http.py: the request parsing shared by every function but /mcp."""
 
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import pytest
 
-from functions.authorization import web as authorization_web
+from functions.authorization import api as authorization_api
+from functions.core.oauth import client_auth
 from functions.core.platform import http
 from functions.core.platform.errors import OAuthError
-from functions.token import web as token_web
+from functions.token import api as token_api
+from tests.helpers import FakeContext
+
+
+def authorization_query(raw: str) -> dict[str, str] | None:
+    return authorization_api._readable(lambda: http.query_params({"rawQueryString": raw}))
+
+
+def authorization_form(event: dict[str, Any]) -> dict[str, str] | None:
+    return authorization_api._readable(lambda: http.form_params(event, authorization_api.MAX_FORM_BYTES))
+
+
+def token_answer(event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """POST /token through the token router; the form is refused before any service call."""
+
+    def no_service() -> Any:
+        raise AssertionError("the service must not be reached")
+
+    result = token_api.make_handler(no_service)({**event, "routeKey": "POST /token"}, FakeContext())
+    return result["statusCode"], json.loads(result["body"])
 
 
 def form_event(body: str | bytes, *, content_type: str = http.FORM_TYPE, b64: bool = False) -> dict[str, Any]:
@@ -68,43 +89,37 @@ def test_query_params_reject_repeats() -> None:
         http.query_params({"rawQueryString": "a=1&a=1"})
 
 
-def test_authorization_web_turns_rejections_into_none() -> None:
-    assert authorization_web.query_params({"rawQueryString": "a=1&a=2"}) is None
-    assert authorization_web.form_params(form_event("a=1&a=2")) is None
-    assert authorization_web.form_params(form_event("a=" + "x" * authorization_web.MAX_FORM_BYTES)) is None
-    assert authorization_web.form_params(form_event("a=1")) == {"a": "1"}
+def test_authorization_turns_rejections_into_none() -> None:
+    assert authorization_query("a=1&a=2") is None
+    assert authorization_form(form_event("a=1&a=2")) is None
+    assert authorization_form(form_event("a=" + "x" * authorization_api.MAX_FORM_BYTES)) is None
+    assert authorization_form(form_event("a=1")) == {"a": "1"}
 
 
-def test_token_web_turns_rejections_into_invalid_request() -> None:
-    with pytest.raises(OAuthError) as info:
-        token_web.form_params(form_event("grant_type=x&grant_type=y"))
-    assert (info.value.error, info.value.description, info.value.status) == (
-        "invalid_request",
-        "parameter grant_type is repeated",
-        400,
-    )
-    with pytest.raises(OAuthError, match="too large"):
-        token_web.form_params(form_event("a=" + "x" * token_web.MAX_FORM_BYTES))
-    assert token_web.form_params(form_event("a=1")) == {"a": "1"}
+def test_token_router_turns_rejections_into_invalid_request() -> None:
+    status, body = token_answer(form_event("grant_type=x&grant_type=y"))
+    assert status == 400
+    assert body == {"error": "invalid_request", "error_description": "parameter grant_type is repeated"}
+    status, body = token_answer(form_event("a=" + "x" * token_api.MAX_FORM_BYTES))
+    assert (status, body["error"], body["error_description"]) == (400, "invalid_request", "the body is too large")
 
 
 # --------------------------------------------------------------------------- hostile input
 LONE_SURROGATE_FORM = {"headers": {"Content-Type": http.FORM_TYPE}, "body": "a=\ud800", "isBase64Encoded": False}
 
 
-def test_authorization_web_refuses_lone_surrogates() -> None:
+def test_authorization_refuses_lone_surrogates() -> None:
     # A lone surrogate cannot be UTF-8 encoded: it would break echoing state in a redirect.
-    assert authorization_web.query_params({"rawQueryString": "state=\ud800"}) is None
-    assert authorization_web.query_params({"rawQueryString": "\udfff=1"}) is None
-    assert authorization_web.form_params(LONE_SURROGATE_FORM) is None
+    assert authorization_query("state=\ud800") is None
+    assert authorization_query("\udfff=1") is None
+    assert authorization_form(LONE_SURROGATE_FORM) is None
     # Non-ASCII that is valid text is read as usual (the flow compares it safely).
-    assert authorization_web.query_params({"rawQueryString": "state=%C3%A9"}) == {"state": "\u00e9"}
+    assert authorization_query("state=%C3%A9") == {"state": "\u00e9"}
 
 
-def test_token_web_refuses_lone_surrogates_as_invalid_request() -> None:
-    with pytest.raises(OAuthError) as info:
-        token_web.form_params(LONE_SURROGATE_FORM)
-    assert (info.value.error, info.value.status) == ("invalid_request", 400)
+def test_token_router_refuses_lone_surrogates_as_invalid_request() -> None:
+    status, body = token_answer(LONE_SURROGATE_FORM)
+    assert (status, body["error"]) == (400, "invalid_request")
 
 
 @pytest.mark.parametrize(
@@ -113,7 +128,7 @@ def test_token_web_refuses_lone_surrogates_as_invalid_request() -> None:
 )
 def test_malformed_basic_header_is_invalid_client(value: str) -> None:
     with pytest.raises(OAuthError) as info:
-        token_web._parse_basic(value)
+        client_auth._parse_basic(value)
     assert (info.value.error, info.value.status) == ("invalid_client", 401)
 
 

@@ -139,7 +139,7 @@ def test_facade_functions_read_the_catalogue_without_the_sdk_or_the_apps_code() 
     code = (
         "import sys\n"
         "import functions.metadata.handler, functions.registration.handler\n"
-        "import functions.authorization.web, functions.authorization.flow, functions.token.web\n"
+        "import functions.authorization.api, functions.authorization.flow, functions.token.api\n"
         "from functions.core.oauth import scopes\n"
         "from functions.metadata.documents import protected_resource_metadata\n"
         "from functions.core.platform.settings import CoreSettings\n"

@@ -92,6 +92,15 @@ def test_no_token_gets_challenge_without_error(h: Harness) -> None:
     assert resp.headers["www-authenticate"] == f'Bearer scope="notes:read notes:write", resource_metadata="{PRM}"'
 
 
+def test_no_token_body_names_a_registered_error_code(h: Harness) -> None:
+    # RFC 6750 section 3.1: the body's code is invalid_token (never an unregistered
+    # "unauthorized"), while the challenge itself carries no error for a request without one.
+    resp = h.post(rpc("tools/list"))
+    assert resp.status_code == 401
+    assert resp.json()["error"] == "invalid_token"
+    assert resp.headers["cache-control"] == "no-store"
+
+
 def test_other_auth_scheme_is_treated_as_no_token(h: Harness) -> None:
     resp = h.post(rpc("tools/list"), {"authorization": "Basic dXNlcjpwYXNz"})
     assert resp.status_code == 401

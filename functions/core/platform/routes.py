@@ -20,13 +20,15 @@ PRM_ROOT_PATH: Final = "/.well-known/oauth-protected-resource"
 PRM_MCP_PATH: Final = PRM_ROOT_PATH + MCP_PATH
 # RFC 8414 section 3: issuer without a path -> metadata at the root well-known URI.
 AS_METADATA_PATH: Final = "/.well-known/oauth-authorization-server"
-REGISTER_PATH: Final = "/register"
-REGISTER_CLIENT_PATH: Final = "/register/{client_id}"
+# RFC 8414 section 2 names: registration_endpoint, revocation_endpoint; RFC 7592 section 1:
+# the client configuration endpoint.
+REGISTRATION_PATH: Final = "/register"
+CLIENT_CONFIGURATION_PATH: Final = "/register/{client_id}"
 AUTHORIZE_PATH: Final = "/authorize"
 CALLBACK_PATH: Final = "/oauth/callback"
 CONSENT_PATH: Final = "/consent"
 TOKEN_PATH: Final = "/token"
-REVOKE_PATH: Final = "/revoke"
+REVOCATION_PATH: Final = "/revoke"
 
 FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
 Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS", "ANY"]
@@ -62,6 +64,23 @@ FUNCTIONS: Final[dict[FunctionName, FunctionSpec]] = {
     "token": FunctionSpec("token", "functions.token.handler.handler"),
 }
 
+# The routes a function's router names (``edge.Router.route``); each is also in ROUTES.
+PRM_MCP = Route("GET", PRM_MCP_PATH, "metadata")
+PRM_ROOT = Route("GET", PRM_ROOT_PATH, "metadata")
+AS_METADATA = Route("GET", AS_METADATA_PATH, "metadata")
+REGISTRATION = Route("POST", REGISTRATION_PATH, "registration")
+CLIENT_READ = Route("GET", CLIENT_CONFIGURATION_PATH, "registration")
+CLIENT_UPDATE = Route("PUT", CLIENT_CONFIGURATION_PATH, "registration")
+CLIENT_DELETE = Route("DELETE", CLIENT_CONFIGURATION_PATH, "registration")
+AUTHORIZATION = Route("GET", AUTHORIZE_PATH, "authorization")
+CALLBACK = Route("GET", CALLBACK_PATH, "authorization")
+CONSENT = Route("POST", CONSENT_PATH, "authorization")
+CONSENT_RELOADED = Route("GET", CONSENT_PATH, "authorization")
+TOKEN = Route("POST", TOKEN_PATH, "token")
+TOKEN_PREFLIGHT = Route("OPTIONS", TOKEN_PATH, "token")
+REVOCATION = Route("POST", REVOCATION_PATH, "token")
+REVOCATION_PREFLIGHT = Route("OPTIONS", REVOCATION_PATH, "token")
+
 ROUTES: Final[tuple[Route, ...]] = (
     # MCP Streamable HTTP: POST carries JSON-RPC. Every other method reaches the function too:
     # OPTIONS is the CORS preflight of browser-based clients (origins in KIT_ALLOWED_ORIGINS);
@@ -71,26 +90,26 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("ANY", MCP_PATH, "mcp_server"),
     Route("ANY", MCP_SUBPATHS, "mcp_server"),
     # Discovery documents, readable cross-origin by browser-based MCP clients.
-    Route("GET", PRM_MCP_PATH, "metadata"),
+    PRM_MCP,
     Route("OPTIONS", PRM_MCP_PATH, "metadata"),
-    Route("GET", PRM_ROOT_PATH, "metadata"),
+    PRM_ROOT,
     Route("OPTIONS", PRM_ROOT_PATH, "metadata"),
-    Route("GET", AS_METADATA_PATH, "metadata"),
+    AS_METADATA,
     Route("OPTIONS", AS_METADATA_PATH, "metadata"),
     # RFC 7591 registration and RFC 7592 management.
-    Route("POST", REGISTER_PATH, "registration"),
-    Route("OPTIONS", REGISTER_PATH, "registration"),
-    Route("GET", REGISTER_CLIENT_PATH, "registration"),
-    Route("PUT", REGISTER_CLIENT_PATH, "registration"),
-    Route("DELETE", REGISTER_CLIENT_PATH, "registration"),
+    REGISTRATION,
+    Route("OPTIONS", REGISTRATION_PATH, "registration"),
+    CLIENT_READ,
+    CLIENT_UPDATE,
+    CLIENT_DELETE,
     # The browser-facing part of the facade: authorization request, Cognito callback, consent.
-    Route("GET", AUTHORIZE_PATH, "authorization"),
-    Route("GET", CALLBACK_PATH, "authorization"),
-    Route("POST", CONSENT_PATH, "authorization"),
-    Route("GET", CONSENT_PATH, "authorization"),
+    AUTHORIZATION,
+    CALLBACK,
+    CONSENT,
+    CONSENT_RELOADED,
     # Back-channel endpoints (RFC 6749 section 3.2, RFC 7009).
-    Route("POST", TOKEN_PATH, "token"),
-    Route("OPTIONS", TOKEN_PATH, "token"),
-    Route("POST", REVOKE_PATH, "token"),
-    Route("OPTIONS", REVOKE_PATH, "token"),
+    TOKEN,
+    TOKEN_PREFLIGHT,
+    REVOCATION,
+    REVOCATION_PREFLIGHT,
 )
