@@ -27,6 +27,10 @@ CALLBACK_PATH: Final = "/oauth/callback"
 CONSENT_PATH: Final = "/consent"
 TOKEN_PATH: Final = "/token"
 REVOKE_PATH: Final = "/revoke"
+# The person's connected agents (list, revoke one, revoke all): pages of the authorization function.
+ACCOUNT_AGENTS_PATH: Final = "/account/agents"
+ACCOUNT_REVOKE_PATH: Final = ACCOUNT_AGENTS_PATH + "/revoke"
+ACCOUNT_REVOKE_ALL_PATH: Final = ACCOUNT_AGENTS_PATH + "/revoke-all"
 
 FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
 Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS", "ANY"]
@@ -88,6 +92,10 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", CALLBACK_PATH, "authorization"),
     Route("POST", CONSENT_PATH, "authorization"),
     Route("GET", CONSENT_PATH, "authorization"),
+    # The person's connected agents; its Cognito sign-in returns through CALLBACK_PATH too.
+    Route("GET", ACCOUNT_AGENTS_PATH, "authorization"),
+    Route("POST", ACCOUNT_REVOKE_PATH, "authorization"),
+    Route("POST", ACCOUNT_REVOKE_ALL_PATH, "authorization"),
     # Back-channel endpoints (RFC 6749 section 3.2, RFC 7009).
     Route("POST", TOKEN_PATH, "token"),
     Route("OPTIONS", TOKEN_PATH, "token"),
