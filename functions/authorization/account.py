@@ -42,13 +42,13 @@ from functions.core.cognito.upstream import (
     upstream_verifier,
 )
 from functions.core.oauth import scopes as catalogue
-from functions.core.platform.crypto import new_secret, s256
+from functions.core.platform.crypto import new_secret, s256, same_bytes
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import ACCOUNT_AGENTS_PATH, CALLBACK_PATH
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.grant_admin import GrantAdministration
-from functions.core.state.grants import Grant
+from functions.core.state.grants import Grant, GrantReader
 
 SIGN_IN_AGAIN = "Open this server's connected-apps page again to sign in."
 
@@ -69,6 +69,7 @@ class AccountService:
         settings: FacadeSettings,
         *,
         admin: GrantAdministration,
+        grants: GrantReader,
         clients: ClientResolver,
         sign_ins: DynamoAccountSignIns,
         upstream: CognitoOAuth,
@@ -77,7 +78,7 @@ class AccountService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._s = settings
-        self._admin, self._clients, self._sign_ins = admin, clients, sign_ins
+        self._admin, self._grants, self._clients, self._sign_ins = admin, grants, clients, sign_ins
         self._upstream, self._secret, self._verifier, self._clock = upstream, secret, verifier, clock
         self._cookies = AccountCookies(secret)
         secure = settings.secure_cookies
@@ -184,16 +185,23 @@ class AccountService:
     def revoke(self, form: dict[str, str] | None, cookies: Cookies) -> Answer:
         """Revoke the signed-in person's grant named by ``grant_id``, then 303 to the page with a notice.
 
-        A grant id that is not one of the person's active grants changes nothing (``gone``).
+        A grant id that is not one of the person's grants, or one already fully revoked, changes
+        nothing (``gone``). ``DependencyError`` (503) when DynamoDB, KMS or Cognito fails; the same
+        form sent again finishes the revocation.
         """
         session = self._checked(form, cookies)
         if isinstance(session, Answer):
             return session
         wanted = (form or {}).get("grant_id", "")
-        mine = next((g for g in self._admin.active_grants_of_user(session.sub) if g.grant_id == wanted), None)
-        if mine is None:
+        # A strongly consistent read of the grant, which must be the signed-in person's.
+        grant = self._grants.get(wanted) if wanted else None
+        if grant is None or not same_bytes(grant.sub, session.sub):
             return self._back("gone")
-        self._admin.revoke_grant(mine, actor="user", reason="user_revoked")
+        if grant.status == "revoked" and not grant.upstream_revocation_pending:
+            return self._back("gone")
+        # Also when already revoked with Cognito's refresh token still pending: a retry after a
+        # 503 finishes the revocation (GrantRevoker derives what is left from the stored grant).
+        self._admin.revoke_grant(grant, actor="user", reason="user_revoked")
         return self._back("revoked")
 
     def revoke_all(self, form: dict[str, str] | None, cookies: Cookies) -> Answer:

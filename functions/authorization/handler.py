@@ -78,8 +78,9 @@ def build_account(settings: FacadeSettings, clients: ClientResolver | None = Non
     secret = gateway_secret(settings)
     upstream = CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret)
     consents = DynamoConsentRepository(settings.grants_table)
+    grants = DynamoGrantRepository(settings.grants_table)
     revoker = GrantRevoker(
-        grants=DynamoGrantRepository(settings.grants_table),
+        grants=grants,
         refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
         consents=consents,
         cipher=KmsTokenCipher(settings.kms_key_id),
@@ -88,6 +89,7 @@ def build_account(settings: FacadeSettings, clients: ClientResolver | None = Non
     return AccountService(
         settings,
         admin=GrantAdministration(index=DynamoGrantIndex(settings.grants_table), revoker=revoker, consents=consents),
+        grants=grants,
         clients=clients or make_client_resolver(settings),
         sign_ins=DynamoAccountSignIns(settings.artefacts_table),
         upstream=upstream,

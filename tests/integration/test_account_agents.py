@@ -8,19 +8,41 @@ Cognito's refresh token is revoked and the next authorization shows the consent 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import time
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from jose import jwt
 
-from functions.authorization.account import AccountService
-from functions.core.cognito.upstream import upstream_verifier
+from functions.authorization.account import AccountService, Cookies
+from functions.authorization.account_session import AccountCookies, DynamoAccountSignIns, Session
+from functions.core.cognito.upstream import StaticSecret, grant_context, upstream_verifier
 from functions.core.platform.crypto import s256
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
+from functions.core.state.consent import DynamoConsentRepository
+from functions.core.state.grant_admin import GrantAdministration
 from functions.core.state.grant_index import DynamoGrantIndex
-from local.config import GRANTS_TABLE
-from tests.facade_fakes import CONF_REDIRECT, VERIFIER, FakeResolver, confidential_client, public_client, query_of
+from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
+from functions.core.state.revocation import GrantRevoker
+from local.config import ARTEFACTS_TABLE, GRANTS_TABLE
+from tests.facade_fakes import (
+    CONF_REDIRECT,
+    VERIFIER,
+    FakeCipher,
+    FakeCognito,
+    FakeResolver,
+    confidential_client,
+    public_client,
+    query_of,
+)
+from tests.facade_fakes import Facade as FakeFacade
+from tests.helpers import grant
 from tests.integration.test_facade import (
     Facade,
     _origin_jti,
@@ -285,3 +307,55 @@ def test_a_forged_or_expired_session_is_a_new_sign_in(account: Account) -> None:
     finally:
         account.service._clock = clock  # type: ignore[method-assign]
     assert sub == _sub(alice)
+
+
+def test_a_revocation_cognito_failed_is_finished_by_sending_the_form_again(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every 503 is safe to retry: the grant is revoked at once, Cognito's token on the retry."""
+    cipher, cognito = FakeCipher(), FakeCognito()
+    grants, consents = DynamoGrantRepository(GRANTS_TABLE), DynamoConsentRepository(GRANTS_TABLE)
+    revoker = GrantRevoker(
+        grants=grants,
+        refresh_tokens=DynamoRefreshTokenRepository(GRANTS_TABLE),
+        consents=consents,
+        cipher=cipher,
+        upstream=cognito,
+    )
+    secret = StaticSecret("retry-secret")
+    service = AccountService(
+        account.facade.settings,
+        admin=GrantAdministration(index=DynamoGrantIndex(GRANTS_TABLE), revoker=revoker, consents=consents),
+        grants=grants,
+        clients=FakeResolver(public_client()),
+        sign_ins=DynamoAccountSignIns(ARTEFACTS_TABLE),
+        upstream=cognito,
+        secret=secret,
+        verifier=FakeFacade().verifier(),
+    )
+    sub, grant_id = f"sub-{uuid.uuid4().hex[:8]}", f"origin-{uuid.uuid4().hex[:8]}"
+    upstream = cipher.encrypt(b"cognito-rt-retry", grant_context(grant_id))
+    grants.create(grant(grant_id, sub, client_id="public-agent", upstream_refresh=upstream))
+    session = Session(sub, int(time.time()) + 900, "nonce")
+    cookies = Cookies(None, AccountCookies(secret).session_value(session))
+    form = {"csrf": AccountCookies(secret).csrf_token(session), "grant_id": grant_id}
+
+    log = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log)
+    cognito.fail = True
+    with pytest.raises(DependencyError):  # the handler answers 503 + Retry-After
+        service.revoke(form, cookies)
+    stored = grants.get(grant_id)
+    assert stored is not None and stored.status == "revoked" and stored.upstream_revocation_pending
+    (event,) = [json.loads(line)["audit"] for line in log.getvalue().splitlines() if '"audit"' in line]
+    assert event["action"] == "grant.revoked" and event["actor"] == "user" and event["reason"] == "user_revoked"
+    assert event["sub"] == sub and event["grant_id"] == grant_id and "cognito-rt" not in log.getvalue()
+
+    cognito.fail = False
+    again = service.revoke(form, cookies)
+    assert again.status == 303 and again.headers["Location"].endswith("?notice=revoked")
+    assert cognito.revoked == ["cognito-rt-retry"]
+    assert grants.get(grant_id).upstream_refresh is None  # type: ignore[union-attr]
+    # Nothing is left to do: the form once more says so and calls nobody.
+    assert service.revoke(form, cookies).headers["Location"].endswith("?notice=gone")
+    assert cognito.revoked == ["cognito-rt-retry"]
