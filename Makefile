@@ -6,8 +6,12 @@ STAMP  := $(VENV)/.installed
 # The official MCP TypeScript SDK client for the e2e suite, pinned by its lockfile.
 TS_E2E     := tests/e2e/ts
 NODE_STAMP := $(TS_E2E)/node_modules/.installed
+# The e2e suite's real headless browser (tests/e2e/test_account_page_browser.py): Debian's chromium,
+# driven by playwright-core; no browser is ever downloaded by npm.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM_PATH := $(CHROMIUM)
 
-.PHONY: dev test lint fmt unit token bench clean synth deploy destroy
+.PHONY: dev test lint fmt unit token bench clean synth deploy destroy browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -24,6 +28,17 @@ $(NODE_STAMP): $(TS_E2E)/package.json $(TS_E2E)/package-lock.json
 	cd $(TS_E2E) && npm ci --no-audit --no-fund
 	@touch $@
 
+## browser: install Debian's chromium for the e2e browser test when it is missing (non-interactive apt-get)
+browser:
+	@test -x "$(CHROMIUM)" && exit 0; \
+	echo "installing Debian's chromium for the e2e browser test (apt-get install -y chromium)"; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	{ command -v apt-get >/dev/null 2>&1 \
+	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+	|| { echo "could not install chromium: install it (Debian/Ubuntu: apt-get install chromium) or set CHROMIUM=/path/to/chromium"; exit 1; }; \
+	test -x "$(CHROMIUM)" || { echo "chromium installed, but not at $(CHROMIUM): set CHROMIUM=/path/to/chromium"; exit 1; }
+
 ## dev: run the whole kit on localhost (moto + Cognito emulator + all functions) serving the app named by
 ## cdk.json's kit:app (KIT_APP_PATH=<folder> overrides it); Ctrl-C stops it
 dev: $(STAMP)
@@ -33,7 +48,7 @@ dev: $(STAMP)
 ## (pytest-xdist; the tests are independent: each worker starts its own local stack on free ports),
 ## then the app's own tests (the folder named by kit:app, or KIT_APP_PATH) in a process of their own
 PYTEST_WORKERS ?= auto
-test: $(STAMP) $(NODE_STAMP) lint
+test: $(STAMP) $(NODE_STAMP) browser lint
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 	$(BIN)/python -m local.app_tests
 

@@ -30,6 +30,7 @@ from constructs import Construct
 
 from functions.core.platform.kit_app import AppManifest
 from functions.core.platform.routes import FunctionSpec
+from functions.core.platform.topology import GRANTS_BY_USER
 from infra.nag import acknowledge, acknowledge_warning
 from infra.packaging import APP_FUNCTION, lambda_code
 
@@ -69,6 +70,8 @@ class Access:
     """What a function's role may do. Empty means no AWS access at all."""
 
     tables: Mapping[str, tuple[DynamoAction, ...]] = field(default_factory=dict)
+    # dynamodb:Query on exactly these global secondary indexes of a table (never the table, never index/*).
+    indexes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     kms_encrypt: bool = False
     kms_decrypt: bool = False
     describe_gateway_client: bool = False  # reads the gateway client secret at cold start
@@ -101,10 +104,14 @@ ACCESS: Final[Mapping[str, Access]] = {
     ),
     "authorization": Access(
         tables={
-            "grants": ("dynamodb:GetItem", "dynamodb:PutItem"),
+            # UpdateItem and DeleteItem: the connected-agents page revokes grants (grant, chain
+            # head) and forgets consents through the one GrantRevoker.
+            "grants": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"),
             "clients": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
             "artefacts": ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
         },
+        # The connected-agents page lists the signed-in person's grants; by_client is the admin's.
+        indexes={"grants": (GRANTS_BY_USER.name,)},
         kms_encrypt=True,
         kms_decrypt=True,
         describe_gateway_client=True,
@@ -249,6 +256,8 @@ class KitFunction(Construct):
             if table_key not in shared.tables:
                 raise KeyError(f"{self.spec.name}: no table {table_key!r}; known: {sorted(shared.tables)}")
             grant_dynamodb(self.role, shared.tables[table_key], actions)
+        for table_key, index_names in access.indexes.items():
+            grant_index_query(self.role, shared.tables[table_key], index_names)
         grant_kms(self.role, shared.key, encrypt=access.kms_encrypt, decrypt=access.kms_decrypt)
         if access.describe_gateway_client:
             grant_describe_client(self.role, shared.user_pool)

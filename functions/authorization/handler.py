@@ -1,4 +1,4 @@
-"""Lambda entry point of the authorization function: /authorize, /oauth/callback, /consent.
+"""Lambda entry point of the authorization function: /authorize, /oauth/callback, /consent, /account/agents.
 
 Thin: parse the API Gateway (payload 2.0) event, call ``AuthorizationService``, shape the
 answer. Settings are validated at import (cold start); the service and its clients are
@@ -12,6 +12,8 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from functions.authorization.account import AccountService
+from functions.authorization.account_session import DynamoAccountSignIns
 from functions.authorization.api import make_handler
 from functions.authorization.flow import AuthorizationService
 from functions.core.clients.records import ClientResolver
@@ -52,7 +54,44 @@ def _service() -> AuthorizationService:
     return build_service(_settings)
 
 
-_handle = make_handler(_service)
+def build_account(settings: FacadeSettings, clients: ClientResolver | None = None) -> AccountService:
+    """The connected-agents page's production wiring: the grants table's by_user index, the revoker, Cognito."""
+    from functions.core.clients.resolver import make_client_resolver
+    from functions.core.state.grant_admin import GrantAdministration
+    from functions.core.state.grant_index import DynamoGrantIndex
+    from functions.core.state.grants import DynamoGrantRepository
+    from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
+    from functions.core.state.revocation import GrantRevoker
+
+    secret = gateway_secret(settings)
+    cognito = CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret)
+    consents = DynamoConsentRepository(settings.grants_table)
+    grants = DynamoGrantRepository(settings.grants_table)
+    revoker = GrantRevoker(
+        grants=grants,
+        refresh_tokens=DynamoRefreshTokenRepository(settings.grants_table),
+        consents=consents,
+        cipher=KmsTokenCipher(settings.kms_key_id),
+        cognito=cognito,
+    )
+    return AccountService(
+        settings,
+        admin=GrantAdministration(index=DynamoGrantIndex(settings.grants_table), revoker=revoker, consents=consents),
+        grants=grants,
+        clients=clients or make_client_resolver(settings),
+        sign_ins=DynamoAccountSignIns(settings.artefacts_table),
+        cognito=cognito,
+        secret=secret,
+        verifier=CognitoAccessTokenVerifier(settings),
+    )
+
+
+@cache
+def _account() -> AccountService:
+    return build_account(_settings)
+
+
+_handle = make_handler(_service, _account)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

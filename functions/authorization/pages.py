@@ -24,7 +24,7 @@ from functions.core.clients.redirect_uris import is_loopback_redirect
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from functions.core.platform.http import Answer
-from functions.core.platform.routes import CONSENT_PATH
+from functions.core.platform.routes import ACCOUNT_AGENTS_PATH, CONSENT_PATH
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.pending_requests import PendingAuthorizationRequest
 
@@ -80,7 +80,7 @@ def csp_source(uri: str) -> str | None:
 
 
 def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
-    form_action = " ".join(["'self'", *form_targets]) if form_targets else "'none'"
+    form_action = " ".join(dict.fromkeys(["'self'", *form_targets])) if form_targets else "'none'"
     return {
         "Content-Type": "text/html; charset=utf-8",
         # Clickjacking defence for the consent decision (RFC 6749 section 10.13,
@@ -193,8 +193,10 @@ def consent_page(view: ConsentView) -> Answer:
         "<section class=box aria-labelledby=h-time><h2 id=h-time>For how long</h2>"
         f"<p id=lifetime>Access lasts up to {view.lifetime_days} days, unless it is revoked sooner.</p>"
         f"<p id=remembered>{remembered}</p>"
-        "<p id=revoke>To end access sooner, disconnect or remove this server in the app (it revokes its "
-        "access), or ask the administrator of this server to revoke it.</p></section>"
+        "<p id=revoke>To end access sooner, revoke it on your "
+        f'<a id=account-agents href="{escape(ACCOUNT_AGENTS_PATH)}">connected apps page</a>, disconnect or '
+        "remove this server in the app (it revokes its access), or ask the administrator of this server.</p>"
+        "</section>"
         f'<form method=post action="{escape(CONSENT_PATH)}" aria-label="Your decision">'
         f'<input type=hidden name=csrf value="{escape(view.csrf_token)}">'
         "<div class=actions><button type=submit class=primary name=decision value=approve>Approve</button>"

@@ -17,6 +17,17 @@ COOKIE_NAME_LOCAL: Final = "mcpkit_txn"
 COOKIE_MAX_AGE: Final = 600
 
 
+def set_cookie(name: str, value: str, max_age: int, *, secure: bool) -> str:
+    """A ``Set-Cookie`` value: host-only, Path=/, HttpOnly, SameSite=Lax, Secure unless local.
+
+    ``max_age`` in seconds (0 clears the cookie). SameSite=Lax, not Strict: the cookie must come
+    back on the top-level redirect from Cognito's managed login, a cross-site navigation
+    (RFC 6265bis section 5.4.7.1); cross-site POSTs never carry it.
+    """
+    attrs = f"Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
+    return f"{name}={value}; {attrs}; Secure" if secure else f"{name}={value}; {attrs}"
+
+
 class TxnCookie:
     """``<txn_id>.<base64url HMAC(cookie key, txn_id)>`` (docs/storage-schema.md, TXN#)."""
 
@@ -26,15 +37,11 @@ class TxnCookie:
         # localhost cannot set Secure cookies, so local mode drops the prefix and Secure.
         self.name = COOKIE_NAME_SECURE if secure else COOKIE_NAME_LOCAL
 
-    def _attributes(self, max_age: int) -> str:
-        attrs = f"Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
-        return attrs + "; Secure" if self.secure else attrs
-
     def set(self, key: bytes, txn_id: str) -> str:
-        return f"{self.name}={txn_id}.{mac(key, txn_id)}; {self._attributes(COOKIE_MAX_AGE)}"
+        return set_cookie(self.name, f"{txn_id}.{mac(key, txn_id)}", COOKIE_MAX_AGE, secure=self.secure)
 
     def clear(self) -> str:
-        return f"{self.name}=; {self._attributes(0)}"
+        return set_cookie(self.name, "", 0, secure=self.secure)
 
     @staticmethod
     def verify(key: bytes, value: str | None) -> str | None:
@@ -55,10 +62,10 @@ def with_query(uri: str, params: Mapping[str, str | None]) -> str:
     return f"{base}{'&' if urlsplit(base).query else ('' if base.endswith('?') else '?')}{query}"
 
 
-def redirect(location: str, *, cookies: tuple[str, ...] = ()) -> Answer:
-    """302 to ``location``, never cached, sending no Referer onwards; ``cookies`` are Set-Cookie values."""
+def redirect(location: str, *, cookies: tuple[str, ...] = (), status: int = 302) -> Answer:
+    """A redirect (302, or 303 after a POST: RFC 9110 section 15.4.4) that is never cached nor leaks a referrer."""
     return Answer(
-        302,
+        status,
         "",
         {"Location": location, "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
         cookies,

@@ -142,6 +142,20 @@ def invoke(
     return result
 
 
+def emulator_login(location: str, email: str) -> str:
+    """Sign in at the emulator's managed login page; the callback URL it redirects the browser to."""
+    with httpx.Client(follow_redirects=False, timeout=10) as http:
+        page = http.get(location)
+        assert page.status_code == 200, page.text
+        form = forms_of(page.text)[0]
+        login = http.post(
+            urljoin(str(page.url), form.action or "/login"),
+            data={**form.fields, "username": email, "password": PASSWORD},
+        )
+    assert login.status_code == 302, login.text
+    return str(login.headers["location"])
+
+
 def sign_in(facade: Facade, email: str, **params: str) -> tuple[str, dict[str, Any]]:
     """authorize -> emulator sign-in; (cookie, the callback's answer)."""
     query = {
@@ -161,16 +175,7 @@ def sign_in(facade: Facade, email: str, **params: str) -> tuple[str, dict[str, A
     assert cookie.startswith("mcpkit_txn=")  # http://localhost: no __Host- prefix, no Secure
     location = start["headers"]["Location"]
     assert location.startswith(facade.emulator_url + "/oauth2/authorize?")
-    with httpx.Client(follow_redirects=False, timeout=10) as http:
-        page = http.get(location)
-        assert page.status_code == 200, page.text
-        form = forms_of(page.text)[0]
-        login = http.post(
-            urljoin(str(page.url), form.action or "/login"),
-            data={**form.fields, "username": email, "password": PASSWORD},
-        )
-    assert login.status_code == 302, login.text
-    back = login.headers["location"]
+    back = emulator_login(location, email)
     assert back.startswith(facade.settings.base_url + "/oauth/callback?")
     answer = invoke(facade.authorization, "GET", "/oauth/callback", query=query_of(back), cookie=cookie)
     return cookie, answer

@@ -29,6 +29,10 @@ CALLBACK_PATH: Final = "/oauth/callback"
 CONSENT_PATH: Final = "/consent"
 TOKEN_PATH: Final = "/token"
 REVOCATION_PATH: Final = "/revoke"
+# The person's connected agents (list, revoke one, revoke all): pages of the authorization function.
+ACCOUNT_AGENTS_PATH: Final = "/account/agents"
+ACCOUNT_REVOKE_PATH: Final = ACCOUNT_AGENTS_PATH + "/revoke"
+ACCOUNT_REVOKE_ALL_PATH: Final = ACCOUNT_AGENTS_PATH + "/revoke-all"
 
 FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
 Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS", "ANY"]
@@ -76,6 +80,10 @@ AUTHORIZATION = Route("GET", AUTHORIZE_PATH, "authorization")
 CALLBACK = Route("GET", CALLBACK_PATH, "authorization")
 CONSENT = Route("POST", CONSENT_PATH, "authorization")
 CONSENT_RELOADED = Route("GET", CONSENT_PATH, "authorization")
+# The person's connected agents; its Cognito sign-in returns through CALLBACK_PATH too.
+ACCOUNT_AGENTS = Route("GET", ACCOUNT_AGENTS_PATH, "authorization")
+ACCOUNT_REVOKE = Route("POST", ACCOUNT_REVOKE_PATH, "authorization")
+ACCOUNT_REVOKE_ALL = Route("POST", ACCOUNT_REVOKE_ALL_PATH, "authorization")
 TOKEN = Route("POST", TOKEN_PATH, "token")
 TOKEN_PREFLIGHT = Route("OPTIONS", TOKEN_PATH, "token")
 REVOCATION = Route("POST", REVOCATION_PATH, "token")
@@ -107,6 +115,9 @@ ROUTES: Final[tuple[Route, ...]] = (
     CALLBACK,
     CONSENT,
     CONSENT_RELOADED,
+    ACCOUNT_AGENTS,
+    ACCOUNT_REVOKE,
+    ACCOUNT_REVOKE_ALL,
     # Back-channel endpoints (RFC 6749 section 3.2, RFC 7009).
     TOKEN,
     TOKEN_PREFLIGHT,

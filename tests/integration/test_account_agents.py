@@ -1,0 +1,361 @@
+"""The connected-agents page through the real authorization handler, against moto and the Cognito emulator.
+
+Sign-in (cookie-bound, single-use state; scope openid email; PKCE), listing, revoke one,
+revoke all, CSRF, session checks, and what a revocation does: /mcp refuses the token,
+Cognito's refresh token is revoked and the next authorization shows the consent page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from jose import jwt
+
+from functions.authorization.account import AccountService, Cookies
+from functions.authorization.account_session import AccountCookies, DynamoAccountSignIns, Session
+from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
+from functions.core.cognito.token_cipher import grant_context
+from functions.core.platform.crypto import s256
+from functions.core.platform.errors import DependencyError
+from functions.core.platform.observability import logger
+from functions.core.state.consent import DynamoConsentRepository
+from functions.core.state.grant_admin import GrantAdministration
+from functions.core.state.grant_index import DynamoGrantIndex
+from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
+from functions.core.state.revocation import GrantRevoker
+from local.config import ARTEFACTS_TABLE, GRANTS_TABLE
+from tests.facade_fakes import (
+    CONF_REDIRECT,
+    VERIFIER,
+    FakeCipher,
+    FakeCognito,
+    FakeResolver,
+    confidential_client,
+    public_client,
+    query_of,
+)
+from tests.facade_fakes import Facade as FakeFacade
+from tests.helpers import grant
+from tests.integration.test_facade import (
+    Facade,
+    _origin_jti,
+    code_for,
+    emulator,  # noqa: F401 (fixture)
+    emulator_login,
+    exchange,
+    invoke,
+    mcp_tools,
+    sign_in_confidential,
+)
+from tests.integration.test_facade import facade as agent_facade  # noqa: F401 (fixture)
+
+PAGE = "/account/agents"
+
+
+@dataclasses.dataclass
+class Account:
+    facade: Facade
+    service: AccountService
+
+
+@pytest.fixture(scope="module")
+def account(agent_facade: Facade) -> Account:  # noqa: F811
+    import functions.authorization.api as authorization_api
+    import functions.authorization.handler as authorization_handler
+    import functions.token.api as token_api
+    import functions.token.handler as token_handler
+
+    settings = agent_facade.settings
+    resolver = FakeResolver(public_client(), confidential_client(method="client_secret_post"))
+    authorization = authorization_handler.build_service(settings, resolver)
+    service = authorization_handler.build_account(settings, resolver)
+    token = token_handler.build_service(settings, resolver)
+    return Account(
+        dataclasses.replace(
+            agent_facade,
+            authorization=authorization_api.make_handler(lambda: authorization, lambda: service),
+            token=token_api.make_handler(lambda: token),
+        ),
+        service,
+    )
+
+
+def _cookie(answer: dict[str, Any], name: str) -> str:
+    (found,) = [c for c in answer.get("cookies", []) if c.startswith(name + "=")]
+    return found
+
+
+def start_sign_in(acc: Account) -> tuple[str, str]:
+    """GET the page without a session: (sign-in cookie pair, Cognito authorize URL)."""
+    answer = invoke(acc.facade.authorization, "GET", PAGE)
+    assert answer["statusCode"] == 302, answer["body"]
+    return _cookie(answer, "mcpkit_account_signin").split(";")[0], answer["headers"]["Location"]
+
+
+def page_session(acc: Account, email: str) -> str:
+    """Sign in to the page as ``email``; the session cookie pair."""
+    signin, location = start_sign_in(acc)
+    back = emulator_login(location, email)
+    answer = invoke(acc.facade.authorization, "GET", "/oauth/callback", query=query_of(back), cookie=signin)
+    assert answer["statusCode"] == 303 and answer["headers"]["Location"] == acc.facade.settings.base_url + PAGE
+    return _cookie(answer, "mcpkit_account").split(";")[0]
+
+
+def show(acc: Account, session: str, **query: str) -> dict[str, Any]:
+    answer = invoke(acc.facade.authorization, "GET", PAGE, query=query, cookie=session)
+    assert answer["statusCode"] == 200, answer["body"]
+    return answer
+
+
+def post(acc: Account, path: str, form: dict[str, str], cookie: str | None = None) -> dict[str, Any]:
+    return invoke(acc.facade.authorization, "POST", path, form=form, cookie=cookie)
+
+
+def csrf_of(body: str) -> str:
+    return body.split('name=csrf value="')[1].split('"')[0]
+
+
+def connect(acc: Account, email: str) -> dict[str, Any]:
+    """Alice's agent (the public client) connected through the real flow: the token response."""
+    status, body = exchange(acc.facade, code_for(acc.facade, email))
+    assert status == 200, body
+    return body
+
+
+def test_sign_in_is_the_kits_own_pkce_request_for_openid_email_only(account: Account) -> None:
+    signin, location = start_sign_in(account)
+    params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+    assert params["scope"] == "openid email"  # no kit scope: the token authorizes no tool
+    assert params["state"].startswith("account.") and params["code_challenge_method"] == "S256"
+    assert params["client_id"] == account.facade.settings.gateway_client_id
+    assert params["redirect_uri"] == account.facade.settings.base_url + "/oauth/callback"
+    secret = account.service._secret  # the derived verifier is recomputable, never stored
+    assert params["code_challenge"] == s256(gateway_pkce_verifier(secret, params["state"]))
+    answer = invoke(account.facade.authorization, "GET", PAGE)
+    set_cookie = _cookie(answer, "mcpkit_account_signin")
+    assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie and "Path=/" in set_cookie
+    assert "Max-Age=600" in set_cookie and signin.startswith("mcpkit_account_signin=")
+
+
+def test_callback_needs_the_cookie_that_bound_the_state_and_is_single_use(account: Account) -> None:
+    signin, location = start_sign_in(account)
+    back = query_of(emulator_login(location, "alice@example.com"))
+    other_signin, _ = start_sign_in(account)
+    # Another browser's cookie, or none: refused before Cognito's code is spent.
+    for cookie in (other_signin, None):
+        refused = invoke(account.facade.authorization, "GET", "/oauth/callback", query=back, cookie=cookie)
+        assert refused["statusCode"] == 400 and "does not belong to this browser" in refused["body"]
+        assert not refused.get("cookies")
+    done = invoke(account.facade.authorization, "GET", "/oauth/callback", query=back, cookie=signin)
+    assert done["statusCode"] == 303
+    set_session = _cookie(done, "mcpkit_account")
+    assert "HttpOnly" in set_session and "SameSite=Lax" in set_session and "Max-Age=900" in set_session
+    # The same callback again: Cognito's code is spent, so the page starts a new sign-in.
+    again = invoke(account.facade.authorization, "GET", "/oauth/callback", query=back, cookie=signin)
+    assert again["statusCode"] == 302 and not any(c.startswith("mcpkit_account=") for c in again["cookies"])
+
+
+def test_a_used_sign_in_cannot_be_used_again_even_with_a_new_code(account: Account) -> None:
+    """The ACCOUNT# item is consumed by a conditional update: one session per sign-in."""
+    signin, location = start_sign_in(account)
+    first = query_of(emulator_login(location, "alice@example.com"))
+    second = query_of(emulator_login(location, "alice@example.com"))  # Cognito issues a second code
+    assert (
+        invoke(account.facade.authorization, "GET", "/oauth/callback", query=first, cookie=signin)["statusCode"] == 303
+    )
+    replay = invoke(account.facade.authorization, "GET", "/oauth/callback", query=second, cookie=signin)
+    assert replay["statusCode"] == 400 and "already used" in replay["body"]
+    assert not any(c.startswith("mcpkit_account=") for c in replay.get("cookies", []))
+
+
+def test_agent_sign_ins_still_use_the_agent_flow(account: Account) -> None:
+    body = connect(account, "alice@example.com")
+    assert mcp_tools(account.facade, body["access_token"])[0] == 200
+
+
+def test_page_lists_active_grants_with_names_scopes_and_dates(account: Account) -> None:
+    body = connect(account, "alice@example.com")
+    grant_id = _origin_jti(body["access_token"])
+    bob = connect(account, "bob@example.com")  # someone else's: never shown to alice
+    page = show(account, page_session(account, "alice@example.com"))
+    html = page["body"]
+    assert f'data-grant="{grant_id}"' in html
+    assert "<bdi>Agent &lt;b&gt;Smith&lt;/b&gt;</bdi> <span class=tag>unverified name</span>" in html
+    assert "unverified" in html and "App id: <code><bdi>public-agent</bdi></code>" in html
+    assert "<code>notes:write</code>: Write and archive your notes" in html
+    assert "Granted " in html and "Last used " in html and "Expires " in html and " UTC" in html
+    assert "Signed in as <strong><bdi id=user>alice@example.com</bdi>" in html
+    bob_grants = [g.grant_id for g in DynamoGrantIndex(GRANTS_TABLE).grants_of_user(_sub(bob))]
+    assert bob_grants and not any(f'data-grant="{g}"' in html for g in bob_grants)
+    headers = page["headers"]
+    assert headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "form-action 'self';" in headers["Content-Security-Policy"]
+    assert headers["Cache-Control"] == "no-store"
+
+
+def _sub(token_response: dict[str, Any]) -> str:
+    return str(jwt.get_unverified_claims(token_response["access_token"])["sub"])
+
+
+def test_revoke_one_bites_at_mcp_upstream_and_consent(account: Account) -> None:
+    # A confidential https client: its remembered consent would skip the page next time.
+    cookie, page = sign_in_confidential(account.facade, "alice@example.com")
+    assert page["statusCode"] == 200
+    csrf = csrf_of(page["body"])
+    done = post(account, "/consent", {"csrf": csrf, "decision": "approve"}, cookie)
+    code = query_of(done["headers"]["Location"])["code"]
+    _, skipped = sign_in_confidential(account.facade, "alice@example.com")
+    assert skipped["statusCode"] == 302  # remembered
+    grant_id = _redeem_confidential(account, code)
+
+    session = page_session(account, "alice@example.com")
+    listing = show(account, session)["body"]
+    assert f'data-grant="{grant_id}"' in listing
+    answer = post(account, PAGE + "/revoke", {"csrf": csrf_of(listing), "grant_id": grant_id}, session)
+    assert answer["statusCode"] == 303 and answer["headers"]["Location"].endswith(PAGE + "?notice=revoked")
+    assert account.facade.grants.get(grant_id).status == "revoked"  # type: ignore[union-attr]
+    assert account.facade.grants.get(grant_id).upstream_refresh is None  # type: ignore[union-attr]
+    after = show(account, session, notice="revoked")["body"]
+    assert f'data-grant="{grant_id}"' not in after and "Access revoked." in after
+    # The consent is forgotten: the next authorization of the same client shows the page.
+    _, again = sign_in_confidential(account.facade, "alice@example.com")
+    assert again["statusCode"] == 200 and 'name=csrf value="' in again["body"]
+
+
+def _redeem_confidential(acc: Account, code: str) -> str:
+    """Redeem the confidential client's code; the grant id behind its access token."""
+    result = invoke(
+        acc.facade.token,
+        "POST",
+        "/token",
+        form={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": CONF_REDIRECT,
+            "code_verifier": VERIFIER,
+            "client_id": "conf-agent",
+            "client_secret": "s3cret",
+        },
+    )
+    body = json.loads(result["body"])
+    assert result["statusCode"] == 200, body
+    return _origin_jti(body["access_token"])
+
+
+def test_revoke_one_token_fails_at_mcp(account: Account) -> None:
+    body = connect(account, "alice@example.com")
+    grant_id = _origin_jti(body["access_token"])
+    session = page_session(account, "alice@example.com")
+    csrf = csrf_of(show(account, session)["body"])
+    post(account, PAGE + "/revoke", {"csrf": csrf, "grant_id": grant_id}, session)
+    assert mcp_tools(account.facade, body["access_token"])[0] == 401  # GRANT_CACHE_SECONDS=0 here
+
+
+def test_revoke_needs_the_sessions_csrf_and_only_ends_own_grants(account: Account) -> None:
+    alice = connect(account, "alice@example.com")
+    bob = connect(account, "bob@example.com")
+    alice_grant, bob_grant = _origin_jti(alice["access_token"]), _origin_jti(bob["access_token"])
+    alice_session, bob_session = page_session(account, "alice@example.com"), page_session(account, "bob@example.com")
+    bob_csrf = csrf_of(show(account, bob_session)["body"])
+    alice_csrf = csrf_of(show(account, alice_session)["body"])
+    # Bob's CSRF token with alice's session, a made-up one, none: 403, nothing revoked.
+    for csrf in (bob_csrf, "x" * 43, ""):
+        refused = post(account, PAGE + "/revoke", {"csrf": csrf, "grant_id": alice_grant}, alice_session)
+        assert refused["statusCode"] == 403
+    # No session at all: 403.
+    no_session = post(account, PAGE + "/revoke-all", {"csrf": alice_csrf})
+    assert no_session["statusCode"] == 403
+    # Alice naming bob's grant: nothing happens to it.
+    gone = post(account, PAGE + "/revoke", {"csrf": alice_csrf, "grant_id": bob_grant}, alice_session)
+    assert gone["headers"]["Location"].endswith("?notice=gone")
+    for grant_id in (alice_grant, bob_grant):
+        assert account.facade.grants.get(grant_id).status == "active"  # type: ignore[union-attr]
+
+
+def test_revoke_all_ends_every_grant_of_the_person_only(account: Account) -> None:
+    mine = [_origin_jti(connect(account, "alice@example.com")["access_token"]) for _ in range(2)]
+    bobs = _origin_jti(connect(account, "bob@example.com")["access_token"])
+    session = page_session(account, "alice@example.com")
+    csrf = csrf_of(show(account, session)["body"])
+    answer = post(account, PAGE + "/revoke-all", {"csrf": csrf}, session)
+    assert answer["statusCode"] == 303 and answer["headers"]["Location"].endswith("?notice=revoked_all")
+    for grant_id in mine:
+        assert account.facade.grants.get(grant_id).status == "revoked"  # type: ignore[union-attr]
+    assert account.facade.grants.get(bobs).status == "active"  # type: ignore[union-attr]
+    assert "No app has access to your account." in show(account, session)["body"]
+
+
+def test_a_forged_or_expired_session_is_a_new_sign_in(account: Account) -> None:
+    alice, bob = connect(account, "alice@example.com"), connect(account, "bob@example.com")
+    session = page_session(account, "alice@example.com")
+    name, _, value = session.partition("=")
+    sub, rest = value.split(".", 1)
+    forged = f"{name}={_sub(bob)}.{rest}"  # bob's sub under alice's MAC
+    assert invoke(account.facade.authorization, "GET", PAGE, cookie=forged)["statusCode"] == 302
+    clock = account.service._clock
+    try:
+        account.service._clock = lambda: clock() + 901  # type: ignore[method-assign]
+        assert invoke(account.facade.authorization, "GET", PAGE, cookie=session)["statusCode"] == 302
+    finally:
+        account.service._clock = clock  # type: ignore[method-assign]
+    assert sub == _sub(alice)
+
+
+def test_a_revocation_cognito_failed_is_finished_by_sending_the_form_again(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every 503 is safe to retry: the grant is revoked at once, Cognito's token on the retry."""
+    cipher, cognito = FakeCipher(), FakeCognito()
+    grants, consents = DynamoGrantRepository(GRANTS_TABLE), DynamoConsentRepository(GRANTS_TABLE)
+    revoker = GrantRevoker(
+        grants=grants,
+        refresh_tokens=DynamoRefreshTokenRepository(GRANTS_TABLE),
+        consents=consents,
+        cipher=cipher,
+        cognito=cognito,
+    )
+    secret = StaticSecret("retry-secret")
+    service = AccountService(
+        account.facade.settings,
+        admin=GrantAdministration(index=DynamoGrantIndex(GRANTS_TABLE), revoker=revoker, consents=consents),
+        grants=grants,
+        clients=FakeResolver(public_client()),
+        sign_ins=DynamoAccountSignIns(ARTEFACTS_TABLE),
+        cognito=cognito,
+        secret=secret,
+        verifier=FakeFacade().verifier(),
+    )
+    sub, grant_id = f"sub-{uuid.uuid4().hex[:8]}", f"origin-{uuid.uuid4().hex[:8]}"
+    upstream = cipher.encrypt(b"cognito-rt-retry", grant_context(grant_id))
+    grants.create(grant(grant_id, sub, client_id="public-agent", upstream_refresh=upstream))
+    session = Session(sub, int(time.time()) + 900, "nonce")
+    cookies = Cookies(None, AccountCookies(secret).session_value(session))
+    form = {"csrf": AccountCookies(secret).csrf_token(session), "grant_id": grant_id}
+
+    log = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log)
+    cognito.fail = True
+    with pytest.raises(DependencyError):  # the handler answers 503 + Retry-After
+        service.revoke(form, cookies)
+    stored = grants.get(grant_id)
+    assert stored is not None and stored.status == "revoked" and stored.upstream_revocation_pending
+    (event,) = [json.loads(line)["audit"] for line in log.getvalue().splitlines() if '"audit"' in line]
+    assert event["action"] == "grant.revoked" and event["actor"] == "user" and event["reason"] == "user_revoked"
+    assert event["sub"] == sub and event["grant_id"] == grant_id and "cognito-rt" not in log.getvalue()
+
+    cognito.fail = False
+    again = service.revoke(form, cookies)
+    assert again.status == 303 and again.headers["Location"].endswith("?notice=revoked")
+    assert cognito.revoked == ["cognito-rt-retry"]
+    assert grants.get(grant_id).upstream_refresh is None  # type: ignore[union-attr]
+    # Nothing is left to do: the form once more says so and calls nobody.
+    assert service.revoke(form, cookies).headers["Location"].endswith("?notice=gone")
+    assert cognito.revoked == ["cognito-rt-retry"]
