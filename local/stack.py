@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from functions.core.platform import kit_app
 from functions.core.platform.routes import FUNCTIONS, MCP_PATH
-from functions.core.platform.settings import OPERATOR_ENV, Env
+from functions.core.platform.settings import OPERATOR_ENV, Env, ManagementSettings
 from local.config import (
     ARTEFACTS_TABLE,
     CLIENTS_TABLE,
@@ -31,7 +31,9 @@ from local.config import (
     demo_users,
     scope_group_ceilings,
 )
+from local.poller import DeprovisioningPoller, poll_seconds
 from local.seed import Seeded, seed
+from local.state_file import remove_state, write_state
 
 READY_LINE = "mcp-cognito-kit local stack ready"
 INSPECTOR_ORIGIN = "http://localhost:6274"
@@ -124,9 +126,14 @@ def main() -> int:
     servers: list[Any] = []
     threads: list[threading.Thread] = []
     gateway = None
+    poller = None
     try:
         seeded = seed(cfg, os.environ.get("DEMO_PASSWORD") or None)
-        os.environ.update(function_environment(cfg, seeded))
+        environment = function_environment(cfg, seeded)
+        os.environ.update(environment)
+        # Deprovisioning: the AWS backstop's reconciliation, on a timer (no CloudTrail locally).
+        poller = DeprovisioningPoller(ManagementSettings.from_env(), poll_seconds())
+        poller.start()
 
         from local.cognito_emulator import create_app as create_emulator
         from local.gateway import LambdaGateway, load_handler
@@ -144,6 +151,9 @@ def main() -> int:
         if not _wait_started(servers, threads):
             print("local stack failed to start (is a port in use?)", file=sys.stderr)
             return 1
+        write_state(
+            {**environment, kit_app.APP_PATH_ENV: str(kit_app.current().root)}, cfg.moto_url
+        )  # mcp-kit-admin --local
         _banner(cfg, seeded)
         signal.sigwait(_STOP_SIGNALS)
         return 0
@@ -151,6 +161,9 @@ def main() -> int:
         # Invocations in flight are cancelled (their callers get 503), then the servers stop
         # within one deadline; a handler stuck in blocking code is on a daemon thread and
         # cannot hold the process.
+        remove_state()
+        if poller is not None:
+            poller.stop()
         if gateway is not None:
             gateway.close()
         for server in servers:
