@@ -22,6 +22,7 @@ from infra.api import KitApi
 from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
 from infra.data import TABLES, KitTables, app_table_specs
+from infra.deprovisioning import KitDeprovisioning
 from infra.functions import KitFunction, SharedResources, access_for, environment_for, settings_model
 from infra.nag import acknowledge
 
@@ -105,6 +106,13 @@ class KitStack(cdk.Stack):
             )
             self.functions[name] = fn
 
+        KitDeprovisioning(
+            self,
+            "DeprovisioningEvents",
+            function=self.functions["deprovisioning"],
+            grants=self.data.table("grants"),
+            user_pool=self.auth.user_pool,
+        )
         self.api.add_routes(
             ROUTES,
             targets={name: fn.alias for name, fn in self.functions.items()},

@@ -18,7 +18,7 @@ import time
 from typing import Any, Final
 
 from functions.core.platform import kit_app
-from functions.core.platform.routes import FUNCTIONS, MCP_PATH
+from functions.core.platform.routes import FUNCTIONS, MCP_PATH, routes_for
 from functions.core.platform.settings import OPERATOR_ENV, Env, ManagementSettings
 from local.config import (
     ARTEFACTS_TABLE,
@@ -142,7 +142,8 @@ def main() -> int:
             moto_url=cfg.moto_url, region=REGION, user_pool_id=seeded.user_pool_id, public_url=cfg.cognito_url
         )
         gateway = LambdaGateway(
-            {name: load_handler(name) for name in FUNCTIONS}, timeout_seconds=cfg.gateway_timeout_seconds
+            {name: load_handler(name) for name in FUNCTIONS if routes_for(name)},
+            timeout_seconds=cfg.gateway_timeout_seconds,
         )
         for app, port, name in ((emulator, cfg.cognito_port, "cognito"), (gateway, cfg.port, "gateway")):
             server, thread = _serve(app, port, name)

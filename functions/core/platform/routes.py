@@ -28,7 +28,7 @@ CONSENT_PATH: Final = "/consent"
 TOKEN_PATH: Final = "/token"
 REVOKE_PATH: Final = "/revoke"
 
-FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
+FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token", "deprovisioning"]
 Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS", "ANY"]
 # API Gateway's catch-all method: a route naming the request's method wins over it.
 ANY_METHOD: Final = "ANY"
@@ -60,6 +60,8 @@ FUNCTIONS: Final[dict[FunctionName, FunctionSpec]] = {
     "registration": FunctionSpec("registration", "functions.registration.handler.handler"),
     "authorization": FunctionSpec("authorization", "functions.authorization.handler.handler"),
     "token": FunctionSpec("token", "functions.token.handler.handler"),
+    # No route: EventBridge invokes it (Cognito admin calls via CloudTrail, and a schedule).
+    "deprovisioning": FunctionSpec("deprovisioning", "functions.deprovisioning.handler.handler"),
 }
 
 ROUTES: Final[tuple[Route, ...]] = (
