@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     from functions.core.platform.errors import DependencyError
 
     stdout = out or sys.stdout
+    _audit_to_stderr()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -109,6 +110,17 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 Render = Callable[[Any], str]
+
+
+def _audit_to_stderr() -> None:
+    """The kit's log lines (audit events of the revocations) go to stderr: stdout is the answer (``--json``)."""
+    import logging
+
+    from functions.core.platform.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace) -> tuple[Any, Render]:

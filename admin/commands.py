@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from admin.cli import NotFound, Refused
 from functions.core.clients.records import ClientRecord, looks_like_url
 from functions.core.clients.store import REGISTERED_CLIENT_ID, DynamoClientStore, record_from_item
+from functions.core.platform.audit import audit
 from functions.core.platform.ddb import dependency_call, from_item
 from functions.core.platform.errors import OAuthError
 from functions.core.platform.settings import ManagementSettings, RegistrationSettings
@@ -127,6 +128,7 @@ class Kit:
         """Delete a registered client, then revoke every grant given to it and forget its consents."""
         record = self._client(client_id)
         self.clients.remove(record)
+        audit("client.deleted", actor="admin", client_id=client_id, client_name=record.client_name)
         done = self.plane.admin.revoke_client(client_id, actor="admin", reason="client_deleted")
         return {"client_id": client_id, "revoked": list(done.grant_ids)}
 
@@ -152,6 +154,7 @@ class Kit:
         except OAuthError as exc:
             raise Refused(f"{exc.error}: {exc.description}") from exc
         issued = json.loads(answer.body)
+        audit("client.registered", actor="admin", client_id=issued["client_id"], client_name=name)
         return {k: issued[k] for k in ("client_id", "client_secret", "client_name", "redirect_uris") if k in issued}
 
     # ------------------------------------------------------------------ helpers

@@ -131,8 +131,13 @@ async def test_admin_lists_and_revokes_alices_grant(stack: RunningStack) -> None
         await client.call_tool("whoami", {})
     assert again.browser.consent_pages == []
 
-    revoked = admin(stack, "grants", "revoke", "--user", "alice@example.com")
+    revoked = admin(stack, "--json", "grants", "revoke", "--user", "alice@example.com")
     assert revoked.returncode == EXIT_OK, revoked.stderr
+    assert set(json.loads(revoked.stdout)["revoked"]) >= {row["grant_id"]}  # stdout is the answer alone
+    # One audit event per grant ended, naming the operator as the actor, on stderr.
+    events = [json.loads(line)["audit"] for line in revoked.stderr.splitlines() if '"audit"' in line]
+    assert {e["grant_id"] for e in events} == set(json.loads(revoked.stdout)["revoked"])
+    assert {(e["action"], e["actor"]) for e in events} == {("grant.revoked", "admin")}
     wait_for_status(agent, 401, BITES_WITHIN_SECONDS)
     wait_for_status(again, 401, BITES_WITHIN_SECONDS)
     after = json.loads(admin(stack, "--json", "grants", "list", "--client", info.client_id).stdout)
