@@ -31,7 +31,6 @@ from local.config import (
     demo_users,
     scope_group_ceilings,
 )
-from local.poller import DeprovisioningPoller, poll_seconds
 from local.seed import Seeded, seed
 from local.state_file import remove_state, write_state
 
@@ -132,6 +131,9 @@ def main() -> int:
         environment = function_environment(cfg, seeded)
         os.environ.update(environment)
         # Deprovisioning: the AWS backstop's reconciliation, on a timer (no CloudTrail locally).
+        # Imported only now: the functions' logger must be created with their environment's level.
+        from local.poller import DeprovisioningPoller, poll_seconds
+
         poller = DeprovisioningPoller(ManagementSettings.from_env(), poll_seconds())
         poller.start()
 
