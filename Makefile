@@ -11,7 +11,7 @@ NODE_STAMP := $(TS_E2E)/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM_PATH := $(CHROMIUM)
 
-.PHONY: dev test lint fmt unit token bench clean synth deploy destroy browser
+.PHONY: dev test lint fmt unit token admin bench clean synth deploy destroy browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
@@ -68,6 +68,11 @@ unit: $(STAMP)
 USER_EMAIL ?= alice@example.com
 token: $(STAMP)
 	@$(BIN)/python -m local.devtoken $(USER_EMAIL) $(if $(SCOPE),--scope "$(SCOPE)")
+
+## admin: the operator's CLI, mcp-kit-admin (ARGS="--local grants list --user alice@example.com";
+##        ARGS="--stack NAME ..." for a deployed stack with your AWS credentials); README, Admin CLI
+admin: $(STAMP)
+	@$(BIN)/mcp-kit-admin $(ARGS)
 
 ## bench: the performance table (init, cold start, auth check, warm ratios, asset sizes) with targets, in one run
 bench: $(STAMP)

@@ -60,6 +60,8 @@ TUNING: Final[Mapping[str, Tuning]] = {
     # 512 MB: peak RSS measured by `make bench` is 93-155 MiB (3x headroom), a warm call is
     # ~1 ms of CPU, and the restore and snapshot-cache charges scale with memory (README, Cost).
     "mcp_server": Tuning(memory_mb=512, timeout_seconds=20, snap_start=True),
+    # A reconciliation run pages every grant holder (infra/deprovisioning.py): minutes, not seconds.
+    "deprovisioning": Tuning(memory_mb=256, timeout_seconds=900),
 }
 
 DynamoAction = str  # "dynamodb:GetItem" ...
@@ -123,6 +125,13 @@ ACCESS: Final[Mapping[str, Access]] = {
             "artefacts": ("dynamodb:GetItem", "dynamodb:UpdateItem"),
         },
         kms_encrypt=True,
+        kms_decrypt=True,
+        describe_gateway_client=True,
+    ),
+    # Revokes through GrantRevoker (grant, chain head, consent, Cognito's refresh token) and
+    # narrows grants; index reads and Cognito reads are added by infra/deprovisioning.py.
+    "deprovisioning": Access(
+        tables={"grants": ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
         kms_decrypt=True,
         describe_gateway_client=True,
     ),

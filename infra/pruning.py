@@ -65,4 +65,6 @@ PRUNED_BY_FUNCTION: Final[dict[str, tuple[str, ...]]] = {
     ),
     "authorization": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
     "token": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
+    # Verifies no token at all: EventBridge events in, DynamoDB/KMS/Cognito calls out.
+    "deprovisioning": (*_NO_EVENT_HANDLER, *_NO_CRYPTOGRAPHY),
 }

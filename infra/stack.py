@@ -23,6 +23,7 @@ from infra.api import KitApi, camel_case
 from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
 from infra.data import KitTables
+from infra.deprovisioning import KitDeprovisioning
 from infra.functions import KitFunction, SharedResources, access_for
 from infra.nag import acknowledge
 
@@ -105,6 +106,13 @@ class KitStack(cdk.Stack):
             )
             self.functions[name] = fn
 
+        KitDeprovisioning(
+            self,
+            "DeprovisioningEvents",
+            function=self.functions["deprovisioning"],
+            grants=self.data.table("grants"),
+            user_pool=self.auth.user_pool,
+        )
         self.api.add_routes(
             ROUTES,
             targets={name: fn.alias for name, fn in self.functions.items()},

@@ -20,11 +20,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from functions.core.platform import kit_app, topology
-from functions.core.platform.routes import FUNCTIONS, MCP_PATH, FunctionName
+from functions.core.platform.routes import FUNCTIONS, MCP_PATH, ROUTES, FunctionName
 from functions.core.platform.settings import OPERATOR_ENV, Env
 from local.config import FAKE_CREDENTIALS, REGION, LocalConfig, demo_users, scope_group_ceilings, table_name
 from local.gateway import LambdaGateway, LambdaHandler, load_handler
 from local.seed import Seeded, seed
+from local.state_file import remove_state, write_state
 
 READY_LINE = "mcp-cognito-kit local stack ready"
 INSPECTOR_ORIGIN = "http://localhost:6274"
@@ -158,9 +159,22 @@ def main() -> int:
     servers: list[Any] = []
     threads: list[threading.Thread] = []
     gateway = None
+    poller = None
     try:
         seeded = seed(cfg, os.environ.get("DEMO_PASSWORD") or None)
-        handlers = load_handlers(function_environments(function_environment(cfg, seeded)))
+        environment = function_environment(cfg, seeded)
+        environments = function_environments(environment)
+        # API Gateway invokes the routed functions; EventBridge the others (not run locally).
+        routed = {route.function for route in ROUTES}
+        handlers = load_handlers({name: env for name, env in environments.items() if name in routed})
+        # Deprovisioning: the AWS backstop's reconciliation, on a timer (no CloudTrail locally),
+        # with the deprovisioning function's own settings. Imported only now: the functions'
+        # logger must be created with their environment's level.
+        from local.poller import DeprovisioningPoller, poll_seconds
+
+        with function_container(environments[topology.DEPROVISIONING.function]):
+            poller = DeprovisioningPoller(topology.DEPROVISIONING.load(), poll_seconds())
+        poller.start()
 
         from local.cognito_emulator import create_app as create_emulator
 
@@ -175,6 +189,9 @@ def main() -> int:
         if not _wait_started(servers, threads):
             print("local stack failed to start (is a port in use?)", file=sys.stderr)
             return 1
+        write_state(
+            {**environment, kit_app.APP_PATH_ENV: str(kit_app.current().root)}, cfg.moto_url
+        )  # mcp-kit-admin --local
         _banner(cfg, seeded)
         signal.sigwait(_STOP_SIGNALS)
         return 0
@@ -182,6 +199,9 @@ def main() -> int:
         # Invocations in flight are cancelled (their callers get 503), then the servers stop
         # within one deadline; a handler stuck in blocking code is on a daemon thread and
         # cannot hold the process.
+        remove_state()
+        if poller is not None:
+            poller.stop()
         if gateway is not None:
             gateway.close()
         for server in servers:

@@ -251,6 +251,17 @@ class RegistrationService:
                 continue  # an identical registration won the race: return that one
         raise DependencyError("registration de-duplication did not settle")
 
+    def register_by_operator(self, raw: dict[str, Any]) -> Answer:
+        """An operator's registration (the admin CLI), the only way in under ``closed``.
+
+        ``raw`` is client metadata checked by the same rules as ``POST /register`` (RFC 7591
+        section 2, the operator's redirect patterns); no policy check, no rate limit, never
+        de-duplicated. The 201 answer carries the client information (RFC 7591 section 3.2.1),
+        the secret included. Raises ``OAuthError`` (invalid metadata, client limit) and
+        ``DependencyError``.
+        """
+        return self._create(self._validate(raw), int(self._clock()), new_secret(), None)
+
     def _spend_rate_limit(
         self, source_ip: str, charged: list[tuple[str, int]], bucket: str = RATE_BUCKET, factor: int = 1
     ) -> None:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ class RunningStack:
     cfg: LocalConfig
     process: subprocess.Popen[str]
     output: list[str]
+    state_file: Path  # where the stack tells mcp-kit-admin --local how to reach it (KIT_LOCAL_STATE)
 
 
 def _drain(proc: subprocess.Popen[str], output: list[str]) -> None:
@@ -99,6 +101,7 @@ def run_stack(tls_files: tuple[Path, Path], **settings: str) -> Iterator[Running
 
 def _run_stack(tls_files: tuple[Path, Path], settings: dict[str, str] | None = None) -> Iterator[RunningStack]:
     cfg = LocalConfig(port=free_port(), moto_port=free_port(), cognito_port=free_port())
+    state_file = Path(tempfile.mkdtemp(prefix="kit-local-")) / "local-stack.json"
     env = {
         **os.environ,
         "PORT": str(cfg.port),
@@ -113,6 +116,7 @@ def _run_stack(tls_files: tuple[Path, Path], settings: dict[str, str] | None = N
         "INSECURE_CIMD_LOOPBACK": "true",
         "CIMD_CA_FILE": str(tls_files[0]),
         "PYTHONUNBUFFERED": "1",
+        "KIT_LOCAL_STATE": str(state_file),
         **(settings or {}),
     }
     env.pop("AWS_ENDPOINT_URL", None)
@@ -125,7 +129,7 @@ def _run_stack(tls_files: tuple[Path, Path], settings: dict[str, str] | None = N
     )
     output: list[str] = []
     _wait_ready(proc, output)
-    running = RunningStack(cfg, proc, output)
+    running = RunningStack(cfg, proc, output, state_file)
     try:
         yield running
     finally:

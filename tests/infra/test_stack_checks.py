@@ -26,6 +26,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-COG2",  # MFA optional by default (kit:mfa=required turns it on)
     "AwsSolutions-COG8",  # Essentials plan by default (kit:threatProtection switches to Plus)
     "AwsSolutions-L1",  # Python 3.13: the newest runtime the build can compile bytecode for
+    "AwsSolutions-S1",  # the CloudTrail log bucket: CloudTrail writes it, no server access log bucket
     # CDK's own warning: SnapStart needs published versions, which the alias provides.
     "Annotation::@aws-cdk/aws-lambda:snapStartRequirePublish",
 }

@@ -381,15 +381,28 @@ class DynamoClientStore(DynamoClientReader):
         return replace(record, dedupe_key=None, last_used_at=now, expires_at=expires)
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
-        """Conditional ``DeleteItem``; uncounts the client and drops its DEDUPE mapping."""
+        """RFC 7592 section 2.3: delete if ``expected_token_hash`` is still the newest token's hash."""
+        return self._delete(
+            record,
+            ConditionExpression="registration_access_token_hash = :h",
+            ExpressionAttributeValues={":h": {"S": expected_token_hash}},
+        )
+
+    def remove(self, record: ClientRecord) -> bool:
+        """The operator's delete (admin CLI): no registration access token; False if already gone.
+
+        Raises ``DependencyError`` when DynamoDB fails.
+        """
+        return self._delete(record, ConditionExpression="attribute_exists(pk)")
+
+    def _delete(self, record: ClientRecord, **condition: Any) -> bool:
         try:
             with dependency_call("delete client"):
                 resp = self._ddb.delete_item(
                     TableName=self._table,
                     Key=self._key(CLIENT_PREFIX + record.client_id),
-                    ConditionExpression="registration_access_token_hash = :h",
-                    ExpressionAttributeValues={":h": {"S": expected_token_hash}},
                     ReturnValues="ALL_OLD",
+                    **condition,
                 )
         except ConditionFailed:
             return False

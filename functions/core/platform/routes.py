@@ -34,7 +34,7 @@ ACCOUNT_AGENTS_PATH: Final = "/account/agents"
 ACCOUNT_REVOKE_PATH: Final = ACCOUNT_AGENTS_PATH + "/revoke"
 ACCOUNT_REVOKE_ALL_PATH: Final = ACCOUNT_AGENTS_PATH + "/revoke-all"
 
-FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token"]
+FunctionName = Literal["mcp_server", "metadata", "registration", "authorization", "token", "deprovisioning"]
 Method = Literal["GET", "POST", "PUT", "DELETE", "OPTIONS", "ANY"]
 # API Gateway's catch-all method: a route naming the request's method wins over it.
 ANY_METHOD: Final = "ANY"
@@ -66,6 +66,8 @@ FUNCTIONS: Final[dict[FunctionName, FunctionSpec]] = {
     "registration": FunctionSpec("registration", "functions.registration.handler.handler"),
     "authorization": FunctionSpec("authorization", "functions.authorization.handler.handler"),
     "token": FunctionSpec("token", "functions.token.handler.handler"),
+    # No route: EventBridge invokes it (Cognito admin calls via CloudTrail, and a schedule).
+    "deprovisioning": FunctionSpec("deprovisioning", "functions.deprovisioning.handler.handler"),
 }
 
 # The routes a function's router names (``edge.Router.route``); each is also in ROUTES.

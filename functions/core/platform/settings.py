@@ -311,14 +311,28 @@ class RegistrationSettings(CoreSettings):
     )
 
 
-class FacadeSettings(CognitoSettings):
-    """Settings of the authorization and token functions."""
+class ManagementSettings(CognitoSettings):
+    """What the management plane needs (deprovisioning function, local poller, admin CLI).
 
-    cognito_domain_url: str = Field(validation_alias=Env.COGNITO_DOMAIN_URL)
-    clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
-    artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
+    Revoking a grant revokes Cognito's refresh token too, so the KMS key and the Cognito
+    domain are needed beside the grants table.
+    """
+
     grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
     kms_key_id: str = Field(validation_alias=Env.KMS_KEY_ID, min_length=1, max_length=2048)
+    cognito_domain_url: str = Field(validation_alias=Env.COGNITO_DOMAIN_URL)
+
+    @field_validator("cognito_domain_url")
+    @classmethod
+    def _check_domain(cls, value: str) -> str:
+        return _origin_only(value, "the Cognito domain URL")
+
+
+class FacadeSettings(ManagementSettings):
+    """Settings of the authorization and token functions."""
+
+    clients_table: str = Field(validation_alias=Env.CLIENTS_TABLE, min_length=3, max_length=255)
+    artefacts_table: str = Field(validation_alias=Env.ARTEFACTS_TABLE, min_length=3, max_length=255)
     # Which clients /authorize and /token resolve: CIMD documents only unless ``closed``.
     registration_policy: RegistrationPolicy = Field(
         default=RegistrationPolicy.OPEN, validation_alias=Env.REGISTRATION_POLICY
@@ -351,11 +365,6 @@ class FacadeSettings(CognitoSettings):
     # INSECURE, for local testing only: allow CIMD documents on loopback (and over http).
     insecure_cimd_loopback: bool = Field(default=False, validation_alias=Env.INSECURE_CIMD_LOOPBACK)
     cimd_ca_file: str | None = Field(default=None, validation_alias=Env.CIMD_CA_FILE)
-
-    @field_validator("cognito_domain_url")
-    @classmethod
-    def _check_domain(cls, value: str) -> str:
-        return _origin_only(value, "the Cognito domain URL")
 
     @property
     def secure_cookies(self) -> bool:

@@ -24,6 +24,7 @@ from functions.core.platform.settings import (
     CoreSettings,
     Env,
     FacadeSettings,
+    ManagementSettings,
     McpSettings,
     MetadataSettings,
     RegistrationSettings,
@@ -57,10 +58,12 @@ METADATA: Final = FunctionSettings("metadata", MetadataSettings)
 REGISTRATION: Final = FunctionSettings("registration", RegistrationSettings)
 AUTHORIZATION: Final = FunctionSettings("authorization", FacadeSettings)
 TOKEN: Final = FunctionSettings("token", FacadeSettings)
+# No route: EventBridge invokes it (Cognito admin events via CloudTrail, and a schedule).
+DEPROVISIONING: Final = FunctionSettings("deprovisioning", ManagementSettings)
 
 # Which settings model each function validates at cold start (its handler calls ``X.load()``).
 SETTINGS_BY_FUNCTION: Final[Mapping[str, type[CoreSettings]]] = {
-    f.function: f.model for f in (MCP_SERVER, METADATA, REGISTRATION, AUTHORIZATION, TOKEN)
+    f.function: f.model for f in (MCP_SERVER, METADATA, REGISTRATION, AUTHORIZATION, TOKEN, DEPROVISIONING)
 }
 
 # Variables only local mode sets (moto and the Cognito emulator, CIMD documents on loopback);

@@ -1,0 +1,1 @@
+"""``mcp-kit-admin``: the operator's command line for clients, grants and users (README, "Admin CLI")."""

@@ -1,0 +1,159 @@
+"""`mcp-kit-admin --stack NAME` against moto: the stack's CloudFormation outputs, then clients, grants, users."""
+
+from __future__ import annotations
+
+import io
+import json
+import tomllib
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+
+from admin.cli import EXIT_AWS, EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from admin.commands import Kit
+from admin.target import STACK_OUTPUTS
+from functions.core.platform.settings import Env
+from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.reconciliation import Reconciled
+from local.config import GRANTS_TABLE, REGION
+from tests.helpers import grant
+from tests.integration.conftest import MotoStack
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stack_name(moto_stack: MotoStack) -> str:
+    """A CloudFormation stack in moto whose outputs are those of a deployed kit (infra/stack.py)."""
+    name = f"kit-{uuid.uuid4().hex[:8]}"
+    outputs = {key: {"Value": moto_stack.env[var]} for key, var in STACK_OUTPUTS.items()}
+    template = {"Resources": {"Marker": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
+    boto3.client("cloudformation", region_name=REGION).create_stack(StackName=name, TemplateBody=json.dumps(template))
+    return name
+
+
+def run(stack_name: str, *args: str) -> tuple[int, Any]:
+    out = io.StringIO()
+    code = main(["--stack", stack_name, "--region", REGION, "--json", *args], out=out)
+    return code, json.loads(out.getvalue()) if code == EXIT_OK else None
+
+
+def test_a_client_registered_by_hand_is_listed_shown_and_deleted_with_its_grants(stack_name: str) -> None:
+    code, issued = run(
+        stack_name, "clients", "register", "--name", "Ops agent", "--redirect-uri", "https://ops.example.com/cb"
+    )
+    assert code == EXIT_OK and issued["client_secret"]
+    client_id = issued["client_id"]
+    _, listed = run(stack_name, "clients", "list")
+    assert client_id in [c["client_id"] for c in listed]
+    _, shown = run(stack_name, "clients", "show", client_id)
+    assert shown["client_name"] == "Ops agent" and shown["auth_method"] == "client_secret_basic"
+    assert issued["client_secret"] not in json.dumps(shown) and "hash" not in json.dumps(shown)
+
+    grants = DynamoGrantRepository(GRANTS_TABLE)
+    grant_id = f"origin-{uuid.uuid4().hex[:8]}"
+    grants.create(grant(grant_id, f"sub-{uuid.uuid4().hex[:6]}", client_id=client_id, username="someone"))
+    _, rows = run(stack_name, "grants", "list", "--client", client_id)
+    assert [(r["grant_id"], r["agent"]) for r in rows] == [(grant_id, "Ops agent (unverified)")]
+
+    code, deleted = run(stack_name, "clients", "delete", client_id)
+    assert code == EXIT_OK and deleted["revoked"] == [grant_id]
+    stored = grants.get(grant_id)
+    assert stored is not None and stored.status == "revoked" and stored.revoked_reason == "client_deleted"
+    assert run(stack_name, "clients", "show", client_id)[0] == EXIT_NOT_FOUND
+
+
+def test_revoke_one_grant_and_every_grant_of_a_client(stack_name: str) -> None:
+    grants = DynamoGrantRepository(GRANTS_TABLE)
+    client_id = f"agent-{uuid.uuid4().hex[:8]}"
+    first, second = (f"origin-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for grant_id in (first, second):
+        grants.create(grant(grant_id, f"sub-{uuid.uuid4().hex[:6]}", client_id=client_id))
+    code, done = run(stack_name, "grants", "revoke", "--grant", first)
+    assert code == EXIT_OK and done["revoked"] == [first]
+    code, done = run(stack_name, "grants", "revoke", "--client", client_id)
+    assert code == EXIT_OK and done["revoked"] == [second]
+    assert run(stack_name, "grants", "revoke", "--grant", "origin-unknown")[0] == EXIT_NOT_FOUND
+
+
+def test_users_disable_disables_in_cognito_and_revokes(stack_name: str, moto_stack: MotoStack) -> None:
+    idp = boto3.client("cognito-idp", region_name=REGION)
+    pool = moto_stack.seeded.user_pool_id
+    email = f"dave-{uuid.uuid4().hex[:6]}@example.com"
+    created = idp.admin_create_user(
+        UserPoolId=pool, Username=email, UserAttributes=[{"Name": "email", "Value": email}], MessageAction="SUPPRESS"
+    )
+    sub = next(a["Value"] for a in created["User"]["Attributes"] if a["Name"] == "sub")
+    grant_id = f"origin-{uuid.uuid4().hex[:8]}"
+    DynamoGrantRepository(GRANTS_TABLE).create(grant(grant_id, sub, username=email, email=email))
+    _, rows = run(stack_name, "grants", "list", "--user", sub)  # by sub as well as by email
+    assert [r["grant_id"] for r in rows] == [grant_id]
+
+    code, done = run(stack_name, "users", "disable", email)
+
+    assert code == EXIT_OK and done["revoked"] == [grant_id]
+    assert idp.admin_get_user(UserPoolId=pool, Username=email)["Enabled"] is False
+    stored = DynamoGrantRepository(GRANTS_TABLE).get(grant_id)
+    assert stored is not None and stored.revoked_reason == "user_disabled"
+    assert run(stack_name, "users", "disable", "nobody@example.com")[0] == EXIT_NOT_FOUND
+
+
+def test_invalid_metadata_is_refused_and_closed_registration_still_lets_the_operator_in(
+    stack_name: str, moto_stack: MotoStack
+) -> None:
+    code, _ = run(stack_name, "clients", "register", "--name", "x", "--redirect-uri", "http://evil.example.com/cb")
+    assert code == EXIT_REFUSED
+    kit = Kit.from_environment({**moto_stack.env, Env.REGISTRATION_POLICY: "closed"})
+    issued = kit.register_client(
+        name="Closed door", redirect_uris=["https://in.example.com/cb"], scope=None, auth_method="client_secret_post"
+    )
+    assert issued["client_secret"] and kit.show_client(issued["client_id"])["client_name"] == "Closed door"
+
+
+def test_exit_codes_for_a_missing_stack_usage_and_aws_failure(moto_stack: MotoStack, stack_name: str) -> None:
+    assert main(["--stack", "no-such-stack", "--region", REGION, "clients", "list"], out=io.StringIO()) == (
+        EXIT_NOT_FOUND
+    )
+    assert main(["--stack", stack_name, "grants", "list"], out=io.StringIO()) == EXIT_USAGE
+    assert main(["grants", "list", "--user", "x"], out=io.StringIO()) == EXIT_USAGE  # --stack or --local
+    # A stack whose grants table is gone: DynamoDB fails, the CLI says so with its own code.
+    broken = f"kit-broken-{uuid.uuid4().hex[:6]}"
+    outputs = {key: {"Value": moto_stack.env[var]} for key, var in STACK_OUTPUTS.items()}
+    outputs["GrantsTableName"] = {"Value": "no-such-table"}
+    template = {"Resources": {"Marker": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
+    boto3.client("cloudformation", region_name=REGION).create_stack(StackName=broken, TemplateBody=json.dumps(template))
+    assert run(broken, "grants", "list", "--client", "agent-1")[0] == EXIT_AWS
+
+
+def test_human_output_is_a_table(stack_name: str) -> None:
+    out = io.StringIO()
+    assert main(["--stack", stack_name, "--region", REGION, "clients", "list"], out=out) == EXIT_OK
+    header = out.getvalue().splitlines()[0]
+    assert header.split()[:3] == ["CLIENT_ID", "CLIENT_NAME", "AUTH_METHOD"]
+
+
+def test_the_console_script_is_declared() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["scripts"]["mcp-kit-admin"] == "admin.cli:main"
+
+
+def test_the_deprovisioning_handler_routes_events_and_schedules(moto_stack: MotoStack) -> None:
+    from functions.deprovisioning.handler import dispatch
+
+    calls: list[Any] = []
+    deprovisioner = SimpleNamespace(
+        handle_event=lambda detail: calls.append(("event", detail)) or Reconciled(users=1),
+        reconcile_all=lambda: calls.append(("all", None)) or Reconciled(users=2),
+    )
+    plane: Any = SimpleNamespace(deprovisioner=deprovisioner)
+    detail = {"eventName": "AdminDisableUser"}
+    trail = {"source": "aws.cognito-idp", "detail-type": "AWS API Call via CloudTrail", "detail": detail}
+    assert dispatch(trail, plane).users == 1
+    assert dispatch({"source": "aws.events", "detail-type": "Scheduled Event"}, plane).users == 2
+    # A look-alike from another source changes nothing.
+    assert dispatch({**trail, "source": "custom.app"}, plane).users == 0
+    assert calls == [("event", detail), ("all", None)]
