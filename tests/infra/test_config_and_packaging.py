@@ -427,3 +427,33 @@ def test_assets_verify_rs256_with_their_backend(probe_assets: dict[str, Path], f
         sig.hex(),
     )
     assert result == {"ok": True, "forged": False, "backend": backend}
+
+
+CLIENTS_CHILD = (
+    runtime_probe.PRELUDE
+    + """
+from functions.core.platform import aws
+clients = {s: getattr(aws, s.replace("-", "_"))() for s in aws.SERVICES}
+print(json.dumps({
+    "search_paths": aws._session().get_component("data_loader").search_paths,
+    "data": str(aws.data_path()),
+    "endpoints": {s: c.meta.endpoint_url for s, c in clients.items()},
+}))
+"""
+)
+
+
+def test_every_asset_makes_its_clients_from_the_shipped_botocore_data(probe_assets: dict[str, Path]) -> None:
+    import botocore.session
+
+    from functions.core.platform import aws
+
+    region = runtime_probe.PROBE_ENV["AWS_REGION"]
+    expected = {
+        s: botocore.session.get_session().create_client(s, region_name=region).meta.endpoint_url for s in aws.SERVICES
+    }
+    for name, asset in probe_assets.items():
+        data = asset / "functions" / "core" / "platform" / aws.DATA_DIR
+        assert sorted(p.name for p in data.iterdir() if p.is_dir()) == sorted(aws.SERVICES), name
+        result = runtime_probe.run_in_asset(asset, runtime_probe.runtime_dir(), CLIENTS_CHILD)
+        assert result == {"search_paths": [str(data)], "data": str(data), "endpoints": expected}, name

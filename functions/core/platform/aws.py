@@ -4,6 +4,13 @@ They are botocore clients (what ``boto3.client`` returns) made from one botocore
 without importing boto3 itself: boto3 loads s3transfer and its resource layer, about 70 ms
 of a cold start that no function needs.
 
+In a Lambda asset the session reads botocore data from :data:`DATA_DIR` beside this module
+only: the models, endpoint rulesets and endpoint tables of :data:`SERVICES`, pruned at build
+time from botocore's own data (``infra/aws_models.py``). botocore's default loader would
+list all ~420 service directories of ``botocore/data`` and parse the 1.2 MB ``endpoints.json``
+and a documented model first: 50-70 ms of every cold start. Where the directory is absent
+(``make dev``, tests run from the repository) the session uses botocore's own data.
+
 Local mode needs no code here: botocore honours ``AWS_ENDPOINT_URL`` (the moto server).
 Timeouts are short because a Lambda behind API Gateway has 30 s in all and a stuck
 dependency must become a 503, not a hung request.
@@ -12,12 +19,17 @@ dependency must become a 503, not a hung request.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, cast
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
+
+# botocore service names of the clients below: the data the assets carry (infra/aws_models.py).
+SERVICES: Final = ("dynamodb", "kms", "cognito-idp")
+DATA_DIR: Final = "botocore_data"
 
 
 @cache
@@ -27,23 +39,40 @@ def _config() -> Any:
     return Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
 
 
+def data_path() -> Path | None:
+    """The pruned botocore data directory shipped in the asset, or ``None`` outside an asset."""
+    path = Path(__file__).with_name(DATA_DIR)
+    return path if path.is_dir() else None
+
+
 @cache
 def _session() -> Any:
+    """One botocore session per container; in an asset its loader searches :func:`data_path` only."""
     from botocore.session import get_session
 
-    return get_session()
+    session = get_session()
+    path = data_path()
+    if path is not None:
+        from botocore.loaders import Loader
+
+        # Not botocore/data, not ~/.aws/models: the pruned copy of botocore's data for SERVICES.
+        session.register_component("data_loader", Loader([str(path)], include_default_search_paths=False))
+    return session
 
 
 @cache
 def dynamodb() -> DynamoDBClient:
+    """The DynamoDB client (botocore ``UnknownServiceError``/``DataNotFoundError`` if its data is missing)."""
     return cast("DynamoDBClient", _session().create_client("dynamodb", config=_config()))
 
 
 @cache
 def cognito_idp() -> CognitoIdentityProviderClient:
+    """The Cognito user pools client (``cognito-idp``)."""
     return cast("CognitoIdentityProviderClient", _session().create_client("cognito-idp", config=_config()))
 
 
 @cache
 def kms() -> KMSClient:
+    """The KMS client."""
     return cast("KMSClient", _session().create_client("kms", config=_config()))
