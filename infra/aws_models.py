@@ -13,10 +13,11 @@ environment's botocore through botocore's own loader:
 * ``endpoints.json`` reduced to those services in every partition, and ``partitions.json``,
   ``_retry.json`` and ``sdk-default-configuration.json`` as they are;
 
-all as plain minified JSON (botocore's loader tries ``.json`` before ``.json.gz``). The
-function's session searches only this directory (``functions/core/platform/aws.py``); the
-same files are what botocore reads from ``AWS_DATA_PATH`` or ``~/.aws/models``, so nothing of
-botocore's code is replaced.
+all as plain minified JSON (botocore's loader tries ``.json`` before ``.json.gz``), with the
+version of the botocore they came from. The function's session searches only this directory
+(``functions/core/platform/aws.py``) when the runtime's botocore is at least that version, and
+botocore's own data otherwise; the same files are what botocore reads from ``AWS_DATA_PATH``
+or ``~/.aws/models``, so nothing of botocore's code is replaced.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
+import botocore
 from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
 
-from functions.core.platform.aws import DATA_DIR, SERVICES
+from functions.core.platform.aws import DATA_DIR, DATA_VERSION_FILE, SERVICES
 
 # Data files at the root of botocore's data directory that client creation reads.
 ROOT_FILES: Final = ("endpoints", "partitions", "_retry", "sdk-default-configuration")
@@ -89,3 +91,4 @@ def write_data(dest: Path, services: tuple[str, ...] = SERVICES) -> None:
                 ],
             }
         _write(dest / f"{name}.json", data)
+    (dest / DATA_VERSION_FILE).write_text(botocore.__version__, encoding="utf-8")

@@ -89,15 +89,9 @@ def read_only(root: Path) -> None:
 
 
 def warm_pycache(asset: Path, runtime: Path, module: str) -> None:
+    """Import ``module`` once from ``asset`` with bytecode written: its warm ``__pycache__``."""
     code = runtime_probe.PRELUDE + "import importlib; importlib.import_module(sys.argv[2]); print('{}')"
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **runtime_probe.PROBE_ENV}
-    subprocess.run(  # writes __pycache__: no -B here
-        [bytecode.bytecode_python(), "-I", "-c", code, json.dumps([str(asset), str(runtime)]), module],
-        check=True,
-        capture_output=True,
-        env=env,
-        cwd=asset,
-    )
+    runtime_probe.run_in_asset(asset, runtime, code, module, write_bytecode=True)
 
 
 def interleaved(rounds: int, cases: dict[str, Callable[[], dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

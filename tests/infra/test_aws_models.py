@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import botocore
 import botocore.session
 import pytest
 from botocore import xform_name
@@ -106,3 +107,22 @@ def test_only_the_documentation_is_left_out(data: Path) -> None:
     assert shipped.list_available_services("service-2") == sorted(aws.SERVICES)
     endpoints = shipped.load_data("endpoints")
     assert {s for p in endpoints["partitions"] for s in p["services"]} == {"dynamodb", "kms", "cognito-idp"}
+
+
+def test_the_data_is_used_only_by_a_botocore_at_least_as_new(data: Path, tmp_path: Path) -> None:
+    shipped = (data / aws.DATA_VERSION_FILE).read_text(encoding="utf-8")
+    assert shipped == botocore.__version__
+    major, minor, patch = (int(p) for p in shipped.split("."))
+    assert aws.usable_data(data, shipped)
+    assert aws.usable_data(data, f"{major}.{minor}.{patch + 1}")
+    assert aws.usable_data(data, f"{major}.{minor + 1}.0")
+    assert not aws.usable_data(data, f"{major}.{minor - 1}.{patch + 50}")  # an older botocore: its own data
+    assert not aws.usable_data(data, f"{major - 1}.99.99")
+    assert not aws.usable_data(None, shipped)
+    assert not aws.usable_data(tmp_path, shipped)  # no version file
+
+
+def test_an_older_botocore_gets_its_own_data(clean_aws: pytest.MonkeyPatch, data: Path) -> None:
+    clean_aws.setattr(aws, "data_path", lambda: data)
+    clean_aws.setattr(botocore, "__version__", "1.0.0")
+    assert Loader.BUILTIN_DATA_PATH in aws._session().get_component("data_loader").search_paths
