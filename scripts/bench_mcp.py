@@ -96,7 +96,7 @@ def main() -> int:
                 "fastmcp": lambda: layouts.run_fastmcp(fastmcp, stack.peer, list_event),
             },
         )
-        parts = {"ms": "total_ms", "init": "init_ms", "first": "first_ms"}
+        parts = {"ms": "total_ms", "init": "init_ms", "first": "first_ms", "cpu": "cpu_ms"}
         cold = {
             f"{case}_{part}": median([s[key] for s in samples])
             for case, samples in cold_samples.items()
