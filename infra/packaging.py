@@ -16,7 +16,9 @@ extension modules lose their static symbol tables (:mod:`infra.elf`).
 
 Per-function requirements live next to the code in ``functions/<name>/requirements.txt``;
 a function without one gets :data:`CORE_REQUIREMENTS` (what ``functions/core`` imports).
-boto3/botocore are never bundled: the Lambda Python runtime provides them.
+boto3/botocore are never bundled: the Lambda Python runtime provides them. Every asset
+carries the botocore data its clients read, pruned from the build environment's botocore
+(:mod:`infra.aws_models`), so that creating a client reads a few small files.
 
 The app folder (``kit:app``) goes into every asset as the package ``kit_app``: the whole
 folder (without ``tests/``) plus its own ``requirements.txt`` into the MCP function, only its
@@ -47,6 +49,7 @@ import jsii
 
 from functions.core.platform import kit_app
 from functions.core.platform.kit_app import MANIFEST, PACKAGE
+from infra import aws_models
 from infra.bytecode import LAMBDA_PYTHON, BytecodeError, compile_tree
 from infra.config import REPO_ROOT
 from infra.elf import strip_symbols
@@ -335,6 +338,7 @@ def build_asset(
     deps, state = platform_deps(function, requirements, cache_dir, platform, bytecode)
     shutil.copytree(deps, out, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
     copy_function_code(function, out)
+    aws_models.write_data(out / aws_models.ASSET_DATA_DIR)
     copy_app(app_root, out, with_tools=with_tools)
     if bytecode:
         compile_tree(out / "functions", sourceless=False)

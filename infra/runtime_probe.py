@@ -116,9 +116,18 @@ def _version_of(module: str) -> str:
 
 
 def run_in_asset(
-    asset: Path, runtime: Path, code: str, *args: str, env: Mapping[str, str] | None = None
+    asset: Path,
+    runtime: Path,
+    code: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    write_bytecode: bool = False,
 ) -> dict[str, Any]:
-    """Run ``code`` (it reads ``sys.argv[2:]`` and prints one JSON line) against ``asset``."""
+    """Run ``code`` (it reads ``sys.argv[2:]`` and prints one JSON line) against ``asset``.
+
+    ``write_bytecode``: let the interpreter write ``__pycache__`` (a writable copy of an asset
+    warmed for ``make bench``'s best case); otherwise nothing is written, as on Lambda.
+    """
     paths = json.dumps([str(asset), str(runtime)])
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -129,7 +138,7 @@ def run_in_asset(
     }
     proc = subprocess.run(  # noqa: S603
         # -I ignores PYTHON* variables, so -B (not PYTHONDONTWRITEBYTECODE) keeps bytecode unwritten.
-        [bytecode_python(), "-I", "-B", "-c", code, paths, *args],
+        [bytecode_python(), "-I", *(() if write_bytecode else ("-B",)), "-c", code, paths, *args],
         capture_output=True,
         text=True,
         check=False,

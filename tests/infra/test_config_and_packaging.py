@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from functions.core.platform.routes import FUNCTIONS, ROUTES
-from infra import bytecode, packaging, runtime_probe
+from infra import aws_models, bytecode, packaging, runtime_probe
 from infra.config import CDK_JSON, PREFIX, ConfigError, KitConfig, cdk_json_context
 from tests.conftest import TEST_APP
 
@@ -205,8 +205,16 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(packaging, "BUNDLE_REPORT", [])
     out = tmp_path / "out"
     out.mkdir()
-    assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=10_000).try_bundle(str(out), object())
-    left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.suffix != ".pyc")
+    # ~0.45 MB of it is the pruned botocore data (tests/infra/test_aws_models.py)
+    assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=1_000_000).try_bundle(
+        str(out), object()
+    )
+    assert (out / aws_models.ASSET_DATA_DIR / "dynamodb").is_dir()
+    left = sorted(
+        str(p.relative_to(out))
+        for p in out.rglob("*")
+        if p.is_file() and p.suffix != ".pyc" and out / aws_models.ASSET_DATA_DIR not in p.parents
+    )
     # Not the app's function: only its catalogue, as kit_app/app.json.
     assert left == [
         "functions/__init__.py",
@@ -218,7 +226,7 @@ def test_bundler_copies_only_its_function(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(packaging, "APP_FUNCTION", "a")
     with_tools = tmp_path / "out-tools"
     with_tools.mkdir()
-    assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=10_000).try_bundle(str(with_tools))
+    assert packaging.LocalPythonBundler("a", app, cache_dir=tmp_path, max_bytes=1_000_000).try_bundle(str(with_tools))
     shipped = sorted(
         str(p.relative_to(with_tools / "kit_app")) for p in (with_tools / "kit_app").rglob("*") if p.suffix != ".pyc"
     )
@@ -404,3 +412,33 @@ def test_assets_verify_rs256_with_their_backend(probe_assets: dict[str, Path], f
         sig.hex(),
     )
     assert result == {"ok": True, "forged": False, "backend": backend}
+
+
+CLIENTS_CHILD = (
+    runtime_probe.PRELUDE
+    + """
+from functions.core.platform import aws
+clients = {s: getattr(aws, s.replace("-", "_"))() for s in aws.SERVICES}
+print(json.dumps({
+    "search_paths": aws._session().get_component("data_loader").search_paths,
+    "data": str(aws.data_path()),
+    "endpoints": {s: c.meta.endpoint_url for s, c in clients.items()},
+}))
+"""
+)
+
+
+def test_every_asset_makes_its_clients_from_the_shipped_botocore_data(probe_assets: dict[str, Path]) -> None:
+    import botocore.session
+
+    from functions.core.platform import aws
+
+    region = runtime_probe.PROBE_ENV["AWS_REGION"]
+    expected = {
+        s: botocore.session.get_session().create_client(s, region_name=region).meta.endpoint_url for s in aws.SERVICES
+    }
+    for name, asset in probe_assets.items():
+        data = asset / "functions" / "core" / "platform" / aws.DATA_DIR
+        assert sorted(p.name for p in data.iterdir() if p.is_dir()) == sorted(aws.SERVICES), name
+        result = runtime_probe.run_in_asset(asset, runtime_probe.runtime_dir(), CLIENTS_CHILD)
+        assert result == {"search_paths": [str(data)], "data": str(data), "endpoints": expected}, name
