@@ -17,6 +17,7 @@ from mcp_types.version import is_version_at_least
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, TokenRejected
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import DependencyError, HttpAnswer, challenge_answer, unavailable_answer
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import PRM_MCP_PATH
 from functions.core.platform.settings import McpSettings
@@ -88,6 +89,7 @@ class McpAuthenticator:
     def authenticate(self, authorization: str | None) -> Principal | Denied:
         if not authorization or not authorization.lower().startswith(_BEARER):
             # No bearer credentials at all (absent, or another scheme).
+            count("AuthenticationFailures", reason="no_token")
             return self.challenge("no bearer token", presented=False)
         token = authorization[len(_BEARER) :].strip()
         try:
@@ -95,6 +97,7 @@ class McpAuthenticator:
             grant = self._grants.get(access.origin_jti)
         except TokenRejected as exc:
             logger.info("bearer token rejected", extra={"reason": exc.reason})
+            count("AuthenticationFailures", reason=exc.reason)
             return self.challenge(exc.description, presented=True)
         except DependencyError as exc:
             # Fail closed but honestly: an outage is 503 + Retry-After, never an allow.
@@ -102,6 +105,7 @@ class McpAuthenticator:
             return Denied(unavailable_answer(), "dependency")
         if grant is None or not grant.is_active(time.time()) or grant.sub != access.sub:
             logger.info("grant inactive", extra={"reason": "no_grant" if grant is None else grant.status})
+            count("AuthenticationFailures", reason="grant_inactive")
             return self.challenge("the authorization behind this token was revoked or is unknown", presented=True)
         token_scopes = catalogue.kit_scopes_from_cognito(self._resource_server_id, access.scopes)
         # Group ceilings again, from the groups in *this* token: the grant recorded what the

@@ -17,6 +17,7 @@ from mangum import Mangum
 from functions.core.cognito.jwks import tls_context
 from functions.core.platform import aws
 from functions.core.platform import settings as settings_mod
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.mcp_server.factory import create_endpoint
 
@@ -35,5 +36,6 @@ importlib.import_module("anyio._backends._asyncio")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _asgi(event, context)

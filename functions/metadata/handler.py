@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConf
 from aws_lambda_powertools.logging import correlation_paths
 
 from functions.core.platform import settings as settings_mod
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import AS_METADATA_PATH, PRM_MCP_PATH, PRM_ROOT_PATH
 from functions.metadata.documents import authorization_server_metadata, protected_resource_metadata
@@ -48,5 +49,6 @@ def authorization_server() -> Response[Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

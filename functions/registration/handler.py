@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.core.clients.store import DynamoClientStore
 from functions.core.platform import settings as settings_mod
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.app import build_app
@@ -29,5 +30,6 @@ app = build_app(_service_from_env())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -26,9 +26,11 @@ from functions.core.clients.store import (
     ClientStore,
     DedupeConflict,
 )
+from functions.core.platform.audit import audit
 from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
 from functions.core.platform.errors import JSON_HEADERS, DependencyError, HttpAnswer, OAuthError, oauth_error_answer
 from functions.core.platform.errors import unavailable_answer as _unavailable
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import REGISTER_PATH
 from functions.core.platform.settings import RegistrationPolicy, RegistrationSettings
@@ -209,7 +211,13 @@ class RegistrationService:
                     spent_dedupe = True
                 added = self._store.add_registration_token(existing, sha256_hex(rat), now)
                 if added is not None:
-                    logger.info("registration deduplicated", extra={"client_id": added.client_id})
+                    audit(
+                        "client.registered",
+                        actor="client",
+                        reason="deduplicated",
+                        client_id=added.client_id,
+                        client_name=added.client_name,
+                    )
                     return self._information(added, Issued(rat), 201)
                 continue  # another token was added concurrently: read the client again
             if not spent:
@@ -237,6 +245,7 @@ class RegistrationService:
         if decision.allowed:
             charged.append((bucket, decision.window))
         else:
+            count("RegistrationsThrottled")
             raise OAuthError(
                 "temporarily_unavailable",
                 "too many registrations from this address, retry later",
@@ -269,7 +278,8 @@ class RegistrationService:
                 "this server has reached its maximum number of registered clients; try again later",
                 403,
             ) from None
-        logger.info("client registered", extra={"client_id": stored.client_id, "public": stored.is_public})
+        audit("client.registered", actor="client", client_id=stored.client_id, client_name=stored.client_name)
+        count("ClientsRegistered")
         return self._information(stored, Issued(rat, secret), 201)
 
     # ----- RFC 7592: GET / PUT / DELETE /register/{client_id} ---------------------------
@@ -343,7 +353,7 @@ class RegistrationService:
         stored = self._store.update(updated, expected_token_hash=sha256_hex(token), now=int(self._clock()))
         if stored is None:  # deleted or re-keyed concurrently
             raise InvalidRegistrationToken("client changed concurrently")
-        logger.info("client updated", extra={"client_id": client_id})
+        audit("client.updated", actor="client", client_id=client_id, client_name=stored.client_name)
         return self._information(stored, Issued(token), 200)
 
     def delete(self, client_id: str, authorization: str | None) -> HttpAnswer:
@@ -351,7 +361,7 @@ class RegistrationService:
         self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
             raise InvalidRegistrationToken("client changed concurrently")
-        logger.info("client deleted", extra={"client_id": client_id})
+        audit("client.deleted", actor="client", client_id=client_id, client_name=record.client_name)
         # RFC 7592 section 2.3: 204 No Content.
         return HttpAnswer(204, "", {"Cache-Control": "no-store"})
 

@@ -15,6 +15,7 @@ from functions.core.clients.records import ClientResolver
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.upstream import CognitoOAuthClient, KmsTokenCipher, gateway_secret
 from functions.core.platform import settings as settings_mod
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.artefacts import DynamoCodeRepository
@@ -56,5 +57,6 @@ _handle = make_handler(_service)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _handle(event, context)

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from functions.core.clients.metadata import LOOPBACK_HOSTS, validate_client_metadata
 from functions.core.clients.records import ClientRecord, looks_like_url
 from functions.core.platform.errors import OAuthError
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 
 MAX_DOCUMENT_BYTES: Final = 5 * 1024
@@ -357,6 +358,7 @@ class CimdResolver:
             record, ttl = self.fetch(client_id)
         except CimdError as exc:
             logger.warning("client metadata document refused", extra={"reason": str(exc)})
+            count("CimdFetchFailures")
             record, ttl = None, FAILURE_CACHE_SECONDS
         if ttl is not None:
             with self._lock:

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
+from functions.core.platform.metrics import count
+
 OAuthErrorCode = Literal[
     "invalid_request",
     "invalid_client",
@@ -95,6 +97,8 @@ def oauth_error_answer(err: OAuthError) -> HttpAnswer:
 
 
 def unavailable_answer(description: str = "a dependency is unavailable, retry later") -> HttpAnswer:
+    """503 + ``Retry-After`` (RFC 9110 section 15.6.4) with an OAuth-shaped body; counts ``DependencyUnavailable``."""
+    count("DependencyUnavailable")
     body = {"error": "temporarily_unavailable", "error_description": description}
     return HttpAnswer(503, json.dumps(body), {**JSON_HEADERS, "Retry-After": str(RETRY_AFTER_SECONDS)})
 
