@@ -23,6 +23,7 @@ from infra.auth import KitAuth
 from infra.config import LOG_RETENTION_DAYS, KitConfig
 from infra.data import TABLES, KitTables, app_table_specs
 from infra.functions import KitFunction, SharedResources, access_for, environment_for, settings_model
+from infra.monitoring import KitMonitoring
 from infra.nag import acknowledge
 
 
@@ -121,6 +122,15 @@ class KitStack(cdk.Stack):
                 "to return MCP-compliant 401/403 challenges with resource_metadata and scope.",
             )
 
+        self.monitoring = KitMonitoring(
+            self,
+            "Monitoring",
+            api=self.api.http_api,
+            functions={name: fn.function for name, fn in self.functions.items()},
+            tables=self.data.tables,
+            email=config.alarm_email,
+            dashboard_name=config.stack_name,
+        )
         self._outputs(base_url)
 
     def _outputs(self, base_url: str) -> None:
@@ -136,6 +146,8 @@ class KitStack(cdk.Stack):
         out("KmsKeyArn", self.key.key_arn, "KMS key encrypting upstream tokens")
         for key, table in self.data.tables.items():
             out(f"{_camel(key)}TableName", table.table_name, f"DynamoDB {key} table")
+        out("Dashboard", self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the kit's metrics")
+        out("AlarmTopicArn", self.monitoring.topic.topic_arn, "SNS topic of the alarms (subscribe with kit:alarmEmail)")
         if self.api.domain_name is not None:
             out(
                 "CustomDomainTarget",

@@ -216,3 +216,14 @@ def test_with_tracing_botocore_and_http_client_calls_become_subsegments() -> Non
     )
     assert seen["xray"]
     assert {"botocore", "httplib"} <= set(seen["patched"])
+
+
+def test_tracing_without_aws_xray_sdk_warns_and_goes_on(monkeypatch: pytest.MonkeyPatch, seen: Captured) -> None:
+    import importlib.util
+
+    from functions.core.platform.observability import start_tracing
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "aws_xray_sdk" else real(name))
+    assert start_tracing({"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"}) is False
+    assert any("aws-xray-sdk is not installed" in line["message"] for line in seen.lines())

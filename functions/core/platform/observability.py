@@ -7,12 +7,14 @@ also avoid logging such values in the first place; redaction is the safety net.
 Tracing: with Lambda active tracing on (the runtime then sets ``AWS_XRAY_DAEMON_ADDRESS``)
 :func:`start_tracing` patches botocore and ``http.client`` through Powertools Tracer, so
 every DynamoDB and KMS call and every HTTPS call to Cognito (token, revoke, JWKS) is an X-Ray
-subsegment. Without it (``make dev``, tests) neither Tracer nor aws-xray-sdk is imported:
-they stay off the cold path.
+subsegment, provided aws-xray-sdk is installed (it is not in the Lambda assets by default:
+README, Observability). Without tracing (``make dev``, tests) neither Tracer nor aws-xray-sdk
+is imported: they stay off the cold path.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -68,9 +70,13 @@ def start_tracing(env: Mapping[str, str] = os.environ) -> bool:
     """Patch :data:`TRACED_MODULES` with X-Ray subsegments when tracing is on; True if it did.
 
     Imports Powertools Tracer (and aws-xray-sdk) only then. Idempotent (aws-xray-sdk patches
-    a module once).
+    a module once). Without aws-xray-sdk in the asset it warns and traces nothing more than
+    Lambda's own segments: tracing is diagnostics, never a reason to fail a cold start.
     """
     if not tracing_enabled(env):
+        return False
+    if importlib.util.find_spec("aws_xray_sdk") is None:
+        logger.warning("tracing is on but aws-xray-sdk is not installed: no DynamoDB/KMS/Cognito subsegments")
         return False
     from aws_lambda_powertools import Tracer
 
