@@ -10,7 +10,7 @@ section 4.1.2). ``kit:alarmEmail`` subscribes someone to the topic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import aws_cdk as cdk
@@ -187,8 +187,8 @@ class KitMonitoring(Construct):
     def _widgets(
         self, api: apigw.HttpApi, functions: Mapping[str, lambda_.Function], tables: Mapping[str, dynamodb.Table]
     ) -> None:
-        def graph(title: str, metrics: list[cw.IMetric]) -> cw.GraphWidget:
-            return cw.GraphWidget(title=title, left=metrics, width=8, height=6)
+        def graph(title: str, metrics: Sequence[cw.IMetric]) -> cw.GraphWidget:
+            return cw.GraphWidget(title=title, left=list(metrics), width=8, height=6)
 
         fns = list(functions.items())
         self.dashboard.add_widgets(

@@ -72,7 +72,7 @@ def test_the_dashboard_shows_every_kit_metric_and_the_basics(synth: Synth) -> No
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for name in METRICS:
         assert f'MetricName=\\\\\\"{name}\\\\\\"' in body or f'MetricName=\\\\"{name}\\\\"' in body, name
-    for basic in ("AWS/ApiGateway", "AWS/Lambda", "ReadThrottleEvents", "alarmStatus"):
+    for basic in ("AWS/ApiGateway", "AWS/Lambda", "ReadThrottleEvents", "alarms"):  # alarms: the status widget
         assert basic in body, basic
     outputs = synth.template_json["Outputs"]
     assert {"Dashboard", "AlarmTopicArn"} <= set(outputs)

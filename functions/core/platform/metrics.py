@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar, cast
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -79,4 +79,4 @@ def flushed(handler: _F) -> _F:
     Powertools ``log_metrics`` without a cold-start metric and without a warning when the
     invocation counted nothing (most invocations).
     """
-    return wraps(handler)(metrics.log_metrics(handler))  # type: ignore[no-any-return]
+    return cast(_F, wraps(handler)(metrics.log_metrics(handler)))
