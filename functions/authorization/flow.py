@@ -310,6 +310,8 @@ class AuthorizationService:
 
     # ------------------------------------------------------------------ POST /consent
     def consent(self, form: dict[str, str] | None, cookie: str | None) -> Answer:
+        """``POST /consent``: the person's decision (CSRF-checked, RFC 6749 section 10.12); an approval issues the
+        code (``authorization.granted``), a denial redirects with ``access_denied`` (``authorization.denied``)."""
         if form is None:
             return pages.error_page(400, "The consent form was malformed.")
         found = self._bound_txn(cookie, "authenticated")

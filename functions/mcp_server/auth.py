@@ -87,6 +87,9 @@ class McpAuthenticator:
         )
 
     def authenticate(self, authorization: str | None) -> Principal | Denied:
+        """The principal behind a bearer token (RFC 6750 section 2.1), or the 401/503 answer and its reason.
+
+        Each 401 counts one ``AuthenticationFailures`` metric by reason; a dependency outage is a 503."""
         if not authorization or not authorization.lower().startswith(_BEARER):
             # No bearer credentials at all (absent, or another scheme).
             count("AuthenticationFailures", reason="no_token")

@@ -175,6 +175,8 @@ class RegistrationService:
     # ----- RFC 7591: POST /register ----------------------------------------------------
 
     def register(self, body: str | None, content_type: str | None, source_ip: str) -> HttpAnswer:
+        """RFC 7591 section 3: register a client (201 with its information), or refuse (``OAuthError``: 400, 404 when
+        registration is not offered, 429 per source IP); each registration is a ``client.registered`` audit event."""
         if not self._settings.registration_policy.offers_registration:
             raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
@@ -318,6 +320,8 @@ class RegistrationService:
     def update(
         self, client_id: str, authorization: str | None, body: str | None, content_type: str | None
     ) -> HttpAnswer:
+        """RFC 7592 section 2.2: replace the client's metadata (200), authorized by its registration access token;
+        a ``client.updated`` audit event."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         raw = _json_body(body, content_type)
@@ -357,6 +361,8 @@ class RegistrationService:
         return self._information(stored, Issued(token), 200)
 
     def delete(self, client_id: str, authorization: str | None) -> HttpAnswer:
+        """RFC 7592 section 2.3: delete the client (204), authorized by its registration access token; a
+        ``client.deleted`` audit event."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
