@@ -227,3 +227,18 @@ def test_tracing_without_aws_xray_sdk_warns_and_goes_on(monkeypatch: pytest.Monk
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "aws_xray_sdk" else real(name))
     assert start_tracing({"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"}) is False
     assert any("aws-xray-sdk is not installed" in line["message"] for line in seen.lines())
+
+
+def test_a_refused_client_metadata_document_is_counted(seen: Captured) -> None:
+    from functions.core.clients.cimd import CimdResolver
+
+    # Refused by the URL rules (https only), before any network access.
+    assert CimdResolver().resolve("http://agent.example/client.json") is None
+    assert seen.counted("CimdFetchFailures") == 1
+
+
+def test_the_authorization_outage_page_is_counted(seen: Captured) -> None:
+    from functions.authorization.pages import unavailable_page
+
+    assert unavailable_page().status == 503
+    assert seen.counted("DependencyUnavailable") == 1
