@@ -24,6 +24,7 @@ from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAut
 from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context, txn_context
 from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
+from functions.core.platform.audit import audit, party_fields
 from functions.core.platform.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.platform.ddb import ConditionFailed
 from functions.core.platform.errors import AuthorizeErrorCode, DependencyError
@@ -256,6 +257,8 @@ class AuthorizationService:
             )
         allowed = ceiling(self._s, txn.scopes, user.groups)
         if not allowed:
+            denied = party_fields(user) | {"client_id": txn.client_id}
+            audit("authorization.denied", outcome="denied", actor="system", reason="group_ceiling", **denied)
             self._abandon(txn, "pending", refresh)
             return self._error_redirect(
                 txn.redirect_uri, txn.state, "access_denied", "your account may not grant any of the requested scopes"
@@ -301,6 +304,8 @@ class AuthorizationService:
 
     # ------------------------------------------------------------------ POST /consent
     def consent(self, form: dict[str, str] | None, cookie: str | None) -> Answer:
+        """``POST /consent``: the person's decision (CSRF-checked, RFC 6749 section 10.12); an approval issues the
+        code (``authorization.granted``), a denial redirects with ``access_denied`` (``authorization.denied``)."""
         if form is None:
             return pages.error_page(400, "The consent form was malformed.")
         found = self._bound_txn(cookie, "authenticated")
@@ -325,6 +330,7 @@ class AuthorizationService:
         except ConditionFailed:
             return pages.error_page(400, "This authorization request was already decided.")
         self._revoke_upstream(upstream.refresh)
+        audit("authorization.denied", outcome="denied", actor="user", reason="user_denied", **party_fields(txn))
         return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
 
     # ------------------------------------------------------------------ approval
@@ -395,7 +401,8 @@ class AuthorizationService:
             return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "this sign-in was already used")
         except ConditionFailed:
             return pages.error_page(400, "This authorization request was already decided.")
-        logger.info("authorization granted", extra={"client_id": txn.client_id, "grant_id": grant_id})
+        # The "authorization granted" line, with the user (an audit event, INFO).
+        audit("authorization.granted", actor="user", grant_id=grant_id, scopes=granted, **party_fields(txn))
         location = with_query(txn.redirect_uri, {"code": code, "state": txn.state, "iss": self._s.issuer})
         return redirect(location, cookies=(self.cookie.clear(),))
 

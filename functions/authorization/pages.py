@@ -24,6 +24,7 @@ from functions.core.clients.redirect_uris import is_loopback_redirect
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from functions.core.platform.http import Answer
+from functions.core.platform.metrics import count
 from functions.core.platform.routes import ACCOUNT_AGENTS_PATH, CONSENT_PATH
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.pending_requests import PendingAuthorizationRequest
@@ -130,6 +131,8 @@ def finished_page() -> Answer:
 
 
 def unavailable_page() -> Answer:
+    """The 503 page with ``Retry-After`` (RFC 9110 section 15.6.4); counts ``DependencyUnavailable``."""
+    count("DependencyUnavailable")
     body = (
         "<h1>Temporarily unavailable</h1><p>A service the sign-in depends on is unavailable.</p>"
         "<h2>What to do</h2><p id=next>Wait a minute, then reload this page or start again from your app.</p>"

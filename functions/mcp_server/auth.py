@@ -18,6 +18,7 @@ from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, Toke
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import DependencyError, challenge_answer, unavailable_answer
 from functions.core.platform.http import Answer
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import PRM_MCP_PATH
 from functions.core.platform.settings import McpSettings
@@ -87,8 +88,12 @@ class McpAuthenticator:
         )
 
     def authenticate(self, authorization: str | None) -> Principal | Denied:
+        """The principal behind a bearer token (RFC 6750 section 2.1), or the 401/503 answer and its reason.
+
+        Each 401 counts one ``AuthenticationFailures`` metric by reason; a dependency outage is a 503."""
         if not authorization or not authorization.lower().startswith(_BEARER):
             # No bearer credentials at all (absent, or another scheme).
+            count("AuthenticationFailures", reason="no_token")
             return self.challenge("no bearer token", presented=False)
         token = authorization[len(_BEARER) :].strip()
         try:
@@ -96,6 +101,7 @@ class McpAuthenticator:
             grant = self._grants.get(access.origin_jti)
         except TokenRejected as exc:
             logger.info("bearer token rejected", extra={"reason": exc.reason})
+            count("AuthenticationFailures", reason=exc.reason)
             return self.challenge(exc.description, presented=True)
         except DependencyError as exc:
             # Fail closed but honestly: an outage is 503 + Retry-After, never an allow.
@@ -103,6 +109,7 @@ class McpAuthenticator:
             return Denied(unavailable_answer(), "dependency")
         if grant is None or not grant.is_active(time.time()) or grant.sub != access.sub:
             logger.info("grant inactive", extra={"reason": "no_grant" if grant is None else grant.status})
+            count("AuthenticationFailures", reason="grant_inactive")
             return self.challenge("the authorization behind this token was revoked or is unknown", presented=True)
         token_scopes = catalogue.kit_scopes_from_cognito(self._resource_server_id, access.scopes)
         # Group ceilings again, from the groups in *this* token: the grant recorded what the

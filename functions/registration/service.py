@@ -26,10 +26,11 @@ from functions.core.clients.store import (
     ClientStore,
     DedupeConflict,
 )
+from functions.core.platform.audit import audit
 from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
 from functions.core.platform.errors import JSON_HEADERS, DependencyError, RegistrationError
 from functions.core.platform.http import Answer
-from functions.core.platform.observability import logger
+from functions.core.platform.metrics import count
 from functions.core.platform.routes import REGISTRATION_PATH
 from functions.core.platform.settings import RegistrationPolicy, RegistrationSettings
 from functions.core.state.ratelimit import RateLimiter
@@ -196,8 +197,8 @@ class RegistrationService:
     # ----- RFC 7591: POST /register ----------------------------------------------------
 
     def register(self, body: str | None, content_type: str | None, source_ip: str) -> Answer:
-        """RFC 7591 section 3: register the client metadata in ``body`` (201), de-duplicating
-        identical public registrations; ``source_ip`` is charged against the rate limit."""
+        """RFC 7591 section 3: register a client (201 with its information), or refuse (``OAuthError``: 400, 404 when
+        registration is not offered, 429 per source IP); each registration is a ``client.registered`` audit event."""
         if not self._settings.registration_policy.offers_registration:
             raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
@@ -234,7 +235,13 @@ class RegistrationService:
                     spent_dedupe = True
                 added = self._store.add_registration_token(existing, sha256_hex(rat), now)
                 if added is not None:
-                    logger.info("registration deduplicated", extra={"client_id": added.client_id})
+                    audit(
+                        "client.registered",
+                        actor="client",
+                        reason="deduplicated",
+                        client_id=added.client_id,
+                        client_name=added.client_name,
+                    )
                     return self._information(added, Issued(rat), 201)
                 continue  # another token was added concurrently: read the client again
             if not spent:
@@ -273,6 +280,7 @@ class RegistrationService:
         if decision.allowed:
             charged.append((bucket, decision.window))
         else:
+            count("RegistrationsThrottled")
             raise RegistrationError(
                 "temporarily_unavailable",
                 "too many registrations from this address, retry later",
@@ -305,7 +313,8 @@ class RegistrationService:
                 "this server has reached its maximum number of registered clients; try again later",
                 403,
             ) from None
-        logger.info("client registered", extra={"client_id": stored.client_id, "public": stored.is_public})
+        audit("client.registered", actor="client", client_id=stored.client_id, client_name=stored.client_name)
+        count("ClientsRegistered")
         return self._information(stored, Issued(rat, secret), 201)
 
     # ----- RFC 7592: GET / PUT / DELETE /register/{client_id} ---------------------------
@@ -343,7 +352,8 @@ class RegistrationService:
         return self._information(record, Issued(token), 200)
 
     def update(self, client_id: str, authorization: str | None, body: str | None, content_type: str | None) -> Answer:
-        """RFC 7592 section 2.2: replace the metadata of a confidential client (200)."""
+        """RFC 7592 section 2.2: replace the client's metadata (200), authorized by its registration access token;
+        a ``client.updated`` audit event."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         raw = _json_body(body, content_type)
@@ -379,15 +389,16 @@ class RegistrationService:
         stored = self._store.update(updated, expected_token_hash=sha256_hex(token), now=int(self._clock()))
         if stored is None:  # deleted or re-keyed concurrently
             raise InvalidRegistrationToken("client changed concurrently")
-        logger.info("client updated", extra={"client_id": client_id})
+        audit("client.updated", actor="client", client_id=client_id, client_name=stored.client_name)
         return self._information(stored, Issued(token), 200)
 
     def delete(self, client_id: str, authorization: str | None) -> Answer:
-        """RFC 7592 section 2.3: delete a confidential client (204)."""
+        """RFC 7592 section 2.3: delete the client (204), authorized by its registration access token; a
+        ``client.deleted`` audit event."""
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
             raise InvalidRegistrationToken("client changed concurrently")
-        logger.info("client deleted", extra={"client_id": client_id})
+        audit("client.deleted", actor="client", client_id=client_id, client_name=record.client_name)
         # RFC 7592 section 2.3: 204 No Content.
         return Answer(204, "", {"Cache-Control": "no-store"})

@@ -85,6 +85,16 @@ def audit_event(
     return {k: v for k, v in event.items() if v is not None}
 
 
+_PARTY: Final = ("sub", "username", "client_id", "grant_id")
+
+
+def party_fields(subject: object) -> dict[str, str]:
+    """``sub``, ``username``, ``client_id`` and ``grant_id`` of ``subject`` (a grant, an MCP
+    principal, a pending authorization request): those it has as non-empty strings."""
+    found = {name: getattr(subject, name, None) for name in _PARTY}
+    return {name: value for name, value in found.items() if isinstance(value, str) and value}
+
+
 def audit(action: AuditAction, **fields: Any) -> None:
     """Write one audit event (keyword arguments as :func:`audit_event`) at INFO."""
     logger.info(f"audit {action}", extra={"audit": audit_event(action, **fields)})
