@@ -63,6 +63,9 @@ class Captured:
 
 @contextmanager
 def capturing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
+    # The local stack's environment turns EMF off (POWERTOOLS_METRICS_DISABLED); a worker that
+    # ran a moto-backed test first still has it, so the capture turns metrics back on.
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
     metrics.clear_metrics()
     capsys.readouterr()
     captured = Captured(capsys=capsys)
