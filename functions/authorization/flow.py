@@ -69,6 +69,12 @@ UPSTREAM_RETRY_MARK: Final = "."
 
 
 class AuthorizationService:
+    """The authorization endpoint (RFC 6749 section 3.1): ``/authorize``, Cognito's callback and ``/consent``.
+
+    Each step returns the ``Answer`` to send, never a redirect to an unverified URI; ``clock`` gives epoch seconds.
+    Raises only ``DependencyError`` (503, safe to retry: DynamoDB, KMS, Cognito or the client registry failed).
+    """
+
     def __init__(
         self,
         settings: FacadeSettings,
@@ -91,8 +97,13 @@ class AuthorizationService:
         self.cookie = TxnCookie(secure=settings.secure_cookies)
         self._callback_url = settings.base_url + CALLBACK_PATH
 
-    # ------------------------------------------------------------------ GET /authorize
     def authorize(self, params: dict[str, str] | None) -> Answer:
+        """``GET /authorize`` (RFC 6749 section 4.1.1, RFC 7636, RFC 8707); ``params`` None: a parameter repeated.
+
+        Unknown client or unregistered redirect URI: a 400 page. Other refusals redirect (section 4.1.2.1:
+        ``invalid_request``, ``unsupported_response_type``, ``unauthorized_client``, ``invalid_target``); else
+        a 302 to Cognito's sign-in, the pending request stored (``TXN_LIFETIME_SECONDS``) and cookie-bound.
+        """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")
         client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
@@ -190,12 +201,10 @@ class AuthorizationService:
         params = {"error": error, "error_description": description, "state": state, "iss": self._s.issuer}
         return redirect(with_query(redirect_uri, params), cookies=(self.cookie.clear(),))
 
-    # ------------------------------------------------------------------ GET /oauth/callback
     def _bound_txn(self, cookie: str | None, expected: RequestStatus) -> PendingAuthorizationRequest | Answer:
         txn_id = TxnCookie.verify(cookie_key(self._secret), cookie)
         if txn_id is None:
-            # The cookie is cleared when a sign-in ends: the back button after finishing, or
-            # another browser. Say so, rather than blaming a timeout.
+            # The cookie is cleared when a sign-in ends (back button, another browser): say so, not a timeout.
             return pages.finished_page()
         txn = self._txns.get(txn_id)
         if txn is None or not txn.is_live(self._clock()):
@@ -208,6 +217,11 @@ class AuthorizationService:
         return txn
 
     def callback(self, params: dict[str, str] | None, cookie: str | None) -> Answer:
+        """``GET /oauth/callback``: exchange Cognito's code for the pending request the ``cookie`` binds.
+
+        The consent page, or the code redirect when a remembered consent covers it (RFC 8252 section 8.6);
+        else an ``access_denied``/``server_error`` redirect (RFC 6749 section 4.1.2.1) or a 400 page.
+        """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")
         found = self._bound_txn(cookie, "pending")
@@ -299,8 +313,13 @@ class AuthorizationService:
             return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
         return pages.consent_page(pages.consent_view(self._s, txn, client, csrf, remembered=remembered))
 
-    # ------------------------------------------------------------------ POST /consent
     def consent(self, form: dict[str, str] | None, cookie: str | None) -> Answer:
+        """``POST /consent``: the person's decision on the pending request the ``cookie`` binds, recorded once.
+
+        Approve: the code redirect with ``state`` and ``iss`` (RFC 6749 section 4.1.2, RFC 9207); deny: an
+        ``access_denied`` redirect; a 400/403 page for a bad form. All that can fail runs before the decision,
+        and an approval is written with its effects in one transaction: after a 503 the form can be resent.
+        """
         if form is None:
             return pages.error_page(400, "The consent form was malformed.")
         found = self._bound_txn(cookie, "authenticated")
@@ -313,9 +332,6 @@ class AuthorizationService:
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
             return pages.error_page(400, "No decision was received.", next_step="Go back and choose Approve or Deny.")
-        # Everything that can fail runs before the decision is recorded, and an approval is
-        # recorded together with its effects in one transaction: a 503 leaves the
-        # transaction undecided, so the same form can be sent again.
         upstream = self._upstream_tokens(txn)
         if decision == "approve":
             return self._issue(txn, upstream, expected="authenticated", csrf_hash=txn.csrf_hash)
@@ -327,12 +343,10 @@ class AuthorizationService:
         self._revoke_upstream(upstream.refresh)
         return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
 
-    # ------------------------------------------------------------------ approval
     def _issue(
         self, txn: PendingAuthorizationRequest, upstream: Upstream, *, expected: RequestStatus, csrf_hash: str | None
     ) -> Answer:
-        """Decide ``txn``, record its pending grant, code and consent (one transaction), then
-        hand out the code (RFC 6749 section 4.1.2, RFC 9207)."""
+        """Decide ``txn``, write its grant, code and consent in one transaction, issue the code (RFC 6749 s4.1.2)."""
         now = int(self._clock())
         grant_id = txn.origin_jti or ""
         if not upstream.access or not upstream.refresh or not grant_id:

@@ -29,10 +29,16 @@ class ScopedMCPServer(MCPServer):
             )
 
     async def list_tools(self) -> Any:
+        """``tools/list``: only the tools the current principal's effective scopes allow."""
         granted = current_principal().scopes
         return [t for t in await super().list_tools() if self._registry.allows(t.name, granted)]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """``tools/call``: ``ToolError`` when the principal lacks a scope the tool needs.
+
+        A ``DependencyError`` behind a tool's failure is reported to :mod:`outage`, so the request is
+        answered 503 with ``Retry-After`` instead of a tool error.
+        """
         # Defence in depth: the HTTP layer already answered 403 for this case.
         needed = self._registry.required_scopes(name)
         if needed is not None and not needed <= current_principal().scopes:
@@ -48,4 +54,5 @@ class ScopedMCPServer(MCPServer):
 
 
 def build_server(registry: ToolRegistry, *, name: str) -> ScopedMCPServer:
+    """The MCP server named ``name`` (``serverInfo.name``) serving the tools of ``registry``."""
     return ScopedMCPServer(registry, name=name, version="0.1.0")

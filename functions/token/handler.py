@@ -59,4 +59,5 @@ _handle = make_handler(_service)
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0): ``POST /token`` and ``POST /revoke``."""
     return _handle(event, context)

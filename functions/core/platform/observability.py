@@ -30,6 +30,7 @@ REDACTED: Final = "[REDACTED]"
 
 
 def redact(text: str) -> str:
+    """``text`` with every JWT, bearer/basic credential and named secret value replaced by ``[REDACTED]``."""
     for pattern in _REDACTIONS:
         # Patterns with a group keep their prefix (the parameter name) and hide the value.
         text = pattern.sub((r"\1" + REDACTED) if pattern.groups else REDACTED, text)
@@ -37,7 +38,10 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log formatter with :func:`redact` applied to each serialized record."""
+
     def serialize(self, log: Any) -> str:
+        """The record as Powertools serializes it (one JSON line), then redacted."""
         return redact(super().serialize(log))
 
 
