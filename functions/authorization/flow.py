@@ -72,7 +72,7 @@ class AuthorizationService:
     """The authorization endpoint (RFC 6749 section 3.1): ``/authorize``, Cognito's callback and ``/consent``.
 
     Each step returns the ``Answer`` to send, never a redirect to an unverified URI; ``clock`` gives epoch seconds.
-    Raises only ``DependencyError`` (503, safe to retry: DynamoDB, KMS, Cognito or the client registry failed).
+    Raises ``DependencyError`` (503, safe to retry) when DynamoDB, KMS, Cognito or the client registry fails.
     """
 
     def __init__(

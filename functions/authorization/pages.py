@@ -166,7 +166,7 @@ class ConsentView:
 def consent_page(view: ConsentView) -> Answer:
     """200: the consent page for ``view`` with its approve/deny form (``csrf`` hidden field, ``POST /consent``).
 
-    The CSP lets the form reach only this site and the client's redirect target (``redirect_target``).
+    CSP ``form-action`` admits this site and the client's redirect target (``redirect_target``), else nothing.
     """
     scopes = "".join(f"<li><code>{_text(name)}</code>: {_text(desc)}</li>" for name, desc in view.scopes)
     withheld = ""

@@ -1,7 +1,7 @@
 """One observability module for every function: Powertools Logger and Metrics.
 
 The logger's formatter redacts anything shaped like a bearer token, JWT or long opaque
-secret before it is written (DESIGN.md: no token, secret or code is ever logged). Handlers
+secret before it is written (no token, secret or code is ever logged). Handlers
 also avoid logging such values in the first place; redaction is the safety net.
 """
 
