@@ -69,8 +69,9 @@ class CognitoOAuth(Protocol):
         ...
 
     def revoke(self, refresh_token: str) -> None:
-        """Revoke a Cognito refresh token and the access tokens minted from it (RFC 7009 section 2.1).
+        """Revoke a Cognito refresh token (RFC 7009 section 2.1) and so end its sign-in session at Cognito.
 
+        Access tokens minted from it still verify as JWTs: the kit's grant state is what refuses them at /mcp.
         Returns once Cognito confirmed it; ``CognitoInvalidGrant`` or ``DependencyError`` when it did not happen.
         """
         ...

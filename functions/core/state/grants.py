@@ -99,7 +99,11 @@ class GrantStore(GrantRepository, Protocol):
     """What the facade (authorization and token functions) needs on top of the MCP reads."""
 
     def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None:
-        """Record a use at ``now`` (epoch s) and a rotated upstream refresh token; ``ConditionFailed`` unless active."""
+        """Record a use at ``now`` (epoch s) and a rotated upstream refresh token; ``ConditionFailed`` unless active.
+
+        ``upstream_refresh``: Cognito's new refresh token as KMS ciphertext (``token_cipher.grant_context``), or
+        None to keep the stored one.
+        """
         ...
 
 
