@@ -48,11 +48,19 @@ def step_up_scopes(needed: frozenset[str], held: frozenset[str], protocol_versio
 
 @dataclass(frozen=True)
 class Denied:
+    """A refused request: the ``answer`` to send (401, or 503 on an outage) and a ``reason`` safe to log."""
+
     answer: Answer
     reason: str
 
 
 class McpAuthenticator:
+    """The resource server's bearer check of ``/mcp`` (RFC 6750, RFC 9728, MCP authorization spec).
+
+    Verifies the Cognito access token, then requires an active grant behind it (``grants``: a per-container
+    cache, ``GRANT_CACHE_SECONDS`` monotonic), and derives the caller's effective scopes.
+    """
+
     def __init__(self, settings: McpSettings, verifier: CognitoAccessTokenVerifier, grants: CachedGrants) -> None:
         self._verifier = verifier
         self._grants = grants
@@ -88,9 +96,14 @@ class McpAuthenticator:
         )
 
     def authenticate(self, authorization: str | None) -> Principal | Denied:
-        """The principal behind a bearer token (RFC 6750 section 2.1), or the 401/503 answer and its reason.
+        """The caller behind an ``Authorization`` header value (None when absent); never raises.
 
-        Each 401 counts one ``AuthenticationFailures`` metric by reason; a dependency outage is a 503."""
+        No bearer token: 401 without ``error``; a token that fails verification (RFC 6750 section 3.1) or whose
+        grant (``origin_jti``) is unknown, revoked, expired or another user's: 401 ``invalid_token``, with
+        ``resource_metadata`` (RFC 9728 section 5.1). ``DependencyError`` (JWKS or DynamoDB): ``Denied`` with
+        a 503 and ``Retry-After``. Effective scopes: token scopes ∩ granted scopes, within the group ceilings
+        of the token's groups. Each 401 counts one ``AuthenticationFailures`` metric by reason.
+        """
         if not authorization or not authorization.lower().startswith(_BEARER):
             # No bearer credentials at all (absent, or another scheme).
             count("AuthenticationFailures", reason="no_token")

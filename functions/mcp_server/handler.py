@@ -37,6 +37,8 @@ importlib.import_module("anyio._backends._asyncio")
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point: an API Gateway HTTP API (payload 2.0) event in, its answer out; the
-    invocation's metrics are flushed when it returns."""
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0): ``/mcp`` through Mangum to the ASGI app.
+
+    The invocation's metrics are flushed when it returns.
+    """
     return _asgi(event, context)

@@ -57,15 +57,17 @@ class ScopedMCPServer(MCPServer):
             )
 
     async def list_tools(self) -> Any:
+        """``tools/list``: only the tools the current principal's effective scopes allow."""
         granted = current_principal().scopes
         return [t for t in await super().list_tools() if self._registry.allows(t.name, granted)]
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        """Run tool ``name`` for the current principal; every call leaves one ``tool.called`` event.
+        """``tools/call`` for the current principal; every call leaves one ``tool.called`` audit event.
 
-        Raises ``ToolError`` (the SDK answers it as a result with ``isError``) when the scopes
-        do not allow the tool, the tool is unknown or it failed; a dependency outage inside
-        it is also reported to the endpoint, which answers 503 instead.
+        Raises ``ToolError`` (the SDK answers it as a result with ``isError``) when the principal
+        lacks a scope the tool needs, the tool is unknown or it failed. A ``DependencyError``
+        behind a tool's failure is reported to :mod:`outage`, so the request is answered 503
+        with ``Retry-After`` instead of a tool error.
         """
         principal = current_principal()
         needed = self._registry.required_scopes(name)
@@ -93,4 +95,5 @@ class ScopedMCPServer(MCPServer):
 
 
 def build_server(registry: ToolRegistry, *, name: str) -> ScopedMCPServer:
+    """The MCP server named ``name`` (``serverInfo.name``) serving the tools of ``registry``."""
     return ScopedMCPServer(registry, name=name, version="0.1.0")

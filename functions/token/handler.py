@@ -61,6 +61,8 @@ _handle = make_handler(_service)
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point: an API Gateway HTTP API (payload 2.0) event in, its answer out; the
-    invocation's metrics are flushed when it returns."""
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0): ``POST /token`` and ``POST /revoke``.
+
+    The invocation's metrics are flushed when it returns.
+    """
     return _handle(event, context)

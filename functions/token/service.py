@@ -100,7 +100,13 @@ class TokenService:
 
         ``form`` holds the request's form parameters, ``authorization`` its Authorization
         header ("" when absent); the client authenticates as registered (``client_auth``).
-        Raises ``TokenError`` (section 5.2) or ``DependencyError``.
+        The answer: Cognito's access token (``token_type`` Bearer, ``expires_in`` seconds),
+        ``scope``, and for a client registered for ``refresh_token`` the kit's opaque refresh
+        token, rotated on every refresh (OAuth 2.1 section 4.3.1). Codes and refresh tokens
+        are read strongly consistently and spent by conditional transactions. Raises
+        ``TokenError`` (section 5.2): ``invalid_request``, ``invalid_client`` (401),
+        ``unsupported_grant_type``, ``unauthorized_client``, ``invalid_grant``, ``invalid_scope``,
+        ``invalid_target`` (RFC 8707); or ``DependencyError``.
         """
         grant_type = form.get("grant_type")
         if not grant_type:
@@ -349,8 +355,10 @@ class TokenService:
         """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token.
 
         Returns once the revocation is complete (200); an unknown or invalid token is no
-        error (section 2.2). Raises ``TokenError`` (client authentication, a token of
-        another client) or ``DependencyError`` (503; the retry finishes the revocation).
+        error (section 2.2). Raises ``TokenError``: ``invalid_client`` (401) or
+        ``invalid_request`` from client authentication or a missing ``token``, ``invalid_grant``
+        for a token of another client (section 2.1); or ``DependencyError`` (503; the retry
+        finishes the revocation).
         """
         client = authenticate_client(self._clients, authorization, form)
         token = form.get("token")

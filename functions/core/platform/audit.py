@@ -20,7 +20,7 @@ version ``AUDIT_SCHEMA``; a field that does not apply is absent, never guessed:
 =================  ======================================================================
 
 Never a token, a secret, a code or a code verifier: the fields above are the only ones, and
-the logger's redaction is the safety net (DESIGN.md).
+the logger's redaction is the safety net (``observability.redact``).
 """
 
 from __future__ import annotations

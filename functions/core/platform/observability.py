@@ -1,7 +1,7 @@
 """One observability module for every function: Powertools Logger, Metrics and (when on) Tracer.
 
 The logger's formatter redacts anything shaped like a bearer token, JWT or long opaque
-secret before it is written (DESIGN.md: no token, secret or code is ever logged). Handlers
+secret before it is written (no token, secret or code is ever logged). Handlers
 also avoid logging such values in the first place; redaction is the safety net.
 
 Tracing: with Lambda active tracing on (the runtime then sets ``AWS_XRAY_DAEMON_ADDRESS``)
@@ -40,6 +40,7 @@ REDACTED: Final = "[REDACTED]"
 
 
 def redact(text: str) -> str:
+    """``text`` with every JWT, bearer/basic credential and named secret value replaced by ``[REDACTED]``."""
     for pattern in _REDACTIONS:
         # Patterns with a group keep their prefix (the parameter name) and hide the value.
         text = pattern.sub((r"\1" + REDACTED) if pattern.groups else REDACTED, text)
@@ -47,7 +48,10 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log formatter with :func:`redact` applied to each serialized record."""
+
     def serialize(self, log: Any) -> str:
+        """The record as Powertools serializes it (one JSON line), then redacted."""
         return redact(super().serialize(log))
 
 
