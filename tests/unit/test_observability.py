@@ -17,9 +17,9 @@ from functions.core.platform.metrics import METRICS, count, flushed
 from functions.core.platform.observability import NAMESPACE, metrics, tracing_enabled
 from functions.mcp_server.server import UNKNOWN_TOOL
 from tests.observability_capture import Captured, capturing
+from tests.unit.registration.support import CONFIDENTIAL, PUBLIC, Kit
 from tests.unit.test_audit import SCHEMA_FIELDS
 from tests.unit.test_mcp_endpoint import Harness
-from tests.unit.test_registration import CONFIDENTIAL, PUBLIC, Kit
 
 
 @pytest.fixture
@@ -58,6 +58,23 @@ def test_every_tools_call_is_one_audit_event_at_info_with_the_schema(seen: Captu
     # A second call is a second event: one per tools/call.
     assert h.call(headers, "list_notes").status_code == 200
     assert [e["tool"] for e in seen.events("tool.called")] == ["whoami", "list_notes"]
+
+
+def test_a_tools_call_event_names_the_agent_as_its_grant_recorded_it(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice", client_name="Claude Desktop")
+    assert h.call(headers, "whoami").status_code == 200
+    [event] = seen.events("tool.called")
+    assert (event["client_id"], event["client_name"]) == ("agent-1", "Claude Desktop")
+
+
+def test_a_grant_without_a_recorded_name_still_authorizes_and_its_event_has_none(seen: Captured) -> None:
+    # A grant of storage schema version 2: no client_name attribute at all.
+    h = Harness()
+    headers = h.authorize("alice")
+    assert h.call(headers, "whoami").status_code == 200
+    [event] = seen.events("tool.called")
+    assert event["client_id"] == "agent-1" and "client_name" not in event
 
 
 def test_a_step_up_refusal_is_a_denied_tool_call_and_a_step_up_metric(seen: Captured) -> None:
