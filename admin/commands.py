@@ -180,11 +180,17 @@ class Kit:
         return record
 
     def _grant_row(self, grant: Grant, names: dict[str, str]) -> dict[str, Any]:
-        if grant.client_id not in names:
-            names[grant.client_id] = self._agent_name(grant.client_id)
+        if grant.client_name:
+            # The name the grant recorded at approval; self-declared, so marked unverified.
+            agent = f"{grant.client_name} (unverified)"
+        else:
+            # Grants of schema version 2 carry no name: the client's record, as before.
+            if grant.client_id not in names:
+                names[grant.client_id] = self._agent_name(grant.client_id)
+            agent = names[grant.client_id]
         return {
             "grant_id": grant.grant_id,
-            "agent": names[grant.client_id],
+            "agent": agent,
             "client_id": grant.client_id,
             "user": grant.email or grant.username or grant.sub,
             "sub": grant.sub,

@@ -232,13 +232,17 @@ class AccountService:
         return set_cookie(name, "", 0, secure=self._secure)
 
     def _view(self, grant: Grant) -> account_pages.AgentView:
-        """How the page shows one grant; the client's record gives its name (``DependencyError`` if unreadable)."""
+        """How the page shows one grant (``DependencyError`` if the client's record is unreadable).
+
+        The agent's name is the one the grant recorded at approval, else the client record's
+        (grants of schema version 2 carry none), else its client id or CIMD host.
+        """
         client = self._clients.resolve(grant.client_id)
         cimd = client.kind == "cimd" if client is not None else grant.client_id.startswith("https://")
         agent_id = (urlsplit(grant.client_id).hostname or grant.client_id) if cimd else grant.client_id
         return account_pages.AgentView(
             grant_id=grant.grant_id,
-            agent_name=(client.client_name if client is not None else "") or agent_id,
+            agent_name=grant.client_name or (client.client_name if client is not None else "") or agent_id,
             agent_id=agent_id,
             cimd=cimd,
             registered=client is not None,

@@ -16,6 +16,7 @@ from typing import Final
 from functions.authorization import pages
 from functions.authorization.identity import ceiling, learn_user
 from functions.authorization.web import TxnCookie, redirect, with_query
+from functions.core.clients.metadata import bounded_client_name
 from functions.core.clients.records import MAX_CLIENT_ID, ClientRecord, ClientResolver
 from functions.core.clients.redirect_uris import redirect_uri_registered
 from functions.core.cognito.gateway_secret import SecretSource, cookie_key, gateway_pkce_verifier
@@ -87,6 +88,7 @@ class AuthorizationService:
         Unknown client or unregistered redirect URI: a 400 page. Other refusals redirect (section 4.1.2.1:
         ``invalid_request``, ``unsupported_response_type``, ``unauthorized_client``, ``invalid_target``); else
         a 302 to Cognito's sign-in, the pending request stored (``TXN_LIFETIME_SECONDS``) and cookie-bound.
+        Raises ``DependencyError`` (503) when the registry or the table is unreachable.
         """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")
@@ -142,6 +144,8 @@ class AuthorizationService:
         txn = PendingAuthorizationRequest(
             txn_id=new_secret(),
             client_id=client.client_id,
+            # Unverified (RFC 7591 section 2): cleaned and bounded as on the consent page (UTR 36).
+            client_name=bounded_client_name(client.client_name),
             redirect_uri=redirect_uri,
             state=state,
             code_challenge=challenge,
@@ -254,7 +258,7 @@ class AuthorizationService:
             )
         allowed = ceiling(self._s, txn.scopes, user.groups)
         if not allowed:
-            denied = party_fields(user) | {"client_id": txn.client_id}
+            denied = party_fields(user) | party_fields(txn, ("client_id", "client_name"))
             audit("authorization.denied", outcome="denied", actor="system", reason="group_ceiling", **denied)
             self._abandon(txn, "pending", refresh)
             return self._error_redirect(
@@ -352,6 +356,7 @@ class AuthorizationService:
                 grant_id=grant_id,
                 sub=txn.sub or "",
                 client_id=txn.client_id,
+                client_name=txn.client_name,
                 scopes=granted,
                 created_at=now,
                 expires_at=now + CODE_LIFETIME_SECONDS,

@@ -137,4 +137,5 @@ class McpAuthenticator:
             gateway_client_id=access.client_id,
             scopes=allowed,
             grant_id=grant.grant_id,
+            client_name=grant.client_name,
         )

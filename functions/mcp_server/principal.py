@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller of one MCP request, after the token and grant checks (``McpAuthenticator.authenticate``)."""
+    """The caller of one MCP request: the Cognito user behind a verified access token and its active grant.
+
+    ``scopes`` are kit scope names (token scopes ∩ granted scopes within the group ceilings);
+    ``client_name`` is the agent's self-declared, unverified name as its grant recorded it.
+    """
 
     sub: str
     username: str
@@ -22,6 +26,9 @@ class Principal:
     gateway_client_id: str  # the Cognito app client that minted the token
     scopes: frozenset[str]  # effective: token scopes ∩ granted scopes, kit names
     grant_id: str
+    # The client's self-declared, unverified name as the grant recorded it; "" when none
+    # (grants of schema version 2 carry none).
+    client_name: str = ""
 
 
 _current: ContextVar[Principal | None] = ContextVar("mcp_principal", default=None)

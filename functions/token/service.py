@@ -370,8 +370,9 @@ class TokenService:
         if grant_id is not None:
             # RFC 7009 section 2.2: 200 only once the revocation is done, upstream included;
             # a failure is a 503 whose retry finishes it (the grant keeps what is left to do).
-            self._revoker.revoke(grant_id, "revoked_by_client", must_finish=True, actor="client")
-            audit("token.revoked", actor="client", client_id=client.client_id, grant_id=grant_id)
+            revoked = self._revoker.revoke(grant_id, "revoked_by_client", must_finish=True, actor="client")
+            party = party_fields(revoked) if revoked is not None else {"grant_id": grant_id}
+            audit("token.revoked", actor="client", **({"client_id": client.client_id} | party))
 
     def _grant_of(self, token: str, client: ClientRecord) -> str | None:
         if token.count(".") == 2:

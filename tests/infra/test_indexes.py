@@ -21,5 +21,7 @@ def test_grants_table_has_the_by_user_and_by_client_indexes_without_secrets(synt
         # Never ALL: the grant item's KMS ciphertext and chain head stay out of the index.
         assert index["Projection"]["ProjectionType"] == "INCLUDE"
         assert not {"upstream_refresh", "refresh_head"} & set(index["Projection"]["NonKeyAttributes"])
+        # A listing names the agent as the grant recorded it.
+        assert "client_name" in index["Projection"]["NonKeyAttributes"]
     defined = {a["AttributeName"]: a["AttributeType"] for a in with_indexes[0]["AttributeDefinitions"]}
     assert defined == {"pk": "S", "sub": "S", "kind": "S", "client_id": "S"}

@@ -201,6 +201,25 @@ def test_page_lists_active_grants_with_names_scopes_and_dates(account: Account) 
     assert headers["Cache-Control"] == "no-store"
 
 
+def test_page_names_each_agent_as_its_grant_recorded_it(account: Account) -> None:
+    sub = _sub(connect(account, "bob@example.com"))
+    repo = DynamoGrantRepository(GRANTS_TABLE)
+    renamed, old, gone = (f"origin-{uuid.uuid4().hex[:10]}" for _ in range(3))
+    # Recorded at approval, though the client's record now says "Agent <b>Smith</b>".
+    repo.create(grant(renamed, sub, client_id="public-agent", client_name="Renamed Agent"))
+    repo.create(grant(old, sub, client_id="conf-agent"))  # schema version 2: no name recorded
+    repo.create(grant(gone, sub, client_id="gone-agent", client_name="Gone Agent"))  # registration deleted
+    html = show(account, page_session(account, "bob@example.com"))["body"]
+
+    def card(grant_id: str) -> str:
+        start = html.index(f'data-grant="{grant_id}"')
+        return html[start : html.index("</section>", start)]
+
+    assert "<bdi>Renamed Agent</bdi>" in card(renamed)
+    assert "<bdi>Confidential agent</bdi>" in card(old)  # falls back to the client's record
+    assert "<bdi>Gone Agent</bdi>" in card(gone)
+
+
 def _sub(token_response: dict[str, Any]) -> str:
     return str(jwt.get_unverified_claims(token_response["access_token"])["sub"])
 

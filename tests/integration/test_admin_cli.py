@@ -67,6 +67,18 @@ def test_a_client_registered_by_hand_is_listed_shown_and_deleted_with_its_grants
     assert run(stack_name, "clients", "show", client_id)[0] == EXIT_NOT_FOUND
 
 
+def test_grant_listings_prefer_the_name_the_grant_recorded(stack_name: str) -> None:
+    grants = DynamoGrantRepository(GRANTS_TABLE)
+    sub = f"sub-{uuid.uuid4().hex[:6]}"
+    named, old = (f"origin-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    # No registration behind either client: the recorded name needs no lookup.
+    grants.create(grant(named, sub, client_id="agent-recorded", client_name="Claude Desktop"))
+    grants.create(grant(old, sub, client_id="agent-unrecorded"))  # schema version 2: no name
+    _, rows = run(stack_name, "grants", "list", "--user", sub)
+    agents = {r["grant_id"]: r["agent"] for r in rows}
+    assert agents == {named: "Claude Desktop (unverified)", old: "(client deleted)"}
+
+
 def test_revoke_one_grant_and_every_grant_of_a_client(stack_name: str) -> None:
     grants = DynamoGrantRepository(GRANTS_TABLE)
     client_id = f"agent-{uuid.uuid4().hex[:8]}"

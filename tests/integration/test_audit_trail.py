@@ -107,6 +107,10 @@ def test_a_whole_flow_leaves_one_event_per_action_and_no_secret(facade: Facade, 
     ]
     denied = next(e for e in events if e["action"] == "authorization.denied")
     assert (denied["reason"], denied["actor"], denied["client_id"]) == ("user_denied", "user", "other-agent")
+    # The agent's self-declared name, as its grant (or the request) recorded it, on every event of it.
+    named = ("authorization.granted", "authorization.denied", "token.issued", "token.refreshed", "token.revoked")
+    for event in (e for e in events if e["action"] in (*named, "tool.called", "grant.revoked")):
+        assert event["client_name"] == "Agent <b>Smith</b>", event
     assert seen.counted("RefreshReuseDetected") == 1 and seen.counted("CodeReplayDetected") == 1
     assert seen.counted("TokensIssued") == 3 and seen.counted("TokensRefreshed") == 1
     assert seen.counted("ToolCalls", tool="whoami", outcome="success") == 1

@@ -14,7 +14,7 @@ import pytest
 
 from functions.core.cognito.directory import CognitoDirectory
 from functions.core.cognito.token_cipher import grant_context
-from functions.core.state import reconciliation
+from functions.core.state import reconciliation, revocation
 from functions.core.state.consent import Consent, DynamoConsentRepository
 from functions.core.state.grant_admin import GrantAdministration
 from functions.core.state.grant_index import DynamoGrantIndex
@@ -71,7 +71,9 @@ class Fixture:
     def connect(self, username: str, sub: str, scopes: tuple[str, ...] = ("notes:read", "notes:write")) -> str:
         grant_id = f"origin-{uuid.uuid4().hex[:10]}"
         upstream = self.cipher.encrypt(f"cognito-rt-{grant_id}".encode(), grant_context(grant_id))
-        self.grants.create(grant(grant_id, sub, scopes, username=username, upstream_refresh=upstream))
+        self.grants.create(
+            grant(grant_id, sub, scopes, username=username, upstream_refresh=upstream, client_name="Claude")
+        )
         self.consents.put(Consent(sub, "agent-1", frozenset(scopes), 1, 1, 2**31, ("https://a.example/cb",)))
         return grant_id
 
@@ -97,7 +99,8 @@ def fx(moto_stack: MotoStack) -> Fixture:
 @pytest.fixture
 def audited(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
-    monkeypatch.setattr(reconciliation, "audit", lambda action, **fields: events.append({"action": action, **fields}))
+    for module in (reconciliation, revocation):
+        monkeypatch.setattr(module, "audit", lambda action, **fields: events.append({"action": action, **fields}))
     return events
 
 
@@ -126,6 +129,9 @@ def test_reconciliation_revokes_disabled_and_deleted_users_and_narrows_group_rem
     [narrowed] = [e for e in audited if e["action"] == "grant.narrowed"]
     assert narrowed["grant_id"] == moved and narrowed["scopes"] == frozenset({"notes:write"})
     assert narrowed["actor"] == "system" and narrowed["reason"] == "group_removed"
+    # The agent's recorded name is on every event of the grant.
+    revoked = [e for e in audited if e["action"] == "grant.revoked" and e["grant_id"] in (disabled, deleted)]
+    assert len(revoked) == 2 and {e["client_name"] for e in (narrowed, *revoked)} == {"Claude"}
 
     # Re-enabling and re-adding bring nothing back; a second run changes nothing.
     fx.idp.admin_enable_user(UserPoolId=fx.pool, Username=disabled_user[0])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from functions.core.platform import aws
 from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER
 from functions.core.state.consent import Consent, DynamoConsentRepository
 from functions.core.state.grant_index import DynamoGrantIndex
-from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.grants import GRANTS, DynamoGrantRepository
 from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository, RefreshToken
 from local.config import GRANTS_TABLE
 from tests.helpers import grant
@@ -70,3 +71,14 @@ def test_remembered_consents_of_a_user_and_of_a_client(moto_stack: MotoStack) ->
     assert index.consents_of_user(sub) == [consent]
     assert index.consents_of_client(client) == [consent]
     assert index.grants_of_user(sub) == []
+
+
+def test_listings_carry_the_agents_name_and_version_2_grants_list_without_it(moto_stack: MotoStack) -> None:
+    sub, client = f"sub-{_ids()[0]}", f"agent-{_ids()[0]}"
+    named, old = (f"origin-{i}" for i in _ids(2))
+    DynamoGrantRepository(GRANTS_TABLE).create(grant(named, sub, client_id=client, client_name="Claude Desktop"))
+    # Written as storage schema version 2 did: no client_name attribute.
+    aws.dynamodb().put_item(TableName=GRANTS_TABLE, Item=GRANTS.to_item(grant(old, sub, client_id=client)))
+    index = DynamoGrantIndex(GRANTS_TABLE)
+    for listed in (index.grants_of_user(sub), index.grants_of_client(client)):
+        assert {g.grant_id: g.client_name for g in listed} == {named: "Claude Desktop", old: ""}

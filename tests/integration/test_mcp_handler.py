@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -12,10 +13,11 @@ import pytest
 from jose import jwt
 from moto.utilities.utils import load_resource
 
-from functions.core.state.grants import DynamoGrantRepository
+from functions.core.state.grants import GRANTS, DynamoGrantRepository
 from local.config import GRANTS_TABLE, app_table_name
 from tests.helpers import FakeContext, grant, http_api_event, rpc
 from tests.integration.conftest import MotoStack
+from tests.observability_capture import Captured, capturing
 
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
@@ -107,10 +109,41 @@ def test_dynamodb_outage_is_503(moto_stack: MotoStack, handler: Any, monkeypatch
 
 def test_grant_repository_round_trip(moto_stack: MotoStack) -> None:
     repo = DynamoGrantRepository(GRANTS_TABLE)
-    g = grant("origin-rt", "sub-rt", ("notes:read",), email="rt@example.com", username="rt")
+    g = grant("origin-rt", "sub-rt", ("notes:read",), email="rt@example.com", username="rt", client_name="Agent")
     repo.create(g)
     assert repo.get("origin-rt") == g
     assert repo.get("missing") is None
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
+    with capturing(monkeypatch, capsys) as captured:
+        yield captured
+
+
+def test_a_tools_call_event_carries_the_agents_name_from_the_grant(
+    moto_stack: MotoStack, handler: Any, seen: Captured
+) -> None:
+    DynamoGrantRepository(GRANTS_TABLE).create(
+        grant("origin-nina", "sub-nina", ("notes:read",), client_name="Claude Desktop")
+    )
+    headers = {**ACCEPT, "authorization": "Bearer " + moto_token(moto_stack, "nina", ("notes:read",))}
+    result = invoke(handler, headers, rpc("tools/call", {"name": "whoami", "arguments": {}}))
+    assert result["statusCode"] == 200
+    [event] = seen.events("tool.called")
+    assert (event["client_id"], event["client_name"], event["grant_id"]) == ("agent-1", "Claude Desktop", "origin-nina")
+
+
+def test_a_version_2_grant_without_a_name_still_authorizes(moto_stack: MotoStack, handler: Any, seen: Captured) -> None:
+    # The item exactly as storage schema version 2 wrote it: no client_name attribute.
+    item = GRANTS.to_item(grant("origin-otto", "sub-otto", ("notes:read",)))
+    assert "client_name" not in item
+    boto3.client("dynamodb").put_item(TableName=GRANTS_TABLE, Item=item)
+    headers = {**ACCEPT, "authorization": "Bearer " + moto_token(moto_stack, "otto", ("notes:read",))}
+    result = invoke(handler, headers, rpc("tools/call", {"name": "whoami", "arguments": {}}))
+    assert result["statusCode"] == 200
+    [event] = seen.events("tool.called")
+    assert (event["client_id"], event["outcome"]) == ("agent-1", "success") and "client_name" not in event
 
 
 def test_listen_get_returns_405_from_the_lambda(moto_stack: MotoStack, handler: Any) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
 import pytest
 
 from functions.authorization.api import make_handler
+from functions.core.clients.metadata import MAX_NAME_LENGTH
 from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
 from functions.core.cognito.token_cipher import grant_context, txn_context
 from functions.core.platform.crypto import sha256_hex
@@ -571,3 +573,39 @@ def test_hostile_input_gets_an_error_page(
     assert result["statusCode"] == 400, result["body"]
     assert result["headers"]["Content-Type"].startswith("text/html") and "Location" not in result["headers"]
     assert not facade.codes.items
+
+
+# --------------------------------------------------------------------------- the agent's name on the grant
+def test_approval_records_the_clients_name_on_the_grant() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(client_name="Claude Desktop")))
+    approve(facade)
+    (grant,) = facade.grants.items.values()
+    assert grant.client_name == "Claude Desktop"
+    # The transaction carries it from /authorize, for the consent decision and its events.
+    (txn,) = facade.txns.items.values()
+    assert txn.client_name == "Claude Desktop"
+
+
+def test_a_remembered_consent_records_the_clients_name_too(facade: Facade) -> None:
+    _remember(facade, "conf-agent", CONF_REDIRECT)
+    approve(facade, **CONF)
+    (grant,) = facade.grants.items.values()
+    assert grant.client_name == "Confidential agent"
+
+
+def test_a_client_without_a_name_records_none() -> None:
+    facade = Facade(resolver=FakeResolver(public_client(client_name=None)))
+    approve(facade)
+    (grant,) = facade.grants.items.values()
+    assert grant.client_name == ""
+
+
+def test_the_recorded_name_is_bounded_and_has_no_control_or_bidi_characters() -> None:
+    # CIMD documents cached, or records written, before the registration rules: cleaned again.
+    hostile = "Ev\u202eil\u2066 \x07Agent\u200b\n" + "x" * 1000
+    facade = Facade(resolver=FakeResolver(public_client(client_name=hostile)))
+    approve(facade)
+    (grant,) = facade.grants.items.values()
+    assert grant.client_name.startswith("Evil Agent")
+    assert len(grant.client_name) == MAX_NAME_LENGTH
+    assert not any(unicodedata.category(ch) in ("Cc", "Cf") for ch in grant.client_name)

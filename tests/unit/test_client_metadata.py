@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.clients.metadata import validate_client_metadata
+from functions.core.clients.metadata import MAX_NAME_LENGTH, bounded_client_name, validate_client_metadata
 from functions.core.oauth.uris import MAX_URI_LENGTH
 from functions.core.platform.errors import OAuthError
 from tests.helpers import CLAUDE_METADATA
@@ -240,3 +240,25 @@ def test_every_format_character_is_removed() -> None:
     cf = "".join(chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf")
     assert len(cf) > 100
     assert display_text(f"a{cf}b") == "ab"
+
+
+@pytest.mark.parametrize(
+    ("declared", "recorded"),
+    [
+        (None, ""),
+        ("", ""),
+        ("  Claude  ", "Claude"),
+        ("Ev\u202eil\u2066 Agent", "Evil Agent"),  # bidi override and isolate (UTR 36)
+        ("Bell\x07 and\u200b\u2028 zero\x00width", "Bell and zerowidth"),  # controls, Cf, Zl
+        ("\ud800lone surrogate", "lone surrogate"),
+        ("\u202e\u200b", ""),  # nothing visible left
+    ],
+)
+def test_a_recorded_client_name_keeps_only_visible_text(declared: str | None, recorded: str) -> None:
+    assert bounded_client_name(declared) == recorded
+
+
+def test_a_recorded_client_name_never_exceeds_the_bound() -> None:
+    assert len(bounded_client_name("n" * (MAX_NAME_LENGTH * 5))) == MAX_NAME_LENGTH
+    # Trimmed after the cut: no trailing space where the cut fell on one.
+    assert bounded_client_name("a" * (MAX_NAME_LENGTH - 1) + " b") == "a" * (MAX_NAME_LENGTH - 1)

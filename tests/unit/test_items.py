@@ -88,7 +88,7 @@ def test_code_item() -> None:
 
 
 def test_grant_item_and_its_empty_values() -> None:
-    full = Grant("o", "sub", "c", frozenset({"b", "a"}), 1, 2, "revoked", "u", "e", 3, "why", 4, b"up", "head")
+    full = Grant("o", "sub", "c", frozenset({"b", "a"}), 1, 2, "revoked", "u", "e", 3, "why", 4, b"up", "head", "Agent")
     assert GRANTS.to_item(full) == {
         "pk": S("GRANT#o"),
         "kind": S("grant"),
@@ -106,6 +106,7 @@ def test_grant_item_and_its_empty_values() -> None:
         "last_used_at": N(4),
         "upstream_refresh": {"B": b"up"},
         "refresh_head": S("head"),
+        "client_name": S("Agent"),
         "ttl": N(2),
     }
     bare = Grant("o", "sub", "c", frozenset(), 1, 2)
@@ -194,6 +195,7 @@ def test_items_of_earlier_versions_read_as_the_schema_says() -> None:
         }
     )
     assert (grant.status, grant.scopes, grant.username, grant.refresh_head) == ("revoked", frozenset(), "", None)
+    assert grant.client_name == ""  # schema version 2: no name recorded, shown as the client id
     token = REFRESH_TOKENS.from_item(
         {"grant_id": "g", "client_id": "c", "created_at": 1, "expires_at": 2, "status": "weird"}, token_hash="h"
     )
@@ -202,6 +204,7 @@ def test_items_of_earlier_versions_read_as_the_schema_says() -> None:
         {k: v for k, v in from_item(PENDING_REQUESTS.to_item(REQUEST)).items() if k != "status"}, txn_id="t1"
     )
     assert request.status == "decided"  # an unreadable status never moves on
+    assert request.client_name == ""  # a request made before the name was carried
     consent = CONSENTS.from_item(
         {"sub": "s", "client_id": "c", "scopes": [], "created_at": 1, "last_used_at": 1, "ttl": 2}
     )

@@ -63,9 +63,16 @@ class Harness:
         return mint(KEY, access_claims(sub=f"sub-{who}", origin_jti=f"origin-{who}", username=who, scope=scope, **kw))
 
     def authorize(
-        self, who: str = "alice", granted: tuple[str, ...] = ("notes:read", "notes:write"), **kw: Any
+        self,
+        who: str = "alice",
+        granted: tuple[str, ...] = ("notes:read", "notes:write"),
+        *,
+        client_name: str = "",
+        **kw: Any,
     ) -> dict[str, str]:
-        self.grants.create(grant(f"origin-{who}", f"sub-{who}", granted, email=f"{who}@example.com"))
+        self.grants.create(
+            grant(f"origin-{who}", f"sub-{who}", granted, email=f"{who}@example.com", client_name=client_name)
+        )
         return {"authorization": "Bearer " + self.token(who, **kw)}
 
     def post(self, message: dict[str, Any], headers: dict[str, str] | None = None, version: str = "2025-11-25") -> Any:

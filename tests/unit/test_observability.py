@@ -60,6 +60,23 @@ def test_every_tools_call_is_one_audit_event_at_info_with_the_schema(seen: Captu
     assert [e["tool"] for e in seen.events("tool.called")] == ["whoami", "list_notes"]
 
 
+def test_a_tools_call_event_names_the_agent_as_its_grant_recorded_it(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice", client_name="Claude Desktop")
+    assert h.call(headers, "whoami").status_code == 200
+    [event] = seen.events("tool.called")
+    assert (event["client_id"], event["client_name"]) == ("agent-1", "Claude Desktop")
+
+
+def test_a_grant_without_a_recorded_name_still_authorizes_and_its_event_has_none(seen: Captured) -> None:
+    # A grant of storage schema version 2: no client_name attribute at all.
+    h = Harness()
+    headers = h.authorize("alice")
+    assert h.call(headers, "whoami").status_code == 200
+    [event] = seen.events("tool.called")
+    assert event["client_id"] == "agent-1" and "client_name" not in event
+
+
 def test_a_step_up_refusal_is_a_denied_tool_call_and_a_step_up_metric(seen: Captured) -> None:
     h = Harness()
     headers = h.authorize("alice", granted=("notes:read",))

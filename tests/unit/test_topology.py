@@ -226,3 +226,17 @@ def test_topology_is_pure_data() -> None:
         for alias in node.names
     }
     assert not {m for m in imported if m.split(".")[0] in {"aws_cdk", "constructs", "boto3", "infra", "local"}}
+
+
+def test_grant_listings_project_every_grant_attribute_but_the_secret_ones() -> None:
+    """docs/storage-schema.md, grants table indexes: a listing sees the whole grant (its agent's
+    ``client_name`` included) except Cognito's refresh-token ciphertext and the chain head."""
+    from functions.core.state.grants import GRANTS
+
+    never = {"upstream_refresh", "refresh_head"}
+    stored = {a.name for a in GRANTS.attributes} | {"ttl"}
+    for index in (topology.GRANTS_BY_USER, topology.GRANTS_BY_CLIENT):
+        projected = set(index.non_key_attributes or ()) | {index.partition_key}
+        assert "client_name" in projected
+        assert stored - never <= projected
+        assert not never & projected

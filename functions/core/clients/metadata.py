@@ -174,6 +174,21 @@ def display_text(value: str) -> str:
     return " ".join("".join(out).split())
 
 
+def bounded_client_name(value: str | None) -> str:
+    """A client's self-declared ``client_name`` (RFC 7591 section 2) as a grant records it.
+
+    The name is unverified: any registrant or CIMD document may claim any name. It is
+    copied into grants, audit events and listings, so it gets the consent page's treatment
+    whatever its source: control characters and lone surrogates removed (``_CONTROL``), then
+    ``display_text`` (bidi and other invisible characters, UTR 36), then cut to at most
+    ``MAX_NAME_LENGTH`` characters and trimmed. Returns ``""`` for None or a name with nothing
+    visible left; never raises.
+    """
+    if not value:
+        return ""
+    return display_text(_CONTROL.sub("", value))[:MAX_NAME_LENGTH].strip()
+
+
 def _check_text(name: str, value: object, limit: int) -> str:
     """A displayed text field (client_name, software_id, software_version).
 

@@ -85,13 +85,14 @@ def audit_event(
     return {k: v for k, v in event.items() if v is not None}
 
 
-_PARTY: Final = ("sub", "username", "client_id", "grant_id")
+_PARTY: Final = ("sub", "username", "client_id", "client_name", "grant_id")
 
 
-def party_fields(subject: object) -> dict[str, str]:
-    """``sub``, ``username``, ``client_id`` and ``grant_id`` of ``subject`` (a grant, an MCP
-    principal, a pending authorization request): those it has as non-empty strings."""
-    found = {name: getattr(subject, name, None) for name in _PARTY}
+def party_fields(subject: object, names: tuple[str, ...] = _PARTY) -> dict[str, str]:
+    """The party fields ``names`` (default: ``sub``, ``username``, ``client_id``,
+    ``client_name``, ``grant_id``) of ``subject`` (a grant, an MCP principal, a pending
+    authorization request): those it has as non-empty strings."""
+    found = {name: getattr(subject, name, None) for name in names}
     return {name: value for name, value in found.items() if isinstance(value, str) and value}
 
 

@@ -144,6 +144,7 @@ _LISTED: Final = (
     "grant_id",
     "username",
     "email",
+    "client_name",
     "scopes",
     "status",
     "created_at",

@@ -33,7 +33,8 @@ class Grant:
     """One approved authorization (one Cognito sign-in session); times in epoch seconds.
 
     ``expires_at`` is also the item's TTL. An unknown stored ``status`` reads as revoked
-    (fail closed); absent ``username``/``email`` read as "".
+    (fail closed); absent ``username``/``email``/``client_name`` read as "" (schema version 2
+    grants carry no ``client_name``).
     """
 
     grant_id: str = stored()  # the upstream session's origin_jti
@@ -54,6 +55,10 @@ class Grant:
     # SHA-256 of the newest kit refresh token of the grant (the chain head), which a
     # revocation marks revoked; None before the code is redeemed.
     refresh_head: str | None = stored(None)
+    # The client's self-declared, unverified ``client_name`` (RFC 7591 section 2) when the
+    # grant was approved, as ``metadata.bounded_client_name`` leaves it; "" when it declared
+    # none, and on grants of schema version 2 (shown as the client id).
+    client_name: str = stored("", omit_empty=True)
 
     def is_active(self, now: float) -> bool:
         """Active and not expired at ``now`` (epoch seconds)."""

@@ -56,6 +56,9 @@ class PendingAuthorizationRequest:
     allowed_scopes: tuple[str, ...] = stored((), phase=CALLBACK, omit_empty=True)
     upstream_tokens: bytes | None = stored(None, phase=CALLBACK)
     csrf_hash: str | None = stored(None, phase=CALLBACK)
+    # The client's self-declared, unverified name at /authorize (``metadata.bounded_client_name``),
+    # for the grant and the audit events; "" when it declared none (and on older items).
+    client_name: str = stored("", omit_empty=True)
 
     def is_live(self, now: float) -> bool:
         """Whether the request has not expired at ``now`` (epoch seconds)."""

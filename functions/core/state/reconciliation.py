@@ -35,7 +35,7 @@ from typing import Any, Final, Literal
 
 from functions.core.cognito.directory import CognitoDirectory, DirectoryUser
 from functions.core.oauth.scopes import within_ceilings
-from functions.core.platform.audit import audit
+from functions.core.platform.audit import audit, party_fields
 from functions.core.platform.ddb import DynamoTable, dependency_call, from_item
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.topology import GRANTS_BY_USER
@@ -224,11 +224,8 @@ class Deprovisioner:
                     "grant.narrowed",
                     actor="system",
                     reason="group_removed",
-                    sub=grant.sub,
-                    username=grant.username or None,
-                    client_id=grant.client_id,
-                    grant_id=grant.grant_id,
                     scopes=grant.scopes - allowed,
+                    **party_fields(grant),
                 )
                 return True
         # Fail closed: never leave a grant wider than the groups allow; the run is retried.

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth
 from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context
-from functions.core.platform.audit import Actor, audit
+from functions.core.platform.audit import Actor, audit, party_fields
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
 from functions.core.state.consent import ConsentRepository
@@ -56,8 +56,9 @@ class GrantRevoker:
         upstream_alive: bool = True,
         must_finish: bool = False,
         actor: Actor = "system",
-    ) -> None:
-        """Revoke ``grant_id`` and finish every effect of its revocation.
+    ) -> Grant | None:
+        """Revoke ``grant_id`` and finish every effect of its revocation; the grant as first read
+        (before this call revoked it), or None when it is unknown.
 
         ``forget_consent``: also delete the remembered consent (refresh-token reuse).
         ``upstream_alive``: False when Cognito already ended the session (nothing to revoke there).
@@ -67,26 +68,18 @@ class GrantRevoker:
         ``actor``: who caused it, for the audit event (``client`` at /revoke, ``user``, ``admin``,
         ``system`` for detection and deprovisioning).
         """
-        grant = self._grants.get(grant_id)
+        found = grant = self._grants.get(grant_id)
         if grant is None:
-            return
+            return None
         now = int(self._clock())
         if grant.status != "revoked":
             if self._grants.revoke(grant_id, reason, now):
-                audit(
-                    "grant.revoked",
-                    actor=actor,
-                    reason=reason,
-                    sub=grant.sub,
-                    username=grant.username or None,
-                    client_id=grant.client_id,
-                    grant_id=grant_id,
-                )
+                audit("grant.revoked", actor=actor, reason=reason, **party_fields(grant))
             # Read again: once the grant is revoked no rotation can commit (each one is
             # conditional on an active grant), so this chain head is the last one.
             grant = self._grants.get(grant_id)
             if grant is None:
-                return
+                return found
         if forget_consent:
             # A stolen refresh token must not be able to re-authorize silently later.
             self._consents.delete(grant.sub, grant.client_id)
@@ -94,6 +87,7 @@ class GrantRevoker:
             self._rts.mark_revoked(grant.refresh_head, now)
         if grant.upstream_revocation_pending:
             self._finish_upstream(grant, upstream_alive=upstream_alive, must_finish=must_finish)
+        return found
 
     def _finish_upstream(self, grant: Grant, *, upstream_alive: bool, must_finish: bool) -> None:
         try:
