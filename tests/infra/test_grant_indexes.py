@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_cdk.assertions import Annotations, Match
 
 from functions.core.platform.settings import Env
 from functions.core.platform.topology import GRANT_INDEX_NAMES, GRANT_INDEXES
@@ -85,3 +86,12 @@ def test_the_default_creates_every_index_and_grants_query_on_each_as_before(synt
 
 def test_a_partial_setting_creates_only_the_named_indexes_and_no_access_to_the_others(partial: Synth) -> None:
     _check(partial, partial.config.grant_indexes)
+
+
+def test_synth_warns_when_deprovisioning_has_no_by_user_index(synth: Synth, partial: Synth) -> None:
+    def warned(s: Synth) -> bool:
+        found = Annotations.from_stack(s.stack).find_warning("*", Match.string_like_regexp("lacks by_user"))
+        return bool(found)
+
+    assert not warned(synth)
+    assert warned(partial) == ("by_user" not in partial.config.grant_indexes)

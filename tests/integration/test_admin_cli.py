@@ -201,3 +201,24 @@ def test_the_deprovisioning_handler_routes_events_and_schedules(moto_stack: Moto
     # A look-alike from another source changes nothing.
     assert dispatch({**trail, "source": "custom.app"}, plane).users == 0
     assert calls == [("event", detail), ("all", None)]
+
+
+def test_the_deprovisioning_handler_logs_a_missing_index_and_fails(
+    moto_stack: MotoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functions.deprovisioning.handler as deprovisioning
+    from functions.core.platform.observability import logger
+    from functions.core.state.grant_index import IndexNotDeployed
+    from tests.helpers import FakeContext
+
+    def missing() -> Reconciled:
+        raise IndexNotDeployed("by_user")
+
+    plane: Any = SimpleNamespace(deprovisioner=SimpleNamespace(reconcile_all=missing))
+    monkeypatch.setattr(deprovisioning, "_plane", lambda: plane)
+    log = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log)
+    with pytest.raises(IndexNotDeployed):  # the invocation fails: EventBridge retries, the errors alarm fires
+        deprovisioning.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
+    (line,) = [json.loads(x) for x in log.getvalue().splitlines() if "deprovisioning cannot run" in x]
+    assert line["level"] == "ERROR" and "by_user" in line["detail"] and "kit:grantIndexes" in line["detail"]
