@@ -7,7 +7,8 @@ Exit codes (scripts may rely on them):
 2   usage error (unknown command, missing or conflicting options)
 3   not found (no such user, client or grant; no such stack; make dev not running)
 4   AWS failure (DynamoDB, Cognito, KMS, CloudFormation; credentials): safe to retry
-5   refused (invalid client metadata, or a name that matches several users)
+5   refused (invalid client metadata, a name that matches several users, or a command needing
+    a grants-table index the stack has not created yet: kit:grantIndexes); nothing changed
 ==  ==========================================================================
 
 Every revocation goes through the kit's one ``GrantRevoker`` (grant, refresh-token chain,
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
     from admin.target import TargetNotFound
     from functions.core.platform.errors import DependencyError
+    from functions.core.state.grant_index import IndexNotDeployed
 
     stdout = out or sys.stdout
     _audit_to_stderr()
@@ -96,7 +98,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except (NotFound, TargetNotFound) as exc:
         print(f"not found: {exc}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    except Refused as exc:
+    except (Refused, IndexNotDeployed) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     except (DependencyError, ClientError, BotoCoreError) as exc:

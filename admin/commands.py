@@ -2,7 +2,9 @@
 
 Results are plain JSON-able dicts (the ``--json`` output); ``admin.cli`` renders them.
 Reads of grants go through the grants table's indexes (eventually consistent: a grant made a
-second ago may be missing); every revocation re-reads the grant strongly consistently.
+second ago may be missing); every revocation re-reads the grant strongly consistently. A
+command that needs an index the stack did not create (``kit:grantIndexes``) raises
+``IndexNotDeployed`` before it changes anything (exit 5).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from functions.core.platform.audit import audit
 from functions.core.platform.ddb import dependency_call, from_item
 from functions.core.platform.errors import OAuthError
 from functions.core.platform.settings import ManagementSettings, RegistrationSettings
+from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER
 from functions.core.state.grants import DynamoGrantRepository, Grant
 from functions.core.state.management import ManagementPlane, management_plane
 from functions.core.state.ratelimit import DynamoRateLimiter
@@ -109,6 +112,7 @@ class Kit:
         user = self._user(name)
         if user is None:
             raise NotFound(f"no user {name!r}")
+        self.plane.admin.require(GRANTS_BY_USER)  # before disabling: all of it, or nothing
         if not self.plane.directory.disable(user.username):
             raise NotFound(f"no user {name!r}")
         done = self.plane.admin.revoke_user(user.sub, actor="admin", reason="user_disabled")
@@ -127,6 +131,7 @@ class Kit:
     def delete_client(self, client_id: str) -> dict[str, Any]:
         """Delete a registered client, then revoke every grant given to it and forget its consents."""
         record = self._client(client_id)
+        self.plane.admin.require(GRANTS_BY_CLIENT)  # before deleting: all of it, or nothing
         self.clients.remove(record)
         audit("client.deleted", actor="admin", client_id=client_id, client_name=record.client_name)
         done = self.plane.admin.revoke_client(client_id, actor="admin", reason="client_deleted")

@@ -4,18 +4,21 @@ Either way the result is the environment the kit's functions get (``Env`` names)
 builds the same repositories, revoker and directory as the functions do.
 
 * ``--stack NAME``: ``DescribeStacks`` with the caller's AWS credentials and region; the
-  stack's outputs name the pool, gateway client, Cognito domain, KMS key and tables.
+  stack's outputs name the pool, gateway client, Cognito domain, KMS key, tables and the
+  grants-table indexes it created (``GrantIndexes``; absent = none).
 * ``--local``: the state file the running ``make dev`` writes (``local.state_file``), with
   moto's endpoint and moto's dummy credentials; never real ones.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any, Final
 
 from functions.core.platform.settings import Env
+from functions.core.platform.topology import GRANT_INDEX_NAMES
 
 # Stack output -> environment variable (infra/stack.py, KitStack._outputs).
 STACK_OUTPUTS: Final[Mapping[str, str]] = {
@@ -28,6 +31,10 @@ STACK_OUTPUTS: Final[Mapping[str, str]] = {
     "ClientsTableName": Env.CLIENTS_TABLE,
     "ArtefactsTableName": Env.ARTEFACTS_TABLE,
 }
+
+
+# The grants-table indexes the stack created (kit:grantIndexes), as a JSON list.
+GRANT_INDEXES_OUTPUT: Final = "GrantIndexes"
 
 
 class TargetNotFound(Exception):
@@ -52,7 +59,22 @@ def stack_environment(stack_name: str, cloudformation: Any, region: str) -> dict
     missing = sorted(set(STACK_OUTPUTS) - set(outputs))
     if missing:
         raise TargetNotFound(f"stack {stack_name!r} has no outputs {missing}: is it an mcp-cognito-kit stack?")
-    return {var: outputs[key] for key, var in STACK_OUTPUTS.items()} | {Env.REGION: region}
+    env = {var: outputs[key] for key, var in STACK_OUTPUTS.items()} | {Env.REGION: region}
+    env[Env.GRANT_INDEXES] = ",".join(grant_indexes_output(outputs.get(GRANT_INDEXES_OUTPUT)))
+    return env
+
+
+def grant_indexes_output(value: str | None) -> list[str]:
+    """The index names of the ``GrantIndexes`` output (a JSON list); none when it is absent or malformed.
+
+    Fail closed: a stack that does not say which indexes it has is treated as having none, so
+    a command that needs one refuses instead of querying an index that may not exist.
+    """
+    try:
+        names = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [n for n in GRANT_INDEX_NAMES if n in names] if isinstance(names, list) else []
 
 
 def use_stack(stack_name: str, region: str | None) -> dict[str, str]:

@@ -31,7 +31,7 @@ from functions.core.platform.settings import (
     RegistrationSettings,
     check_redirect_patterns,
 )
-from functions.core.platform.topology import ceiling_groups, scope_group_ceilings
+from functions.core.platform.topology import GRANT_INDEX_NAMES, ceiling_groups, scope_group_ceilings
 from infra.context import (
     CDK_JSON,
     PREFIX,
@@ -40,6 +40,8 @@ from infra.context import (
     ConfigError,
     alarm_email,
     cdk_json_context,
+    grant_indexes,
+    registration_policy,
     resolve,
     stage_names,
 )
@@ -164,6 +166,7 @@ class KitConfig:
     redirect_patterns: tuple[str, ...] = ()
     grant_lifetime_days: int = 30
     alarm_email: str | None = None  # kit:alarmEmail, subscribed to the alarm topic
+    grant_indexes: tuple[str, ...] = GRANT_INDEX_NAMES  # kit:grantIndexes (infra.context.grant_indexes)
     # NUMERIC_SETTINGS by environment variable name.
     numeric_settings: Mapping[str, int | float] = field(default_factory=dict)
 
@@ -195,6 +198,7 @@ class KitConfig:
         env[Env.REGISTRATION_REDIRECT_PATTERNS] = ",".join(self.redirect_patterns)
         env[Env.GRANT_LIFETIME_DAYS] = str(self.grant_lifetime_days)
         env[Env.RESOURCE_BINDING] = "true" if self.resource_binding else "false"
+        env[Env.GRANT_INDEXES] = ",".join(self.grant_indexes)
         if self.default_identity_provider is not None:
             env[Env.DEFAULT_IDENTITY_PROVIDER] = self.default_identity_provider
         return env
@@ -276,7 +280,7 @@ class KitConfig:
             id_token_minutes=_int(get("idTokenMinutes"), "idTokenMinutes", 5, 1440),
             refresh_token_days=refresh_days,
             auth_session_minutes=_int(get("authSessionMinutes"), "authSessionMinutes", 3, 15),
-            registration_policy=_policy(get("registrationPolicy")),
+            registration_policy=registration_policy(get("registrationPolicy")),
             allowed_origins=tuple(origins),
             mfa=mfa,
             threat_protection=threat,
@@ -292,16 +296,9 @@ class KitConfig:
             redirect_patterns=_redirect_patterns(get("redirectPatterns")),
             grant_lifetime_days=_grant_lifetime(get("grantLifetimeDays"), refresh_days),
             alarm_email=alarm_email(get("alarmEmail")),
+            grant_indexes=grant_indexes(get("grantIndexes")),
             numeric_settings={s.env: _numeric(get(s.key), s) for s in NUMERIC_SETTINGS},
         )
-
-
-def _policy(value: Any) -> RegistrationPolicy:
-    try:
-        return RegistrationPolicy(value)
-    except ValueError:
-        allowed = ", ".join(repr(p.value) for p in RegistrationPolicy)
-        raise ConfigError(f"kit:registrationPolicy: one of {allowed}, got {value!r}") from None
 
 
 def _numeric(value: Any, setting: NumericSetting) -> int | float:

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Final
 
+from functions.core.platform.settings import RegistrationPolicy
+
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 CDK_JSON: Final = REPO_ROOT / "cdk.json"
 PREFIX: Final = "kit:"
@@ -49,6 +51,35 @@ def alarm_email(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 254 or not _EMAIL_RE.match(value):
         raise ConfigError("kit:alarmEmail: null or one e-mail address such as ops@example.com")
     return value
+
+
+def registration_policy(value: Any) -> RegistrationPolicy:
+    """``kit:registrationPolicy``: one of ``RegistrationPolicy``'s values, else ``ConfigError``."""
+    try:
+        return RegistrationPolicy(value)
+    except ValueError:
+        allowed = ", ".join(repr(p.value) for p in RegistrationPolicy)
+        raise ConfigError(f"kit:registrationPolicy: one of {allowed}, got {value!r}") from None
+
+
+def grant_indexes(value: Any) -> tuple[str, ...]:
+    """``kit:grantIndexes``: which of the grants table's indexes the stack creates, in topology order.
+
+    A JSON list (``["by_user"]``) or, from ``-c``, comma-separated names (``by_user,by_client``);
+    each a distinct name of ``topology.GRANT_INDEX_NAMES``, else ``ConfigError``. An update
+    creates or deletes at most one index (DynamoDB UpdateTable), so an upgrade adds them one
+    deploy at a time (README, "Upgrade the kit").
+    """
+    from functions.core.platform.topology import GRANT_INDEX_NAMES
+
+    names = [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+    known = isinstance(names, list) and all(isinstance(n, str) and n in GRANT_INDEX_NAMES for n in names)
+    if not known or len(set(names)) != len(names):
+        raise ConfigError(
+            f"kit:grantIndexes: a list of distinct index names from {list(GRANT_INDEX_NAMES)} "
+            f'(e.g. ["by_user"] or, with -c, by_user,by_client), got {value!r}'
+        )
+    return tuple(n for n in GRANT_INDEX_NAMES if n in names)
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:

@@ -17,6 +17,7 @@ the ``by_user`` index, Query on it, and the two Cognito reads.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Final
 
 import aws_cdk as cdk
@@ -29,7 +30,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.core.platform.topology import GRANTS_BY_USER
+from functions.core.platform.topology import GRANT_INDEX_NAMES, GRANTS_BY_USER
 from functions.core.state.reconciliation import COGNITO_EVENT_SOURCE, NARROWING_CALLS, REVOKING_CALLS
 from infra.functions import KitFunction, grant_index_query
 from infra.nag import acknowledge
@@ -42,7 +43,11 @@ DIRECTORY_ACTIONS: Final = ("cognito-idp:AdminGetUser", "cognito-idp:AdminListGr
 
 
 class KitDeprovisioning(Construct):
-    """Trail, event rule and schedule for the ``deprovisioning`` function, and its extra access."""
+    """Trail, event rule and schedule for the ``deprovisioning`` function, and its extra access.
+
+    ``grant_indexes``: the grants-table indexes the stack creates; the Query and Scan on
+    ``by_user`` are granted only when it is one of them.
+    """
 
     def __init__(
         self,
@@ -52,16 +57,26 @@ class KitDeprovisioning(Construct):
         function: KitFunction,
         grants: dynamodb.ITable,
         user_pool: cognito.IUserPool,
+        grant_indexes: Collection[str] = GRANT_INDEX_NAMES,
     ) -> None:
         super().__init__(scope, construct_id)
         role = function.role
-        grant_index_query(role, grants, (GRANTS_BY_USER.name,))
-        # The backstop pages the index (never the table, never on a request path).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["dynamodb:Scan"], resources=[f"{grants.table_arn}/index/{GRANTS_BY_USER.name}"]
+        # Without by_user (kit:grantIndexes, mid-upgrade) no permission on it: every run then
+        # fails with IndexNotDeployed (Lambda errors alarm) until the index is deployed.
+        if GRANTS_BY_USER.name in grant_indexes:
+            grant_index_query(role, grants, (GRANTS_BY_USER.name,))
+            # The backstop pages the index (never the table, never on a request path).
+            role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["dynamodb:Scan"], resources=[f"{grants.table_arn}/index/{GRANTS_BY_USER.name}"]
+                )
             )
-        )
+        else:
+            cdk.Annotations.of(self).add_warning_v2(
+                "mcp-cognito-kit:noByUserIndex",
+                "kit:grantIndexes lacks by_user: deprovisioning and the connected-agents page fail closed "
+                "until it is deployed (README, 'Upgrade the kit').",
+            )
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=list(DIRECTORY_ACTIONS), resources=[user_pool.user_pool_arn])
         )

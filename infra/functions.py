@@ -15,7 +15,7 @@ defaults and no AWS access at all (fail closed), so new functions are picked up 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -30,7 +30,7 @@ from constructs import Construct
 
 from functions.core.platform.kit_app import AppManifest
 from functions.core.platform.routes import FunctionSpec
-from functions.core.platform.topology import GRANTS_BY_USER
+from functions.core.platform.topology import GRANT_INDEX_NAMES, GRANTS_BY_USER
 from infra.nag import acknowledge, acknowledge_warning
 from infra.packaging import APP_FUNCTION, lambda_code
 
@@ -138,9 +138,19 @@ ACCESS: Final[Mapping[str, Access]] = {
 }
 
 
-def access_for(function: str, app: AppManifest) -> Access:
-    """``ACCESS[function]``; the MCP function also gets each app table's declared actions."""
+def access_for(function: str, app: AppManifest, grant_indexes: Collection[str] = GRANT_INDEX_NAMES) -> Access:
+    """``ACCESS[function]``; the MCP function also gets each app table's declared actions.
+
+    Query on a grants-table index only if the stack creates it (``grant_indexes``,
+    ``kit:grantIndexes``): no permission on an index that does not exist (least privilege).
+    """
     access = ACCESS.get(function, Access())
+    indexes = {
+        table: kept
+        for table, names in access.indexes.items()
+        if (kept := tuple(n for n in names if table != "grants" or n in grant_indexes))
+    }
+    access = replace(access, indexes=indexes)
     if function != APP_FUNCTION:
         return access
     return replace(access, tables={**access.tables, **{t.name: t.actions for t in app.tables}})

@@ -64,7 +64,10 @@ class KitStack(cdk.Stack):
             custom_domain=config.custom_domain,
         )
         base_url = self.api.base_url
-        self.data = KitTables(self, "Data", specs=all_tables(config.app), retain=config.retain_data)
+        # Only the grants-table indexes of kit:grantIndexes: an update adds or deletes one at a time.
+        self.data = KitTables(
+            self, "Data", specs=all_tables(config.app, config.grant_indexes), retain=config.retain_data
+        )
         self.key = KitKey(self, "Encryption", retain=config.retain_data).key
         self.auth = KitAuth(self, "Auth", config=config, base_url=base_url, groups=config.groups)
 
@@ -98,7 +101,7 @@ class KitStack(cdk.Stack):
                 removal_policy=removal,
                 app=config.app,
             )
-            fn.apply_access(access_for(name, config.app), shared)
+            fn.apply_access(access_for(name, config.app, config.grant_indexes), shared)
             # X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions.
             acknowledge(
                 fn.role,
@@ -113,6 +116,7 @@ class KitStack(cdk.Stack):
             function=self.functions["deprovisioning"],
             grants=self.data.table("grants"),
             user_pool=self.auth.user_pool,
+            grant_indexes=config.grant_indexes,
         )
         self.api.add_routes(
             ROUTES,
@@ -154,6 +158,8 @@ class KitStack(cdk.Stack):
         out("KmsKeyArn", self.key.key_arn, "KMS key encrypting upstream tokens")
         for key, table in self.data.tables.items():
             out(f"{camel_case(key)}TableName", table.table_name, f"DynamoDB {key} table")
+        # JSON (never empty, unlike a CSV of no index): what mcp-kit-admin may query.
+        out("GrantIndexes", json.dumps(list(self.config.grant_indexes)), "Grants-table indexes (kit:grantIndexes)")
         out("Dashboard", self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the kit's metrics")
         out("AlarmTopicArn", self.monitoring.topic.topic_arn, "SNS topic of the alarms (subscribe with kit:alarmEmail)")
         if self.api.domain_name is not None:

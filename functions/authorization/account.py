@@ -7,7 +7,10 @@ each active grant and can revoke one or all of them. Revocation goes through
 ``GRANT_CACHE_SECONDS``), Cognito's refresh token is revoked, and the remembered consent is
 forgotten, so the agent's next authorization shows the consent page (RFC 6749 section 10.2).
 
-Every dependency failure propagates as ``DependencyError`` (503 page, safe to retry).
+Every dependency failure propagates as ``DependencyError`` (503 page, safe to retry). A
+deployment without the grants table's ``by_user`` index (``kit:grantIndexes``, during an
+upgrade) answers every route of the page with a 503 page saying so, before any sign-in or
+change: never an empty list that would claim no app has access.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from functions.core.platform.http import Answer
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import ACCOUNT_AGENTS_PATH, CALLBACK_PATH
 from functions.core.platform.settings import FacadeSettings
+from functions.core.platform.topology import GRANTS_BY_USER
 from functions.core.state.grant_admin import GrantAdministration
+from functions.core.state.grant_index import IndexNotDeployed
 from functions.core.state.grants import Grant, GrantReader
 
 SIGN_IN_AGAIN = "Open this server's connected-apps page again to sign in."
@@ -92,7 +97,10 @@ class AccountService:
         """The page for a signed-in person; otherwise a redirect to Cognito's sign-in.
 
         ``query`` may name a ``notice`` (one of ``account_pages.NOTICES``); anything else is ignored.
+        Without the ``by_user`` index: ``account_pages.not_deployed_page``.
         """
+        if not self.listable:
+            return account_pages.not_deployed_page()
         session = self._cookies.session(cookies.session, self._clock())
         if session is None:
             return self._sign_in()
@@ -104,6 +112,15 @@ class AccountService:
             csrf=self._cookies.csrf_token(session),
             notice=(query or {}).get("notice"),
         )
+
+    @property
+    def listable(self) -> bool:
+        """Whether this deployment has the ``by_user`` index the page lists and revokes through."""
+        try:
+            self._admin.require(GRANTS_BY_USER)
+        except IndexNotDeployed:
+            return False
+        return True
 
     def _sign_in(self) -> Answer:
         """Start the kit's own authorization-code + PKCE sign-in at Cognito (RFC 6749 section 4.1, RFC 7636)."""
@@ -213,7 +230,12 @@ class AccountService:
         return self._back("revoked_all")
 
     def _checked(self, form: dict[str, str] | None, cookies: Cookies) -> Session | Answer:
-        """The session of a form post with a valid session cookie and CSRF token, else an error page."""
+        """The session of a form post with a valid session cookie and CSRF token, else an error page.
+
+        Without the ``by_user`` index: ``account_pages.not_deployed_page``, before anything changes.
+        """
+        if not self.listable:
+            return account_pages.not_deployed_page()
         if form is None:
             return pages.error_page(400, "The form was malformed.", next_step=SIGN_IN_AGAIN)
         session = self._cookies.session(cookies.session, self._clock())

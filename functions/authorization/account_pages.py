@@ -91,3 +91,20 @@ def agents_page(*, server_name: str, user: str, agents: tuple[AgentView, ...], c
         f"<div id=agents>{listing}</div>{revoke_all}"
     )
     return Answer(200, _document("Connected apps", body), security_headers(("'self'",)))
+
+
+def not_deployed_page() -> Answer:
+    """503 without ``Retry-After``: this deployment has no ``by_user`` index yet (``kit:grantIndexes``).
+
+    The page cannot list the person's grants, so it lists none rather than an empty, false
+    "no app has access" (fail closed); nothing was changed. RFC 9110 section 15.6.4: 503 for
+    a scheduled maintenance (the operator's upgrade); no retry delay is known.
+    """
+    body = (
+        "<h1>Connected apps are not available yet</h1>"
+        "<p class=error id=error role=alert>This server is being upgraded: the list of apps connected to your "
+        "account is not deployed yet. Nothing was changed.</p>"
+        "<h2>What to do</h2><p id=next>Try again later. To stop an app acting for you now, ask this server's "
+        "administrators.</p>"
+    )
+    return Answer(503, _document("Not available yet", body), security_headers())

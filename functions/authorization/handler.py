@@ -77,7 +77,9 @@ def build_account(settings: FacadeSettings, clients: ClientResolver | None = Non
     )
     return AccountService(
         settings,
-        admin=GrantAdministration(index=DynamoGrantIndex(settings.grants_table), revoker=revoker, consents=consents),
+        admin=GrantAdministration(
+            index=DynamoGrantIndex(settings.grants_table, settings.grant_indexes), revoker=revoker, consents=consents
+        ),
         grants=grants,
         clients=clients or make_client_resolver(settings),
         sign_ins=DynamoAccountSignIns(settings.artefacts_table),

@@ -8,7 +8,8 @@ Two EventBridge sources reach it (infra/deprovisioning.py):
   (``Deprovisioner.reconcile_all``).
 
 A ``DependencyError`` propagates: the invocation fails and EventBridge retries it (every
-step is idempotent). Anything else is ignored, so a stray event changes nothing.
+step is idempotent). So does ``IndexNotDeployed`` (no ``by_user`` index, ``kit:grantIndexes``),
+logged at ERROR first. Anything else is ignored, so a stray event changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Final
 
 from functions.core.platform import topology
 from functions.core.platform.observability import logger
+from functions.core.state.grant_index import IndexNotDeployed
 from functions.core.state.management import ManagementPlane, management_plane
 from functions.core.state.reconciliation import Reconciled
 
@@ -48,7 +50,15 @@ def dispatch(event: dict[str, Any], plane: ManagementPlane) -> Reconciled:
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """EventBridge target: the counts of users looked up, grants revoked and narrowed."""
-    done = dispatch(event, _plane())
+    """EventBridge target: the counts of users looked up, grants revoked and narrowed.
+
+    Raises ``DependencyError`` and ``IndexNotDeployed`` (the invocation fails; EventBridge retries).
+    """
+    try:
+        done = dispatch(event, _plane())
+    except IndexNotDeployed as exc:
+        # Fail closed and loudly: the invocation fails (EventBridge retries it, the errors alarm fires).
+        logger.error("deprovisioning cannot run", extra={"detail": str(exc)})
+        raise
     logger.info("deprovisioning run", extra={"users": done.users, "revoked": done.revoked, "narrowed": done.narrowed})
     return {"users": done.users, "revoked": done.revoked, "narrowed": done.narrowed}

@@ -246,3 +246,52 @@ def test_what_synth_accepts_the_functions_accept_at_cold_start(overrides: dict[s
 def test_every_operator_setting_has_a_kit_key() -> None:
     cfg = KitConfig.from_mapping(_ctx(identityProviders=["COGNITO", "CorpSAML"], defaultIdentityProvider="CorpSAML"))
     assert set(OPERATOR_ENV) <= set(cfg.function_settings())
+
+
+# --- kit:grantIndexes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "indexes"),
+    [
+        (["by_user", "by_client"], ("by_user", "by_client")),  # cdk.json's default
+        (["by_client", "by_user"], ("by_user", "by_client")),  # topology order, whatever the input's
+        (["by_user"], ("by_user",)),
+        ("by_user", ("by_user",)),  # -c kit:grantIndexes=by_user
+        ("by_user,by_client", ("by_user", "by_client")),
+        ([], ()),
+        ("", ()),
+    ],
+)
+def test_grant_indexes_name_the_indexes_the_stack_creates(given: Any, indexes: tuple[str, ...]) -> None:
+    cfg = KitConfig.from_mapping(_ctx(grantIndexes=given))
+    assert cfg.grant_indexes == indexes
+    env = {**REQUIRED, **cfg.function_settings()}
+    assert FacadeSettings.from_env(env).grant_indexes == indexes  # the functions read what synth wrote
+
+
+def test_grant_indexes_default_is_every_index_of_the_grants_table() -> None:
+    from functions.core.platform.topology import GRANT_INDEX_NAMES
+
+    assert KitConfig.from_mapping(_ctx()).grant_indexes == GRANT_INDEX_NAMES == ("by_user", "by_client")
+
+
+def test_grant_indexes_from_a_flag_beat_the_default() -> None:
+    values = _resolved(_ctx(grantIndexes="by_user"))
+    assert KitConfig.from_mapping(values).grant_indexes == ("by_user",)
+
+
+@pytest.mark.parametrize(
+    "value", [["by_usr"], "by_user,by_sub", ["by_user", "by_user"], "by_user,by_user", [1], {"by_user": True}, None]
+)
+def test_an_unknown_or_repeated_grant_index_is_refused(value: Any) -> None:
+    with pytest.raises(ConfigError, match="kit:grantIndexes"):
+        KitConfig.from_mapping(_ctx(grantIndexes=value))
+
+
+@pytest.mark.parametrize("value", ["by_usr", "by_user,by_user"])
+def test_the_functions_refuse_an_unknown_or_repeated_grant_index_at_cold_start(value: str) -> None:
+    from functions.core.platform.settings import ManagementSettings, SettingsError
+
+    with pytest.raises(SettingsError, match="GRANT_INDEXES"):
+        ManagementSettings.from_env({**REQUIRED, Env.GRANT_INDEXES: value})

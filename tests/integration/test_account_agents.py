@@ -378,3 +378,26 @@ def test_a_revocation_cognito_failed_is_finished_by_sending_the_form_again(
     # Nothing is left to do: the form once more says so and calls nobody.
     assert service.revoke(form, cookies).headers["Location"].endswith("?notice=gone")
     assert cognito.revoked == ["cognito-rt-retry"]
+
+
+def test_without_the_by_user_index_every_route_says_so_and_changes_nothing(account: Account) -> None:
+    """kit:grantIndexes without by_user (mid-upgrade): a clear 503 page, never an empty list, no sign-in."""
+    import functions.authorization.api as authorization_api
+    import functions.authorization.handler as authorization_handler
+
+    mine = _origin_jti(connect(account, "alice@example.com")["access_token"])
+    session = page_session(account, "alice@example.com")
+    csrf = csrf_of(show(account, session)["body"])
+    settings = account.facade.settings.model_copy(update={"grant_indexes": ("by_client",)})
+    halfway = authorization_handler.build_account(settings, FakeResolver(public_client()))
+    router = authorization_api.make_handler(lambda: authorization_handler.build_service(settings), lambda: halfway)
+
+    for answer in (
+        invoke(router, "GET", PAGE),  # no session: no Cognito sign-in either
+        invoke(router, "GET", PAGE, cookie=session),
+        invoke(router, "POST", PAGE + "/revoke", form={"csrf": csrf, "grant_id": mine}, cookie=session),
+        invoke(router, "POST", PAGE + "/revoke-all", form={"csrf": csrf}, cookie=session),
+    ):
+        assert answer["statusCode"] == 503 and "Location" not in answer["headers"]
+        assert "not deployed yet" in answer["body"] and "No app has access" not in answer["body"]
+    assert account.facade.grants.get(mine).status == "active"  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ import pytest
 
 from admin.cli import EXIT_AWS, EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from admin.commands import Kit
-from admin.target import STACK_OUTPUTS
+from admin.target import GRANT_INDEXES_OUTPUT, STACK_OUTPUTS
 from functions.core.platform.settings import Env
 from functions.core.state.grants import DynamoGrantRepository
 from functions.core.state.reconciliation import Reconciled
@@ -26,14 +26,26 @@ from tests.integration.conftest import MotoStack
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def stack_name(moto_stack: MotoStack) -> str:
-    """A CloudFormation stack in moto whose outputs are those of a deployed kit (infra/stack.py)."""
+def fake_stack(moto_stack: MotoStack, grant_indexes: list[str] | None = None, **values: str) -> str:
+    """A CloudFormation stack in moto whose outputs are those of a deployed kit (infra/stack.py).
+
+    ``grant_indexes``: its ``GrantIndexes`` output (None: no such output); ``values``
+    replace outputs by key.
+    """
     name = f"kit-{uuid.uuid4().hex[:8]}"
     outputs = {key: {"Value": moto_stack.env[var]} for key, var in STACK_OUTPUTS.items()}
+    outputs |= {key: {"Value": value} for key, value in values.items()}
+    if grant_indexes is not None:
+        outputs[GRANT_INDEXES_OUTPUT] = {"Value": json.dumps(grant_indexes)}
     template = {"Resources": {"Marker": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
     boto3.client("cloudformation", region_name=REGION).create_stack(StackName=name, TemplateBody=json.dumps(template))
     return name
+
+
+@pytest.fixture(scope="module")
+def stack_name(moto_stack: MotoStack) -> str:
+    """A deployed kit with both grants-table indexes (the default kit:grantIndexes)."""
+    return fake_stack(moto_stack, ["by_user", "by_client"])
 
 
 def run(stack_name: str, *args: str) -> tuple[int, Any]:
@@ -133,12 +145,44 @@ def test_exit_codes_for_a_missing_stack_usage_and_aws_failure(moto_stack: MotoSt
     assert main(["--stack", stack_name, "grants", "list"], out=io.StringIO()) == EXIT_USAGE
     assert main(["grants", "list", "--user", "x"], out=io.StringIO()) == EXIT_USAGE  # --stack or --local
     # A stack whose grants table is gone: DynamoDB fails, the CLI says so with its own code.
-    broken = f"kit-broken-{uuid.uuid4().hex[:6]}"
-    outputs = {key: {"Value": moto_stack.env[var]} for key, var in STACK_OUTPUTS.items()}
-    outputs["GrantsTableName"] = {"Value": "no-such-table"}
-    template = {"Resources": {"Marker": {"Type": "AWS::SQS::Queue"}}, "Outputs": outputs}
-    boto3.client("cloudformation", region_name=REGION).create_stack(StackName=broken, TemplateBody=json.dumps(template))
+    broken = fake_stack(moto_stack, ["by_user", "by_client"], GrantsTableName="no-such-table")
     assert run(broken, "grants", "list", "--client", "agent-1")[0] == EXIT_AWS
+
+
+def test_commands_needing_an_index_the_stack_lacks_refuse_and_change_nothing(moto_stack: MotoStack) -> None:
+    # Mid-upgrade (kit:grantIndexes=by_user): the client commands refuse, the user commands work.
+    halfway = fake_stack(moto_stack, ["by_user"])
+    grants = DynamoGrantRepository(GRANTS_TABLE)
+    client_id = f"agent-{uuid.uuid4().hex[:8]}"
+    grant_id = f"origin-{uuid.uuid4().hex[:8]}"
+    sub = f"sub-{uuid.uuid4().hex[:6]}"
+    grants.create(grant(grant_id, sub, client_id=client_id))
+    assert run(halfway, "grants", "list", "--client", client_id)[0] == EXIT_REFUSED
+    assert run(halfway, "grants", "revoke", "--client", client_id)[0] == EXIT_REFUSED
+    stored = grants.get(grant_id)
+    assert stored is not None and stored.status == "active"
+    code, rows = run(halfway, "grants", "list", "--user", sub)
+    assert code == EXIT_OK and [r["grant_id"] for r in rows] == [grant_id]
+
+    code, issued = run(halfway, "clients", "register", "--name", "Kept", "--redirect-uri", "https://k.example.com/cb")
+    assert code == EXIT_OK
+    # clients delete would leave the client's grants behind: refused before the record goes.
+    assert run(halfway, "clients", "delete", issued["client_id"])[0] == EXIT_REFUSED
+    assert run(halfway, "clients", "show", issued["client_id"])[0] == EXIT_OK
+
+
+def test_without_by_user_users_disable_refuses_before_disabling(moto_stack: MotoStack) -> None:
+    idp = boto3.client("cognito-idp", region_name=REGION)
+    pool = moto_stack.seeded.user_pool_id
+    email = f"erin-{uuid.uuid4().hex[:6]}@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool, Username=email, UserAttributes=[{"Name": "email", "Value": email}], MessageAction="SUPPRESS"
+    )
+    # No GrantIndexes output at all: the CLI assumes no index (fail closed).
+    for target in (fake_stack(moto_stack, ["by_client"]), fake_stack(moto_stack, None)):
+        assert run(target, "users", "disable", email)[0] == EXIT_REFUSED
+        assert run(target, "grants", "list", "--user", email)[0] == EXIT_REFUSED
+        assert idp.admin_get_user(UserPoolId=pool, Username=email)["Enabled"] is True
 
 
 def test_human_output_is_a_table(stack_name: str) -> None:
@@ -169,3 +213,24 @@ def test_the_deprovisioning_handler_routes_events_and_schedules(moto_stack: Moto
     # A look-alike from another source changes nothing.
     assert dispatch({**trail, "source": "custom.app"}, plane).users == 0
     assert calls == [("event", detail), ("all", None)]
+
+
+def test_the_deprovisioning_handler_logs_a_missing_index_and_fails(
+    moto_stack: MotoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functions.deprovisioning.handler as deprovisioning
+    from functions.core.platform.observability import logger
+    from functions.core.state.grant_index import IndexNotDeployed
+    from tests.helpers import FakeContext
+
+    def missing() -> Reconciled:
+        raise IndexNotDeployed("by_user")
+
+    plane: Any = SimpleNamespace(deprovisioner=SimpleNamespace(reconcile_all=missing))
+    monkeypatch.setattr(deprovisioning, "_plane", lambda: plane)
+    log = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", log)
+    with pytest.raises(IndexNotDeployed):  # the invocation fails: EventBridge retries, the errors alarm fires
+        deprovisioning.handler({"source": "aws.events", "detail-type": "Scheduled Event"}, FakeContext())
+    (line,) = [json.loads(x) for x in log.getvalue().splitlines() if "deprovisioning cannot run" in x]
+    assert line["level"] == "ERROR" and "by_user" in line["detail"] and "kit:grantIndexes" in line["detail"]

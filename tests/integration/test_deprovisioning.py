@@ -17,7 +17,7 @@ from functions.core.cognito.token_cipher import grant_context
 from functions.core.state import reconciliation, revocation
 from functions.core.state.consent import Consent, DynamoConsentRepository
 from functions.core.state.grant_admin import GrantAdministration
-from functions.core.state.grant_index import DynamoGrantIndex
+from functions.core.state.grant_index import DynamoGrantIndex, IndexNotDeployed
 from functions.core.state.grants import DynamoGrantRepository
 from functions.core.state.reconciliation import Deprovisioner, GrantScopes
 from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository
@@ -31,7 +31,7 @@ EDITORS = next(g for user in demo_users() for g in user.groups)  # the group not
 
 
 class Fixture:
-    def __init__(self, stack: MotoStack) -> None:
+    def __init__(self, stack: MotoStack, indexes: tuple[str, ...] = ("by_user", "by_client")) -> None:
         self.pool = stack.seeded.user_pool_id
         self.idp = boto3.client("cognito-idp", region_name=REGION)
         self.grants = DynamoGrantRepository(GRANTS_TABLE)
@@ -44,11 +44,12 @@ class Fixture:
             cipher=self.cipher,
             cognito=self.cognito,
         )
-        admin = GrantAdministration(index=DynamoGrantIndex(GRANTS_TABLE), revoker=revoker, consents=self.consents)
+        index = DynamoGrantIndex(GRANTS_TABLE, indexes)
+        admin = GrantAdministration(index=index, revoker=revoker, consents=self.consents)
         self.deprovisioner = Deprovisioner(
             admin=admin,
             grants=self.grants,
-            scopes=GrantScopes(GRANTS_TABLE),
+            scopes=GrantScopes(GRANTS_TABLE, indexes),
             directory=CognitoDirectory(self.pool),
             user_pool_id=self.pool,
             ceilings=scope_group_ceilings(),
@@ -228,3 +229,22 @@ def test_revoked_grants_are_not_narrowed(fx: Fixture) -> None:
     revoked = fx.grants.get(grant_id)
     assert revoked is not None
     assert not GrantScopes(GRANTS_TABLE).narrow(revoked, frozenset({"notes:read"}))
+
+
+def test_without_the_by_user_index_deprovisioning_fails_loudly_and_changes_nothing(moto_stack: MotoStack) -> None:
+    """kit:grantIndexes without by_user: every path raises IndexNotDeployed (the invocation fails,
+    EventBridge retries it, the Lambda errors alarm fires) instead of finding no grants."""
+    fx = Fixture(moto_stack, indexes=("by_client",))
+    username, sub = fx.user(EDITORS)
+    grant_id = fx.connect(username, sub)
+    fx.idp.admin_disable_user(UserPoolId=fx.pool, Username=username)
+    runs = (
+        fx.deprovisioner.reconcile_all,
+        lambda: fx.deprovisioner.reconcile_user(sub, username),
+        lambda: fx.deprovisioner.handle_event(fx.event("AdminDisableUser", username)),
+        lambda: fx.deprovisioner.handle_event(fx.event("AdminRemoveUserFromGroup", username)),
+    )
+    for run in runs:
+        with pytest.raises(IndexNotDeployed, match="by_user"):
+            run()
+    assert fx.status(grant_id) == ("active", None, BOTH)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from functions.core.platform import aws
 from functions.core.platform.topology import GRANTS_BY_CLIENT, GRANTS_BY_USER
 from functions.core.state.consent import Consent, DynamoConsentRepository
-from functions.core.state.grant_index import DynamoGrantIndex
+from functions.core.state.grant_index import DynamoGrantIndex, IndexNotDeployed
 from functions.core.state.grants import GRANTS, DynamoGrantRepository
+from functions.core.state.reconciliation import GrantScopes
 from functions.core.state.refresh_tokens import DynamoRefreshTokenRepository, RefreshToken
 from local.config import GRANTS_TABLE
 from tests.helpers import grant
@@ -82,3 +85,29 @@ def test_listings_carry_the_agents_name_and_version_2_grants_list_without_it(mot
     index = DynamoGrantIndex(GRANTS_TABLE)
     for listed in (index.grants_of_user(sub), index.grants_of_client(client)):
         assert {g.grant_id: g.client_name for g in listed} == {named: "Claude Desktop", old: ""}
+
+
+class NoCalls:
+    """A DynamoDB client that fails the test on any call."""
+
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"DynamoDB {name} called")
+
+
+@pytest.mark.parametrize("deployed", [(), ("by_user",), ("by_client",)])
+def test_a_read_of_an_index_the_deployment_lacks_refuses_before_calling_dynamodb(deployed: tuple[str, ...]) -> None:
+    index = DynamoGrantIndex(GRANTS_TABLE, deployed, client=NoCalls())
+    reads = {
+        "by_user": (index.grants_of_user, index.consents_of_user),
+        "by_client": (index.grants_of_client, index.consents_of_client),
+    }
+    for name, calls in reads.items():
+        if name in deployed:
+            continue
+        for read in calls:
+            with pytest.raises(IndexNotDeployed, match=name) as raised:
+                read("someone")
+            assert raised.value.index == name and "kit:grantIndexes" in str(raised.value)
+    if "by_user" not in deployed:
+        with pytest.raises(IndexNotDeployed):
+            list(GrantScopes(GRANTS_TABLE, deployed, client=NoCalls()).holders())

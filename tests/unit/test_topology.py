@@ -189,6 +189,21 @@ def test_table_environment_names_kit_and_app_tables() -> None:
     ]
 
 
+def test_all_tables_keeps_only_the_named_grants_indexes() -> None:
+    app = kit_app.current()
+
+    def indexes(names: tuple[str, ...]) -> list[str]:
+        (grants,) = [s for s in topology.all_tables(app, names) if s.key == "grants"]
+        return [i.name for i in grants.indexes]
+
+    assert indexes(topology.GRANT_INDEX_NAMES) == ["by_user", "by_client"] == indexes(("by_client", "by_user"))
+    assert indexes(("by_client",)) == ["by_client"] and indexes(()) == []
+    assert topology.all_tables(app) == topology.all_tables(app, topology.GRANT_INDEX_NAMES)
+    assert all(not s.indexes for s in topology.all_tables(app, ()))  # only the grants table has indexes
+    with pytest.raises(topology.TopologyError, match="by_usr"):
+        topology.all_tables(app, ("by_usr",))
+
+
 def test_local_seeding_creates_a_specs_indexes() -> None:
     spec = TableSpec(
         "grants",

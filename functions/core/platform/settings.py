@@ -36,6 +36,8 @@ class Env:
     RESOURCE_SERVER_ID: Final = "COGNITO_RESOURCE_SERVER_ID"
     RESOURCE_BINDING: Final = "COGNITO_RESOURCE_BINDING"
     GRANTS_TABLE: Final = "GRANTS_TABLE"
+    # Comma-separated: the grants table's global secondary indexes this deployment has.
+    GRANT_INDEXES: Final = "GRANT_INDEXES"
     # JSON {"<app table name>": "<DynamoDB table name>"}: the tables of the app's manifest.
     APP_TABLES: Final = "APP_TABLES"
     GRANT_CACHE_SECONDS: Final = "GRANT_CACHE_SECONDS"
@@ -156,6 +158,13 @@ def check_redirect_patterns(patterns: tuple[str, ...]) -> tuple[str, ...]:
     for pattern in patterns:
         parse_redirect_pattern(pattern)  # raises ValueError naming the problem
     return patterns
+
+
+def _grant_index_names() -> tuple[str, ...]:
+    """Every index of the grants table (the topology's; imported late: it imports this module)."""
+    from functions.core.platform.topology import GRANT_INDEX_NAMES
+
+    return GRANT_INDEX_NAMES
 
 
 class CoreSettings(BaseModel):
@@ -323,6 +332,9 @@ class ManagementSettings(CognitoSettings):
     """
 
     grants_table: str = Field(validation_alias=Env.GRANTS_TABLE, min_length=3, max_length=255)
+    # The grants-table indexes the stack created (kit:grantIndexes, default all): a feature that
+    # needs a missing one refuses (``grant_index.IndexNotDeployed``), never lists nothing.
+    grant_indexes: CsvList = Field(default_factory=lambda: _grant_index_names(), validation_alias=Env.GRANT_INDEXES)
     kms_key_id: str = Field(validation_alias=Env.KMS_KEY_ID, min_length=1, max_length=2048)
     cognito_domain_url: str = Field(validation_alias=Env.COGNITO_DOMAIN_URL)
 
@@ -330,6 +342,14 @@ class ManagementSettings(CognitoSettings):
     @classmethod
     def _check_domain(cls, value: str) -> str:
         return _origin_only(value, "the Cognito domain URL")
+
+    @field_validator("grant_indexes")
+    @classmethod
+    def _known_indexes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(_grant_index_names()))
+        if unknown or len(set(value)) != len(value):
+            raise ValueError(f"distinct names of {list(_grant_index_names())}, got {list(value)}")
+        return value
 
 
 class FacadeSettings(ManagementSettings):

@@ -10,8 +10,8 @@ The HTTP surface (routes, functions and their handlers) is its sibling ``routes`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Final, Generic, TypeVar
 
 from pydantic import AliasChoices, BaseModel
@@ -158,6 +158,11 @@ _LISTED: Final = (
 # Grants and consents by user and by client; the item ``kind`` as sort key selects one kind.
 GRANTS_BY_USER: Final = IndexSpec("by_user", "sub", "kind", (*_LISTED, "client_id"))
 GRANTS_BY_CLIENT: Final = IndexSpec("by_client", "client_id", "kind", (*_LISTED, "sub"))
+# Every index of the grants table, in creation order. A deployment may have fewer
+# (``kit:grantIndexes``): DynamoDB's UpdateTable, and so a CloudFormation update, creates or
+# deletes at most one global secondary index at a time (README, "Upgrade the kit").
+GRANT_INDEXES: Final = (GRANTS_BY_USER, GRANTS_BY_CLIENT)
+GRANT_INDEX_NAMES: Final = tuple(index.name for index in GRANT_INDEXES)
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,7 @@ class TableSpec:
 
 # The kit's data model (docs/storage-schema.md). One line per table.
 TABLES: Final[tuple[TableSpec, ...]] = (
-    TableSpec("grants", Env.GRANTS_TABLE, indexes=(GRANTS_BY_USER, GRANTS_BY_CLIENT)),
+    TableSpec("grants", Env.GRANTS_TABLE, indexes=GRANT_INDEXES),
     TableSpec("clients", Env.CLIENTS_TABLE),
     TableSpec("artefacts", Env.ARTEFACTS_TABLE),
 )
@@ -189,9 +194,22 @@ def app_table_specs(app: AppManifest) -> tuple[TableSpec, ...]:
     return tuple(TableSpec(t.name, None, sort_key=t.sort_key, ttl_attribute=t.ttl_attribute) for t in app.tables)
 
 
-def all_tables(app: AppManifest) -> tuple[TableSpec, ...]:
-    """The kit's tables, then the app's."""
-    return (*TABLES, *app_table_specs(app))
+def all_tables(app: AppManifest, grant_indexes: Collection[str] = GRANT_INDEX_NAMES) -> tuple[TableSpec, ...]:
+    """The kit's tables, then the app's; the grants table with only the indexes named in ``grant_indexes``.
+
+    ``grant_indexes``: names from :data:`GRANT_INDEX_NAMES` (``kit:grantIndexes``, validated
+    by ``infra.context.grant_indexes``); an unknown name raises ``TopologyError``.
+    """
+    unknown = sorted(set(grant_indexes) - set(GRANT_INDEX_NAMES))
+    if unknown:
+        raise TopologyError(f"unknown grants-table indexes {unknown}; known: {list(GRANT_INDEX_NAMES)}")
+    kit = tuple(
+        replace(spec, indexes=tuple(i for i in spec.indexes if i.name in grant_indexes))
+        if spec.key == "grants"
+        else spec
+        for spec in TABLES
+    )
+    return (*kit, *app_table_specs(app))
 
 
 def table_environment(app: AppManifest, table_name: Callable[[TableSpec], str]) -> dict[str, str]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from functions.core.platform.audit import Actor
+from functions.core.platform.topology import IndexSpec
 from functions.core.state.consent import Consent, ConsentRepository
 from functions.core.state.grant_index import DynamoGrantIndex
 from functions.core.state.grants import Grant
@@ -45,6 +46,10 @@ class GrantAdministration:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._index, self._revoker, self._consents, self._clock = index, revoker, consents, clock
+
+    def require(self, index: IndexSpec) -> None:
+        """Raise ``IndexNotDeployed`` unless the deployment has ``index``; call it before a side effect."""
+        self._index.require(index)
 
     def active_grants_of_user(self, sub: str) -> list[Grant]:
         """The user's grants that authorize now (``active``, not expired), newest first.

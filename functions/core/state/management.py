@@ -33,7 +33,11 @@ class ManagementPlane:
 
 
 def management_plane(settings: ManagementSettings) -> ManagementPlane:
-    """DynamoDB, KMS and Cognito clients for ``settings`` (created lazily, on first use)."""
+    """DynamoDB, KMS and Cognito clients for ``settings`` (created lazily, on first use).
+
+    The index reads know which grants-table indexes the deployment has (``settings.grant_indexes``):
+    a feature that needs a missing one raises ``grant_index.IndexNotDeployed``.
+    """
     table = settings.grants_table
     grants = DynamoGrantRepository(table)
     consents = DynamoConsentRepository(table)
@@ -45,12 +49,13 @@ def management_plane(settings: ManagementSettings) -> ManagementPlane:
         cipher=KmsTokenCipher(settings.kms_key_id),
         cognito=CognitoOAuthClient(settings.cognito_domain_url, settings.gateway_client_id, secret),
     )
-    admin = GrantAdministration(index=DynamoGrantIndex(table), revoker=revoker, consents=consents)
+    index = DynamoGrantIndex(table, settings.grant_indexes)
+    admin = GrantAdministration(index=index, revoker=revoker, consents=consents)
     directory = CognitoDirectory(settings.user_pool_id)
     deprovisioner = Deprovisioner(
         admin=admin,
         grants=grants,
-        scopes=GrantScopes(table),
+        scopes=GrantScopes(table, settings.grant_indexes),
         directory=directory,
         user_pool_id=settings.user_pool_id,
         ceilings=settings.scope_group_ceilings,

@@ -29,7 +29,7 @@ the event path only.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -38,8 +38,9 @@ from functions.core.oauth.scopes import within_ceilings
 from functions.core.platform.audit import audit, party_fields
 from functions.core.platform.ddb import DynamoTable, dependency_call, from_item
 from functions.core.platform.errors import DependencyError
-from functions.core.platform.topology import GRANTS_BY_USER
+from functions.core.platform.topology import GRANT_INDEX_NAMES, GRANTS_BY_USER
 from functions.core.state.grant_admin import GrantAdministration
+from functions.core.state.grant_index import require_index
 from functions.core.state.grants import GRANT_PREFIX, Grant, GrantReader
 
 # The Cognito admin calls that end or narrow access, as CloudTrail names them.
@@ -71,7 +72,14 @@ class Reconciled:
 
 
 class GrantScopes(DynamoTable):
-    """The two grants-table operations only deprovisioning needs: narrow a grant, list grant holders."""
+    """The two grants-table operations only deprovisioning needs: narrow a grant, list grant holders.
+
+    ``available``: the grants-table index names this deployment has (``GRANT_INDEXES``).
+    """
+
+    def __init__(self, table: str, available: Collection[str] = GRANT_INDEX_NAMES, client: Any = None) -> None:
+        super().__init__(table, client)
+        self._available = frozenset(available)
 
     def narrow(self, grant: Grant, scopes: frozenset[str]) -> bool:
         """Set an active grant's ``scopes`` to ``scopes`` if they are still ``grant.scopes``.
@@ -105,8 +113,10 @@ class GrantScopes(DynamoTable):
         """``(sub, username)`` of every active grant, by paging a Scan of the ``by_user`` index.
 
         For the background reconciliation only (cost in the module docstring). Pairs repeat
-        when a user holds several grants. Raises ``DependencyError`` when DynamoDB fails.
+        when a user holds several grants. Raises ``DependencyError`` when DynamoDB fails, and
+        ``IndexNotDeployed`` (before any read) when the deployment has no ``by_user`` index.
         """
+        require_index(self._available, GRANTS_BY_USER)
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": GRANTS_BY_USER.name,
