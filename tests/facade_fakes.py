@@ -360,3 +360,14 @@ def approve_page(facade: Facade, started: Started, page: Answer) -> dict[str, st
     answer = facade.authorization().consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
     assert answer.status == 302, answer.body
     return query_of(answer.headers["Location"])
+
+
+def code_form(code: str, **extra: str) -> dict[str, str]:
+    """The authorization_code grant of /token for the public agent's ``code`` (``extra`` added)."""
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": PUBLIC_REDIRECT,
+        "code_verifier": VERIFIER,
+        **extra,
+    }

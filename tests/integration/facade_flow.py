@@ -22,7 +22,7 @@ from tests.facade_fakes import (
     CHALLENGE,
     CONF_REDIRECT,
     PUBLIC_REDIRECT,
-    VERIFIER,
+    code_form,
     query_of,
 )
 from tests.helpers import FakeContext, rpc
@@ -142,10 +142,7 @@ def token(facade: Facade, form: dict[str, str], *, strict: bool = False) -> tupl
 
 
 def exchange(facade: Facade, code: str) -> tuple[int, dict[str, Any]]:
-    return token(
-        facade,
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": PUBLIC_REDIRECT, "code_verifier": VERIFIER},
-    )
+    return token(facade, code_form(code))
 
 
 def mcp_tools(facade: Facade, access_token: str) -> tuple[int, set[str]]:
@@ -179,15 +176,6 @@ def sign_in_confidential(
     facade: Facade, email: str, redirect_uri: str = CONF_REDIRECT, client_id: str = "conf-agent"
 ) -> tuple[str, dict[str, Any]]:
     return sign_in(facade, email, client_id=client_id, redirect_uri=redirect_uri, scope="notes:read")
-
-
-def code_form(code: str) -> dict[str, str]:
-    return {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": PUBLIC_REDIRECT,
-        "code_verifier": VERIFIER,
-    }
 
 
 def consent_item(client_id: str) -> dict[str, Any]:

@@ -16,13 +16,13 @@ from local.gateway import build_event
 from tests.facade_fakes import (
     PUBLIC_REDIRECT,
     VERIFIER,
+    code_form,
     query_of,
 )
 from tests.helpers import FakeContext
 from tests.integration.facade_flow import (
     Facade,
     code_for,
-    code_form,
     consent,
     exchange,
     invoke,

@@ -26,12 +26,6 @@ from tests.facade_fakes import (
 )
 from tests.helpers import BASE_URL
 
-
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
-
-
 # --------------------------------------------------------------------------- remembered consent
 CONF = {"client_id": "conf-agent", "redirect_uri": CONF_REDIRECT}
 

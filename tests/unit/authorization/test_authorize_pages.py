@@ -32,11 +32,6 @@ from tests.helpers import FakeContext
 BIDI_NAME = "Good\u202eAgent\u200b\u2066\ufeff"
 
 
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
-
-
 def test_page_says_whose_data_for_how_long_and_how_to_undo(facade: Facade) -> None:
     facade.settings = facade_settings(resource_name="Acme Todos", grant_lifetime_days=14)
     _, page = to_consent_page(facade)

@@ -15,11 +15,6 @@ from tests.facade_fakes import (
 from tests.helpers import FakeContext
 
 
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
-
-
 # --------------------------------------------------------------------------- the handler shape
 def _event(route: str, *, query: str = "", cookies: list[str] | None = None, body: str = "") -> dict[str, Any]:
     event: dict[str, Any] = {

@@ -18,11 +18,6 @@ from tests.facade_fakes import (
 from tests.helpers import BASE_URL
 
 
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
-
-
 # --------------------------------------------------------------------------- POST /consent
 def test_approve_records_grant_consent_and_a_hashed_short_code(facade: Facade) -> None:
     started, page = to_consent_page(facade)

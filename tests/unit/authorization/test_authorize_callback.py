@@ -25,11 +25,6 @@ from tests.facade_fakes import (
 from tests.helpers import BASE_URL
 
 
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
-
-
 # --------------------------------------------------------------------------- callback binding
 @pytest.mark.parametrize("cookie", [None, "", "garbage", "abc.def"])
 def test_callback_without_a_valid_cookie_is_a_page(facade: Facade, cookie: str | None) -> None:
