@@ -38,6 +38,7 @@ from infra.context import (
     REPO_ROOT,
     STAGE_NAME_KEY,
     ConfigError,
+    alarm_email,
     cdk_json_context,
     resolve,
     stage_names,
@@ -162,6 +163,7 @@ class KitConfig:
     default_identity_provider: str | None = None
     redirect_patterns: tuple[str, ...] = ()
     grant_lifetime_days: int = 30
+    alarm_email: str | None = None  # kit:alarmEmail, subscribed to the alarm topic
     # NUMERIC_SETTINGS by environment variable name.
     numeric_settings: Mapping[str, int | float] = field(default_factory=dict)
 
@@ -289,6 +291,7 @@ class KitConfig:
             default_identity_provider=_default_provider(get("defaultIdentityProvider"), providers),
             redirect_patterns=_redirect_patterns(get("redirectPatterns")),
             grant_lifetime_days=_grant_lifetime(get("grantLifetimeDays"), refresh_days),
+            alarm_email=alarm_email(get("alarmEmail")),
             numeric_settings={s.env: _numeric(get(s.key), s) for s in NUMERIC_SETTINGS},
         )
 
@@ -336,12 +339,8 @@ def _redirect_patterns(value: Any) -> tuple[str, ...]:
 
 
 def _identity_providers(value: Any) -> tuple[str, ...]:
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(p, str) and _IDP_RE.match(p) for p in value)
-        or len(set(value)) != len(value)
-    ):
+    names = isinstance(value, list) and all(isinstance(p, str) and _IDP_RE.match(p) for p in value)
+    if not names or not value or len(set(value)) != len(value):
         raise ConfigError(
             "kit:identityProviders: a non-empty list of distinct identity provider names of the pool "
             '(1-32 characters, e.g. ["COGNITO", "CorpSAML"])'

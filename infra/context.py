@@ -18,6 +18,7 @@ Nothing here calls AWS or git.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any, Final
@@ -34,6 +35,20 @@ NOT_PER_STAGE: Final = frozenset({DOC_KEY, STAGES_KEY, STAGE_NAME_KEY})
 
 class ConfigError(ValueError):
     """A context value is missing or malformed; the message names the key."""
+
+
+# kit:alarmEmail: a pragmatic check of one address (local@domain, dotted domain); SNS then
+# asks the owner to confirm the subscription, which is the real proof.
+_EMAIL_RE: Final = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+
+
+def alarm_email(value: Any) -> str | None:
+    """``kit:alarmEmail``: null (or "") for no subscription, else one e-mail address (``ConfigError``)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 254 or not _EMAIL_RE.match(value):
+        raise ConfigError("kit:alarmEmail: null or one e-mail address such as ops@example.com")
+    return value
 
 
 def cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from infra.config import LOG_RETENTION_DAYS, KitConfig
 from infra.data import KitTables
 from infra.deprovisioning import KitDeprovisioning
 from infra.functions import KitFunction, SharedResources, access_for
+from infra.monitoring import KitMonitoring
 from infra.nag import acknowledge
 
 
@@ -129,6 +130,15 @@ class KitStack(cdk.Stack):
                 "to return MCP-compliant 401/403 challenges with resource_metadata and scope.",
             )
 
+        self.monitoring = KitMonitoring(
+            self,
+            "Monitoring",
+            api=self.api.http_api,
+            functions={name: fn.function for name, fn in self.functions.items()},
+            tables=self.data.tables,
+            email=config.alarm_email,
+            dashboard_name=config.stack_name,
+        )
         self._outputs(base_url)
 
     def _outputs(self, base_url: str) -> None:
@@ -144,6 +154,8 @@ class KitStack(cdk.Stack):
         out("KmsKeyArn", self.key.key_arn, "KMS key encrypting upstream tokens")
         for key, table in self.data.tables.items():
             out(f"{camel_case(key)}TableName", table.table_name, f"DynamoDB {key} table")
+        out("Dashboard", self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard of the kit's metrics")
+        out("AlarmTopicArn", self.monitoring.topic.topic_arn, "SNS topic of the alarms (subscribe with kit:alarmEmail)")
         if self.api.domain_name is not None:
             out(
                 "CustomDomainTarget",

@@ -58,7 +58,11 @@ class Cookies:
 
 
 class AccountService:
-    """The connected-agents page: sign-in, listing, revocation (plain logic on dicts and strings)."""
+    """The connected-agents page: sign-in, listing, revocation (plain logic on dicts and strings).
+
+    Each method returns the ``Answer`` to send; ``clock`` gives epoch seconds. Raises ``DependencyError``
+    (503, safe to retry) when DynamoDB, KMS or Cognito fails. Listings are index reads (eventually consistent).
+    """
 
     def __init__(
         self,

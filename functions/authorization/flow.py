@@ -24,6 +24,7 @@ from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAut
 from functions.core.cognito.token_cipher import CiphertextRejected, TokenCipher, grant_context, txn_context
 from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.resource_uri import same_resource
+from functions.core.platform.audit import audit, party_fields
 from functions.core.platform.crypto import PKCE_CHALLENGE, new_secret, s256, same_bytes, same_hash, sha256_hex
 from functions.core.platform.ddb import ConditionFailed
 from functions.core.platform.errors import AuthorizeErrorCode, DependencyError
@@ -43,23 +44,6 @@ from functions.core.state.pending_requests import (
     RequestStatus,
 )
 
-
-def requested_scopes(raw: str | None, client: ClientRecord) -> tuple[str, ...]:
-    """The catalogue scopes an authorization request asks for, in catalogue order (never empty).
-
-    RFC 6749 section 3.3: the server may fully or partially ignore the requested scope.
-    Values the kit does not serve (``offline_access``, ``openid``, ``profile``, ``email``,
-    anything outside the catalogue) are ignored rather than refused; when none remain, the
-    client's registered catalogue scopes, else the catalogue default, are requested. The
-    registered ``scope`` (RFC 7591 section 2) is only that default, never a cap: the person's
-    consent and the group ceilings bound what is granted, so a client can step up later.
-    """
-    wanted = catalogue.order((raw or "").split())
-    if not wanted and client.scope:
-        wanted = catalogue.order(client.scope.split())
-    return tuple(wanted or catalogue.default_scopes())
-
-
 REREGISTER: Final = "In your app, remove this server (the connector) and add it again; that registers the app anew."
 MAX_REDIRECT_URI: Final = 2048
 MAX_STATE: Final = 1024
@@ -69,6 +53,12 @@ UPSTREAM_RETRY_MARK: Final = "."
 
 
 class AuthorizationService:
+    """The authorization endpoint (RFC 6749 section 3.1): ``/authorize``, Cognito's callback and ``/consent``.
+
+    Each step returns the ``Answer`` to send, never a redirect to an unverified URI; ``clock`` gives epoch seconds.
+    Raises ``DependencyError`` (503, safe to retry) when DynamoDB, KMS, Cognito or the client registry fails.
+    """
+
     def __init__(
         self,
         settings: FacadeSettings,
@@ -91,8 +81,13 @@ class AuthorizationService:
         self.cookie = TxnCookie(secure=settings.secure_cookies)
         self._callback_url = settings.base_url + CALLBACK_PATH
 
-    # ------------------------------------------------------------------ GET /authorize
     def authorize(self, params: dict[str, str] | None) -> Answer:
+        """``GET /authorize`` (RFC 6749 section 4.1.1, RFC 7636, RFC 8707); ``params`` None: a parameter repeated.
+
+        Unknown client or unregistered redirect URI: a 400 page. Other refusals redirect (section 4.1.2.1:
+        ``invalid_request``, ``unsupported_response_type``, ``unauthorized_client``, ``invalid_target``); else
+        a 302 to Cognito's sign-in, the pending request stored (``TXN_LIFETIME_SECONDS``) and cookie-bound.
+        """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")
         client_id, redirect_uri = params.get("client_id", ""), params.get("redirect_uri", "")
@@ -141,7 +136,7 @@ class AuthorizationService:
         if not same_resource(params.get("resource", self._s.mcp_url), self._s.mcp_url):
             return fail("invalid_target", "the only resource served here is " + self._s.mcp_url)
         resource = self._s.mcp_url
-        requested = requested_scopes(params.get("scope"), client)
+        requested = catalogue.requested_scopes(params.get("scope"), client.scope)
 
         now = int(self._clock())
         txn = PendingAuthorizationRequest(
@@ -190,12 +185,10 @@ class AuthorizationService:
         params = {"error": error, "error_description": description, "state": state, "iss": self._s.issuer}
         return redirect(with_query(redirect_uri, params), cookies=(self.cookie.clear(),))
 
-    # ------------------------------------------------------------------ GET /oauth/callback
     def _bound_txn(self, cookie: str | None, expected: RequestStatus) -> PendingAuthorizationRequest | Answer:
         txn_id = TxnCookie.verify(cookie_key(self._secret), cookie)
         if txn_id is None:
-            # The cookie is cleared when a sign-in ends: the back button after finishing, or
-            # another browser. Say so, rather than blaming a timeout.
+            # The cookie is cleared when a sign-in ends (back button, another browser): say so, not a timeout.
             return pages.finished_page()
         txn = self._txns.get(txn_id)
         if txn is None or not txn.is_live(self._clock()):
@@ -208,6 +201,11 @@ class AuthorizationService:
         return txn
 
     def callback(self, params: dict[str, str] | None, cookie: str | None) -> Answer:
+        """``GET /oauth/callback``: exchange Cognito's code for the pending request the ``cookie`` binds.
+
+        The consent page, or the code redirect when a remembered consent covers it (RFC 8252 section 8.6);
+        else an ``access_denied``/``server_error`` redirect (RFC 6749 section 4.1.2.1) or a 400 page.
+        """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")
         found = self._bound_txn(cookie, "pending")
@@ -256,6 +254,8 @@ class AuthorizationService:
             )
         allowed = ceiling(self._s, txn.scopes, user.groups)
         if not allowed:
+            denied = party_fields(user) | {"client_id": txn.client_id}
+            audit("authorization.denied", outcome="denied", actor="system", reason="group_ceiling", **denied)
             self._abandon(txn, "pending", refresh)
             return self._error_redirect(
                 txn.redirect_uri, txn.state, "access_denied", "your account may not grant any of the requested scopes"
@@ -299,8 +299,14 @@ class AuthorizationService:
             return pages.error_page(400, "This step of the sign-in was already completed and cannot be repeated.")
         return pages.consent_page(pages.consent_view(self._s, txn, client, csrf, remembered=remembered))
 
-    # ------------------------------------------------------------------ POST /consent
     def consent(self, form: dict[str, str] | None, cookie: str | None) -> Answer:
+        """``POST /consent``: the person's decision on the pending request the ``cookie`` binds, recorded once.
+
+        Approve (``authorization.granted``): the code redirect with ``state`` and ``iss`` (RFC 6749 section
+        4.1.2, RFC 9207); deny (``authorization.denied``): an ``access_denied`` redirect; a 400/403 page for a
+        bad form. All that can fail runs before the decision, and an approval is written with its effects in
+        one transaction: after a 503 the form can be resent.
+        """
         if form is None:
             return pages.error_page(400, "The consent form was malformed.")
         found = self._bound_txn(cookie, "authenticated")
@@ -313,9 +319,6 @@ class AuthorizationService:
         decision = form.get("decision")
         if decision not in ("approve", "deny"):
             return pages.error_page(400, "No decision was received.", next_step="Go back and choose Approve or Deny.")
-        # Everything that can fail runs before the decision is recorded, and an approval is
-        # recorded together with its effects in one transaction: a 503 leaves the
-        # transaction undecided, so the same form can be sent again.
         upstream = self._upstream_tokens(txn)
         if decision == "approve":
             return self._issue(txn, upstream, expected="authenticated", csrf_hash=txn.csrf_hash)
@@ -325,14 +328,13 @@ class AuthorizationService:
         except ConditionFailed:
             return pages.error_page(400, "This authorization request was already decided.")
         self._revoke_upstream(upstream.refresh)
+        audit("authorization.denied", outcome="denied", actor="user", reason="user_denied", **party_fields(txn))
         return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "the user denied the request")
 
-    # ------------------------------------------------------------------ approval
     def _issue(
         self, txn: PendingAuthorizationRequest, upstream: Upstream, *, expected: RequestStatus, csrf_hash: str | None
     ) -> Answer:
-        """Decide ``txn``, record its pending grant, code and consent (one transaction), then
-        hand out the code (RFC 6749 section 4.1.2, RFC 9207)."""
+        """Decide ``txn``, write its grant, code and consent in one transaction, issue the code (RFC 6749 s4.1.2)."""
         now = int(self._clock())
         grant_id = txn.origin_jti or ""
         if not upstream.access or not upstream.refresh or not grant_id:
@@ -395,7 +397,8 @@ class AuthorizationService:
             return self._error_redirect(txn.redirect_uri, txn.state, "access_denied", "this sign-in was already used")
         except ConditionFailed:
             return pages.error_page(400, "This authorization request was already decided.")
-        logger.info("authorization granted", extra={"client_id": txn.client_id, "grant_id": grant_id})
+        # The "authorization granted" line, with the user (an audit event, INFO).
+        audit("authorization.granted", actor="user", grant_id=grant_id, scopes=granted, **party_fields(txn))
         location = with_query(txn.redirect_uri, {"code": code, "state": txn.state, "iss": self._s.issuer})
         return redirect(location, cookies=(self.cookie.clear(),))
 

@@ -22,6 +22,7 @@ from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.oauth_client import CognitoOAuthClient
 from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import topology
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.consent import DynamoConsentRepository
@@ -95,5 +96,10 @@ _handle = make_handler(_service, _account)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0): authorization and account routes.
+
+    The invocation's metrics are flushed when it returns.
+    """
     return _handle(event, context)

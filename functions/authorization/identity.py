@@ -15,6 +15,12 @@ from functions.core.platform.settings import FacadeSettings
 
 @dataclass(frozen=True)
 class UserInfo:
+    """Who signed in, from Cognito's verified access token (``email`` from its ID token, "" if none).
+
+    ``origin_jti`` names the Cognito sign-in session (the kit's grant id); ``access_expires_at`` is the
+    access token's ``exp`` (epoch seconds).
+    """
+
     sub: str
     username: str
     email: str

@@ -24,6 +24,7 @@ from functions.core.clients.redirect_uris import is_loopback_redirect
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from functions.core.platform.http import Answer
+from functions.core.platform.metrics import count
 from functions.core.platform.routes import ACCOUNT_AGENTS_PATH, CONSENT_PATH
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.pending_requests import PendingAuthorizationRequest
@@ -80,6 +81,11 @@ def csp_source(uri: str) -> str | None:
 
 
 def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
+    """Headers of every HTML page: CSP (no script, no framing), no caching, no referrer, no sniffing.
+
+    ``form_targets`` are CSP source expressions the page's forms may submit (and redirect) to; none
+    means ``form-action 'none'``. Frame-ancestors 'none' and X-Frame-Options DENY: RFC 6749 section 10.13.
+    """
     form_action = " ".join(dict.fromkeys(["'self'", *form_targets])) if form_targets else "'none'"
     return {
         "Content-Type": "text/html; charset=utf-8",
@@ -130,6 +136,9 @@ def finished_page() -> Answer:
 
 
 def unavailable_page() -> Answer:
+    """503 with ``Retry-After`` (seconds) for a dependency outage: nothing was spent, reloading is safe;
+    counts ``DependencyUnavailable``."""
+    count("DependencyUnavailable")
     body = (
         "<h1>Temporarily unavailable</h1><p>A service the sign-in depends on is unavailable.</p>"
         "<h2>What to do</h2><p id=next>Wait a minute, then reload this page or start again from your app.</p>"
@@ -140,6 +149,8 @@ def unavailable_page() -> Answer:
 
 @dataclass(frozen=True)
 class ConsentView:
+    """Everything the consent page shows, as plain text (escaped when rendered); built by :func:`consent_view`."""
+
     server_name: str  # KIT_RESOURCE_NAME
     server_host: str  # host of <B>
     agent_name: str
@@ -156,6 +167,10 @@ class ConsentView:
 
 
 def consent_page(view: ConsentView) -> Answer:
+    """200: the consent page for ``view`` with its approve/deny form (``csrf`` hidden field, ``POST /consent``).
+
+    CSP ``form-action`` admits this site and the client's redirect target (``redirect_target``), else nothing.
+    """
     scopes = "".join(f"<li><code>{_text(name)}</code>: {_text(desc)}</li>" for name, desc in view.scopes)
     withheld = ""
     if view.withheld:

@@ -38,9 +38,11 @@ class TxnCookie:
         self.name = COOKIE_NAME_SECURE if secure else COOKIE_NAME_LOCAL
 
     def set(self, key: bytes, txn_id: str) -> str:
+        """The ``Set-Cookie`` value binding this browser to ``txn_id`` for ``COOKIE_MAX_AGE`` seconds."""
         return set_cookie(self.name, f"{txn_id}.{mac(key, txn_id)}", COOKIE_MAX_AGE, secure=self.secure)
 
     def clear(self) -> str:
+        """The ``Set-Cookie`` value that deletes the cookie (``Max-Age=0``) once a sign-in ends."""
         return set_cookie(self.name, "", 0, secure=self.secure)
 
     @staticmethod

@@ -19,12 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from functions.core.platform.http import Answer
+from functions.core.platform.metrics import count
 from functions.core.platform.routes import MCP_PATH
 from functions.mcp_server import outage, transport
 from functions.mcp_server import principal as principal_ctx
 from functions.mcp_server.auth import Denied, McpAuthenticator, step_up_scopes
+from functions.mcp_server.principal import Principal
 from functions.mcp_server.registry import ToolRegistry
-from functions.mcp_server.server import ScopedMCPServer
+from functions.mcp_server.server import ScopedMCPServer, tool_called
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -179,7 +181,7 @@ class McpEndpoint:
         if version is not None and version not in transport.SERVED_PROTOCOL_VERSIONS:
             await transport.unsupported_version(version)(scope, receive, send)
             return
-        denied = self._step_up(payload, outcome.scopes, version)
+        denied = self._step_up(payload, outcome, version)
         if denied is not None:
             # Step-up before the SDK runs anything (MCP authorization spec, "Step-Up
             # Authorization Flow").
@@ -211,8 +213,13 @@ class McpEndpoint:
             app=self._lowlevel, json_response=True, stateless=True, security_settings=self._security
         )
 
-    def _step_up(self, payload: Any, held: frozenset[str], version: str | None) -> Answer | None:
-        """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes not ``held``."""
+    def _step_up(self, payload: Any, principal: Principal, version: str | None) -> Answer | None:
+        """403 ``insufficient_scope`` if a tool called in ``payload`` needs scopes ``principal`` lacks.
+
+        Each refused call is a ``tool.called`` event (outcome ``denied``) and the answer one
+        ``StepUpChallenges`` metric.
+        """
+        held = principal.scopes
         refused: list[str] = []
         needed: set[str] = set()
         for name in _tool_calls(payload):
@@ -222,6 +229,9 @@ class McpEndpoint:
                 needed |= required
         if not refused:
             return None
+        for name in refused:
+            tool_called(principal, name, known=True, outcome="denied", reason="insufficient_scope", duration_ms=None)
+        count("StepUpChallenges")
         return self._auth.insufficient_scope(step_up_scopes(frozenset(needed), held, version), refused)
 
 

@@ -18,6 +18,7 @@ from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier, Toke
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.errors import DependencyError, challenge_answer, unavailable_answer
 from functions.core.platform.http import Answer
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import PRM_MCP_PATH
 from functions.core.platform.settings import McpSettings
@@ -47,11 +48,19 @@ def step_up_scopes(needed: frozenset[str], held: frozenset[str], protocol_versio
 
 @dataclass(frozen=True)
 class Denied:
+    """A refused request: the ``answer`` to send (401, or 503 on an outage) and a ``reason`` safe to log."""
+
     answer: Answer
     reason: str
 
 
 class McpAuthenticator:
+    """The resource server's bearer check of ``/mcp`` (RFC 6750, RFC 9728, MCP authorization spec).
+
+    Verifies the Cognito access token, then requires an active grant behind it (``grants``: a per-container
+    cache, ``GRANT_CACHE_SECONDS`` monotonic), and derives the caller's effective scopes.
+    """
+
     def __init__(self, settings: McpSettings, verifier: CognitoAccessTokenVerifier, grants: CachedGrants) -> None:
         self._verifier = verifier
         self._grants = grants
@@ -87,8 +96,17 @@ class McpAuthenticator:
         )
 
     def authenticate(self, authorization: str | None) -> Principal | Denied:
+        """The caller behind an ``Authorization`` header value (None when absent); never raises.
+
+        No bearer token: 401 without ``error``; a token that fails verification (RFC 6750 section 3.1) or whose
+        grant (``origin_jti``) is unknown, revoked, expired or another user's: 401 ``invalid_token``, with
+        ``resource_metadata`` (RFC 9728 section 5.1). ``DependencyError`` (JWKS or DynamoDB): ``Denied`` with
+        a 503 and ``Retry-After``. Effective scopes: token scopes ∩ granted scopes, within the group ceilings
+        of the token's groups. Each 401 counts one ``AuthenticationFailures`` metric by reason.
+        """
         if not authorization or not authorization.lower().startswith(_BEARER):
             # No bearer credentials at all (absent, or another scheme).
+            count("AuthenticationFailures", reason="no_token")
             return self.challenge("no bearer token", presented=False)
         token = authorization[len(_BEARER) :].strip()
         try:
@@ -96,6 +114,7 @@ class McpAuthenticator:
             grant = self._grants.get(access.origin_jti)
         except TokenRejected as exc:
             logger.info("bearer token rejected", extra={"reason": exc.reason})
+            count("AuthenticationFailures", reason=exc.reason)
             return self.challenge(exc.description, presented=True)
         except DependencyError as exc:
             # Fail closed but honestly: an outage is 503 + Retry-After, never an allow.
@@ -103,6 +122,7 @@ class McpAuthenticator:
             return Denied(unavailable_answer(), "dependency")
         if grant is None or not grant.is_active(time.time()) or grant.sub != access.sub:
             logger.info("grant inactive", extra={"reason": "no_grant" if grant is None else grant.status})
+            count("AuthenticationFailures", reason="grant_inactive")
             return self.challenge("the authorization behind this token was revoked or is unknown", presented=True)
         token_scopes = catalogue.kit_scopes_from_cognito(self._resource_server_id, access.scopes)
         # Group ceilings again, from the groups in *this* token: the grant recorded what the

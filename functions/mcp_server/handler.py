@@ -16,6 +16,7 @@ from mangum import Mangum
 
 from functions.core.cognito.jwks import tls_context
 from functions.core.platform import aws, topology
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.mcp_server.factory import create_endpoint
 
@@ -34,5 +35,10 @@ importlib.import_module("anyio._backends._asyncio")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0): ``/mcp`` through Mangum to the ASGI app.
+
+    The invocation's metrics are flushed when it returns.
+    """
     return _asgi(event, context)

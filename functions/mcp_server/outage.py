@@ -79,4 +79,5 @@ def watching(send: Send) -> tuple[Send, object]:
 
 
 def close(token: object) -> None:
+    """End the watch ``token`` (from :func:`watching`) once the request's answer is sent."""
     _current.reset(token)  # type: ignore[arg-type]

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller of one MCP request, after the token and grant checks (``McpAuthenticator.authenticate``)."""
+
     sub: str
     username: str
     email: str
@@ -30,6 +32,7 @@ class NoPrincipal(RuntimeError):
 
 
 def current_principal() -> Principal:
+    """The caller of the current request; raises :class:`NoPrincipal` outside an authenticated request."""
     principal = _current.get()
     if principal is None:
         raise NoPrincipal("no authenticated principal for this request")
@@ -37,8 +40,10 @@ def current_principal() -> Principal:
 
 
 def bind(principal: Principal) -> object:
+    """Make ``principal`` the caller of the current request; returns the token to :func:`unbind` with."""
     return _current.set(principal)
 
 
 def unbind(token: object) -> None:
+    """Restore the caller bound before the :func:`bind` that returned ``token`` (None at top level)."""
     _current.reset(token)  # type: ignore[arg-type]

@@ -22,6 +22,11 @@ class UnknownScopeError(ValueError):
 
 @dataclass(frozen=True)
 class ToolSpec:
+    """One registered tool: its MCP name, function, required scopes (kit names) and listing metadata.
+
+    ``read_only`` becomes the MCP ``readOnlyHint`` tool annotation.
+    """
+
     name: str
     fn: Callable[..., Any]
     scopes: frozenset[str]
@@ -80,5 +85,6 @@ class ToolRegistry:
         return None if spec is None else spec.scopes
 
     def allows(self, name: str, granted: frozenset[str]) -> bool:
+        """Whether ``granted`` (effective kit scopes) holds every scope tool ``name`` needs; False if unknown."""
         needed = self.required_scopes(name)
         return needed is not None and needed <= granted

@@ -72,6 +72,7 @@ def parse_body(body: bytes) -> Any:
 
 
 def parse_error() -> Response:
+    """400 with the JSON-RPC parse error (-32700, JSON-RPC 2.0 section 5.1) for a body that is not JSON."""
     return rpc_error(400, PARSE_ERROR, "Parse error: the body is not a JSON value")
 
 

@@ -15,6 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from functions.core.platform import topology
 from functions.core.platform.edge import Cors, Request, Router
 from functions.core.platform.http import Answer
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import AS_METADATA, PRM_MCP, PRM_ROOT
 from functions.metadata.documents import authorization_server_metadata, protected_resource_metadata
@@ -47,6 +48,8 @@ def authorization_server(request: Request) -> Answer:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point (API Gateway HTTP API, payload 2.0)."""
+    """The Lambda entry point: an API Gateway HTTP API (payload 2.0) event in, its answer out; the
+    invocation's metrics are flushed when it returns."""
     return router(event, context)

@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from functions.core.clients.store import DynamoClientStore
 from functions.core.platform import topology
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.state.ratelimit import DynamoRateLimiter
 from functions.registration.api import make_handler
@@ -30,6 +31,8 @@ router = make_handler(lambda: _service)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda entry point (API Gateway HTTP API, payload 2.0)."""
+    """The Lambda entry point: an API Gateway HTTP API (payload 2.0) event in, its answer out; the
+    invocation's metrics are flushed when it returns."""
     return router(event, context)

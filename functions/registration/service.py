@@ -3,7 +3,7 @@
 Framework-neutral: every operation takes plain values and returns an ``Answer``, or
 raises ``RegistrationError`` (``InvalidRegistrationToken`` among them) or
 ``DependencyError``, which the function's router turns into the spec's error shape.
-Clients are *virtual*: a DynamoDB record, never a Cognito app client (DESIGN.md, "Why a facade").
+Clients are *virtual*: a DynamoDB record, never a Cognito app client (README, docs/storage-schema.md).
 
 Secrets handed out here (client secrets, registration access tokens) are 256 random bits
 and are stored only as SHA-256 hex digests.
@@ -26,10 +26,11 @@ from functions.core.clients.store import (
     ClientStore,
     DedupeConflict,
 )
+from functions.core.platform.audit import audit
 from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
 from functions.core.platform.errors import JSON_HEADERS, DependencyError, RegistrationError
 from functions.core.platform.http import Answer
-from functions.core.platform.observability import logger
+from functions.core.platform.metrics import count
 from functions.core.platform.routes import REGISTRATION_PATH
 from functions.core.platform.settings import RegistrationPolicy, RegistrationSettings
 from functions.core.state.ratelimit import RateLimiter
@@ -152,8 +153,10 @@ def _bearer(authorization: str | None) -> str:
 class RegistrationService:
     """RFC 7591 registration and RFC 7592 client configuration; ``clock`` gives epoch seconds.
 
-    Every operation returns the ``Answer`` to send or raises ``RegistrationError`` (an
+    Every operation returns the ``Answer`` to send (JSON, ``Cache-Control: no-store``) or raises
+    ``OAuthError`` with an RFC 7591 section 3.2.2 code (``RegistrationError``, an
     ``InvalidRegistrationToken`` 401 among them) or ``DependencyError`` (503, safe to retry).
+    Client reads are strongly consistent.
     """
 
     def __init__(
@@ -197,7 +200,17 @@ class RegistrationService:
 
     def register(self, body: str | None, content_type: str | None, source_ip: str) -> Answer:
         """RFC 7591 section 3: register the client metadata in ``body`` (201), de-duplicating
-        identical public registrations; ``source_ip`` is charged against the rate limit."""
+        identical public registrations; ``source_ip`` is charged against the rate limit.
+
+        ``body`` is the raw request body (at most ``MAX_BODY_BYTES``), ``content_type`` its header.
+        Returns the client information response (section 3.2.1) with a new registration access
+        token, and ``client_secret`` for a confidential client. Raises ``OAuthError``
+        ``invalid_client_metadata`` or ``invalid_redirect_uri`` (400, section 3.2.2); ``RegistrationError``
+        ``invalid_request`` 404 when the policy offers no registration, ``temporarily_unavailable`` 429
+        with ``Retry-After`` (rate limit), ``access_denied`` 403 (MAX_CLIENTS reached); or
+        ``DependencyError``, after refunding the rate-limit hits this request counted. Each
+        registration is a ``client.registered`` audit event.
+        """
         if not self._settings.registration_policy.offers_registration:
             raise registration_not_offered(self._settings.registration_policy)
         meta = self._validate(_json_body(body, content_type))
@@ -234,7 +247,13 @@ class RegistrationService:
                     spent_dedupe = True
                 added = self._store.add_registration_token(existing, sha256_hex(rat), now)
                 if added is not None:
-                    logger.info("registration deduplicated", extra={"client_id": added.client_id})
+                    audit(
+                        "client.registered",
+                        actor="client",
+                        reason="deduplicated",
+                        client_id=added.client_id,
+                        client_name=added.client_name,
+                    )
                     return self._information(added, Issued(rat), 201)
                 continue  # another token was added concurrently: read the client again
             if not spent:
@@ -273,6 +292,7 @@ class RegistrationService:
         if decision.allowed:
             charged.append((bucket, decision.window))
         else:
+            count("RegistrationsThrottled")
             raise RegistrationError(
                 "temporarily_unavailable",
                 "too many registrations from this address, retry later",
@@ -305,7 +325,8 @@ class RegistrationService:
                 "this server has reached its maximum number of registered clients; try again later",
                 403,
             ) from None
-        logger.info("client registered", extra={"client_id": stored.client_id, "public": stored.is_public})
+        audit("client.registered", actor="client", client_id=stored.client_id, client_name=stored.client_name)
+        count("ClientsRegistered")
         return self._information(stored, Issued(rat, secret), 201)
 
     # ----- RFC 7592: GET / PUT / DELETE /register/{client_id} ---------------------------
@@ -337,13 +358,23 @@ class RegistrationService:
             raise RegistrationError("access_denied", SHARED_READ_ONLY, 403)
 
     def read(self, client_id: str, authorization: str | None) -> Answer:
-        """RFC 7592 section 2.1: the client information response (200)."""
+        """RFC 7592 section 2.1: the client information response (200), with the presented token.
+
+        ``authorization`` is the request's Authorization header (``Bearer <registration access token>``).
+        ``InvalidRegistrationToken`` (401) for a missing or wrong token and for an unknown client alike.
+        """
         record, token = self._authorize(client_id, authorization)
         # The presented token is still valid: return it rather than rotate on a read.
         return self._information(record, Issued(token), 200)
 
     def update(self, client_id: str, authorization: str | None, body: str | None, content_type: str | None) -> Answer:
-        """RFC 7592 section 2.2: replace the metadata of a confidential client (200)."""
+        """RFC 7592 section 2.2: replace the metadata of a confidential client (200).
+
+        ``body`` is the complete new metadata (omitted fields are deleted) with the same ``client_id``.
+        Raises ``InvalidRegistrationToken`` (401, also when the client changed concurrently),
+        ``RegistrationError`` ``access_denied`` 403 for a shared public client, ``invalid_client_metadata``
+        or ``invalid_redirect_uri`` 400; or ``DependencyError``. A ``client.updated`` audit event.
+        """
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         raw = _json_body(body, content_type)
@@ -379,15 +410,20 @@ class RegistrationService:
         stored = self._store.update(updated, expected_token_hash=sha256_hex(token), now=int(self._clock()))
         if stored is None:  # deleted or re-keyed concurrently
             raise InvalidRegistrationToken("client changed concurrently")
-        logger.info("client updated", extra={"client_id": client_id})
+        audit("client.updated", actor="client", client_id=client_id, client_name=stored.client_name)
         return self._information(stored, Issued(token), 200)
 
     def delete(self, client_id: str, authorization: str | None) -> Answer:
-        """RFC 7592 section 2.3: delete a confidential client (204)."""
+        """RFC 7592 section 2.3: delete a confidential client (204).
+
+        Raises ``InvalidRegistrationToken`` (401, also when the client changed concurrently),
+        ``RegistrationError`` ``access_denied`` 403 for a shared public client, or ``DependencyError``.
+        A ``client.deleted`` audit event.
+        """
         record, token = self._authorize(client_id, authorization)
         self._refuse_if_shared(record)
         if not self._store.delete(record, expected_token_hash=sha256_hex(token)):
             raise InvalidRegistrationToken("client changed concurrently")
-        logger.info("client deleted", extra={"client_id": client_id})
+        audit("client.deleted", actor="client", client_id=client_id, client_name=record.client_name)
         # RFC 7592 section 2.3: 204 No Content.
         return Answer(204, "", {"Cache-Control": "no-store"})

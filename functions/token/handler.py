@@ -17,6 +17,7 @@ from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.oauth_client import CognitoOAuthClient
 from functions.core.cognito.token_cipher import KmsTokenCipher
 from functions.core.platform import topology
+from functions.core.platform.metrics import flushed
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.codes import DynamoAuthorizationCodeRepository
@@ -58,5 +59,10 @@ _handle = make_handler(_service)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@flushed
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda entry point (API Gateway HTTP API, payload 2.0): ``POST /token`` and ``POST /revoke``.
+
+    The invocation's metrics are flushed when it returns.
+    """
     return _handle(event, context)

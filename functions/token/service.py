@@ -20,8 +20,10 @@ from functions.core.oauth import scopes as catalogue
 from functions.core.oauth.client_auth import authenticate_client
 from functions.core.oauth.grant_types import GRANT_TYPES
 from functions.core.oauth.resource_uri import same_resource
+from functions.core.platform.audit import audit, party_fields
 from functions.core.platform.crypto import new_secret, pkce_matches, sha256_hex
 from functions.core.platform.errors import DependencyError, TokenError
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings
 from functions.core.state.codes import (
@@ -98,7 +100,13 @@ class TokenService:
 
         ``form`` holds the request's form parameters, ``authorization`` its Authorization
         header ("" when absent); the client authenticates as registered (``client_auth``).
-        Raises ``TokenError`` (section 5.2) or ``DependencyError``.
+        The answer: Cognito's access token (``token_type`` Bearer, ``expires_in`` seconds),
+        ``scope``, and for a client registered for ``refresh_token`` the kit's opaque refresh
+        token, rotated on every refresh (OAuth 2.1 section 4.3.1). Codes and refresh tokens
+        are read strongly consistently and spent by conditional transactions. Raises
+        ``TokenError`` (section 5.2): ``invalid_request``, ``invalid_client`` (401),
+        ``unsupported_grant_type``, ``unauthorized_client``, ``invalid_grant``, ``invalid_scope``,
+        ``invalid_target`` (RFC 8707); or ``DependencyError``.
         """
         grant_type = form.get("grant_type")
         if not grant_type:
@@ -167,6 +175,8 @@ class TokenService:
             return self._presented_again(winner, None, now, raced=True)
         except GrantInactive:
             raise _invalid_grant("the authorization was revoked") from None
+        audit("token.issued", actor="client", scopes=record.scopes, **party_fields(grant))
+        count("TokensIssued")
         return _code_answer(access_token, expires_in, record.scopes, refresh_token)
 
     def _presented_again(
@@ -185,6 +195,9 @@ class TokenService:
         if mismatch is None and record.retry_until is not None and now < record.retry_until:
             return self._answer_again(record, now)
         if not raced:
+            # RFC 6749 section 4.1.2: detected, counted (an alarm), then what it issued revoked.
+            audit("code.replay_detected", outcome="denied", actor="client", **party_fields(record))
+            count("CodeReplayDetected")
             self._revoker.revoke(record.grant_id, "code_replay")
         raise _invalid_grant("authorization code already used")
 
@@ -218,6 +231,8 @@ class TokenService:
         if record.status != "active" and not self._in_grace(record, now):
             # OAuth 2.1 section 4.3.1 / RFC 9700 section 4.14.2: a rotated token presented
             # after its grace is reuse (theft or a broken client): revoke the whole grant.
+            audit("refresh.reuse_detected", outcome="denied", actor="client", **party_fields(record))
+            count("RefreshReuseDetected")
             self._revoker.revoke(record.grant_id, "refresh_reuse", forget_consent=True)
             raise _invalid_grant("refresh token already used")
         if record.status == "rotated" and record.grace_mints >= MAX_GRACE_PAIRS:
@@ -275,6 +290,8 @@ class TokenService:
         self._store_rotation(
             record, new_record, now, SessionUpdate(grant.grant_id, session_scopes, now, rotated_upstream)
         )
+        audit("token.refreshed", actor="client", scopes=session_scopes, **party_fields(grant))
+        count("TokensRefreshed")
         return {
             "access_token": tokens.access_token,
             "token_type": "Bearer",
@@ -338,8 +355,10 @@ class TokenService:
         """RFC 7009: revoke the grant behind a kit refresh token or a Cognito access token.
 
         Returns once the revocation is complete (200); an unknown or invalid token is no
-        error (section 2.2). Raises ``TokenError`` (client authentication, a token of
-        another client) or ``DependencyError`` (503; the retry finishes the revocation).
+        error (section 2.2). Raises ``TokenError``: ``invalid_client`` (401) or
+        ``invalid_request`` from client authentication or a missing ``token``, ``invalid_grant``
+        for a token of another client (section 2.1); or ``DependencyError`` (503; the retry
+        finishes the revocation).
         """
         client = authenticate_client(self._clients, authorization, form)
         token = form.get("token")
@@ -352,6 +371,7 @@ class TokenService:
             # RFC 7009 section 2.2: 200 only once the revocation is done, upstream included;
             # a failure is a 503 whose retry finishes it (the grant keeps what is left to do).
             self._revoker.revoke(grant_id, "revoked_by_client", must_finish=True, actor="client")
+            audit("token.revoked", actor="client", client_id=client.client_id, grant_id=grant_id)
 
     def _grant_of(self, token: str, client: ClientRecord) -> str | None:
         if token.count(".") == 2:

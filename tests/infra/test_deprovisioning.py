@@ -8,7 +8,11 @@ from typing import Any
 from functions.core.state.reconciliation import NARROWING_CALLS, REVOKING_CALLS
 from infra.deprovisioning import RECONCILE_MINUTES
 from tests.infra.conftest import Synth
-from tests.infra.test_stack import _actions, _function_ids, _logical_id, _role_of, _statements_of_role
+from tests.infra.template import actions as _actions
+from tests.infra.template import function_ids as _function_ids
+from tests.infra.template import logical_id as _logical_id
+from tests.infra.template import role_of as _role_of
+from tests.infra.template import statements_of_role as _statements_of_role
 
 
 def _alias_of(synth: Synth, function: str) -> str:

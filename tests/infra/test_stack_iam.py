@@ -29,8 +29,9 @@ def test_star_resources_only_where_aws_requires_them(synth: Synth) -> None:
 
     1. X-Ray PutTraceSegments/PutTelemetryRecords, once per function role: X-Ray has no
        resource-level permissions.
-    2. The KMS key policy's account-root statement: a key policy's Resource is always "*"
+    2. Each KMS key policy's account-root statement: a key policy's Resource is always "*"
        (it means "this key"), and the root statement keeps the key manageable through IAM.
+    3. The alarm topic key's statement for CloudWatch (tests/infra/test_monitoring.py).
     """
     found: list[tuple[str, frozenset[str]]] = []
     for res in synth.template_json["Resources"].values():
@@ -49,10 +50,12 @@ def test_star_resources_only_where_aws_requires_them(synth: Synth) -> None:
                     found.append((res["Type"], frozenset(actions(stmt))))
     role_count = len(FUNCTIONS)
     assert sorted(found, key=str) == sorted(
-        [("AWS::IAM::Policy", frozenset(XRAY_ACTIONS))] * role_count + [("AWS::KMS::Key", frozenset({"kms:*"}))],
+        [("AWS::IAM::Policy", frozenset(XRAY_ACTIONS))] * role_count
+        + [("AWS::KMS::Key", frozenset({"kms:*"}))] * 2
+        + [("AWS::KMS::Key", frozenset({"kms:Decrypt", "kms:GenerateDataKey*"}))],
         key=str,
     )
-    _, key = synth.one("AWS::KMS::Key")
+    [key] = [k for k in synth.resources("AWS::KMS::Key").values() if "upstream" in k["Properties"]["Description"]]
     (root,) = key["Properties"]["KeyPolicy"]["Statement"]
     assert root["Principal"]["AWS"]["Fn::Join"][1][-1] == ":root"
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-from functions.core.cognito.upstream import grant_context
 
 from functions.core.cognito.directory import CognitoDirectory
+from functions.core.cognito.token_cipher import grant_context
 from functions.core.state import reconciliation
 from functions.core.state.consent import Consent, DynamoConsentRepository
 from functions.core.state.grant_admin import GrantAdministration
@@ -42,7 +42,7 @@ class Fixture:
             refresh_tokens=DynamoRefreshTokenRepository(GRANTS_TABLE),
             consents=self.consents,
             cipher=self.cipher,
-            upstream=self.cognito,
+            cognito=self.cognito,
         )
         admin = GrantAdministration(index=DynamoGrantIndex(GRANTS_TABLE), revoker=revoker, consents=self.consents)
         self.deprovisioner = Deprovisioner(

@@ -30,6 +30,7 @@ from functions.core.clients.metadata import validate_client_metadata
 from functions.core.clients.records import ClientRecord, looks_like_url
 from functions.core.oauth.uris import LOOPBACK_HOSTS, MAX_URI_LENGTH, split_uri
 from functions.core.platform.errors import OAuthError
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 
 MIN_CACHE_SECONDS: Final = 60
@@ -164,6 +165,7 @@ class CimdResolver:
             record, ttl = self.fetch(client_id)
         except CimdError as exc:
             logger.warning("client metadata document refused", extra={"reason": str(exc)})
+            count("CimdFetchFailures")
             record, ttl = None, FAILURE_CACHE_SECONDS
         if ttl is not None:
             with self._lock:

@@ -58,22 +58,22 @@ class ClientLookup(Protocol):
     """Read access to registered clients (what the MCP function needs)."""
 
     def get(self, client_id: str, now: int) -> ClientRecord | None:
-        """The live client, or None if unknown or idle-expired; ``DependencyError`` on failure."""
+        """The live client (strongly consistent), None if unknown or idle-expired at ``now``; ``DependencyError``."""
         ...
 
 
 class ClientStore(ClientLookup, Protocol):
     """Registered clients for the registration function (RFC 7591/7592); ``now`` in epoch seconds.
 
-    Every failure to reach storage is ``DependencyError``.
+    Reads are strongly consistent; every failure to reach storage is ``DependencyError`` (503).
     """
 
     def create(self, record: ClientRecord, *, max_clients: int, now: int) -> ClientRecord:
-        """Store a new client (+ its DEDUPE item); raises ``DedupeConflict`` or ``ClientLimitReached``."""
+        """Store a new client (+ DEDUPE item), live from ``now``; ``DedupeConflict``, ``ClientLimitReached``."""
         ...
 
     def find_by_dedupe(self, dedupe_key: str, now: int) -> ClientRecord | None:
-        """The live public client registered with this canonical metadata hash, or None."""
+        """The live public client whose canonical metadata hashes (SHA-256 hex) to ``dedupe_key``, or None."""
         ...
 
     def add_registration_token(self, record: ClientRecord, new_hash: str, now: int) -> ClientRecord | None:
@@ -85,15 +85,15 @@ class ClientStore(ClientLookup, Protocol):
         ...
 
     def update(self, record: ClientRecord, *, expected_token_hash: str, now: int) -> ClientRecord | None:
-        """RFC 7592 PUT: replace metadata; None if the client is gone or the token changed."""
+        """RFC 7592 section 2.2: replace metadata (no longer de-duplicated); None if gone or the token changed."""
         ...
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
-        """RFC 7592 DELETE; False if the client is gone or the registration token changed."""
+        """RFC 7592 section 2.3 delete; False if the client is gone or the registration token changed."""
         ...
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:
-        """Refresh ``last_used_at`` and ``ttl`` if the last refresh is a day old."""
+        """Refresh ``last_used_at`` and ``ttl`` (idle expiry) if a day old; the record as refreshed, else as given."""
         ...
 
 

@@ -75,6 +75,7 @@ class DynamoClientCounter:
         self._ddb_source = ddb
 
     def key(self, client_id: str, expires_at: int) -> str:
+        """The counter item counting ``client_id`` whose ``ttl`` is ``expires_at`` (epoch seconds)."""
         return counter_key(client_id, expires_at, self._width)
 
     def add(self, key: str, delta: int) -> None:

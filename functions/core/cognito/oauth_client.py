@@ -44,18 +44,36 @@ class CognitoInvalidGrant(Exception):
 
 
 class CognitoOAuth(Protocol):
-    """Cognito's token and revocation endpoints, as the gateway client uses them."""
+    """Cognito's token and revocation endpoints, as the confidential gateway client uses them.
+
+    Every call authenticates with the gateway client's secret (``client_secret_basic``). A failure that is
+    not Cognito's ``invalid_grant`` (unreachable, timeout, any other error, an answer that is not a usable
+    token response) is ``DependencyError``: 503, safe to retry.
+    """
 
     def exchange_code(self, code: str, redirect_uri: str, verifier: str) -> CognitoTokens:
-        """RFC 6749 section 4.1.3 with the RFC 7636 verifier; ``CognitoInvalidGrant``, ``DependencyError``."""
+        """Redeem Cognito's authorization ``code`` (RFC 6749 section 4.1.3) with the kit's PKCE ``verifier``.
+
+        ``redirect_uri`` is the kit's callback URL, as sent to ``/oauth2/authorize``. The answer holds a
+        refresh token. ``CognitoInvalidGrant`` when the code is spent or wrong (it is single use), else
+        ``DependencyError``.
+        """
         ...
 
     def refresh(self, refresh_token: str) -> CognitoTokens:
-        """RFC 6749 section 6; ``CognitoInvalidGrant`` when Cognito no longer knows the token, ``DependencyError``."""
+        """New Cognito tokens for a Cognito refresh token (RFC 6749 section 6); maybe without a new refresh token.
+
+        ``CognitoInvalidGrant`` when Cognito no longer knows the token (revoked, expired, user signed out
+        globally), else ``DependencyError``.
+        """
         ...
 
     def revoke(self, refresh_token: str) -> None:
-        """RFC 7009 section 2.1; ``CognitoInvalidGrant`` or ``DependencyError`` when it did not happen."""
+        """Revoke a Cognito refresh token (RFC 7009 section 2.1) and so end its sign-in session at Cognito.
+
+        Access tokens minted from it still verify as JWTs: the kit's grant state is what refuses them at /mcp.
+        Returns once Cognito confirmed it; ``CognitoInvalidGrant`` or ``DependencyError`` when it did not happen.
+        """
         ...
 
 

@@ -16,10 +16,18 @@ from functions.core.platform.errors import DependencyError
 
 
 class TokenCipher(Protocol):
-    """Authenticated encryption bound to an encryption context (the item the plaintext belongs to)."""
+    """Authenticated encryption bound to an encryption context (the item the plaintext belongs to).
+
+    Holds Cognito's tokens at rest (docs/storage-schema.md: KMS-encrypted). ``context`` is the
+    encryption context (:func:`txn_context`, :func:`grant_context`): the same context must be given to
+    decrypt, so a ciphertext copied to another item does not decrypt.
+    """
 
     def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
-        """The ciphertext of ``plaintext`` under ``context``; ``DependencyError`` when KMS is unavailable."""
+        """The ciphertext of ``plaintext`` (at most 4,096 bytes: KMS ``Encrypt``) under ``context``.
+
+        Raises ``DependencyError`` (503, safe to retry) when KMS is unavailable or refuses.
+        """
         ...
 
     def decrypt(self, ciphertext: bytes, context: Mapping[str, str]) -> bytes:

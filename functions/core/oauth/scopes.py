@@ -85,3 +85,20 @@ def order(scopes: Iterable[str]) -> list[str]:
     """Catalogue order (unknown names dropped), for stable scope strings in headers and documents."""
     wanted = set(scopes)
     return [s for s in scope_names() if s in wanted]
+
+
+def requested_scopes(raw: str | None, registered: str | None) -> tuple[str, ...]:
+    """The catalogue scopes an authorization request asks for, in catalogue order (never empty).
+
+    ``raw``: the request's ``scope`` parameter; ``registered``: the client's registered ``scope``.
+    RFC 6749 section 3.3: the server may fully or partially ignore the requested scope.
+    Values the kit does not serve (``offline_access``, ``openid``, ``profile``, ``email``,
+    anything outside the catalogue) are ignored rather than refused; when none remain, the
+    client's registered catalogue scopes, else the catalogue default, are requested. The
+    registered ``scope`` (RFC 7591 section 2) is only that default, never a cap: the person's
+    consent and the group ceilings bound what is granted, so a client can step up later.
+    """
+    wanted = order((raw or "").split())
+    if not wanted and registered:
+        wanted = order(registered.split())
+    return tuple(wanted or default_scopes())

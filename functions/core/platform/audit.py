@@ -20,7 +20,7 @@ version ``AUDIT_SCHEMA``; a field that does not apply is absent, never guessed:
 =================  ======================================================================
 
 Never a token, a secret, a code or a code verifier: the fields above are the only ones, and
-the logger's redaction is the safety net (DESIGN.md).
+the logger's redaction is the safety net (``observability.redact``).
 """
 
 from __future__ import annotations
@@ -83,6 +83,16 @@ def audit_event(
         "duration_ms": round(duration_ms, 3) if duration_ms is not None else None,
     }
     return {k: v for k, v in event.items() if v is not None}
+
+
+_PARTY: Final = ("sub", "username", "client_id", "grant_id")
+
+
+def party_fields(subject: object) -> dict[str, str]:
+    """``sub``, ``username``, ``client_id`` and ``grant_id`` of ``subject`` (a grant, an MCP
+    principal, a pending authorization request): those it has as non-empty strings."""
+    found = {name: getattr(subject, name, None) for name in _PARTY}
+    return {name: value for name, value in found.items() if isinstance(value, str) and value}
 
 
 def audit(action: AuditAction, **fields: Any) -> None:

@@ -44,6 +44,7 @@ def same_bytes(a: str, b: str) -> bool:
 
 
 def sha256_hex(value: str) -> str:
+    """SHA-256 of ``value``'s UTF-8 bytes as 64 lower-case hex digits: how every secret is stored."""
     return hashlib.sha256(_utf8(value)).hexdigest()
 
 
@@ -55,14 +56,20 @@ def same_hash(presented: str, stored_hash: str | None) -> bool:
 
 
 def b64url(raw: bytes) -> str:
+    """Base64url of ``raw`` without ``=`` padding (RFC 7636 appendix A, RFC 7515 section 2)."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def s256(verifier: str) -> str:
+    """The PKCE S256 challenge of an ASCII ``verifier`` (RFC 7636 section 4.2); ``UnicodeEncodeError`` otherwise."""
     return b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 def pkce_matches(verifier: str, challenge: str) -> bool:
+    """Whether ``verifier`` is well-formed and its S256 equals ``challenge`` (RFC 7636 section 4.6), in constant time.
+
+    Never raises: a verifier outside the RFC 7636 section 4.1 alphabet or length is a mismatch.
+    """
     # RFC 7636 section 4.1: a verifier is ASCII unreserved characters; anything else fails
     # here, before s256's ASCII encoding could raise.
     if not PKCE_VERIFIER.match(verifier):
@@ -76,9 +83,11 @@ def derive_key(root_secret: str, label: str) -> bytes:
 
 
 def mac(key: bytes, message: str) -> str:
+    """Base64url HMAC-SHA256 of ``message`` under ``key`` (43 characters): the tag of a signed cookie value."""
     return b64url(hmac.new(key, _utf8(message), hashlib.sha256).digest())
 
 
 def mac_ok(key: bytes, message: str, tag: str) -> bool:
+    """Whether ``tag`` is ``mac(key, message)``, compared in constant time; any other ``tag`` is False."""
     # A cookie is attacker-controlled: compare bytes so a non-ASCII tag is a mismatch.
     return same_bytes(mac(key, message), tag)

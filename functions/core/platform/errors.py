@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from functions.core.platform.http import Answer, RequestRejected
+from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 
 # RFC 6749 section 5.2, RFC 8707 section 2 (invalid_target), RFC 7009 section 2.2.1
@@ -134,7 +135,9 @@ def oauth_error_answer(err: OAuthError) -> Answer:
 
 
 def unavailable_answer(description: str = "a dependency is unavailable, retry later") -> Answer:
-    """503 ``temporarily_unavailable`` with ``Retry-After`` (seconds): the retry is safe."""
+    """503 ``temporarily_unavailable`` with ``Retry-After`` (seconds, RFC 9110 section 15.6.4): the
+    retry is safe; counts ``DependencyUnavailable``."""
+    count("DependencyUnavailable")
     body = {"error": "temporarily_unavailable", "error_description": description}
     return Answer(503, json.dumps(body), {**JSON_HEADERS, "Retry-After": str(RETRY_AFTER_SECONDS)})
 

@@ -72,6 +72,8 @@ class AppError(ValueError):
 
 @dataclass(frozen=True)
 class ScopeDef:
+    """One scope of the app's catalogue (``app.json`` ``scopes``): name, consent text, default, ceiling groups."""
+
     name: str
     description: str
     # Requested when a client asks for no scope at all (RFC 6749 section 3.3 lets the
@@ -82,6 +84,9 @@ class ScopeDef:
 
 @dataclass(frozen=True)
 class AppTable:
+    """One DynamoDB table of the app (``app.json`` ``tables``): partition key ``pk``, optional sort key, TTL
+    attribute, and the DynamoDB actions the MCP function's role gets on it."""
+
     name: str
     sort_key: str | None = None
     ttl_attribute: str | None = "ttl"
@@ -90,12 +95,15 @@ class AppTable:
 
 @dataclass(frozen=True)
 class AppManifest:
+    """The app's ``app.json``, validated: its folder (``root``), scope catalogue (in order) and tables."""
+
     root: Path
     scopes: tuple[ScopeDef, ...]
     tables: tuple[AppTable, ...] = ()
 
     @property
     def scope_names(self) -> tuple[str, ...]:
+        """The catalogue's scope names, in manifest order."""
         return tuple(s.name for s in self.scopes)
 
     @property

@@ -1,13 +1,23 @@
-"""One observability module for every function: Powertools Logger and Metrics.
+"""One observability module for every function: Powertools Logger, Metrics and (when on) Tracer.
 
 The logger's formatter redacts anything shaped like a bearer token, JWT or long opaque
-secret before it is written (DESIGN.md: no token, secret or code is ever logged). Handlers
+secret before it is written (no token, secret or code is ever logged). Handlers
 also avoid logging such values in the first place; redaction is the safety net.
+
+Tracing: with Lambda active tracing on (the runtime then sets ``AWS_XRAY_DAEMON_ADDRESS``)
+:func:`start_tracing` patches botocore and ``http.client`` through Powertools Tracer, so
+every DynamoDB and KMS call and every HTTPS call to Cognito (token, revoke, JWKS) is an X-Ray
+subsegment, provided aws-xray-sdk is installed (it is not in the Lambda assets by default:
+README, Observability). Without tracing (``make dev``, tests) neither Tracer nor aws-xray-sdk
+is imported: they stay off the cold path.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger, Metrics
@@ -30,6 +40,7 @@ REDACTED: Final = "[REDACTED]"
 
 
 def redact(text: str) -> str:
+    """``text`` with every JWT, bearer/basic credential and named secret value replaced by ``[REDACTED]``."""
     for pattern in _REDACTIONS:
         # Patterns with a group keep their prefix (the parameter name) and hide the value.
         text = pattern.sub((r"\1" + REDACTED) if pattern.groups else REDACTED, text)
@@ -37,9 +48,44 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log formatter with :func:`redact` applied to each serialized record."""
+
     def serialize(self, log: Any) -> str:
+        """The record as Powertools serializes it (one JSON line), then redacted."""
         return redact(super().serialize(log))
 
 
 logger: Final = Logger(logger_formatter=RedactingFormatter(), utc=True)
 metrics: Final = Metrics(namespace=NAMESPACE)
+
+
+# What Powertools Tracer patches: botocore (DynamoDB, KMS, Cognito admin APIs) and
+# http.client (urllib: Cognito's /oauth2/token and /oauth2/revoke, the JWKS, CIMD fetches).
+TRACED_MODULES: Final = ("botocore", "httplib")
+
+
+def tracing_enabled(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether X-Ray tracing is on: an X-Ray daemon address and no ``POWERTOOLS_TRACE_DISABLED``."""
+    disabled = env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in ("1", "true")
+    return bool(env.get("AWS_XRAY_DAEMON_ADDRESS")) and not disabled
+
+
+def start_tracing(env: Mapping[str, str] = os.environ) -> bool:
+    """Patch :data:`TRACED_MODULES` with X-Ray subsegments when tracing is on; True if it did.
+
+    Imports Powertools Tracer (and aws-xray-sdk) only then. Idempotent (aws-xray-sdk patches
+    a module once). Without aws-xray-sdk in the asset it warns and traces nothing more than
+    Lambda's own segments: tracing is diagnostics, never a reason to fail a cold start.
+    """
+    if not tracing_enabled(env):
+        return False
+    if importlib.util.find_spec("aws_xray_sdk") is None:
+        logger.warning("tracing is on but aws-xray-sdk is not installed: no DynamoDB/KMS/Cognito subsegments")
+        return False
+    from aws_lambda_powertools import Tracer
+
+    Tracer(patch_modules=TRACED_MODULES)
+    return True
+
+
+start_tracing()

@@ -50,6 +50,8 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class Route:
+    """One API Gateway route: HTTP method (or ``ANY``), path, and the function that serves it."""
+
     method: Method
     path: str
     function: FunctionName

@@ -179,6 +179,7 @@ class CoreSettings(BaseModel):
 
     @property
     def issuer(self) -> str:
+        """The authorization server's ``issuer`` (RFC 8414 section 2, RFC 9207): exactly the base URL."""
         return self.base_url
 
     @property
@@ -188,6 +189,7 @@ class CoreSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """The settings from ``environ`` (default: ``os.environ``); ``SettingsError`` naming every bad variable."""
         source = os.environ if environ is None else environ
         try:
             return cls.model_validate(dict(source))
@@ -247,10 +249,12 @@ class CognitoSettings(CoreSettings):
 
     @property
     def cognito_issuer(self) -> str:
+        """The ``iss`` of the pool's tokens: ``https://cognito-idp.<region>.amazonaws.com/<pool>`` unless overridden."""
         return self.issuer_override or f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
     @property
     def jwks_url(self) -> str:
+        """Where the pool's signing keys are fetched (``<cognito_issuer>/.well-known/jwks.json`` unless overridden)."""
         return self.jwks_url_override or f"{self.cognito_issuer}/.well-known/jwks.json"
 
     @property

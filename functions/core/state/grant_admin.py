@@ -56,7 +56,7 @@ class GrantAdministration:
         return sorted(grants, key=lambda g: g.created_at, reverse=True)
 
     def active_grants_of_client(self, client_id: str) -> list[Grant]:
-        """The client's grants that authorize now, newest first. Raises ``DependencyError``."""
+        """The client's grants that authorize now, newest first; eventually consistent. Raises ``DependencyError``."""
         now = self._clock()
         grants = [g for g in self._index.grants_of_client(client_id) if g.is_active(now)]
         return sorted(grants, key=lambda g: g.created_at, reverse=True)

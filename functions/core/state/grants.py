@@ -74,14 +74,20 @@ class GrantReader(Protocol):
 
 
 class GrantRepository(GrantReader, Protocol):
-    """Grants for the token function: create, revoke (RFC 7009), forget Cognito's token; ``now`` in epoch s."""
+    """Grants for the token function: create, revoke (RFC 7009), forget Cognito's token; ``now`` in epoch s.
+
+    ``get`` is a strongly consistent read; every failure to reach storage is ``DependencyError`` (503).
+    """
 
     def create(self, grant: Grant) -> None:
-        """Store a new grant; raises ``ConditionFailed`` if the id exists."""
+        """Store a new grant; raises ``ConditionFailed`` if the id (Cognito's ``origin_jti``) exists."""
         ...
 
     def revoke(self, grant_id: str, reason: str, now: int) -> bool:
-        """Mark a pending or active grant revoked; True if this call changed it."""
+        """Mark a pending or active grant revoked at ``now`` with ``reason`` (one conditional write).
+
+        True if this call changed it; False when it is unknown or already revoked (never raises for that).
+        """
         ...
 
     def forget_upstream(self, grant_id: str) -> None:
@@ -93,7 +99,11 @@ class GrantStore(GrantRepository, Protocol):
     """What the facade (authorization and token functions) needs on top of the MCP reads."""
 
     def touch(self, grant_id: str, now: int, upstream_refresh: bytes | None = None) -> None:
-        """Record a use at ``now`` (epoch s) and a rotated upstream refresh token; ``ConditionFailed`` unless active."""
+        """Record a use at ``now`` (epoch s) and a rotated upstream refresh token; ``ConditionFailed`` unless active.
+
+        ``upstream_refresh``: Cognito's new refresh token as KMS ciphertext (``token_cipher.grant_context``), or
+        None to keep the stored one.
+        """
         ...
 
 

@@ -76,9 +76,9 @@ class GrantScopes(DynamoTable):
     def narrow(self, grant: Grant, scopes: frozenset[str]) -> bool:
         """Set an active grant's ``scopes`` to ``scopes`` if they are still ``grant.scopes``.
 
-        A conditional write on the scopes read (DESIGN.md: conditional writes, never
-        read-then-write), so a concurrent change is never overwritten: False when the grant
-        changed, is gone or is no longer active. Raises ``DependencyError`` when DynamoDB fails.
+        A conditional write on the scopes read (never read-then-write), so a concurrent change
+        is never overwritten: False when the grant changed, is gone or is no longer active.
+        Raises ``DependencyError`` when DynamoDB fails.
         """
         names: dict[str, str] = {"#s": "status", "#sc": "scopes"}
         values: dict[str, Any] = {":active": {"S": "active"}}

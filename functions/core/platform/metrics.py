@@ -1,0 +1,82 @@
+"""The kit's CloudWatch metrics: every name, its dimensions, and the one way to count one.
+
+Each function writes them as CloudWatch Embedded Metric Format (EMF) log lines through
+Powertools Metrics (namespace :data:`NAMESPACE`, dimension ``service`` = the function's
+name from ``POWERTOOLS_SERVICE_NAME``). A metric without extra dimensions is aggregated in
+the invocation and flushed once at its end (:func:`flushed`, one EMF line per invocation);
+a metric with dimensions (tool, outcome, reason) is written at once as its own EMF line,
+because one EMF document carries one dimension set.
+
+Dimension values are bounded sets (tool names of the registry, outcome and reason
+literals), never caller-chosen text: each distinct value is a CloudWatch metric, billed.
+The dashboard and alarms (infra/monitoring.py) read :data:`METRICS`, so a name or a
+dimension set exists once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Final, Literal, TypeVar, cast
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from functions.core.platform.observability import NAMESPACE, metrics
+
+MetricName = Literal[
+    "ToolCalls",
+    "AuthenticationFailures",
+    "StepUpChallenges",
+    "TokensIssued",
+    "TokensRefreshed",
+    "RefreshReuseDetected",
+    "CodeReplayDetected",
+    "ClientsRegistered",
+    "RegistrationsThrottled",
+    "CimdFetchFailures",
+    "DependencyUnavailable",
+]
+
+# Each metric's dimensions besides ``service`` (CloudWatch identifies a metric by its name
+# and its whole dimension set; the dashboard's searches and the alarms use exactly these).
+METRICS: Final[dict[MetricName, tuple[str, ...]]] = {
+    "ToolCalls": ("tool", "outcome"),  # every MCP tools/call; outcome: success, denied, error
+    "AuthenticationFailures": ("reason",),  # /mcp 401s by reason (no token, token rejected, grant inactive)
+    "StepUpChallenges": (),  # /mcp 403 insufficient_scope
+    "TokensIssued": (),  # authorization_code redeemed
+    "TokensRefreshed": (),  # refresh_token rotated or answered again in its grace
+    "RefreshReuseDetected": (),  # a rotated refresh token presented after its grace (grant revoked)
+    "CodeReplayDetected": (),  # a redeemed code presented again (grant revoked)
+    "ClientsRegistered": (),  # RFC 7591 registrations that created a client
+    "RegistrationsThrottled": (),  # registrations answered 429
+    "CimdFetchFailures": (),  # client ID metadata documents refused or unreachable
+    "DependencyUnavailable": (),  # every 503 + Retry-After answer
+}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def count(name: MetricName, **dimensions: str) -> None:
+    """Add 1 (unit Count) to ``name``; ``dimensions`` must be exactly those of :data:`METRICS`.
+
+    Raises ``ValueError`` for another dimension set (the dashboard would never see the metric).
+    """
+    if tuple(sorted(dimensions)) != tuple(sorted(METRICS[name])):
+        raise ValueError(f"metric {name} has dimensions {METRICS[name]}, got {tuple(dimensions)}")
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        return
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE, default_dimensions=dimensions
+    ) as metric:
+        if metrics.service:
+            metric.add_dimension(name="service", value=str(metrics.service))
+
+
+def flushed(handler: _F) -> _F:
+    """Decorator for a Lambda handler: write the invocation's aggregated metrics when it ends.
+
+    Powertools ``log_metrics`` without a cold-start metric and without a warning when the
+    invocation counted nothing (most invocations).
+    """
+    return cast(_F, wraps(handler)(metrics.log_metrics(handler)))

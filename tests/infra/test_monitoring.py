@@ -1,0 +1,109 @@
+"""The monitoring construct: dashboard of the kit's metrics, every alarm, the encrypted alarm topic."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from functions.core.platform.metrics import METRICS
+from functions.core.platform.observability import NAMESPACE
+from functions.core.platform.routes import FUNCTIONS
+from infra.config import ConfigError, KitConfig
+from infra.monitoring import DETECTIONS
+from tests.infra.conftest import Synth
+from tests.infra.test_context import _ctx
+
+
+def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in synth.resources("AWS::CloudWatch::Alarm").items()}
+
+
+def _metric_names(props: dict[str, Any]) -> set[str]:
+    if "MetricName" in props:
+        return {props["MetricName"]}
+    return {m["MetricStat"]["Metric"]["MetricName"] for m in props.get("Metrics", []) if "MetricStat" in m}
+
+
+def test_every_alarm_goes_to_the_one_topic(synth: Synth) -> None:
+    topic_id, _ = synth.one("AWS::SNS::Topic")
+    alarms = _alarms(synth)
+    tables = len(synth.stack.data.tables)
+    assert len(alarms) == 1 + 3 * len(FUNCTIONS) + tables + len(DETECTIONS)
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+        assert props["TreatMissingData"] == "notBreaching"
+        assert props["AlarmDescription"]
+
+
+def test_alarms_cover_api_lambda_dynamodb_and_detections(synth: Synth) -> None:
+    names = [_metric_names(p) for p in _alarms(synth).values()]
+    assert names.count({"5xx", "Count"}) == 1  # the API 5xx rate
+    for metric in ("Errors", "Throttles", "Duration"):
+        assert names.count({metric}) == len(FUNCTIONS), metric
+    assert names.count({"ReadThrottleEvents", "WriteThrottleEvents"}) == len(synth.stack.data.tables)
+    detections = [p for p in _alarms(synth).values() if p.get("Namespace") == NAMESPACE]
+    assert sorted((p["MetricName"], p["Dimensions"][0]["Value"], p["Threshold"]) for p in detections) == sorted(
+        (m, service, 1) for m, service in DETECTIONS
+    )
+    p99 = [p for p in _alarms(synth).values() if p.get("MetricName") == "Duration"]
+    assert all(p["ExtendedStatistic"] == "p99" for p in p99)
+
+
+def test_the_alarm_topic_is_encrypted_tls_only_and_its_key_serves_cloudwatch_only(synth: Synth) -> None:
+    _, topic = synth.one("AWS::SNS::Topic")
+    key_ref = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = synth.template_json["Resources"][key_ref]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    cloudwatch = [
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"].get("Service") == "cloudwatch.amazonaws.com"
+    ]
+    assert len(cloudwatch) == 1 and set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert "aws:SourceAccount" in cloudwatch[0]["Condition"]["StringEquals"]
+    _, policy = synth.one("AWS::SNS::TopicPolicy")
+    [deny] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert synth.resources("AWS::SNS::Subscription") == {}  # kit:alarmEmail is null by default
+
+
+def test_the_dashboard_shows_every_kit_metric_and_the_basics(synth: Synth) -> None:
+    _, dashboard = synth.one("AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for name in METRICS:
+        assert f'MetricName=\\\\\\"{name}\\\\\\"' in body or f'MetricName=\\\\"{name}\\\\"' in body, name
+    for basic in ("AWS/ApiGateway", "AWS/Lambda", "ReadThrottleEvents", "alarms"):  # alarms: the status widget
+        assert basic in body, basic
+    outputs = synth.template_json["Outputs"]
+    assert {"Dashboard", "AlarmTopicArn"} <= set(outputs)
+
+
+def test_alarm_email_is_validated() -> None:
+    assert KitConfig.from_mapping(_ctx(alarmEmail="ops@example.com")).alarm_email == "ops@example.com"
+    assert KitConfig.from_mapping(_ctx(alarmEmail=None)).alarm_email is None
+    for bad in ("ops", "ops@example", "a b@example.com", ["ops@example.com"], 3):
+        with pytest.raises(ConfigError, match="kit:alarmEmail"):
+            KitConfig.from_mapping(_ctx(alarmEmail=bad))
+
+
+def test_alarm_email_subscribes_to_the_topic() -> None:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.monitoring import KitMonitoring
+
+    stack = cdk.Stack(cdk.App())
+    from aws_cdk import aws_apigatewayv2 as apigw
+
+    KitMonitoring(
+        stack,
+        "M",
+        api=apigw.HttpApi(stack, "Api"),
+        functions={},
+        tables={},
+        email="ops@example.com",
+        dashboard_name="d",
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@example.com"}
+    )

@@ -1,0 +1,244 @@
+"""Audit events of /mcp and registration, the metrics catalogue, and tracing off the cold path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.core.platform.audit import AUDIT_SCHEMA, party_fields
+from functions.core.platform.errors import unavailable_answer
+from functions.core.platform.metrics import METRICS, count, flushed
+from functions.core.platform.observability import NAMESPACE, metrics, tracing_enabled
+from functions.mcp_server.server import UNKNOWN_TOOL
+from tests.observability_capture import Captured, capturing
+from tests.unit.registration.support import CONFIDENTIAL, PUBLIC, Kit
+from tests.unit.test_audit import SCHEMA_FIELDS
+from tests.unit.test_mcp_endpoint import Harness
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
+    with capturing(monkeypatch, capsys) as captured:
+        yield captured
+
+
+# ----- every tools/call -------------------------------------------------------------------
+
+
+def test_every_tools_call_is_one_audit_event_at_info_with_the_schema(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice")
+    resp = h.call(headers, "whoami")
+    assert resp.status_code == 200, resp.text
+    [line] = [x for x in seen.lines() if x.get("audit", {}).get("action") == "tool.called"]
+    assert line["level"] == "INFO"
+    event = line["audit"]
+    assert set(event) <= SCHEMA_FIELDS
+    duration = event.pop("duration_ms")
+    assert isinstance(duration, float) and duration >= 0
+    assert event == {
+        "schema": AUDIT_SCHEMA,
+        "action": "tool.called",
+        "outcome": "success",
+        "actor": "client",
+        "sub": "sub-alice",
+        "username": "alice",
+        "client_id": "agent-1",
+        "grant_id": "origin-alice",
+        "tool": "whoami",
+        "scopes": ["notes:read", "notes:write"],
+    }
+    assert seen.counted("ToolCalls", tool="whoami", outcome="success") == 1
+    # A second call is a second event: one per tools/call.
+    assert h.call(headers, "list_notes").status_code == 200
+    assert [e["tool"] for e in seen.events("tool.called")] == ["whoami", "list_notes"]
+
+
+def test_a_step_up_refusal_is_a_denied_tool_call_and_a_step_up_metric(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice", granted=("notes:read",))
+    resp = h.call(headers, "add_note", {"title": "t"})
+    assert resp.status_code == 403
+    [event] = seen.events("tool.called")
+    assert (event["tool"], event["outcome"], event["reason"]) == ("add_note", "denied", "insufficient_scope")
+    assert "duration_ms" not in event
+    assert seen.counted("StepUpChallenges") == 1
+    assert seen.counted("ToolCalls", tool="add_note", outcome="denied") == 1
+
+
+def test_an_unknown_tool_is_an_error_event_and_one_bounded_metric_dimension(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice")
+    name = "x" * 200
+    assert h.call(headers, name).status_code == 200  # the SDK answers isError
+    [event] = seen.events("tool.called")
+    assert (event["outcome"], event["reason"], event["tool"]) == ("error", "unknown_tool", "x" * 64)
+    assert seen.counted("ToolCalls", tool=UNKNOWN_TOOL, outcome="error") == 1
+    assert name not in seen.stdout()
+
+
+def test_authentication_failures_are_counted_by_reason(seen: Captured) -> None:
+    h = Harness()
+    assert h.call({}, "whoami").status_code == 401
+    assert h.call({"authorization": "Bearer not-a-jwt"}, "whoami").status_code == 401
+    revoked = h.authorize("bob")
+    h.grants.revoke("origin-bob", "test", 1)
+    assert h.call(revoked, "whoami").status_code == 401
+    assert seen.counted("AuthenticationFailures", reason="no_token") == 1
+    assert seen.counted("AuthenticationFailures", reason="malformed") == 1
+    assert seen.counted("AuthenticationFailures", reason="grant_inactive") == 1
+    assert seen.events("tool.called") == []  # nothing ran
+
+
+# ----- registration -------------------------------------------------------------------------
+
+
+def test_client_registered_updated_deleted_events_and_metrics(seen: Captured) -> None:
+    kit = Kit()
+    reg = kit.register(CONFIDENTIAL).json
+    token = reg["registration_access_token"]
+    assert (
+        kit.manage(
+            "PUT", reg["client_id"], token, {**CONFIDENTIAL, "client_id": reg["client_id"], "client_name": "B"}
+        ).status
+        == 200
+    )
+    assert kit.manage("DELETE", reg["client_id"], token).status == 204
+    events = [(e["action"], e["client_id"], e.get("client_name"), e["actor"]) for e in seen.events()]
+    assert events == [
+        ("client.registered", reg["client_id"], "Agent", "client"),
+        ("client.updated", reg["client_id"], "B", "client"),
+        ("client.deleted", reg["client_id"], "B", "client"),
+    ]
+    assert seen.counted("ClientsRegistered") == 1
+    for secret in (token, reg["client_secret"]):
+        assert secret not in seen.text()
+
+
+def test_a_deduplicated_registration_is_an_event_and_429s_are_counted(seen: Captured) -> None:
+    kit = Kit(registration_rate_per_minute=1)
+    first = kit.register(PUBLIC).json
+    again = kit.register(PUBLIC).json
+    assert again["client_id"] == first["client_id"]
+    assert [e.get("reason") for e in seen.events("client.registered")] == [None, "deduplicated"]
+    assert kit.register({**PUBLIC, "client_name": "other"}).status == 429
+    assert seen.counted("RegistrationsThrottled") == 1
+    assert seen.counted("ClientsRegistered") == 1
+
+
+# ----- the metrics catalogue ----------------------------------------------------------------
+
+
+def test_a_metric_is_counted_only_with_its_declared_dimensions() -> None:
+    with pytest.raises(ValueError, match="ToolCalls"):
+        count("ToolCalls", tool="whoami")
+    with pytest.raises(ValueError, match="TokensIssued"):
+        count("TokensIssued", reason="x")
+    assert all(isinstance(d, tuple) for d in METRICS.values())
+
+
+def test_a_flushed_handler_writes_its_invocation_metrics_once(seen: Captured, monkeypatch: pytest.MonkeyPatch) -> None:
+    # POWERTOOLS_SERVICE_NAME is the function's name in AWS (infra/functions.py).
+    monkeypatch.setattr(metrics, "service", "token")
+
+    @flushed
+    def handler(event: dict[str, Any], context: Any) -> str:
+        count("TokensIssued")
+        count("TokensIssued")
+        return "done"
+
+    assert handler({}, None) == "done"
+    [doc] = [d for d in seen.emf() if "TokensIssued" in d]
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == NAMESPACE
+    assert doc["TokensIssued"] == [1.0, 1.0] and doc["service"] == "token"
+    assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert "TokensIssued" not in metrics.metric_set  # flushed, not carried into the next invocation
+
+
+def test_every_503_answer_is_counted(seen: Captured) -> None:
+    assert unavailable_answer().status == 503
+    assert seen.counted("DependencyUnavailable") == 1
+
+
+def test_party_fields_take_only_non_empty_identity_strings() -> None:
+    class Thing:
+        sub, username, client_id, grant_id, secret = "s", "", "c", "g", "never"
+
+    assert party_fields(Thing()) == {"sub": "s", "client_id": "c", "grant_id": "g"}
+
+
+# ----- tracing ------------------------------------------------------------------------------
+
+
+def test_tracing_is_on_only_with_an_xray_daemon_and_not_disabled() -> None:
+    assert not tracing_enabled({})
+    assert tracing_enabled({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"})
+    assert not tracing_enabled({"AWS_XRAY_DAEMON_ADDRESS": "x:1", "POWERTOOLS_TRACE_DISABLED": "true"})
+
+
+_PROBE = """
+import json, sys
+import functions.core.platform.observability
+patched = []
+if "aws_xray_sdk" in sys.modules:
+    from aws_xray_sdk.core import patcher
+    patched = sorted(patcher._PATCHED_MODULES)
+print(json.dumps({"xray": "aws_xray_sdk" in sys.modules, "patched": patched}))
+"""
+
+
+def _import_observability(**env: str) -> dict[str, Any]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_XRAY", "POWERTOOLS_TRACE", "AWS_LAMBDA", "LAMBDA_"))
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE], env={**clean, **env}, capture_output=True, text=True, check=True, timeout=120
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_without_tracing_aws_xray_sdk_is_not_imported() -> None:
+    assert _import_observability(LAMBDA_TASK_ROOT="/var/task") == {"xray": False, "patched": []}
+
+
+def test_with_tracing_botocore_and_http_client_calls_become_subsegments() -> None:
+    seen = _import_observability(
+        AWS_XRAY_DAEMON_ADDRESS="127.0.0.1:2000", LAMBDA_TASK_ROOT="/var/task", POWERTOOLS_SERVICE_NAME="probe"
+    )
+    assert seen["xray"]
+    assert {"botocore", "httplib"} <= set(seen["patched"])
+
+
+def test_tracing_without_aws_xray_sdk_warns_and_goes_on(monkeypatch: pytest.MonkeyPatch, seen: Captured) -> None:
+    import importlib.util
+
+    from functions.core.platform.observability import start_tracing
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "aws_xray_sdk" else real(name))
+    assert start_tracing({"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"}) is False
+    assert any("aws-xray-sdk is not installed" in line["message"] for line in seen.lines())
+
+
+def test_a_refused_client_metadata_document_is_counted(seen: Captured) -> None:
+    from functions.core.clients.cimd import CimdResolver
+
+    # Refused by the URL rules (https only), before any network access.
+    assert CimdResolver().resolve("http://agent.example/client.json") is None
+    assert seen.counted("CimdFetchFailures") == 1
+
+
+def test_the_authorization_outage_page_is_counted(seen: Captured) -> None:
+    from functions.authorization.pages import unavailable_page
+
+    assert unavailable_page().status == 503
+    assert seen.counted("DependencyUnavailable") == 1
