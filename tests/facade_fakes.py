@@ -334,11 +334,40 @@ def csrf_of(page: Answer) -> str:
 def approve(facade: Facade, **overrides: str | None) -> dict[str, str]:
     """authorize -> callback -> consent(approve); the client's redirect query."""
     started = start(facade, **overrides)
-    svc = facade.authorization()
-    page = svc.callback({"code": "cognito-code", "state": started.txn_id}, started.cookie)
+    page = callback(facade, started)
     if page.status == 302:  # remembered consent skipped the page
         return query_of(page.headers["Location"])
     assert page.status == 200, page.body
-    done = svc.consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
-    assert done.status == 302, done.body
-    return query_of(done.headers["Location"])
+    return approve_page(facade, started, page)
+
+
+def callback(facade: Facade, started: Started, **params: str) -> Answer:
+    """GET /oauth/callback with Cognito's code (``params`` override it) and the started cookie."""
+    values = {"code": "cognito-code", "state": started.txn_id, **params}
+    return facade.authorization().callback(values, started.cookie)
+
+
+def to_consent_page(facade: Facade, **overrides: str | None) -> tuple[Started, Answer]:
+    """authorize -> callback, asserting the consent page (200) is shown; (started, page)."""
+    started = start(facade, **overrides)
+    page = callback(facade, started)
+    assert page.status == 200, page.body
+    return started, page
+
+
+def approve_page(facade: Facade, started: Started, page: Answer) -> dict[str, str]:
+    """POST /consent approving ``page``; the client's redirect query."""
+    answer = facade.authorization().consent({"csrf": csrf_of(page), "decision": "approve"}, started.cookie)
+    assert answer.status == 302, answer.body
+    return query_of(answer.headers["Location"])
+
+
+def code_form(code: str, **extra: str) -> dict[str, str]:
+    """The authorization_code grant of /token for the public agent's ``code`` (``extra`` added)."""
+    return {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": PUBLIC_REDIRECT,
+        "code_verifier": VERIFIER,
+        **extra,
+    }

@@ -25,7 +25,8 @@ import pytest
 
 from functions.core.platform.errors import OAuthError
 from functions.token.service import MAX_GRACE_PAIRS
-from tests.facade_fakes import PUBLIC_REDIRECT, VERIFIER, Facade, approve, facade_settings
+from tests import facade_fakes
+from tests.facade_fakes import Facade, approve, facade_settings
 
 RACERS = 50
 RUNS = 40
@@ -65,13 +66,7 @@ def race(request: Callable[[], dict[str, Any]]) -> tuple[list[dict[str, Any]], l
 
 
 def code_form(code: str) -> dict[str, str]:
-    return {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": PUBLIC_REDIRECT,
-        "code_verifier": VERIFIER,
-        "client_id": "public-agent",
-    }
+    return facade_fakes.code_form(code, client_id="public-agent")
 
 
 @pytest.mark.parametrize("run", range(RUNS))

@@ -44,18 +44,16 @@ from tests.facade_fakes import (
 )
 from tests.facade_fakes import Facade as FakeFacade
 from tests.helpers import grant
-from tests.integration.test_facade import (
+from tests.integration.facade_flow import (
     Facade,
-    _origin_jti,
     code_for,
-    emulator,  # noqa: F401 (fixture)
     emulator_login,
     exchange,
     invoke,
     mcp_tools,
+    origin_jti,
     sign_in_confidential,
 )
-from tests.integration.test_facade import facade as agent_facade  # noqa: F401 (fixture)
 
 PAGE = "/account/agents"
 
@@ -67,20 +65,20 @@ class Account:
 
 
 @pytest.fixture(scope="module")
-def account(agent_facade: Facade) -> Account:  # noqa: F811
+def account(facade: Facade) -> Account:
     import functions.authorization.api as authorization_api
     import functions.authorization.handler as authorization_handler
     import functions.token.api as token_api
     import functions.token.handler as token_handler
 
-    settings = agent_facade.settings
+    settings = facade.settings
     resolver = FakeResolver(public_client(), confidential_client(method="client_secret_post"))
     authorization = authorization_handler.build_service(settings, resolver)
     service = authorization_handler.build_account(settings, resolver)
     token = token_handler.build_service(settings, resolver)
     return Account(
         dataclasses.replace(
-            agent_facade,
+            facade,
             authorization=authorization_api.make_handler(lambda: authorization, lambda: service),
             token=token_api.make_handler(lambda: token),
         ),
@@ -183,7 +181,7 @@ def test_agent_sign_ins_still_use_the_agent_flow(account: Account) -> None:
 
 def test_page_lists_active_grants_with_names_scopes_and_dates(account: Account) -> None:
     body = connect(account, "alice@example.com")
-    grant_id = _origin_jti(body["access_token"])
+    grant_id = origin_jti(body["access_token"])
     bob = connect(account, "bob@example.com")  # someone else's: never shown to alice
     page = show(account, page_session(account, "alice@example.com"))
     html = page["body"]
@@ -266,12 +264,12 @@ def _redeem_confidential(acc: Account, code: str) -> str:
     )
     body = json.loads(result["body"])
     assert result["statusCode"] == 200, body
-    return _origin_jti(body["access_token"])
+    return origin_jti(body["access_token"])
 
 
 def test_revoke_one_token_fails_at_mcp(account: Account) -> None:
     body = connect(account, "alice@example.com")
-    grant_id = _origin_jti(body["access_token"])
+    grant_id = origin_jti(body["access_token"])
     session = page_session(account, "alice@example.com")
     csrf = csrf_of(show(account, session)["body"])
     post(account, PAGE + "/revoke", {"csrf": csrf, "grant_id": grant_id}, session)
@@ -281,7 +279,7 @@ def test_revoke_one_token_fails_at_mcp(account: Account) -> None:
 def test_revoke_needs_the_sessions_csrf_and_only_ends_own_grants(account: Account) -> None:
     alice = connect(account, "alice@example.com")
     bob = connect(account, "bob@example.com")
-    alice_grant, bob_grant = _origin_jti(alice["access_token"]), _origin_jti(bob["access_token"])
+    alice_grant, bob_grant = origin_jti(alice["access_token"]), origin_jti(bob["access_token"])
     alice_session, bob_session = page_session(account, "alice@example.com"), page_session(account, "bob@example.com")
     bob_csrf = csrf_of(show(account, bob_session)["body"])
     alice_csrf = csrf_of(show(account, alice_session)["body"])
@@ -300,8 +298,8 @@ def test_revoke_needs_the_sessions_csrf_and_only_ends_own_grants(account: Accoun
 
 
 def test_revoke_all_ends_every_grant_of_the_person_only(account: Account) -> None:
-    mine = [_origin_jti(connect(account, "alice@example.com")["access_token"]) for _ in range(2)]
-    bobs = _origin_jti(connect(account, "bob@example.com")["access_token"])
+    mine = [origin_jti(connect(account, "alice@example.com")["access_token"]) for _ in range(2)]
+    bobs = origin_jti(connect(account, "bob@example.com")["access_token"])
     session = page_session(account, "alice@example.com")
     csrf = csrf_of(show(account, session)["body"])
     answer = post(account, PAGE + "/revoke-all", {"csrf": csrf}, session)
@@ -385,7 +383,7 @@ def test_without_the_by_user_index_every_route_says_so_and_changes_nothing(accou
     import functions.authorization.api as authorization_api
     import functions.authorization.handler as authorization_handler
 
-    mine = _origin_jti(connect(account, "alice@example.com")["access_token"])
+    mine = origin_jti(connect(account, "alice@example.com")["access_token"])
     session = page_session(account, "alice@example.com")
     csrf = csrf_of(show(account, session)["body"])
     settings = account.facade.settings.model_copy(update={"grant_indexes": ("by_client",)})

@@ -13,14 +13,9 @@ from functions.core.platform.routes import ROUTES
 from local.gateway import build_event
 from tests.facade_fakes import PUBLIC_REDIRECT, VERIFIER
 from tests.helpers import FakeContext, modern_meta, rpc
-from tests.integration import test_facade as flow
-from tests.integration.test_facade import PASSWORD, Facade, consent, exchange, invoke, sign_in, token
+from tests.integration.facade_flow import PASSWORD, Facade, consent, exchange, invoke, sign_in, token
 from tests.observability_capture import Captured, capturing
 from tests.unit.test_audit import SCHEMA_FIELDS
-
-# The facade of tests/integration/test_facade.py (module-scoped there, so one per module).
-emulator = flow.emulator
-facade = flow.facade
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from functions.authorization.account_session import (
 )
 from functions.authorization.web import set_cookie
 from functions.core.cognito.gateway_secret import StaticSecret
-from tests.facade_fakes import GATEWAY_SECRET, Facade
-from tests.unit.test_authorize_consent import to_consent_page
+from tests.facade_fakes import GATEWAY_SECRET, Facade, to_consent_page
 
 NOW = 1_800_000_000
 COOKIES = AccountCookies(StaticSecret(GATEWAY_SECRET))

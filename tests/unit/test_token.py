@@ -22,6 +22,7 @@ from functions.core.platform.crypto import (
 )
 from functions.core.platform.ddb import ConditionFailed
 from functions.core.platform.errors import OAuthError
+from tests import facade_fakes
 from tests.facade_fakes import (
     CONF_REDIRECT,
     PUBLIC_REDIRECT,
@@ -82,13 +83,7 @@ def conf_code(facade: Facade) -> str:
 
 
 def conf_form(code: str, **extra: str) -> dict[str, str]:
-    return {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": CONF_REDIRECT,
-        "code_verifier": VERIFIER,
-        **extra,
-    }
+    return facade_fakes.code_form(code, redirect_uri=CONF_REDIRECT, **extra)
 
 
 def test_client_secret_basic() -> None:

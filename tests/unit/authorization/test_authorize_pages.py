@@ -11,27 +11,25 @@ import pytest
 from functions.authorization import pages
 from functions.authorization.api import make_handler
 from tests.facade_fakes import (
+    CIMD_ID,
     Facade,
     FakeResolver,
     User,
+    approve_page,
     authorize_params,
+    callback,
     cimd_client,
     confidential_client,
     csrf_of,
     facade_settings,
     public_client,
     start,
+    to_consent_page,
 )
 from tests.helpers import FakeContext
-from tests.unit.test_authorize_consent import approve_page, callback, to_consent_page
 
 # U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE, U+2066 LEFT-TO-RIGHT ISOLATE, U+FEFF.
 BIDI_NAME = "Good\u202eAgent\u200b\u2066\ufeff"
-
-
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
 
 
 def test_page_says_whose_data_for_how_long_and_how_to_undo(facade: Facade) -> None:
@@ -132,3 +130,37 @@ def test_get_consent_is_a_page_not_json(facade: Facade) -> None:
     assert "Nothing to approve" in result["body"]
     with pytest.raises(json.JSONDecodeError):
         json.loads(result["body"])
+
+
+# --------------------------------------------------------------------------- the page
+def test_consent_page_shows_agent_scopes_user_and_is_escaped(facade: Facade) -> None:
+    _, page = to_consent_page(facade)
+    body = page.body
+    assert "Agent &lt;b&gt;Smith&lt;/b&gt;" in body and "<b>Smith" not in body
+    assert "public-agent" in body and "an app on this computer" in body
+    assert "Read your notes" in body and "Write and archive your notes" in body
+    assert "alice@example.com" in body
+    assert "value=approve" in body and "value=deny" in body and "name=csrf" in body
+
+
+def test_consent_page_security_headers(facade: Facade) -> None:
+    _, page = to_consent_page(facade)
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'none'" in csp and "script-src" not in csp
+    assert "form-action 'self' http://127.0.0.1:33418" in csp  # the redirect after the form post
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_consent_page_for_a_cimd_client_shows_its_host() -> None:
+    facade = Facade(resolver=FakeResolver(cimd_client()))
+    _, page = to_consent_page(facade, client_id=CIMD_ID, redirect_uri="https://agent.example.net/cb")
+    assert "agent.example.net" in page.body and CIMD_ID not in page.body
+
+
+def test_hostile_client_name_cannot_inject_markup() -> None:
+    evil = public_client(client_name='"><script>alert(1)</script>')
+    facade = Facade(resolver=FakeResolver(evil))
+    _, page = to_consent_page(facade)
+    assert "<script>" not in page.body and "&lt;script&gt;" in page.body

@@ -23,11 +23,6 @@ from tests.facade_fakes import (
 from tests.helpers import BASE_URL, GATEWAY_CLIENT, MCP_URL
 
 
-@pytest.fixture
-def facade() -> Facade:
-    return Facade()
-
-
 def _no_redirect(answer: object, facade: Facade) -> None:
     assert answer.status == 400  # type: ignore[attr-defined]
     assert "Location" not in answer.headers  # type: ignore[attr-defined]
