@@ -78,6 +78,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value is an id; client ids are base64url (RFC 7591 section 3.2.1 leaves their
+# form to the server) and may begin with "-", which argparse would read as an option.
+_ID_OPTIONS: Final = ("--client", "--grant", "--user")
+
+
+def _dash_values(argv: list[str]) -> list[str]:
+    """``argv`` with ids that begin with "-" made unambiguous for argparse.
+
+    After an id option the value is joined to it (``--client=-x``); a positional id (``clients
+    show -x``, ``users disable -x``) moves after a final ``--``. ``-h``/``--help`` and the
+    parser's own options are left as they are.
+    """
+    known = {"-h", "--help", "--stack", "--local", "--region", "--json", "--name", "--redirect-uri", "--scope"}
+    known |= {"--auth-method", *_ID_OPTIONS}
+    out: list[str] = []
+    positional: list[str] = []
+    for token in argv:
+        if out and out[-1] in _ID_OPTIONS and token.startswith("-"):
+            out[-1] = f"{out[-1]}={token}"
+        elif token.startswith("-") and token.split("=", 1)[0] not in known:
+            positional.append(token)
+        else:
+            out.append(token)
+    return [*out, "--", *positional] if positional else out
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run one command; returns the exit code (module docstring)."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -90,7 +116,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     _audit_to_stderr()
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_dash_values(list(sys.argv[1:] if argv is None else argv)))
     except SystemExit as exc:  # argparse exits 2 on a usage error, 0 on --help
         return int(exc.code or 0)
     try:
