@@ -17,9 +17,9 @@ from functions.core.platform.metrics import METRICS, count, flushed
 from functions.core.platform.observability import NAMESPACE, metrics, tracing_enabled
 from functions.mcp_server.server import UNKNOWN_TOOL
 from tests.observability_capture import Captured, capturing
+from tests.unit.registration.support import CONFIDENTIAL, PUBLIC, Kit
 from tests.unit.test_audit import SCHEMA_FIELDS
 from tests.unit.test_mcp_endpoint import Harness
-from tests.unit.test_registration import CONFIDENTIAL, PUBLIC, Kit
 
 
 @pytest.fixture
