@@ -63,7 +63,8 @@ _XRAY_UNUSED: Final = (
     "wrapt/_wrappers.c",  # the C source of the extension module beside it
     "wrapt-stubs",  # type stubs
     # aws-xray-sdk requires botocore, which the Lambda runtime provides (packaging.RUNTIME_PROVIDED)
-    # together with these dependencies of its own; no other requirement of the kit needs them.
+    # together with these dependencies of its own; no other requirement of the kit needs them (an
+    # app whose own requirements need them gets the runtime's copies: README, Tracing).
     "urllib3",
     "dateutil",
 )
