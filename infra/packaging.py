@@ -68,7 +68,12 @@ PIP_PYTHON_VERSION: Final = "{}.{}".format(*LAMBDA_PYTHON)
 PIP_IMPLEMENTATION: Final = "cp"
 
 # What functions/core imports; the fallback for a function without requirements.txt.
-CORE_REQUIREMENTS: Final = ("aws-lambda-powertools>=3.0,<4", "pydantic>=2.7,<3", "python-jose[cryptography]>=3.5.0")
+CORE_REQUIREMENTS: Final = (
+    "aws-lambda-powertools>=3.0,<4",
+    "pydantic>=2.7,<3",
+    "python-jose[cryptography]>=3.5.0",
+    "aws-xray-sdk>=2.14,<3",
+)
 
 # Provided by the Lambda Python runtime: never bundled, even when a requirement pulls them in
 # (their own dependencies are left alone: a requirement may need a newer urllib3 than the runtime's).

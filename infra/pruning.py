@@ -20,6 +20,7 @@ _POWERTOOLS_UNUSED: Final = tuple(
         "auth_alpha",
         "batch",
         "circuit_breaker",
+        "data_classes",
         "data_masking",
         "feature_flags",
         "idempotency",
@@ -31,7 +32,43 @@ _POWERTOOLS_UNUSED: Final = tuple(
         "validation",
     )
 )
-PRUNED: Final = ("uvicorn", "click", "pydantic/v1", *_POWERTOOLS_UNUSED)
+# aws-xray-sdk (Powertools Tracer's provider, imported only with tracing on): its patchers for
+# libraries no function uses. Tracer patches botocore and http.client ("httplib"), which need
+# ext/__init__, ext/util, ext/boto_utils and ext/resources (observability.TRACED_MODULES).
+_XRAY_UNUSED: Final = (
+    *(
+        f"aws_xray_sdk/ext/{name}"
+        for name in (
+            "aiobotocore",
+            "aiohttp",
+            "bottle",
+            "dbapi2.py",
+            "django",
+            "flask",
+            "flask_sqlalchemy",
+            "httpx",
+            "mysql",
+            "pg8000",
+            "psycopg",
+            "psycopg2",
+            "pymongo",
+            "pymysql",
+            "pynamodb",
+            "requests",
+            "sqlalchemy",
+            "sqlalchemy_core",
+            "sqlite3",
+        )
+    ),
+    "wrapt/_wrappers.c",  # the C source of the extension module beside it
+    "wrapt-stubs",  # type stubs
+    # aws-xray-sdk requires botocore, which the Lambda runtime provides (packaging.RUNTIME_PROVIDED)
+    # together with these dependencies of its own; no other requirement of the kit needs them (an
+    # app whose own requirements need them gets the runtime's copies: README, Tracing).
+    "urllib3",
+    "dateutil",
+)
+PRUNED: Final = ("uvicorn", "click", "pydantic/v1", *_POWERTOOLS_UNUSED, *_XRAY_UNUSED)
 # Functions that route with their own code, not Powertools' event handler.
 _NO_EVENT_HANDLER: Final = ("aws_lambda_powertools/event_handler",)
 # python-jose verifies RS256 with ``cryptography`` when it is installed, else with its
@@ -45,13 +82,15 @@ _NO_CRYPTOGRAPHY: Final = ("cryptography", "cffi", "_cffi_backend", "pycparser")
 PRUNED_BY_FUNCTION: Final[dict[str, tuple[str, ...]]] = {
     "mcp_server": (
         *_NO_EVENT_HANDLER,
-        "aws_lambda_powertools/utilities/data_classes",
         "anyio/_backends/_trio.py",
         "mcp/cli",
         "ecdsa",
         "rsa",
         "pyasn1",
         "pycparser",
+        # cffi's Python package (its build-time compiler and parser): cryptography's Rust bindings
+        # load only the extension module _cffi_backend, which stays.
+        "cffi",
         "jwt",
         "jsonschema",
         "jsonschema_specifications",

@@ -156,6 +156,9 @@ for name in events:
     out[f"{name} log_bytes"] = (counting.bytes + counting_err.bytes - before) / 10
 out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 sys.__stdout__.write(json.dumps(out) + "\\n")
+# Flushed here: the handler's init freezes every object then alive (gc.freeze), this stream
+# included, and a frozen object is not finalized (so not flushed) when the interpreter exits.
+sys.__stdout__.flush()
 """
 )
 

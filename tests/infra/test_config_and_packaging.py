@@ -414,6 +414,42 @@ def test_assets_verify_rs256_with_their_backend(probe_assets: dict[str, Path], f
     assert result == {"ok": True, "forged": False, "backend": backend}
 
 
+TRACING_CHILD = (
+    runtime_probe.PRELUDE
+    + """
+import functions.core.platform.observability as o
+xray = sys.modules.get("aws_xray_sdk")
+patched = []
+if xray is not None:
+    from aws_xray_sdk.core import patcher
+    patched = sorted(patcher._PATCHED_MODULES)
+print(json.dumps({
+    "traced": o.tracing_enabled(),
+    "xray": getattr(xray, "__file__", None),
+    "patched": patched,
+}))
+"""
+)
+
+
+@pytest.mark.parametrize("tracing", [True, False], ids=["tracing-on", "tracing-off"])
+def test_every_asset_traces_from_its_own_aws_xray_sdk_only_when_tracing_is_on(
+    probe_assets: dict[str, Path], tracing: bool
+) -> None:
+    # Lambda active tracing sets the daemon address; LAMBDA_TASK_ROOT makes Powertools Tracer active.
+    env = {"LAMBDA_TASK_ROOT": "/var/task", **({"AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"} if tracing else {})}
+    for name, asset in probe_assets.items():
+        result = runtime_probe.run_in_asset(asset, runtime_probe.runtime_dir(), TRACING_CHILD, env=env)
+        if tracing:
+            assert result["xray"] == str(asset / "aws_xray_sdk" / "__init__.pyc"), name
+            assert {"botocore", "httplib"} <= set(result["patched"]), name
+        else:  # off the cold path: neither Tracer nor aws-xray-sdk imported
+            assert result == {"traced": False, "xray": None, "patched": []}, name
+        # Only the patchers Tracer uses (infra/pruning.py), and what they import.
+        ext = sorted(p.name.split(".")[0] for p in (asset / "aws_xray_sdk" / "ext").iterdir())
+        assert ext == ["__init__", "boto_utils", "botocore", "httplib", "resources", "util"], name
+
+
 CLIENTS_CHILD = (
     runtime_probe.PRELUDE
     + """

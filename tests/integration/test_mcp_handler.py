@@ -210,3 +210,24 @@ def test_the_apps_extend_hook_adds_resources(moto_stack: MotoStack, handler: Any
     assert json.loads(read["body"])["result"]["contents"][0]["text"] == "Notes of MCP Cognito Kit"
     # Still behind the token check like everything on /mcp.
     assert invoke(handler, ACCEPT, rpc("resources/list"))["statusCode"] == 401
+
+
+def test_init_runs_without_the_cyclic_collector_and_freezes_what_it_built(moto_stack: MotoStack) -> None:
+    import gc
+
+    passes: list[str] = []
+
+    def count(phase: str, _info: dict[str, int]) -> None:
+        passes.append(phase)
+
+    gc.unfreeze()
+    gc.callbacks.append(count)
+    try:
+        importlib.reload(importlib.import_module("functions.mcp_server.handler"))
+    finally:
+        gc.callbacks.remove(count)
+    # No collection while the init built its objects, the collector back on afterwards, and the
+    # init's objects out of every later collection (handler.py: cold start CPU).
+    assert passes == []
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0

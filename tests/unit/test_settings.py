@@ -80,3 +80,20 @@ def test_grant_lifetime_in_seconds() -> None:
     from tests.facade_fakes import facade_settings
 
     assert facade_settings(grant_lifetime_days=7).grant_lifetime_seconds == 7 * 86_400
+
+
+def test_settings_models_build_their_validators_only_when_first_used() -> None:
+    import subprocess
+    import sys
+
+    # A fresh interpreter: this one may have validated every model already. Each function
+    # validates one model, so importing the module must not build the others (cold start).
+    code = (
+        "from functions.core.platform import settings as s\n"
+        "import functions.core.platform.topology as t\n"
+        "models = [s.CoreSettings, s.MetadataSettings, s.CognitoSettings, s.McpSettings,\n"
+        "          s.RegistrationSettings, s.ManagementSettings, s.FacadeSettings]\n"
+        "print(sum(m.__pydantic_complete__ for m in models))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"

@@ -7,9 +7,9 @@ also avoid logging such values in the first place; redaction is the safety net.
 Tracing: with Lambda active tracing on (the runtime then sets ``AWS_XRAY_DAEMON_ADDRESS``)
 :func:`start_tracing` patches botocore and ``http.client`` through Powertools Tracer, so
 every DynamoDB and KMS call and every HTTPS call to Cognito (token, revoke, JWKS) is an X-Ray
-subsegment, provided aws-xray-sdk is installed (it is not in the Lambda assets by default:
-README, Observability). Without tracing (``make dev``, tests) neither Tracer nor aws-xray-sdk
-is imported: they stay off the cold path.
+subsegment (every Lambda asset ships aws-xray-sdk, pruned to the patchers of
+:data:`TRACED_MODULES`: ``infra/pruning.py``). Without tracing (``make dev``, tests) neither
+Tracer nor aws-xray-sdk is imported: they stay off the cold path.
 """
 
 from __future__ import annotations

@@ -174,7 +174,9 @@ class CoreSettings(BaseModel):
     configuration, never from the Host header, which a caller controls.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # defer_build: a model's validator is built at its first validation, not at import; each
+    # function validates one model of this module, so it never builds the others (cold start).
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     base_url: str = Field(validation_alias=Env.BASE_URL)
     resource_name: str = Field(
