@@ -51,6 +51,21 @@ def app_table_name(name: str) -> str:
     return f"mcp-kit-app-{name}"
 
 
+def seconds_from_env(name: str, default: float, *, maximum: float) -> float:
+    """The variable ``name`` as seconds in (0, ``maximum``] (``default`` when unset).
+
+    Raises ``SystemExit`` naming the variable when it is malformed (nan and inf included).
+    """
+    raw = os.environ.get(name, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= maximum:  # also refuses nan and inf
+        raise SystemExit(f"{name} must be a number of seconds in (0, {maximum:g}], got {raw!r}")
+    return value
+
+
 def table_name(spec: TableSpec) -> str:
     """The local DynamoDB table of a topology table (``topology.TABLES`` or an app table)."""
     return f"mcp-kit-{spec.key}" if spec.env else app_table_name(spec.key)
@@ -103,13 +118,7 @@ class LocalConfig:
                 raise SystemExit(f"{name} must be a TCP port number, got {raw!r}")
             return int(raw)
 
-        raw_timeout = os.environ.get("GATEWAY_TIMEOUT_SECONDS", "30")
-        try:
-            timeout = float(raw_timeout)
-        except ValueError:
-            timeout = 0.0
-        if not 0 < timeout <= 30:  # also refuses nan and inf
-            raise SystemExit(f"GATEWAY_TIMEOUT_SECONDS must be a number of seconds in (0, 30], got {raw_timeout!r}")
+        timeout = seconds_from_env("GATEWAY_TIMEOUT_SECONDS", 30, maximum=30)
         return cls(
             port=port("PORT", 8000),
             moto_port=port("MOTO_PORT", 8001),

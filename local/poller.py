@@ -10,13 +10,13 @@ follows within ``GRANT_CACHE_SECONDS`` more (README, "Deprovisioning").
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Final
 
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.settings import ManagementSettings
 from functions.core.state.management import management_plane
+from local.config import seconds_from_env
 
 POLL_ENV: Final = "DEPROVISION_POLL_SECONDS"
 DEFAULT_POLL_SECONDS: Final = 3.0
@@ -25,14 +25,7 @@ log = logging.getLogger("mcp-cognito-kit.poller")
 
 def poll_seconds() -> float:
     """``DEPROVISION_POLL_SECONDS`` (seconds, in (0, 60]); ``SystemExit`` naming it when malformed."""
-    raw = os.environ.get(POLL_ENV, str(DEFAULT_POLL_SECONDS))
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 60:  # also refuses nan and inf
-        raise SystemExit(f"{POLL_ENV} must be a number of seconds in (0, 60], got {raw!r}")
-    return value
+    return seconds_from_env(POLL_ENV, DEFAULT_POLL_SECONDS, maximum=60)
 
 
 class DeprovisioningPoller:

@@ -10,6 +10,8 @@ concludes the user is fine).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -50,22 +52,19 @@ class CognitoDirectory:
         Raises ``DependencyError`` when Cognito fails.
         """
         try:
-            resp = self._idp.admin_get_user(UserPoolId=self._pool, Username=username)
-            attributes = {a["Name"]: a["Value"] for a in resp.get("UserAttributes", [])}
-            groups: list[str] = []
-            request: dict[str, Any] = {"UserPoolId": self._pool, "Username": resp["Username"]}
-            while True:
-                page = self._idp.admin_list_groups_for_user(**request)
-                groups.extend(g["GroupName"] for g in page.get("Groups", []))
-                if not page.get("NextToken"):
-                    break
-                request["NextToken"] = page["NextToken"]
-        except ClientError as exc:
-            if _code(exc) == USER_NOT_FOUND:
-                return None
-            raise DependencyError(f"read user failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"read user failed: {exc.__class__.__name__}") from exc
+            with _cognito_call("read user"):
+                resp = self._idp.admin_get_user(UserPoolId=self._pool, Username=username)
+                attributes = {a["Name"]: a["Value"] for a in resp.get("UserAttributes", [])}
+                groups: list[str] = []
+                request: dict[str, Any] = {"UserPoolId": self._pool, "Username": resp["Username"]}
+                while True:
+                    page = self._idp.admin_list_groups_for_user(**request)
+                    groups.extend(g["GroupName"] for g in page.get("Groups", []))
+                    if not page.get("NextToken"):
+                        break
+                    request["NextToken"] = page["NextToken"]
+        except _NoSuchUser:
+            return None
         return DirectoryUser(
             username=str(resp["Username"]),
             sub=str(attributes.get("sub", "")),
@@ -86,12 +85,8 @@ class CognitoDirectory:
         if '"' in name or "\\" in name:
             return None  # ListUsers' filter grammar has no escape for a quote: match nothing
         for attribute in LOOKUP_ATTRIBUTES:
-            try:
+            with _cognito_call("list users"):
                 resp = self._idp.list_users(UserPoolId=self._pool, Filter=f'{attribute} = "{name}"', Limit=2)
-            except ClientError as exc:
-                raise DependencyError(f"list users failed: {_code(exc)}") from exc
-            except BotoCoreError as exc:
-                raise DependencyError(f"list users failed: {exc.__class__.__name__}") from exc
             users = resp.get("Users", [])
             if len(users) > 1:
                 raise LookupError(f"{len(users)} users have {attribute} {name!r}; name one by username")
@@ -102,15 +97,26 @@ class CognitoDirectory:
     def disable(self, username: str) -> bool:
         """``AdminDisableUser``: False if there is no such user. Raises ``DependencyError``."""
         try:
-            self._idp.admin_disable_user(UserPoolId=self._pool, Username=username)
-        except ClientError as exc:
-            if _code(exc) == USER_NOT_FOUND:
-                return False
-            raise DependencyError(f"disable user failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"disable user failed: {exc.__class__.__name__}") from exc
+            with _cognito_call("disable user"):
+                self._idp.admin_disable_user(UserPoolId=self._pool, Username=username)
+        except _NoSuchUser:
+            return False
         return True
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "unknown"))
+class _NoSuchUser(Exception):
+    """Cognito answered ``UserNotFoundException``."""
+
+
+@contextmanager
+def _cognito_call(what: str) -> Iterator[None]:
+    """Map Cognito failures: no such user to ``_NoSuchUser``, anything else to ``DependencyError`` (503)."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        if code == USER_NOT_FOUND:
+            raise _NoSuchUser(what) from exc
+        raise DependencyError(f"{what} failed: {code}") from exc
+    except BotoCoreError as exc:
+        raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
