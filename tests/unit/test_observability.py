@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -259,3 +260,14 @@ def test_the_authorization_outage_page_is_counted(seen: Captured) -> None:
 
     assert unavailable_page().status == 503
     assert seen.counted("DependencyUnavailable") == 1
+
+
+def test_an_invocation_that_counted_nothing_warns_nothing(seen: Captured) -> None:
+    @flushed
+    def handler(event: dict[str, Any], context: Any) -> str:
+        return "done"
+
+    with warnings.catch_warnings(record=True) as caught:
+        assert handler({}, None) == "done"
+    assert [str(w.message) for w in caught] == []
+    assert not list(seen.emf())
