@@ -464,11 +464,17 @@ print(json.dumps({
 )
 
 
-def test_every_asset_makes_its_clients_from_the_shipped_botocore_data(probe_assets: dict[str, Path]) -> None:
+def test_every_asset_makes_its_clients_from_the_shipped_botocore_data(
+    probe_assets: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import botocore.session
 
     from functions.core.platform import aws
 
+    # The child runs with the probe's environment only; the expectation must not take this worker's
+    # moto endpoint (AWS_ENDPOINT_URL, set by the integration tests' stack) either.
+    for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+        monkeypatch.delenv(name)
     region = runtime_probe.PROBE_ENV["AWS_REGION"]
     expected = {
         s: botocore.session.get_session().create_client(s, region_name=region).meta.endpoint_url for s in aws.SERVICES
