@@ -10,15 +10,12 @@ concludes the user is fine).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from functions.core.platform import aws
-from functions.core.platform.errors import DependencyError
+from functions.core.platform.aws import aws_call
 
 USER_NOT_FOUND: Final = "UserNotFoundException"
 # ListUsers filters on standard attributes only; these are the ones a person names a user by.
@@ -108,15 +105,6 @@ class _NoSuchUser(Exception):
     """Cognito answered ``UserNotFoundException``."""
 
 
-@contextmanager
-def _cognito_call(what: str) -> Iterator[None]:
-    """Map Cognito failures: no such user to ``_NoSuchUser``, anything else to ``DependencyError`` (503)."""
-    try:
-        yield
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
-        if code == USER_NOT_FOUND:
-            raise _NoSuchUser(what) from exc
-        raise DependencyError(f"{what} failed: {code}") from exc
-    except BotoCoreError as exc:
-        raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+def _cognito_call(what: str) -> AbstractContextManager[None]:
+    """No such user: ``_NoSuchUser``; any other Cognito failure: ``DependencyError`` (503)."""
+    return aws_call(what, {USER_NOT_FOUND: _NoSuchUser})

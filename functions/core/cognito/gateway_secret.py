@@ -12,9 +12,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Final, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from functions.core.platform import aws
+from functions.core.platform.aws import aws_call
 from functions.core.platform.crypto import derive_key, mac
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.settings import FacadeSettings
@@ -82,13 +81,8 @@ class GatewaySecret:
 
     def _fetch(self) -> str:
         idp = self._client or aws.cognito_idp()
-        try:
+        with aws_call("DescribeUserPoolClient"):
             resp = idp.describe_user_pool_client(UserPoolId=self._pool, ClientId=self._client_id)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise DependencyError(f"DescribeUserPoolClient failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"DescribeUserPoolClient failed: {exc.__class__.__name__}") from exc
         secret = resp.get("UserPoolClient", {}).get("ClientSecret")
         if not isinstance(secret, str) or not secret:
             # Fail closed: the gateway client must be confidential (RFC 6749 section 2.1).

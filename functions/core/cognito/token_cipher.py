@@ -7,12 +7,10 @@ grant), so a ciphertext copied to another item does not decrypt (docs/storage-sc
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any, Final, Protocol
 
 from functions.core.platform import aws
-from functions.core.platform.errors import DependencyError
+from functions.core.platform.aws import aws_call
 
 
 class TokenCipher(Protocol):
@@ -49,6 +47,10 @@ class CiphertextRejected(Exception):
     """KMS refused to decrypt (wrong context or tampered ciphertext): treat the item as invalid."""
 
 
+# KMS refusing the ciphertext or its context: the stored item is invalid (fail closed), not an outage.
+_REJECTED: Final = {"InvalidCiphertextException": CiphertextRejected, "IncorrectKeyException": CiphertextRejected}
+
+
 class KmsTokenCipher:
     """``TokenCipher`` with one KMS key (``Encrypt``/``Decrypt`` with an encryption context)."""
 
@@ -61,10 +63,8 @@ class KmsTokenCipher:
 
     def encrypt(self, plaintext: bytes, context: Mapping[str, str]) -> bytes:
         """KMS ``Encrypt`` under ``context``; ``DependencyError`` on any KMS failure (503)."""
-        try:
+        with aws_call("KMS encrypt"):
             resp = self._kms.encrypt(KeyId=self._key_id, Plaintext=plaintext, EncryptionContext=dict(context))
-        except (ClientError, BotoCoreError) as exc:
-            raise DependencyError(f"KMS encrypt failed: {_code(exc)}") from exc
         return bytes(resp["CiphertextBlob"])
 
     def decrypt(self, ciphertext: bytes, context: Mapping[str, str]) -> bytes:
@@ -73,18 +73,6 @@ class KmsTokenCipher:
         ``CiphertextRejected`` when KMS refuses the ciphertext or context (the item is invalid,
         fail closed); ``DependencyError`` (503) for every other failure.
         """
-        try:
+        with aws_call("KMS decrypt", _REJECTED):
             resp = self._kms.decrypt(KeyId=self._key_id, CiphertextBlob=ciphertext, EncryptionContext=dict(context))
-        except ClientError as exc:
-            if _code(exc) in ("InvalidCiphertextException", "IncorrectKeyException"):
-                raise CiphertextRejected(_code(exc)) from exc
-            raise DependencyError(f"KMS decrypt failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise DependencyError(f"KMS decrypt failed: {_code(exc)}") from exc
         return bytes(resp["Plaintext"])
-
-
-def _code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "unknown"))
-    return exc.__class__.__name__

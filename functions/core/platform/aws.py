@@ -19,9 +19,13 @@ dependency must become a 503, not a hung request.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
+
+from functions.core.platform.errors import DependencyError
 
 if TYPE_CHECKING:
     from mypy_boto3_cognito_idp import CognitoIdentityProviderClient
@@ -33,6 +37,29 @@ SERVICES: Final = ("dynamodb", "kms", "cognito-idp")
 DATA_DIR: Final = "botocore_data"
 # In DATA_DIR: the version of the botocore the data came from (the build environment's).
 DATA_VERSION_FILE: Final = "botocore-version"
+
+
+@contextmanager
+def aws_call(what: str, answers: Mapping[str, Callable[[str], Exception]] | None = None) -> Iterator[None]:
+    """Map a failed AWS call, once for every client of the kit.
+
+    An error code in ``answers`` (e.g. ``ConditionalCheckFailedException``) is an answer, not an
+    outage: its exception is raised, built from ``what``. Any other ``ClientError`` or
+    ``BotoCoreError`` is ``DependencyError`` naming ``what`` and the code: a 503 that is safe
+    to retry, never a 500 and never an allow (fail closed).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        answer = (answers or {}).get(code)
+        if answer is not None:
+            raise answer(what) from exc
+        raise DependencyError(f"{what} failed: {code}") from exc
+    except BotoCoreError as exc:
+        raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
 
 
 @cache

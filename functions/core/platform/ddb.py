@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.platform import aws
 from functions.core.platform.attribute_values import deserialize, serialize
+from functions.core.platform.aws import aws_call
 from functions.core.platform.errors import DependencyError
 
 CONDITION_FAILED: Final = "ConditionalCheckFailedException"
@@ -29,17 +30,9 @@ class ConditionFailed(Exception):
     """A conditional write lost: the artefact already exists, was used, or changed."""
 
 
-@contextmanager
-def dependency_call(what: str) -> Iterator[None]:
+def dependency_call(what: str) -> AbstractContextManager[None]:
     """Map AWS failures to ``DependencyError`` (503) and lost conditions to ``ConditionFailed``."""
-    try:
-        yield
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:
-            raise ConditionFailed(what) from exc
-        raise DependencyError(f"{what} failed: {exc.response.get('Error', {}).get('Code', 'unknown')}") from exc
-    except BotoCoreError as exc:
-        raise DependencyError(f"{what} failed: {exc.__class__.__name__}") from exc
+    return aws_call(what, {CONDITION_FAILED: ConditionFailed})
 
 
 TRANSACTION_CANCELED: Final = "TransactionCanceledException"
