@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from functions.core.cognito.token_cipher import grant_context
+from functions.core.platform.errors import DependencyError
 from functions.core.state.consent import Consent, DynamoConsentRepository
 from functions.core.state.grant_admin import GrantAdministration
 from functions.core.state.grant_index import DynamoGrantIndex
@@ -96,3 +97,17 @@ def test_revoking_one_grant_forgets_that_consent(fx: Fixture) -> None:
     fx.admin.revoke_grant(listed, actor="user", reason="revoked_by_user")
     assert fx.grants.get(grant_id).status == "revoked"  # type: ignore[union-attr]
     assert fx.consents.get(sub, client) is None
+
+
+def test_a_retry_after_cognito_failed_finishes_the_upstream_revocations(fx: Fixture) -> None:
+    sub = _new("sub")
+    grant_ids = {fx.connect(sub, _new("agent")), fx.connect(sub, _new("agent"))}
+    fx.cognito.fail = True
+    with pytest.raises(DependencyError):
+        fx.admin.revoke_user(sub, actor="admin", reason="offboarded")
+    fx.cognito.fail = False
+    fx.admin.revoke_user(sub, actor="admin", reason="offboarded")
+    for grant_id in grant_ids:
+        stored = fx.grants.get(grant_id)
+        assert stored is not None and stored.status == "revoked" and stored.upstream_refresh is None
+    assert sorted(fx.cognito.revoked) == sorted(f"cognito-rt-{g}" for g in grant_ids)

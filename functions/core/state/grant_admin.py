@@ -99,8 +99,11 @@ class GrantAdministration:
     def _revoke_all(self, grants: list[Grant], consents: list[Consent], *, actor: Actor, reason: str) -> Revoked:
         # Grants first: a consent forgotten while its grant still authorized would be the
         # weaker order if the call failed in between (the retry lists the same grants again).
+        # Already revoked grants go through the revoker too: the index does not show whether a
+        # revocation's upstream step is still pending (a 503 half way), and the revoker finishes
+        # only what is left, from a strongly consistent read.
         ending = [g for g in grants if g.status != "revoked"]
-        for grant in ending:
+        for grant in grants:
             self._revoker.revoke(grant.grant_id, reason, forget_consent=True, must_finish=True, actor=actor)
         for consent in consents:
             self._consents.delete(consent.sub, consent.client_id)
