@@ -17,8 +17,9 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from admin.cli import NotFound, Refused
-from functions.core.clients.records import ClientRecord, looks_like_url
-from functions.core.clients.store import REGISTERED_CLIENT_ID, DynamoClientStore, record_from_item
+from functions.core.clients.ids import REGISTERED_CLIENT_ID, looks_like_url
+from functions.core.clients.records import ClientRecord
+from functions.core.clients.store import DynamoClientStore, record_from_item
 from functions.core.platform.audit import audit
 from functions.core.platform.ddb import dependency_call, from_item
 from functions.core.platform.errors import OAuthError

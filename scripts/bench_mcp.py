@@ -13,8 +13,10 @@ Rows (medians of interleaved samples; ratios are taken between figures of this r
   before (sources only, read-only: every module compiled at every cold start);
 * MCP cold start: fresh process, import the handler, first authenticated ``tools/list``
   through the Lambda handler, vs a bare SDK server (``MCPServer``, 4 tools, the same
-  stateless JSON transport and Mangum) answering one ``tools/list``, and vs FastMCP 4.1 with
-  the token verifier of its ``AWSCognitoProvider`` (own cached venv, ``build/fastmcp-venv``);
+  stateless JSON transport and Mangum) answering one ``tools/list``, vs the floor under the
+  kit (that server plus the libraries the kit must load and one GetItem: what the kit's own
+  code adds is the rest), and vs FastMCP 4.1 with the token verifier of its
+  ``AWSCognitoProvider`` (own cached venv, ``build/fastmcp-venv``);
 * auth check (verify + claims + grant-cache hit) vs a raw ``cryptography`` RSA-2048 verify
   of the same token, tight loop;
 * the same check inside the handler's request path, and warm ``tools/list`` /
@@ -23,7 +25,7 @@ Rows (medians of interleaved samples; ratios are taken between figures of this r
   warm call writes to the function log (at the deployed INFO level) and to the access log;
 * asset sizes (the deployed aarch64 assets) against their budgets.
 
-    python scripts/bench_mcp.py [--rounds 7] [--warm 300]
+    python scripts/bench_mcp.py [--rounds 9] [--warm 300]
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ median = layouts.median
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=7, help="cold-start samples per case (fresh processes)")
+    parser.add_argument("--rounds", type=int, default=9, help="cold-start samples per case (fresh processes)")
     parser.add_argument("--warm", type=int, default=300, help="warm invocations per case")
     parser.add_argument("--loop", type=int, default=2000, help="iterations per auth-check sample")
     args = parser.parse_args()
@@ -93,6 +95,7 @@ def main() -> int:
             {
                 "kit": lambda: run(mcp_asset, children.COLD_KIT, list_event),
                 "bare": lambda: run(mcp_asset, children.COLD_BARE, list_event),
+                "floor": lambda: run(mcp_asset, children.COLD_FLOOR, list_event),
                 "fastmcp": lambda: layouts.run_fastmcp(fastmcp, stack.peer, list_event),
             },
         )

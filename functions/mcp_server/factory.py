@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from functions.core.clients.store import ClientLookup, DynamoClientReader
+from functions.core.clients.ids import DynamoRegisteredClients, RegisteredClients
 from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.platform import kit_app
@@ -44,7 +44,7 @@ def create_endpoint(
     settings: McpSettings,
     *,
     grants: GrantReader | None = None,
-    clients: ClientLookup | None = None,
+    clients: RegisteredClients | None = None,
     jwks: JwksCache | None = None,
     register: Register | None = None,
 ) -> McpEndpoint:
@@ -65,7 +65,7 @@ def create_endpoint(
     # client lookup is cached with the grant (functions/core/state/client_bound_grants.py).
     bound = ClientBoundGrants(
         grants or DynamoGrantRepository(settings.grants_table),
-        clients or DynamoClientReader(settings.clients_table),
+        clients or DynamoRegisteredClients(settings.clients_table),
     )
     authenticator = McpAuthenticator(
         settings,

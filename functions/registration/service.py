@@ -18,14 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from functions.core.clients.ids import REGISTERED_CLIENT_ID
 from functions.core.clients.metadata import ClientMetadata, validate_client_metadata
 from functions.core.clients.records import ClientRecord
-from functions.core.clients.store import (
-    REGISTERED_CLIENT_ID,
-    ClientLimitReached,
-    ClientStore,
-    DedupeConflict,
-)
+from functions.core.clients.store import ClientLimitReached, ClientStore, DedupeConflict
 from functions.core.platform.audit import audit
 from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
 from functions.core.platform.errors import JSON_HEADERS, DependencyError, RegistrationError

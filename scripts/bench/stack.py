@@ -49,6 +49,9 @@ def bench_stack() -> Iterator[BenchStack]:
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
+            # What Lambda sets for a cold start without SnapStart or provisioned concurrency
+            # (the MCP handler then fetches the JWKS during its init).
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         }
 
         class _Stack:

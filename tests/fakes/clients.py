@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from functions.core.clients.ids import CLIENT_PREFIX
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.store import (
-    CLIENT_PREFIX,
     CLIENTS,
     DAY,
     DEDUPE_PREFIX,

@@ -35,7 +35,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.core.clients.store import CLIENT_PREFIX, DynamoClientStore
+from functions.core.clients.ids import CLIENT_PREFIX
+from functions.core.clients.store import DynamoClientStore
 from functions.core.clients.store_count import DynamoClientCounter
 from functions.core.platform.routes import CLIENT_CONFIGURATION_PATH, REGISTRATION_PATH
 from functions.core.platform.settings import RegistrationSettings

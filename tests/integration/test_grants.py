@@ -17,8 +17,9 @@ import boto3
 import pytest
 
 from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.ids import CLIENT_PREFIX
 from functions.core.clients.resolver import KitClientResolver
-from functions.core.clients.store import CLIENT_PREFIX, DynamoClientStore
+from functions.core.clients.store import DynamoClientStore
 from functions.core.state.grants import DynamoGrantRepository
 from local.config import CLIENTS_TABLE, GRANTS_TABLE
 from tests.helpers import FakeContext, grant, http_api_event, rpc
@@ -107,3 +108,24 @@ def test_identical_registrations_keep_every_token_readable(moto_stack: MotoStack
     )["Item"]
     assert len(stored["registration_access_token_hashes"]["L"]) == 3
     assert not any(r["registration_access_token"] in json.dumps(stored) for r in replies)
+
+
+def test_the_mcp_functions_client_check_reads_the_registration_and_fails_closed(
+    moto_stack: MotoStack, register: Any
+) -> None:
+    from functions.core.clients.ids import DynamoRegisteredClients
+    from functions.core.platform.errors import DependencyError
+
+    status, _, client = call(register, "POST", "/register", body={**PUBLIC, "client_name": f"check {uuid.uuid4()}"})
+    assert status == 201
+    now = int(time.time())
+    clients = DynamoRegisteredClients(CLIENTS_TABLE)
+    expires_at = clients.get(client["client_id"], now)
+    # The same answer the registration store gives: registered until its idle expiry (ttl).
+    record = DynamoClientStore(CLIENTS_TABLE, idle_days=30).get(client["client_id"], now)
+    assert record is not None and expires_at == record.expires_at
+    assert clients.get(client["client_id"], record.expires_at) is None
+    assert clients.get("A" * 22, now) is None
+    broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
+    with pytest.raises(DependencyError):
+        DynamoRegisteredClients(CLIENTS_TABLE, broken).get(client["client_id"], now)

@@ -231,3 +231,17 @@ def test_init_runs_without_the_cyclic_collector_and_freezes_what_it_built(moto_s
     assert passes == []
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0
+
+
+@pytest.mark.parametrize(("initialization", "prefetched"), [("on-demand", True), ("snap-start", False)])
+def test_a_cold_start_fetches_the_jwks_during_init_except_under_snapstart(
+    moto_stack: MotoStack, monkeypatch: pytest.MonkeyPatch, initialization: str, prefetched: bool
+) -> None:
+    from functions.core.cognito.jwks import fetch_jwks
+
+    monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", initialization)
+    module = importlib.reload(importlib.import_module("functions.mcp_server.handler"))
+    kids = [key["kid"] for key in fetch_jwks(module._settings.jwks_url)["keys"]]
+    # Before any request: the keys are built (on-demand), or left to the first request after
+    # a SnapStart restore (a snapshot's keys would age unseen).
+    assert [module._jwks.current(kid) is not None for kid in kids] == [prefetched] * len(kids)

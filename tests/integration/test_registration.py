@@ -16,15 +16,10 @@ import boto3
 import pytest
 
 from functions.core.clients.cimd import CimdResolver
+from functions.core.clients.ids import CLIENT_PREFIX
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.resolver import KitClientResolver
-from functions.core.clients.store import (
-    CLIENT_PREFIX,
-    DEDUPE_PREFIX,
-    ClientLimitReached,
-    DedupeConflict,
-    DynamoClientStore,
-)
+from functions.core.clients.store import DEDUPE_PREFIX, ClientLimitReached, DedupeConflict, DynamoClientStore
 from functions.core.clients.store_count import DynamoClientCounter
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.ddb import from_item

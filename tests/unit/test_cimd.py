@@ -17,7 +17,8 @@ from functions.core.clients.cimd import (
     record_from_document,
 )
 from functions.core.clients.cimd_fetch import CimdError
-from functions.core.clients.records import ClientRecord, looks_like_url
+from functions.core.clients.ids import looks_like_url
+from functions.core.clients.records import ClientRecord
 from tests.cimd_support import document
 
 # ----- URL rules --------------------------------------------------------------------------

@@ -10,14 +10,9 @@ from typing import Any
 
 import pytest
 
+from functions.core.clients.ids import CLIENT_PREFIX
 from functions.core.clients.records import ClientRecord
-from functions.core.clients.store import (
-    CLIENT_PREFIX,
-    DEDUPE_PREFIX,
-    ClientLimitReached,
-    DedupeConflict,
-    DynamoClientStore,
-)
+from functions.core.clients.store import DEDUPE_PREFIX, ClientLimitReached, DedupeConflict, DynamoClientStore
 from functions.core.platform.ddb import from_item
 from tests.fakes.clients import InMemoryClientStore
 from tests.fakes.dynamodb import in_process_tables

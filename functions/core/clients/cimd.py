@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from functions.core.clients.cimd_fetch import CimdError, ClientIdUrl, DocumentFetcher
+from functions.core.clients.ids import looks_like_url
 from functions.core.clients.metadata import validate_client_metadata
-from functions.core.clients.records import ClientRecord, looks_like_url
+from functions.core.clients.records import ClientRecord
 from functions.core.oauth.uris import LOOPBACK_HOSTS, MAX_URI_LENGTH, split_uri
 from functions.core.platform.errors import OAuthError
 from functions.core.platform.metrics import count

@@ -66,11 +66,6 @@ class ClientRecord:
         return self.client_name or self.client_id
 
 
-def looks_like_url(client_id: str) -> bool:
-    """A URL-shaped client_id is a metadata document; DCR ids are opaque base64url."""
-    return client_id[:8].lower().startswith(("https://", "http://"))
-
-
 class ClientResolver(Protocol):
     """What the authorization and token functions need: find a client by ``client_id``.
 

@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 from functions.core.clients.cimd import CimdResolver
 from functions.core.clients.cimd_fetch import DocumentFetcher
-from functions.core.clients.records import ClientRecord, ClientResolver, looks_like_url
-from functions.core.clients.store import REGISTERED_CLIENT_ID, ClientStore, DynamoClientStore
+from functions.core.clients.ids import REGISTERED_CLIENT_ID, looks_like_url
+from functions.core.clients.records import ClientRecord, ClientResolver
+from functions.core.clients.store import ClientStore, DynamoClientStore
 from functions.core.platform.errors import DependencyError
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import FacadeSettings

@@ -17,10 +17,10 @@ TTL is cleanup, not enforcement: every read checks ``ttl`` itself. The ``CLIENT#
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Final, Protocol, cast
 
+from functions.core.clients.ids import CLIENT_PREFIX
 from functions.core.clients.metadata import display_text
 from functions.core.clients.records import AuthMethod, ClientRecord
 from functions.core.clients.store_count import DynamoClientCounter
@@ -30,11 +30,7 @@ from functions.core.platform.items import ItemKind, stored
 from functions.core.platform.observability import logger
 from functions.core.platform.settings import DAY_SECONDS
 
-CLIENT_PREFIX: Final = "CLIENT#"
 DEDUPE_PREFIX: Final = "DEDUPE#"
-# Registered client ids are 128 random bits, base64url (22 characters); nothing else is
-# ever looked up as a registered client.
-REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 DAY: Final = DAY_SECONDS  # the unit of CLIENT_IDLE_DAYS
 TOUCH_INTERVAL: Final = DAY  # refresh last_used_at / ttl at most once a day
 # Identical public registrations share one client, and each registrant gets its own

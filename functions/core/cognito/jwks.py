@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import http.client
 import json
+import os
 import re
 import ssl
 import threading
@@ -48,6 +49,9 @@ JWKS_MAX_BYTES: Final = 64 * 1024
 MAX_KID_LENGTH: Final = 256
 # RFC 8725 section 3.1: the verifier fixes the algorithm; ``alg`` in the header is not trusted.
 ALGORITHM: Final = "RS256"
+# Lambda's defined runtime environment variable naming how the environment was initialized:
+# "on-demand", "provisioned-concurrency", "snap-start" or "lambda-managed-instances".
+INITIALIZATION_TYPE: Final = "AWS_LAMBDA_INITIALIZATION_TYPE"
 # The base64url alphabet (RFC 4648 section 5), unpadded.
 B64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -229,6 +233,32 @@ class JwksCache:
         self._last_success: float | None = None
         self._lock = threading.Lock()
 
+    def prefetch(self) -> threading.Thread:
+        """Start fetching the JWKS now, in a daemon thread; returns the thread (``join`` to wait).
+
+        For a cold start: the fetch (a network round trip, 30-80 ms to Cognito over TLS) runs
+        while the function's init imports its code, so the first request finds its keys built
+        instead of fetching them. The thread takes the same lock a request's fetch takes, so a
+        request arriving mid-fetch waits for it rather than fetching twice. A failed prefetch
+        changes nothing (logged at WARNING): the first request fetches as it would have, and
+        its failure is that request's 503.
+        """
+        thread = threading.Thread(target=self._prefetch, name="jwks-prefetch", daemon=True)
+        thread.start()
+        return thread
+
+    def _prefetch(self) -> None:
+        with self._lock:
+            now = self._clock()
+            if self._fresh(now):
+                return
+            try:
+                self._keys = self._load()
+            except DependencyError as exc:
+                logger.warning("JWKS prefetch failed; the first request fetches again", extra={"reason": str(exc)})
+                return
+            self._last_success = now
+
     def current(self, kid: str) -> Key | None:
         """The key now held for ``kid``, without fetching (``None`` if none or expired)."""
         return self._keys.get(kid) if self._fresh(self._clock()) else None
@@ -265,3 +295,18 @@ class JwksCache:
             # Nothing could verify any token: the issuer's key set is broken, not the tokens.
             raise DependencyError("JWKS has no usable RS256 key")
         return keys
+
+
+def prefetch_on_cold_start(jwks: JwksCache, environ: Mapping[str, str] = os.environ) -> threading.Thread | None:
+    """Start this cold start's JWKS fetch (:meth:`JwksCache.prefetch`), or ``None`` where it must not run.
+
+    Only in a Lambda init (``AWS_LAMBDA_INITIALIZATION_TYPE`` set: not in tests, ``make dev``
+    or tools importing a handler), and not in a SnapStart init: the snapshot may be restored
+    days later, and the cache measures a key's age on the monotonic clock, which does not
+    count the time a snapshot waits, so keys from the snapshot could outlive
+    ``JWKS_MAX_AGE_SECONDS``. There the first request after a restore fetches them.
+    """
+    kind = environ.get(INITIALIZATION_TYPE)
+    if kind is None or kind == "snap-start":
+        return None
+    return jwks.prefetch()

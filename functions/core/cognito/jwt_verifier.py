@@ -102,6 +102,11 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
     return int(value)
 
 
+def jwks_for(settings: CognitoSettings) -> JwksCache:
+    """The per-container key cache for the pool's JWKS URL (``settings.jwks_url``)."""
+    return JwksCache(settings.jwks_url, min_refresh_seconds=settings.jwks_min_refresh_seconds)
+
+
 class CognitoAccessTokenVerifier:
     """Verifies Cognito access tokens issued to the gateway client: RS256 signature (JWKS), ``iss``,
     ``token_use``, ``client_id``, ``aud`` when resource binding is on, ``exp``/``nbf`` against the
@@ -118,7 +123,7 @@ class CognitoAccessTokenVerifier:
         self._client_id = settings.gateway_client_id
         self._audience = settings.mcp_url if settings.resource_binding else None
         self._leeway = settings.token_leeway_seconds
-        self._jwks = jwks or JwksCache(settings.jwks_url, min_refresh_seconds=settings.jwks_min_refresh_seconds)
+        self._jwks = jwks or jwks_for(settings)
         self._clock = clock
         # Exact token string -> (claims, kid, key that verified it). A client presents the same
         # access token on every request of a session; its signature and claims cannot change.

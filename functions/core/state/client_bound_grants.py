@@ -28,8 +28,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from functions.core.clients.records import looks_like_url
-from functions.core.clients.store import REGISTERED_CLIENT_ID, ClientLookup
+from functions.core.clients.ids import REGISTERED_CLIENT_ID, RegisteredClients, looks_like_url
 from functions.core.state.grants import Grant, GrantReader
 
 CLIENT_GONE: Final = "client_unregistered"
@@ -38,7 +37,7 @@ CLIENT_GONE: Final = "client_unregistered"
 class ClientBoundGrants:
     """A ``GrantReader`` whose active grants all belong to a client that still exists."""
 
-    def __init__(self, grants: GrantReader, clients: ClientLookup, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, grants: GrantReader, clients: RegisteredClients, clock: Callable[[], float] = time.time) -> None:
         self._grants = grants
         self._clients = clients
         self._clock = clock

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from functions.core.clients.store import CLIENT_PREFIX
+from functions.core.clients.ids import CLIENT_PREFIX
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import RegistrationSettings
 from functions.registration.api import make_handler

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from functions.core.clients.store import CLIENT_PREFIX, MAX_REGISTRATION_TOKENS
+from functions.core.clients.ids import CLIENT_PREFIX
+from functions.core.clients.store import MAX_REGISTRATION_TOKENS
 from functions.core.platform.crypto import sha256_hex
 from tests.helpers import FakeContext
 from tests.unit.registration.support import (

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from functions.core.clients.store import CLIENT_PREFIX, DEDUPE_PREFIX
+from functions.core.clients.ids import CLIENT_PREFIX
+from functions.core.clients.store import DEDUPE_PREFIX
 from functions.core.platform.crypto import sha256_hex
 from functions.registration.service import DEDUPE_RATE_FACTOR
 from tests.helpers import BASE_URL, CLAUDE_METADATA
