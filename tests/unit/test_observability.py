@@ -151,7 +151,10 @@ def test_lines_leave_out_the_lambda_context_fields_constant_per_log_group(
     def handler(event: dict[str, Any], context: Any) -> None:
         logger.info("x")
 
-    handler({"requestContext": {"requestId": "JxYz1jAbIAMEb7g="}}, Context())
+    try:
+        handler({"requestContext": {"requestId": "JxYz1jAbIAMEb7g="}}, Context())
+    finally:
+        logger.structure_logs()  # the default keys again for the next test
     [line] = seen.lines()
     assert not CONSTANT_KEYS & set(line)
     assert "McpServerFunction" not in seen.text()
@@ -160,6 +163,56 @@ def test_lines_leave_out_the_lambda_context_fields_constant_per_log_group(
     assert line["correlation_id"] == "JxYz1jAbIAMEb7g="
     assert line["xray_trace_id"] == "1-6744a1b2-0123456789abcdef01234567"
     assert {"level", "message", "timestamp", "service", "cold_start"} <= set(line)
+
+
+# README, Cost: the bytes of function log a tools/call costs (the audit line, values shaped as in AWS).
+AUDIT_LINE_BYTES = 675
+AWS_FUNCTION = "McpCognitoKit-prod-McpServerFunction1A2B3C4D-AbCdEfGhIjKl"  # CloudFormation-generated
+
+
+class AwsContext:
+    function_name = AWS_FUNCTION
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{AWS_FUNCTION}:live"
+    aws_request_id = "3f5b8c1e-2d4a-4b6f-9e8d-7c6b5a4f3e2d"
+
+
+def test_a_tools_call_audit_line_shaped_as_in_aws_stays_within_the_cost_figure(
+    seen: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from functions.core.platform.audit import audit
+
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-6744a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1")
+    uuid = "7c3e9a52-1f0b-4d8e-a6c2-5b9d0e4f1a37"
+
+    # As functions/mcp_server/handler.py wraps every invocation (POWERTOOLS_SERVICE_NAME=mcp_server).
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.append_keys(service="mcp_server")
+        audit(
+            "tool.called",
+            actor="client",
+            tool="list_todos",
+            duration_ms=1.2345,
+            scopes=("todos:read", "todos:write"),
+            sub=uuid,
+            username=uuid,
+            client_id="4Qk9v2ZbXc7HfR1tLw8yNp",  # new_secret(16): 22 characters
+            client_name="Claude Code",
+            grant_id="b1d4f7a2-8c3e-4f9b-a2d5-6e8f0c1b3a47",
+        )
+
+    try:
+        for _ in range(2):  # the second is a warm invocation (cold_start false)
+            handler({"requestContext": {"requestId": "JxYz1jAbIAMEb7g="}}, AwsContext())
+    finally:
+        logger.structure_logs()  # the default keys again for the next test
+    [_, warm] = seen.logs.getvalue().splitlines(keepends=True)
+    assert json.loads(warm)["service"] == "mcp_server" and json.loads(warm)["cold_start"] is False
+    assert len(warm.encode()) <= AUDIT_LINE_BYTES, warm
+    assert not [d for d in seen.emf() if "ToolCalls" in d]  # and nothing else
 
 
 def test_authentication_failures_are_counted_by_reason(seen: Captured) -> None:
