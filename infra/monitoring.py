@@ -55,7 +55,7 @@ def filter_pattern(metric: LogMetric) -> logs.JsonPattern:
     """The metric filter pattern of ``metric``: every ``match`` field equal, no ``unless`` field equal.
 
     An ``unless`` field that is absent does not exclude the line (``NOT EXISTS`` is spelled
-    out: the filter pattern syntax leaves ``!=`` on a missing field unspecified).
+    out rather than relying on how ``!=`` treats a missing field).
     """
     terms = [logs.FilterPattern.string_value(f"$.{path}", "=", value) for path, value in metric.match.items()]
     terms += [
