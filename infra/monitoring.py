@@ -1,7 +1,8 @@
 """Monitoring: a CloudWatch dashboard and alarms to an encrypted SNS topic.
 
-The dashboard shows the kit's own metrics (functions/core/platform/metrics.py, EMF, namespace
-``McpCognitoKit``, dimension ``service`` = the function's name) next to the API, Lambda and
+The dashboard shows the kit's own metrics (functions/core/platform/metrics.py, namespace
+``McpCognitoKit``, dimension ``service`` = the function's name; EMF lines, and metric filters
+on log lines that already carry the event: ``LOG_METRICS``) next to the API, Lambda and
 DynamoDB basics. Alarms: API 5xx rate, Lambda errors, throttles and p99 duration per
 function, DynamoDB throttling per table, and any refresh-token reuse or code replay (each is
 a revoked grant and possibly a stolen credential: OAuth 2.1 section 4.3.1, RFC 6749
@@ -21,11 +22,12 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
-from functions.core.platform.metrics import METRICS
+from functions.core.platform.metrics import LOG_METRICS, METRICS, LogMetric
 from functions.core.platform.observability import NAMESPACE
 
 PERIOD: Final = cdk.Duration.minutes(5)
@@ -47,6 +49,22 @@ def kit_metric(name: str, service: str, **dimensions: str) -> cw.Metric:
         statistic="Sum",
         period=PERIOD,
     )
+
+
+def filter_pattern(metric: LogMetric) -> logs.JsonPattern:
+    """The metric filter pattern of ``metric``: every ``match`` field equal, no ``unless`` field equal.
+
+    An ``unless`` field that is absent does not exclude the line (``NOT EXISTS`` is spelled
+    out rather than relying on how ``!=`` treats a missing field).
+    """
+    terms = [logs.FilterPattern.string_value(f"$.{path}", "=", value) for path, value in metric.match.items()]
+    terms += [
+        logs.FilterPattern.any(
+            logs.FilterPattern.not_exists(f"$.{path}"), logs.FilterPattern.string_value(f"$.{path}", "!=", value)
+        )
+        for path, value in metric.unless.items()
+    ]
+    return logs.FilterPattern.all(*terms)
 
 
 def _search(name: str) -> cw.MathExpression:
@@ -118,8 +136,30 @@ class KitMonitoring(Construct):
                 threshold=1,
                 description=f"{metric}: a grant was revoked because a credential was presented twice",
             )
+        self.metric_filters = {
+            name: self._metric_filter(name, metric, functions[metric.writer])
+            for name, metric in LOG_METRICS.items()
+            if metric.writer in functions
+        }
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=dashboard_name)
         self._widgets(api, functions, tables)
+
+    def _metric_filter(self, name: str, metric: LogMetric, fn: lambda_.Function) -> logs.MetricFilter:
+        """``name`` counted from ``fn``'s log lines: 1 per matching line, dimensions from its fields.
+
+        No default value: lines that do not match publish nothing, as EMF writes nothing for them.
+        """
+        return logs.MetricFilter(
+            self,
+            f"{name}Filter",
+            log_group=fn.log_group,
+            filter_pattern=filter_pattern(metric),
+            metric_namespace=NAMESPACE,
+            metric_name=name,
+            metric_value="1",
+            unit=cw.Unit.COUNT,
+            dimensions={dimension: f"$.{path}" for dimension, path in metric.dimensions.items()},
+        )
 
     def _alarm(self, alarm_id: str, metric: cw.IMetric, *, threshold: float, description: str) -> None:
         alarm = cw.Alarm(

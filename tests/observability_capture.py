@@ -11,7 +11,32 @@ from typing import Any
 
 import pytest
 
+from functions.core.platform.metrics import LOG_METRICS, LogMetric
 from functions.core.platform.observability import NAMESPACE, logger, metrics
+
+_ABSENT = object()
+
+
+def _field(line: dict[str, Any], path: str) -> Any:
+    value: Any = line
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+def filtered(metric: LogMetric, line: dict[str, Any]) -> dict[str, Any] | None:
+    """The dimensions ``metric``'s metric filter publishes for ``line`` (a JSON log line), or None.
+
+    As CloudWatch Logs applies the pattern ``infra.monitoring.filter_pattern`` renders (its
+    exact text is pinned by tests/infra/test_monitoring.py).
+    """
+    if any(_field(line, path) != value for path, value in metric.match.items()):
+        return None
+    if any(_field(line, path) == value for path, value in metric.unless.items()):
+        return None
+    return {dimension: _field(line, path) for dimension, path in metric.dimensions.items()}
 
 
 @dataclass
@@ -45,9 +70,15 @@ class Captured:
         return docs
 
     def counted(self, name: str, **dimensions: str) -> float:
-        """Sum of ``name`` over the EMF documents whose dimensions include ``dimensions``, and
-        over the invocation's metrics not flushed yet (no extra dimensions)."""
+        """Sum of ``name`` over the EMF documents whose dimensions include ``dimensions``, over
+        the invocation's metrics not flushed yet (no extra dimensions), and over the log lines
+        its metric filter (``LOG_METRICS``) would count with those dimensions."""
         total = 0.0
+        if name in LOG_METRICS:
+            for line in self.lines():
+                found = filtered(LOG_METRICS[name], line)  # type: ignore[index]
+                if found is not None and all(found.get(k) == v for k, v in dimensions.items()):
+                    total += 1
         for doc in self.emf():
             names = {m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
             if name in names and all(doc.get(k) == v for k, v in dimensions.items()):

@@ -10,35 +10,40 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from functions.core.platform.audit import Outcome, audit, party_fields
-from functions.core.platform.metrics import count
+from functions.core.platform.metrics import UNKNOWN_TOOL, UNKNOWN_TOOL_REASON, count
 from functions.mcp_server import outage
 from functions.mcp_server.principal import Principal, current_principal
 from functions.mcp_server.registry import ToolRegistry
 
 # A tool name the registry does not know is caller-chosen text: bounded in the audit event,
-# and one value for the metric dimension (each distinct dimension value is a billed metric).
-UNKNOWN_TOOL: Final = "(unknown)"
+# and one value for the metric dimension (UNKNOWN_TOOL: each distinct value is a billed metric).
 MAX_LOGGED_NAME: Final = 64
 
 
 def tool_called(
     principal: Principal, name: str, *, known: bool, outcome: Outcome, reason: str | None, duration_ms: float | None
 ) -> None:
-    """One ``tool.called`` audit event (INFO) and one ``ToolCalls`` metric for a ``tools/call``.
+    """One ``tool.called`` audit event (INFO) and one ``ToolCalls`` count for a ``tools/call``.
 
-    ``duration_ms``: wall time of the call in milliseconds (monotonic clock), None when it never ran.
+    A registered tool's call is counted by the stack's metric filter on the audit line
+    (``metrics.LOG_METRICS``): nothing else is written. An unknown tool's call (``known``
+    False; its ``reason`` is always ``unknown_tool``, which that filter leaves out) is
+    counted by one EMF line with the bounded dimension value ``UNKNOWN_TOOL``.
+    ``duration_ms``: wall time of the call in milliseconds (monotonic clock), None when it
+    never ran.
     """
     audit(
         "tool.called",
         actor="client",
         outcome=outcome,
-        reason=reason,
+        reason=reason if known else UNKNOWN_TOOL_REASON,
         tool=name if known else name[:MAX_LOGGED_NAME],
         duration_ms=duration_ms,
         scopes=principal.scopes,
         **party_fields(principal),
     )
-    count("ToolCalls", tool=name if known else UNKNOWN_TOOL, outcome=outcome)
+    if not known:
+        count("ToolCalls", tool=UNKNOWN_TOOL, outcome=outcome)
 
 
 class ScopedMCPServer(MCPServer):
@@ -77,7 +82,7 @@ class ScopedMCPServer(MCPServer):
             raise ToolError(f"insufficient scope for tool {name}")
         started = time.monotonic()
         outcome: Outcome = "error"
-        reason: str | None = "unknown_tool" if needed is None else "tool_error"
+        reason: str | None = UNKNOWN_TOOL_REASON if needed is None else "tool_error"
         try:
             result = await super().call_tool(name, arguments, context)
             outcome, reason = ("error", "tool_error") if getattr(result, "is_error", False) else ("success", None)

@@ -78,6 +78,36 @@ def test_the_dashboard_shows_every_kit_metric_and_the_basics(synth: Synth) -> No
     assert {"Dashboard", "AlarmTopicArn"} <= set(outputs)
 
 
+def test_tool_calls_are_counted_by_a_metric_filter_on_the_mcp_functions_audit_line(synth: Synth) -> None:
+    [(_, tool_calls)] = [
+        (k, v["Properties"])
+        for k, v in synth.resources("AWS::Logs::MetricFilter").items()
+        if v["Properties"]["MetricTransformations"][0]["MetricName"] == "ToolCalls"
+    ]
+    # The known tools' tool.called lines; an unknown tool's (caller-chosen name) are left out.
+    assert tool_calls["FilterPattern"] == (
+        '{ ($.audit.action = "tool.called") && (($.audit.reason NOT EXISTS) || ($.audit.reason != "unknown_tool")) }'
+    )
+    [transform] = tool_calls["MetricTransformations"]
+    assert transform == {
+        "MetricName": "ToolCalls",
+        "MetricNamespace": NAMESPACE,
+        "MetricValue": "1",
+        "Unit": "Count",
+        # The dimension set the dashboard searches: service + METRICS["ToolCalls"] (at most 3).
+        "Dimensions": [
+            {"Key": "service", "Value": "$.service"},
+            {"Key": "tool", "Value": "$.audit.tool"},
+            {"Key": "outcome", "Value": "$.audit.outcome"},
+        ],
+    }
+    assert {d["Key"] for d in transform["Dimensions"]} == {"service", *METRICS["ToolCalls"]}
+    # On the MCP function's own log group, which keeps the Standard class metric filters need.
+    mcp_group = synth.stack.functions["mcp_server"].log_group.node.default_child
+    assert tool_calls["LogGroupName"] == {"Ref": synth.stack.get_logical_id(mcp_group)}
+    assert "LogGroupClass" not in synth.template_json["Resources"][synth.stack.get_logical_id(mcp_group)]["Properties"]
+
+
 def test_alarm_email_is_validated() -> None:
     assert KitConfig.from_mapping(_ctx(alarmEmail="ops@example.com")).alarm_email == "ops@example.com"
     assert KitConfig.from_mapping(_ctx(alarmEmail=None)).alarm_email is None

@@ -84,7 +84,7 @@ def env_level(props: dict[str, Any]) -> str:
 
 def test_mcp_memory_sized_from_measurements(synth: Synth) -> None:
     props = synth.template_json["Resources"][function_ids(synth)["mcp_server"]]["Properties"]
-    assert props["MemorySize"] == 512  # README, Cost: peak RSS 93-155 MiB, ~1 ms CPU per warm call
+    assert props["MemorySize"] == 256  # README, Cost: peak RSS 151-156 MiB, ~1.3 ms CPU per warm call
 
 
 def test_snapstart_only_on_mcp_and_routes_use_published_versions(synth: Synth) -> None:

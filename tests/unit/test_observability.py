@@ -14,10 +14,10 @@ import pytest
 
 from functions.core.platform.audit import AUDIT_SCHEMA, party_fields
 from functions.core.platform.errors import unavailable_answer
-from functions.core.platform.metrics import METRICS, count, flushed
-from functions.core.platform.observability import NAMESPACE, metrics, tracing_enabled
+from functions.core.platform.metrics import LOG_METRICS, METRICS, count, flushed
+from functions.core.platform.observability import CONSTANT_KEYS, NAMESPACE, logger, metrics, tracing_enabled
 from functions.mcp_server.server import UNKNOWN_TOOL
-from tests.observability_capture import Captured, capturing
+from tests.observability_capture import Captured, capturing, filtered
 from tests.unit.registration.support import CONFIDENTIAL, PUBLIC, Kit
 from tests.unit.test_audit import SCHEMA_FIELDS
 from tests.unit.test_mcp_endpoint import Harness
@@ -99,6 +99,120 @@ def test_an_unknown_tool_is_an_error_event_and_one_bounded_metric_dimension(seen
     assert (event["outcome"], event["reason"], event["tool"]) == ("error", "unknown_tool", "x" * 64)
     assert seen.counted("ToolCalls", tool=UNKNOWN_TOOL, outcome="error") == 1
     assert name not in seen.stdout()
+
+
+def test_a_tools_call_writes_its_audit_line_only_and_the_metric_filter_counts_that_line(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice")
+    assert h.call(headers, "whoami").status_code == 200
+    assert h.call(headers, "add_note", {"title": "t"}).status_code == 200
+    # No EMF document for ToolCalls: the metric comes from the audit line (nothing written twice).
+    assert [d for d in seen.emf() if "ToolCalls" in d] == []
+    [first, second] = [line for line in seen.lines() if "audit" in line]
+    assert filtered(LOG_METRICS["ToolCalls"], first) == {
+        "service": first["service"],
+        "tool": "whoami",
+        "outcome": "success",
+    }
+    assert filtered(LOG_METRICS["ToolCalls"], second) == {
+        "service": first["service"],
+        "tool": "add_note",
+        "outcome": "success",
+    }
+    assert seen.counted("ToolCalls") == 2
+
+
+def test_an_unknown_tool_is_counted_once_by_emf_and_never_by_the_filter(seen: Captured) -> None:
+    h = Harness()
+    headers = h.authorize("alice")
+    assert h.call(headers, "no_such_tool").status_code == 200  # the SDK answers isError
+    [line] = [line for line in seen.lines() if "audit" in line]
+    # The caller-chosen name never becomes a dimension value (a filter with 1,000 distinct
+    # values in an hour may be disabled, and each value is a billed metric).
+    assert line["audit"]["tool"] == "no_such_tool"
+    assert filtered(LOG_METRICS["ToolCalls"], line) is None
+    [doc] = [d for d in seen.emf() if "ToolCalls" in d]
+    assert (doc["tool"], doc["outcome"]) == (UNKNOWN_TOOL, "error")
+    assert seen.counted("ToolCalls") == 1
+
+
+def test_lines_leave_out_the_lambda_context_fields_constant_per_log_group(
+    seen: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-6744a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1")
+
+    class Context:
+        function_name = "kit-McpServerFunction-AbCdEfGhIjKl"
+        memory_limit_in_mb = 256
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:kit-McpServerFunction-AbCdEfGhIjKl:live"
+        aws_request_id = "3f5b8c1e-2d4a-4b6f-9e8d-7c6b5a4f3e2d"
+
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId", clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.info("x")
+
+    try:
+        handler({"requestContext": {"requestId": "JxYz1jAbIAMEb7g="}}, Context())
+    finally:
+        logger.structure_logs()  # the default keys again for the next test
+    [line] = seen.lines()
+    assert not CONSTANT_KEYS & set(line)
+    assert "McpServerFunction" not in seen.text()
+    # What ties the line to the rest of the request stays.
+    assert line["function_request_id"] == Context.aws_request_id
+    assert line["correlation_id"] == "JxYz1jAbIAMEb7g="
+    assert line["xray_trace_id"] == "1-6744a1b2-0123456789abcdef01234567"
+    assert {"level", "message", "timestamp", "service", "cold_start"} <= set(line)
+
+
+# README, Cost: the bytes of function log a tools/call costs (the audit line, values shaped as in AWS).
+AUDIT_LINE_BYTES = 675
+AWS_FUNCTION = "McpCognitoKit-prod-McpServerFunction1A2B3C4D-AbCdEfGhIjKl"  # CloudFormation-generated
+
+
+class AwsContext:
+    function_name = AWS_FUNCTION
+    memory_limit_in_mb = 256
+    invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{AWS_FUNCTION}:live"
+    aws_request_id = "3f5b8c1e-2d4a-4b6f-9e8d-7c6b5a4f3e2d"
+
+
+def test_a_tools_call_audit_line_shaped_as_in_aws_stays_within_the_cost_figure(
+    seen: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from functions.core.platform.audit import audit
+
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-6744a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1")
+    uuid = "7c3e9a52-1f0b-4d8e-a6c2-5b9d0e4f1a37"
+
+    # As functions/mcp_server/handler.py wraps every invocation (POWERTOOLS_SERVICE_NAME=mcp_server).
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.append_keys(service="mcp_server")
+        audit(
+            "tool.called",
+            actor="client",
+            tool="list_todos",
+            duration_ms=1.2345,
+            scopes=("todos:read", "todos:write"),
+            sub=uuid,
+            username=uuid,
+            client_id="4Qk9v2ZbXc7HfR1tLw8yNp",  # new_secret(16): 22 characters
+            client_name="Claude Code",
+            grant_id="b1d4f7a2-8c3e-4f9b-a2d5-6e8f0c1b3a47",
+        )
+
+    try:
+        for _ in range(2):  # the second is a warm invocation (cold_start false)
+            handler({"requestContext": {"requestId": "JxYz1jAbIAMEb7g="}}, AwsContext())
+    finally:
+        logger.structure_logs()  # the default keys again for the next test
+    [_, warm] = seen.logs.getvalue().splitlines(keepends=True)
+    assert json.loads(warm)["service"] == "mcp_server" and json.loads(warm)["cold_start"] is False
+    assert len(warm.encode()) <= AUDIT_LINE_BYTES, warm
+    assert not [d for d in seen.emf() if "ToolCalls" in d]  # and nothing else
 
 
 def test_authentication_failures_are_counted_by_reason(seen: Captured) -> None:

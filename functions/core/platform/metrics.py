@@ -7,6 +7,15 @@ the invocation and flushed once at its end (:func:`flushed`, one EMF line per in
 a metric with dimensions (tool, outcome, reason) is written at once as its own EMF line,
 because one EMF document carries one dimension set.
 
+A metric whose event is already a log line is not written twice: :data:`LOG_METRICS` declares
+it as a CloudWatch Logs metric filter on that line (``ToolCalls``: the ``tool.called`` audit
+event), which the stack creates on the writing function's log group (metric filters need the
+Standard log class, as EMF does). A metric filter takes a dimension's value from a field of
+the event, and CloudWatch Logs may disable a filter that yields 1,000 distinct dimension values
+within an hour (PutMetricFilter API reference), so caller-chosen text never reaches one: a
+``tools/call`` of an unknown tool (its audit ``tool`` is the caller's name) is left out of
+the filter and counted by one EMF line with the bounded value :data:`UNKNOWN_TOOL`.
+
 Dimension values are bounded sets (tool names of the registry, outcome and reason
 literals), never caller-chosen text: each distinct value is a CloudWatch metric, billed.
 The dashboard and alarms (infra/monitoring.py) read :data:`METRICS`, so a name or a
@@ -15,7 +24,8 @@ dimension set exists once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Final, Literal, TypeVar, cast
 
@@ -51,6 +61,38 @@ METRICS: Final[dict[MetricName, tuple[str, ...]]] = {
     "RegistrationsThrottled": (),  # registrations answered 429
     "CimdFetchFailures": (),  # client ID metadata documents refused or unreachable
     "DependencyUnavailable": (),  # every 503 + Retry-After answer
+}
+
+# The ``tool`` dimension of a tools/call whose name the registry does not know (parentheses
+# are outside the characters MCP recommends for tool names), and that call's audit ``reason``.
+UNKNOWN_TOOL: Final = "(unknown)"
+UNKNOWN_TOOL_REASON: Final = "unknown_tool"
+
+
+@dataclass(frozen=True)
+class LogMetric:
+    """A metric counted by a CloudWatch Logs metric filter on JSON log lines of one function.
+
+    A line counts 1 when every ``match`` field (a dotted path into the line) equals its value
+    and no ``unless`` field does (an absent field does not); each dimension takes its value
+    from the line's field at the path ``dimensions`` gives it (the dimension set of
+    :data:`METRICS` plus ``service``).
+    """
+
+    writer: str  # the function whose log group carries the lines
+    match: Mapping[str, str]
+    unless: Mapping[str, str]
+    dimensions: Mapping[str, str]
+
+
+LOG_METRICS: Final[Mapping[MetricName, LogMetric]] = {
+    # One per tools/call of a registered tool, from its tool.called audit line (audit.py).
+    "ToolCalls": LogMetric(
+        writer="mcp_server",
+        match={"audit.action": "tool.called"},
+        unless={"audit.reason": UNKNOWN_TOOL_REASON},
+        dimensions={"service": "service", "tool": "audit.tool", "outcome": "audit.outcome"},
+    ),
 }
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -2,7 +2,11 @@
 
 The logger's formatter redacts anything shaped like a bearer token, JWT or long opaque
 secret before it is written (no token, secret or code is ever logged). Handlers
-also avoid logging such values in the first place; redaction is the safety net.
+also avoid logging such values in the first place; redaction is the safety net. It also
+leaves out the Lambda context fields that are the same on every line of a function's log
+group (:data:`CONSTANT_KEYS`: its name, ARN and memory size, which the group, its streams
+and ``service`` already say); the request's ids (``function_request_id``, API Gateway's
+``correlation_id``, ``xray_trace_id``) and ``cold_start`` stay on each line.
 
 Tracing: with Lambda active tracing on (the runtime then sets ``AWS_XRAY_DAEMON_ADDRESS``)
 :func:`start_tracing` patches botocore and ``http.client`` through Powertools Tracer, so
@@ -37,6 +41,9 @@ _REDACTIONS: Final = (
     ),
 )
 REDACTED: Final = "[REDACTED]"
+# Powertools' inject_lambda_context fields that never change within a function's log group
+# (one group per function; the stream names the version): ~230 bytes of every line.
+CONSTANT_KEYS: Final = frozenset({"function_name", "function_arn", "function_memory_size"})
 
 
 def redact(text: str) -> str:
@@ -48,11 +55,12 @@ def redact(text: str) -> str:
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON log formatter with :func:`redact` applied to each serialized record."""
+    """Powertools' JSON log formatter without :data:`CONSTANT_KEYS`, with :func:`redact` applied to each line."""
 
     def serialize(self, log: Any) -> str:
-        """The record as Powertools serializes it (one JSON line), then redacted."""
-        return redact(super().serialize(log))
+        """The record (a dict) without :data:`CONSTANT_KEYS`, as one JSON line (Powertools), redacted."""
+        kept = {key: value for key, value in log.items() if key not in CONSTANT_KEYS}
+        return redact(super().serialize(kept))
 
 
 logger: Final = Logger(logger_formatter=RedactingFormatter(), utc=True)
