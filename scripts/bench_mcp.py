@@ -89,6 +89,7 @@ def main() -> int:
 
         # --- MCP cold start vs a bare SDK server and FastMCP ---------------------------------
         mcp_asset = twins["mcp_server"]["shipped"]
+        snapstart_env = {**stack.env, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
         list_event = json.dumps(stack.list_event)
         cold_samples = layouts.interleaved(
             args.rounds,
@@ -96,6 +97,10 @@ def main() -> int:
                 "kit": lambda: run(mcp_asset, children.COLD_KIT, list_event),
                 "bare": lambda: run(mcp_asset, children.COLD_BARE, list_event),
                 "floor": lambda: run(mcp_asset, children.COLD_FLOOR, list_event),
+                # A SnapStart init: no JWKS prefetch, so its first request is what a restore runs.
+                "snapstart": lambda: runtime_probe.run_in_asset(
+                    mcp_asset, runtime, children.COLD_KIT, list_event, env=snapstart_env
+                ),
                 "fastmcp": lambda: layouts.run_fastmcp(fastmcp, stack.peer, list_event),
             },
         )

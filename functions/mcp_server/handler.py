@@ -11,12 +11,11 @@ The order of the init matters:
    walk them in ~80 passes (about 70 ms of CPU of a cold start, measured by ``make bench``).
    After init they are frozen (``gc.freeze``: moved out of every later collection, so warm
    invocations do not walk them either) and the collector runs again.
-2. The settings are validated first, so that the JWKS fetch can start (``jwks.prefetch_on_cold_start``)
-   before the MCP SDK's imports, the largest part of the init: the round trip to Cognito
-   overlaps them instead of delaying the first request.
-3. The endpoint, the DynamoDB client and anyio's asyncio backend are built, then the init
-   waits (bounded) for the JWKS fetch, so no fetch is left running when Lambda freezes the
-   environment after init.
+2. The settings are validated first, so that in an init without SnapStart the JWKS fetch can
+   start (``jwks.prefetch_on_cold_start``, a thread) before the MCP SDK's imports, the largest
+   part of the init: the round trip to Cognito overlaps them instead of delaying the first
+   request. Nothing waits for it: a request that comes before it finished fetches for itself.
+3. The endpoint, the DynamoDB client and anyio's asyncio backend are built.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import importlib  # noqa: E402
 import logging  # noqa: E402
 from typing import Any  # noqa: E402
 
-from functions.core.cognito.jwks import JWKS_TIMEOUT_SECONDS, prefetch_on_cold_start, tls_context  # noqa: E402
+from functions.core.cognito.jwks import prefetch_on_cold_start, tls_context  # noqa: E402
 from functions.core.cognito.jwt_verifier import jwks_for  # noqa: E402
 from functions.core.platform import topology  # noqa: E402
 
@@ -54,9 +53,7 @@ try:
     # snapshots): creating the botocore client (~25 ms) and loading anyio's asyncio backend.
     aws.dynamodb()
     importlib.import_module("anyio._backends._asyncio")
-    if _prefetch is not None:
-        _prefetch.join(JWKS_TIMEOUT_SECONDS)
-    elif _settings.jwks_url.startswith("https:"):
+    if _prefetch is None and _settings.jwks_url.startswith("https:"):
         # The TLS context the first request's JWKS fetch uses (loading the CA store, ~100 ms
         # with OpenSSL 3); a prefetch builds it in its own thread.
         tls_context()

@@ -56,7 +56,8 @@ def build_table(
     sizes: dict[str, int],
 ) -> Table:
     """The rows, from the medians of one run (``cold``: ``<case>_ms`` wall time, ``<case>_init``,
-    ``<case>_first``, ``<case>_cpu`` CPU time, in ms, for the cases ``kit``, ``bare``, ``floor``, ``fastmcp``)."""
+    ``<case>_first``, ``<case>_cpu`` CPU time, in ms, for the cases ``kit``, ``bare``, ``floor``,
+    ``snapstart``, ``fastmcp``)."""
     kit_ms, bare_ms, fastmcp_ms = cold["kit_ms"], cold["bare_ms"], cold["fastmcp_ms"]
     kit_init, bare_init = cold["kit_init"], cold["bare_init"]
     kit_first, bare_first = cold["kit_first"], cold["bare_first"]
@@ -72,7 +73,8 @@ def build_table(
         )
     added = kit_ms - bare_ms
     table.add(
-        "MCP cold start: import + first authenticated tools/list, kit vs bare SDK server",
+        "MCP cold start (on-demand init, the JWKS fetched during it): import + first authenticated tools/list, "
+        "kit vs bare SDK server",
         f"{kit_ms:.0f} vs {bare_ms:.0f} ms: kit adds {added:.0f} ms ({kit_ms / bare_ms:.2f}x)",
         "adds <= 120 ms",
         added <= 120,
@@ -105,9 +107,10 @@ def build_table(
         "",
         None,
     )
+    restore_first = cold["snapstart_first"]
     table.add(
-        "first authenticated tools/list after init (what a SnapStart restore runs), kit vs bare",
-        f"{kit_first:.0f} vs {bare_first:.0f} ms: kit adds {kit_first - bare_first:.0f} ms",
+        "first authenticated tools/list after a SnapStart init (no JWKS prefetch: what a restore runs), kit vs bare",
+        f"{restore_first:.0f} vs {bare_first:.0f} ms: kit adds {restore_first - bare_first:.0f} ms",
         "",
         None,
     )

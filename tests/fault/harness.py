@@ -41,7 +41,8 @@ from starlette.testclient import TestClient
 
 from functions.authorization.api import make_handler as authorization_handler
 from functions.authorization.flow import AuthorizationService
-from functions.core.clients.store import DynamoClientReader, client_item
+from functions.core.clients.ids import DynamoRegisteredClients
+from functions.core.clients.store import client_item
 from functions.core.cognito.gateway_secret import StaticSecret
 from functions.core.cognito.jwks import JwksCache
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
@@ -278,7 +279,7 @@ class Kit:
         self.mcp_endpoint = create_endpoint(
             mcp,
             grants=DynamoGrantRepository(t.grants, aws.ddb),
-            clients=DynamoClientReader(t.clients, aws.ddb),
+            clients=DynamoRegisteredClients(t.clients, aws.ddb),
             register=lambda tools, _ctx: add_tools(tools, DynamoNotes(t.app, aws.ddb)),
             jwks=Faulty(JwksCache(mcp.jwks_url, min_refresh_seconds=60, fetcher=jwks), "jwks", faults),  # type: ignore[arg-type]
         )

@@ -126,6 +126,11 @@ def test_the_mcp_functions_client_check_reads_the_registration_and_fails_closed(
     assert record is not None and expires_at == record.expires_at
     assert clients.get(client["client_id"], record.expires_at) is None
     assert clients.get("A" * 22, now) is None
+    # An item whose ttl is missing or not a number counts as expired: a 401 at /mcp, never a 500.
+    for ttl in ({"NULL": True}, {"S": "soon"}, None):
+        item = {"pk": {"S": CLIENT_PREFIX + "B" * 22}, "kind": {"S": "client"}} | ({"ttl": ttl} if ttl else {})
+        boto3.client("dynamodb").put_item(TableName=CLIENTS_TABLE, Item=item)
+        assert clients.get("B" * 22, now) is None
     broken = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1")
     with pytest.raises(DependencyError):
         DynamoRegisteredClients(CLIENTS_TABLE, broken).get(client["client_id"], now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -237,11 +238,33 @@ def test_init_runs_without_the_cyclic_collector_and_freezes_what_it_built(moto_s
 def test_a_cold_start_fetches_the_jwks_during_init_except_under_snapstart(
     moto_stack: MotoStack, monkeypatch: pytest.MonkeyPatch, initialization: str, prefetched: bool
 ) -> None:
-    from functions.core.cognito.jwks import fetch_jwks
+    from functions.core.cognito import jwt_verifier
+    from functions.core.cognito.jwks import JwksCache, fetch_jwks
 
+    release = threading.Event()
+    fetches: list[str] = []
+
+    def counted(url: str) -> Any:
+        fetches.append(url)
+        release.wait(timeout=30)  # the round trip, held open until the test lets it answer
+        return fetch_jwks(url)
+
+    def jwks_for(settings: Any) -> JwksCache:  # every key cache the handler builds, counted
+        return JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=counted)
+
+    monkeypatch.setattr(jwt_verifier, "jwks_for", jwks_for)
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", initialization)
-    module = importlib.reload(importlib.import_module("functions.mcp_server.handler"))
-    kids = [key["kid"] for key in fetch_jwks(module._settings.jwks_url)["keys"]]
-    # Before any request: the keys are built (on-demand), or left to the first request after
-    # a SnapStart restore (a snapshot's keys would age unseen).
-    assert [module._jwks.current(kid) is not None for kid in kids] == [prefetched] * len(kids)
+    try:
+        module = importlib.reload(importlib.import_module("functions.mcp_server.handler"))
+        # The init did not wait for the fetch it started (a slow JWKS delays nothing)...
+        assert (module._prefetch is not None and module._prefetch.is_alive()) is prefetched
+    finally:
+        release.set()
+    if module._prefetch is not None:
+        module._prefetch.join()
+    assert len(fetches) == (1 if prefetched else 0)
+    # ...and the first request uses the keys it fetched (the endpoint verifies with the same
+    # cache): no second fetch. After a SnapStart restore the first request fetches them.
+    headers = authorize(moto_stack, f"cold-{initialization}", ("notes:read",))
+    assert invoke(module.handler, headers, rpc("tools/list"))["statusCode"] == 200
+    assert len(fetches) == 1

@@ -187,3 +187,13 @@ def test_refresh_of_a_deleted_client_is_refused() -> None:
     del facade.resolver.clients["public-agent"]
     form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": "public-agent"}
     refused(lambda: facade.token().token(form, ""), "invalid_client", 401)
+
+
+def test_a_registered_client_id_is_exactly_the_issued_shape() -> None:
+    from functions.core.clients.ids import REGISTERED_CLIENT_ID
+
+    assert REGISTERED_CLIENT_ID.match("A" * 22)
+    # Not with a trailing newline (a "$" would allow it), not too short, not URL-shaped.
+    assert not REGISTERED_CLIENT_ID.match("A" * 22 + "\n")
+    assert not REGISTERED_CLIENT_ID.match("A" * 15)
+    assert not REGISTERED_CLIENT_ID.match("https://agent.example")

@@ -8,6 +8,7 @@ its cold path.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Final, Protocol
 
 from functions.core.platform.ddb import DynamoTable
@@ -15,7 +16,7 @@ from functions.core.platform.ddb import DynamoTable
 CLIENT_PREFIX: Final = "CLIENT#"
 # Registered client ids are 128 random bits, base64url (22 characters); nothing else is
 # ever looked up as a registered client.
-REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+REGISTERED_CLIENT_ID: Final = re.compile(r"^[A-Za-z0-9_-]{16,64}\Z")  # \Z: no trailing newline
 
 
 def looks_like_url(client_id: str) -> bool:
@@ -42,5 +43,7 @@ class DynamoRegisteredClients(DynamoTable):
         Raises ``DependencyError`` when the read fails.
         """
         item = self._get(CLIENT_PREFIX + client_id, "read client")
-        expires_at = int(item.get("ttl", 0)) if item is not None else 0
+        ttl = item.get("ttl") if item is not None else None
+        # Fail closed: an item without a numeric ttl counts as expired (never a 500, never an allow).
+        expires_at = int(ttl) if isinstance(ttl, Decimal) and ttl.is_finite() else 0
         return expires_at if expires_at > now else None

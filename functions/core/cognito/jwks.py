@@ -49,9 +49,11 @@ JWKS_MAX_BYTES: Final = 64 * 1024
 MAX_KID_LENGTH: Final = 256
 # RFC 8725 section 3.1: the verifier fixes the algorithm; ``alg`` in the header is not trusted.
 ALGORITHM: Final = "RS256"
-# Lambda's defined runtime environment variable naming how the environment was initialized:
-# "on-demand", "provisioned-concurrency", "snap-start" or "lambda-managed-instances".
+# Lambda's defined runtime environment variable naming how the environment was initialized
+# ("on-demand", "provisioned-concurrency", "snap-start", ...). The prefetch runs only in the
+# inits known not to be snapshotted: an unknown value (a future kind of init) does not prefetch.
 INITIALIZATION_TYPE: Final = "AWS_LAMBDA_INITIALIZATION_TYPE"
+PREFETCH_INITIALIZATION_TYPES: Final = frozenset({"on-demand", "provisioned-concurrency"})
 # The base64url alphabet (RFC 4648 section 5), unpadded.
 B64URL: Final = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -234,30 +236,31 @@ class JwksCache:
         self._lock = threading.Lock()
 
     def prefetch(self) -> threading.Thread:
-        """Start fetching the JWKS now, in a daemon thread; returns the thread (``join`` to wait).
+        """Start fetching the JWKS now, in a daemon thread; returns the thread.
 
         For a cold start: the fetch (a network round trip, 30-80 ms to Cognito over TLS) runs
         while the function's init imports its code, so the first request finds its keys built
-        instead of fetching them. The thread takes the same lock a request's fetch takes, so a
-        request arriving mid-fetch waits for it rather than fetching twice. A failed prefetch
-        changes nothing (logged at WARNING): the first request fetches as it would have, and
-        its failure is that request's 503.
+        instead of fetching them. The fetch holds no lock: a request never waits for it (a
+        request arriving before it finished fetches for itself, as without a prefetch, so a
+        slow or unreachable JWKS, or an environment frozen mid-fetch, delays nothing). Its keys
+        are installed, under the lock, only if no request has installed fresher ones. A failed
+        prefetch changes nothing (logged at WARNING): the first request fetches as it would
+        have, and its failure is that request's 503.
         """
         thread = threading.Thread(target=self._prefetch, name="jwks-prefetch", daemon=True)
         thread.start()
         return thread
 
     def _prefetch(self) -> None:
+        started = self._clock()
+        try:
+            keys = self._load()
+        except DependencyError as exc:
+            logger.warning("JWKS prefetch failed; the first request fetches again", extra={"reason": str(exc)})
+            return
         with self._lock:
-            now = self._clock()
-            if self._fresh(now):
-                return
-            try:
-                self._keys = self._load()
-            except DependencyError as exc:
-                logger.warning("JWKS prefetch failed; the first request fetches again", extra={"reason": str(exc)})
-                return
-            self._last_success = now
+            if self._last_success is None or self._last_success < started:
+                self._keys, self._last_success = keys, started
 
     def current(self, kid: str) -> Key | None:
         """The key now held for ``kid``, without fetching (``None`` if none or expired)."""
@@ -300,13 +303,13 @@ class JwksCache:
 def prefetch_on_cold_start(jwks: JwksCache, environ: Mapping[str, str] = os.environ) -> threading.Thread | None:
     """Start this cold start's JWKS fetch (:meth:`JwksCache.prefetch`), or ``None`` where it must not run.
 
-    Only in a Lambda init (``AWS_LAMBDA_INITIALIZATION_TYPE`` set: not in tests, ``make dev``
-    or tools importing a handler), and not in a SnapStart init: the snapshot may be restored
-    days later, and the cache measures a key's age on the monotonic clock, which does not
-    count the time a snapshot waits, so keys from the snapshot could outlive
-    ``JWKS_MAX_AGE_SECONDS``. There the first request after a restore fetches them.
+    Only in an on-demand or provisioned-concurrency Lambda init (not outside Lambda: tests,
+    ``make dev``, tools importing a handler). Not in a SnapStart init (the kit's default for
+    the MCP function): the snapshot may be restored days later, and the cache measures a key's
+    age on the monotonic clock, which does not count the time a snapshot waits, so keys from
+    the snapshot could outlive ``JWKS_MAX_AGE_SECONDS``; there the first request after a
+    restore fetches them. Nor in any init type this code does not know.
     """
-    kind = environ.get(INITIALIZATION_TYPE)
-    if kind is None or kind == "snap-start":
+    if environ.get(INITIALIZATION_TYPE) not in PREFETCH_INITIALIZATION_TYPES:
         return None
     return jwks.prefetch()
