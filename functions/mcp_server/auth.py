@@ -7,6 +7,8 @@ keeps verifying after revocation and only the kit's grant state can say it was r
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -22,7 +24,7 @@ from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 from functions.core.platform.routes import PRM_MCP_PATH
 from functions.core.platform.settings import McpSettings
-from functions.core.state.grants import CachedGrants
+from functions.core.state.grants import CachedGrants, Grant
 from functions.mcp_server.principal import Principal
 
 _BEARER: Final = "bearer "
@@ -52,6 +54,44 @@ class Denied:
 
     answer: Answer
     reason: str
+
+
+class GrantReadAhead:
+    """A grant read started in a thread while the container's first token verification fetches the JWKS.
+
+    The two are independent network round trips (Cognito's JWKS, DynamoDB's grant and client),
+    so a cold or just-restored container pays one, not both, before its first answer. The grant
+    id comes from the token *before* it is verified: :meth:`result` is taken only once the token
+    verified and named that same grant; otherwise the read is left to finish unused (it reads,
+    never writes, and happens at most once per container: only while no JWKS was ever fetched).
+    """
+
+    def __init__(self, grants: CachedGrants, grant_id: str) -> None:
+        self.grant_id = grant_id
+        self._grants = grants
+        self._outcome: tuple[Grant | None] | DependencyError | None = None
+        context = contextvars.copy_context()  # the request's log keys
+        self._thread = threading.Thread(target=context.run, args=(self._read,), name="grant-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._outcome = (self._grants.get(self.grant_id),)
+        except DependencyError as exc:
+            self._outcome = exc
+
+    def result(self) -> Grant | None:
+        """The grant (None: unknown), as ``CachedGrants.get``; raises its ``DependencyError``.
+
+        Waits for the read (bounded by the DynamoDB client's timeouts). Should the thread have
+        ended without an outcome, the grant is read again here, so any error surfaces as it
+        would have without the read-ahead.
+        """
+        self._thread.join()
+        outcome = self._outcome
+        if isinstance(outcome, DependencyError):
+            raise outcome
+        return outcome[0] if outcome is not None else self._grants.get(self.grant_id)
 
 
 class McpAuthenticator:
@@ -110,8 +150,13 @@ class McpAuthenticator:
             return self.challenge("no bearer token", presented=False)
         token = authorization[len(_BEARER) :].strip()
         try:
+            ahead_id = self._verifier.unverified_grant_id(token)
+            ahead = GrantReadAhead(self._grants, ahead_id) if ahead_id is not None else None
             access = self._verifier.verify(token)
-            grant = self._grants.get(access.origin_jti)
+            if ahead is not None and ahead.grant_id == access.origin_jti:
+                grant = ahead.result()
+            else:
+                grant = self._grants.get(access.origin_jti)
         except TokenRejected as exc:
             logger.info("bearer token rejected", extra={"reason": exc.reason})
             count("AuthenticationFailures", reason=exc.reason)

@@ -262,6 +262,10 @@ class JwksCache:
             if self._last_success is None or self._last_success < started:
                 self._keys, self._last_success = keys, started
 
+    def ever_fetched(self) -> bool:
+        """Whether a JWKS fetch ever succeeded in this container (False: the next verify fetches)."""
+        return self._last_success is not None
+
     def current(self, kid: str) -> Key | None:
         """The key now held for ``kid``, without fetching (``None`` if none or expired)."""
         return self._keys.get(kid) if self._fresh(self._clock()) else None

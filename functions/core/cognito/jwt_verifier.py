@@ -157,6 +157,24 @@ class CognitoAccessTokenVerifier:
                 self._verified[token] = verified
         return verified[0]
 
+    def unverified_grant_id(self, token: str) -> str | None:
+        """The ``origin_jti`` claim of ``token`` read WITHOUT verifying it, only while no JWKS was ever fetched.
+
+        For a container's first verification, which must fetch the JWKS first: the caller may
+        start reading that grant in parallel with the fetch. Nothing read this way may be used
+        unless ``verify`` then accepts the token and returns the same ``origin_jti``. ``None``
+        when the keys are already held (verifying is then microseconds: read after it) or the
+        token is not even shaped like a compact JWS with that claim.
+        """
+        if self._jwks.ever_fetched() or len(token) > MAX_TOKEN_LENGTH or not _JWS_SHAPE.fullmatch(token):
+            return None
+        try:
+            claims = _json_object(token.split(".")[1], "claims")
+        except TokenRejected:
+            return None
+        origin_jti = claims.get("origin_jti")
+        return origin_jti if isinstance(origin_jti, str) and origin_jti else None
+
     def _verify_uncached(self, token: str) -> tuple[AccessToken, str, Key]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenRejected("oversized", "token too large")
