@@ -111,6 +111,9 @@ class McpAuthenticator:
         # MCP spec 2025-11-25 "Scope Selection Strategy": the 401 challenge names the scopes
         # a client should request; offline_access is never listed.
         self.default_scopes = list(catalogue.default_scopes())
+        # One grant read ahead per container (GrantReadAhead): while the JWKS cannot be fetched,
+        # tokens keep arriving unverified, and each must not cost a DynamoDB read.
+        self._read_ahead_left = True
 
     def challenge(self, reason: str, *, presented: bool) -> Denied:
         """401: RFC 6750 section 3.1 sets ``error`` only when a token was presented."""
@@ -150,8 +153,11 @@ class McpAuthenticator:
             return self.challenge("no bearer token", presented=False)
         token = authorization[len(_BEARER) :].strip()
         try:
-            ahead_id = self._verifier.unverified_grant_id(token)
-            ahead = GrantReadAhead(self._grants, ahead_id) if ahead_id is not None else None
+            ahead_id = self._verifier.unverified_grant_id(token) if self._read_ahead_left else None
+            ahead = None
+            if ahead_id is not None:
+                self._read_ahead_left = False
+                ahead = GrantReadAhead(self._grants, ahead_id)
             access = self._verifier.verify(token)
             if ahead is not None and ahead.grant_id == access.origin_jti:
                 grant = ahead.result()

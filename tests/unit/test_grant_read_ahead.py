@@ -81,3 +81,14 @@ def test_a_failed_read_ahead_is_a_503_only_for_a_token_that_verifies(verifies: b
     assert isinstance(denied, Denied)
     # Fail closed: an outage is 503 + Retry-After, a forged token 401, never an allow.
     assert denied.answer.status == (503 if verifies else 401)
+
+
+def test_only_one_grant_is_read_ahead_while_the_jwks_stays_unreachable() -> None:
+    reads = Reads()
+    auth = authenticator(reads, FakeJwks([KEY.public_jwk], fail=True))
+    for n in range(5):
+        denied = auth.authenticate("Bearer " + mint(FORGER, access_claims(origin_jti=f"origin-{n}")))
+        assert isinstance(denied, Denied) and denied.answer.status == 503
+    # Unverifiable tokens with invented grant ids cost one DynamoDB read per container, not one each.
+    assert reads.started.wait(timeout=30)  # the one read ahead has run (its result was never needed)
+    assert reads.threads == ["grant-read-ahead"]
