@@ -1,13 +1,15 @@
 """Bearer-token authentication of MCP requests (the resource-server side of OAuth).
 
-Order matters: the JWT is verified first (cheap, offline, rejects forgeries without any
-DynamoDB read), then the grant behind it is looked up, because a Cognito access token
-keeps verifying after revocation and only the kit's grant state can say it was revoked.
+Order matters: the JWT is verified first (cheap, offline once the keys are held, rejects
+forgeries without any DynamoDB read), then the grant behind it is looked up, because a Cognito
+access token keeps verifying after revocation and only the kit's grant state can say it was
+revoked. The one exception is a container's first token, whose verification must fetch the
+JWKS: its grant is read ahead, in parallel (:class:`GrantReadAhead`), and used only through
+the grant cache once the token verified.
 """
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
 from dataclasses import dataclass
@@ -64,34 +66,32 @@ class GrantReadAhead:
     id comes from the token *before* it is verified: :meth:`result` is taken only once the token
     verified and named that same grant; otherwise the read is left to finish unused (it reads,
     never writes, and happens at most once per container: only while no JWKS was ever fetched).
+    The read only fills the grant cache; :meth:`result` asks the cache, so the answer is never
+    older than ``GRANT_CACHE_SECONDS`` however long the verification took (a stale or missing
+    entry is read again, a failed read-ahead is retried there and its error is that request's).
+
+    Raises ``RuntimeError`` when no thread can be started (the caller then reads in line).
     """
 
     def __init__(self, grants: CachedGrants, grant_id: str) -> None:
         self.grant_id = grant_id
         self._grants = grants
-        self._outcome: tuple[Grant | None] | DependencyError | None = None
-        context = contextvars.copy_context()  # the request's log keys
-        self._thread = threading.Thread(target=context.run, args=(self._read,), name="grant-read-ahead", daemon=True)
+        self._thread = threading.Thread(target=self._read, name="grant-read-ahead", daemon=True)
         self._thread.start()
 
     def _read(self) -> None:
         try:
-            self._outcome = (self._grants.get(self.grant_id),)
-        except DependencyError as exc:
-            self._outcome = exc
+            self._grants.get(self.grant_id)
+        except DependencyError:
+            return  # result() reads again, and a second failure is that request's 503
 
     def result(self) -> Grant | None:
-        """The grant (None: unknown), as ``CachedGrants.get``; raises its ``DependencyError``.
+        """The grant (None: unknown) as ``CachedGrants.get`` gives it; raises its ``DependencyError``.
 
-        Waits for the read (bounded by the DynamoDB client's timeouts). Should the thread have
-        ended without an outcome, the grant is read again here, so any error surfaces as it
-        would have without the read-ahead.
+        Waits for the read ahead first (bounded by the DynamoDB client's timeouts).
         """
         self._thread.join()
-        outcome = self._outcome
-        if isinstance(outcome, DependencyError):
-            raise outcome
-        return outcome[0] if outcome is not None else self._grants.get(self.grant_id)
+        return self._grants.get(self.grant_id)
 
 
 class McpAuthenticator:
@@ -157,7 +157,10 @@ class McpAuthenticator:
             ahead = None
             if ahead_id is not None:
                 self._read_ahead_left = False
-                ahead = GrantReadAhead(self._grants, ahead_id)
+                try:
+                    ahead = GrantReadAhead(self._grants, ahead_id)
+                except RuntimeError:  # no thread to be had: read in line, after verifying
+                    ahead = None
             access = self._verifier.verify(token)
             if ahead is not None and ahead.grant_id == access.origin_jti:
                 grant = ahead.result()

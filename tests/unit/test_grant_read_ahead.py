@@ -69,8 +69,9 @@ def test_a_grant_read_ahead_for_a_forged_token_is_never_used() -> None:
     reads = Reads()
     auth = authenticator(reads, FakeJwks([KEY.public_jwk]))
     denied = auth.authenticate("Bearer " + mint(FORGER, access_claims()))
+    assert reads.started.wait(timeout=30)  # its grant was read ahead...
     assert isinstance(denied, Denied) and denied.reason == "token signature invalid"
-    assert denied.answer.status == 401
+    assert denied.answer.status == 401  # ...and the token refused all the same
 
 
 @pytest.mark.parametrize("verifies", [True, False])
@@ -90,5 +91,39 @@ def test_only_one_grant_is_read_ahead_while_the_jwks_stays_unreachable() -> None
         denied = auth.authenticate("Bearer " + mint(FORGER, access_claims(origin_jti=f"origin-{n}")))
         assert isinstance(denied, Denied) and denied.answer.status == 503
     # Unverifiable tokens with invented grant ids cost one DynamoDB read per container, not one each.
-    assert reads.started.wait(timeout=30)  # the one read ahead has run (its result was never needed)
+    for thread in threading.enumerate():
+        if thread.name == "grant-read-ahead":
+            thread.join(timeout=30)
     assert reads.threads == ["grant-read-ahead"]
+
+
+def test_no_read_ahead_once_the_keys_are_held() -> None:
+    reads = Reads()
+    auth = authenticator(reads, FakeJwks([KEY.public_jwk]))
+    auth._verifier._jwks.get("kid-1")  # keys fetched before the first token (an on-demand init's prefetch)
+    assert isinstance(auth.authenticate("Bearer " + mint(KEY, access_claims())), Principal)
+    # Verified first (microseconds, offline), the grant read after it, in line.
+    assert reads.threads == ["MainThread"]
+
+
+def test_a_read_ahead_older_than_the_grant_cache_is_read_again() -> None:
+    reads = Reads()
+    now = [0.0]
+
+    def slow_jwks_meanwhile_revoked(url: str) -> dict[str, Any]:
+        assert reads.started.wait(timeout=30)
+        for thread in threading.enumerate():
+            if thread.name == "grant-read-ahead":
+                thread.join(timeout=30)  # the read ahead saw the grant active...
+        reads.repo.revoke("origin-alice", "user_revoked", 1)  # ...then it was revoked...
+        now[0] = 15.0  # ...and this fetch outlasted GRANT_CACHE_SECONDS (10)
+        return {"keys": [KEY.public_jwk]}
+
+    settings = mcp_settings()
+    jwks = JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=slow_jwks_meanwhile_revoked)
+    auth = McpAuthenticator(
+        settings, CognitoAccessTokenVerifier(settings, jwks), CachedGrants(reads, 10, clock=lambda: now[0])
+    )
+    denied = auth.authenticate("Bearer " + mint(KEY, access_claims()))
+    assert isinstance(denied, Denied) and denied.answer.status == 401
+    assert reads.threads == ["grant-read-ahead", "MainThread"]

@@ -197,3 +197,28 @@ def test_a_registered_client_id_is_exactly_the_issued_shape() -> None:
     assert not REGISTERED_CLIENT_ID.match("A" * 22 + "\n")
     assert not REGISTERED_CLIENT_ID.match("A" * 15)
     assert not REGISTERED_CLIENT_ID.match("https://agent.example")
+
+
+def test_an_older_read_finishing_late_never_replaces_a_newer_answer() -> None:
+    from functions.core.state.grants import CachedGrants
+
+    repo = InMemoryGrantRepository()
+    repo.create(grant("origin-alice", "sub-alice", ("notes:read",)))
+    now = [0.0]
+    reads: list[float] = []
+
+    class LateReader:
+        def get(self, grant_id: str) -> object:
+            reads.append(now[0])
+            seen = repo.get(grant_id)  # the first read starts at 0 and sees the grant active...
+            if len(reads) == 1:
+                repo.revoke(grant_id, "user_revoked", 1)
+                now[0] = 5.0
+                cache.get(grant_id)  # ...a read started at 5 sees it revoked...
+            return seen  # ...and the first one finishes last
+
+    cache = CachedGrants(LateReader(), 10, clock=lambda: now[0])
+    cache.get("origin-alice")
+    now[0] = 6.0
+    # The revocation this container has seen stays seen.
+    assert cache.get("origin-alice").status == "revoked"

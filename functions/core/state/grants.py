@@ -202,6 +202,12 @@ class CachedGrants:
         grant = self._repo.get(grant_id)
         if self._ttl > 0:
             with self._lock:
+                newer = self._entries.get(grant_id)
+                if newer is not None and newer[0] > now:
+                    # A read that started later already answered (a grant read ahead that finished
+                    # late, or a concurrent request): the older answer must not replace it, or a
+                    # revocation this container has seen could be undone.
+                    return grant
                 if len(self._entries) >= self.MAX_ENTRIES:
                     # Drop the oldest insertion; dicts keep insertion order.
                     self._entries.pop(next(iter(self._entries)))
