@@ -112,8 +112,9 @@ class McpAuthenticator:
         # a client should request; offline_access is never listed.
         self.default_scopes = list(catalogue.default_scopes())
         # One grant read ahead per container (GrantReadAhead): while the JWKS cannot be fetched,
-        # tokens keep arriving unverified, and each must not cost a DynamoDB read.
-        self._read_ahead_left = True
+        # tokens keep arriving unverified, and each must not cost a DynamoDB read. None without a
+        # grant cache (GRANT_CACHE_SECONDS=0): a read ahead could never be used.
+        self._read_ahead_left = grants.ttl_seconds > 0
 
     def challenge(self, reason: str, *, presented: bool) -> Denied:
         """401: RFC 6750 section 3.1 sets ``error`` only when a token was presented."""

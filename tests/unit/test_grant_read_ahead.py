@@ -127,3 +127,13 @@ def test_a_read_ahead_older_than_the_grant_cache_is_read_again() -> None:
     denied = auth.authenticate("Bearer " + mint(KEY, access_claims()))
     assert isinstance(denied, Denied) and denied.answer.status == 401
     assert reads.threads == ["grant-read-ahead", "MainThread"]
+
+
+def test_no_read_ahead_without_a_grant_cache() -> None:
+    reads = Reads()
+    settings = mcp_settings()
+    jwks = JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=FakeJwks([KEY.public_jwk]))
+    auth = McpAuthenticator(settings, CognitoAccessTokenVerifier(settings, jwks), CachedGrants(reads, 0))
+    assert isinstance(auth.authenticate("Bearer " + mint(KEY, access_claims())), Principal)
+    # GRANT_CACHE_SECONDS=0: every answer is read after verifying, so a read ahead would be a wasted read.
+    assert reads.threads == ["MainThread"]

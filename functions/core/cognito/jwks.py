@@ -262,8 +262,12 @@ class JwksCache:
             if self._last_success is None or self._last_success < started:
                 self._keys, self._last_success = keys, started
 
+    @property
     def ever_fetched(self) -> bool:
-        """Whether a JWKS fetch ever succeeded in this container (False: the next verify fetches)."""
+        """Whether a JWKS fetch ever succeeded in this container (False: the next verify fetches).
+
+        A property, not a call: it asks the cache's state and never reaches the JWKS.
+        """
         return self._last_success is not None
 
     def current(self, kid: str) -> Key | None:

@@ -166,7 +166,7 @@ class CognitoAccessTokenVerifier:
         when the keys are already held (verifying is then microseconds: read after it) or the
         token is not even shaped like a compact JWS with that claim.
         """
-        if self._jwks.ever_fetched() or len(token) > MAX_TOKEN_LENGTH or not _JWS_SHAPE.fullmatch(token):
+        if self._jwks.ever_fetched or len(token) > MAX_TOKEN_LENGTH or not _JWS_SHAPE.fullmatch(token):
             return None
         try:
             claims = _json_object(token.split(".")[1], "claims")

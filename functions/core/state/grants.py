@@ -192,6 +192,11 @@ class CachedGrants:
         self._entries: dict[str, tuple[float, Grant | None]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def ttl_seconds(self) -> float:
+        """How long (monotonic seconds) an answer is kept; 0: every ``get`` reads."""
+        return self._ttl
+
     def get(self, grant_id: str) -> Grant | None:
         """The grant as read at most ``ttl_seconds`` (monotonic) ago; ``DependencyError`` on a failed read."""
         now = self._clock()
