@@ -13,20 +13,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import httpx
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.auth import OAuthClientProvider
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
+from mcp.shared.auth import OAuthClientInformationFull
 
 from admin.cli import EXIT_NOT_FOUND, EXIT_OK
-from tests.e2e.conftest import PASSWORD, RunningStack
-from tests.e2e.oauth_harness import Browser, HeadlessAgentUser, MemoryStorage
+from tests.e2e.conftest import RunningStack
+from tests.e2e.test_sdk_flow import Agent
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 # The issue's bound: an admin's revocation bites at /mcp within 15 s.
@@ -39,52 +32,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-class HttpsAgent:
-    """An SDK client registered (DCR) as a confidential client with an https redirect URI."""
-
-    def __init__(self, stack: RunningStack, name: str, client_info: OAuthClientInformationFull | None = None) -> None:
-        self.stack = stack
-        self.redirect_uri = f"https://agent-{uuid.uuid4().hex[:8]}.example.com/callback"
-        self.storage = MemoryStorage()
-        self.storage.client_info = client_info
-        if client_info is not None:
-            self.redirect_uri = str(client_info.redirect_uris[0])  # type: ignore[index]
-        self.browser = Browser("alice@example.com", PASSWORD)
-        self.user = HeadlessAgentUser(self.browser, self.redirect_uri)
-        self.provider = OAuthClientProvider(
-            server_url=stack.cfg.base_url + "/mcp",
-            client_metadata=OAuthClientMetadata(
-                client_name=name,
-                redirect_uris=[self.redirect_uri],
-                grant_types=["authorization_code", "refresh_token"],
-                response_types=["code"],
-                token_endpoint_auth_method="client_secret_post",
-            ),
-            storage=self.storage,
-            redirect_handler=self.user.redirect_handler,
-            callback_handler=self.user.callback_handler,
-        )
-
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[Client]:
-        async with httpx2.AsyncClient(auth=self.provider, timeout=30) as http:
-            transport = streamable_http_client(self.stack.cfg.base_url + "/mcp", http_client=http)
-            async with Client(transport, mode="legacy") as client:
-                yield client
-
-    def whoami_status(self) -> int:
-        assert self.storage.tokens is not None
-        return httpx.post(
-            self.stack.cfg.base_url + "/mcp",
-            headers={
-                "authorization": f"Bearer {self.storage.tokens.access_token}",
-                "accept": "application/json, text/event-stream",
-                "content-type": "application/json",
-            },
-            content=json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
-            ),
-        ).status_code
+def https_agent(stack: RunningStack, name: str, client_info: OAuthClientInformationFull | None = None) -> Agent:
+    """Alice's SDK client registered (DCR) as a confidential client with an https redirect URI
+    (``client_info``: that registration again, for a second authorization)."""
+    redirect_uri = f"https://agent-{uuid.uuid4().hex[:8]}.example.com/callback"
+    if client_info is not None:
+        redirect_uri = str(client_info.redirect_uris[0])  # type: ignore[index]
+    return Agent(
+        stack,
+        "alice@example.com",
+        client_name=name,
+        redirect_uri=redirect_uri,
+        auth_method="client_secret_post",
+        client_info=client_info,
+    )
 
 
 def admin(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -96,11 +57,11 @@ def admin(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def wait_for_status(agent: HttpsAgent, wanted: int, within: float) -> float:
+def wait_for_status(agent: Agent, wanted: int, within: float) -> float:
     """Poll /mcp until it answers ``wanted``; returns the seconds it took (AssertionError past ``within``)."""
     start = time.monotonic()
     while True:
-        status = agent.whoami_status()
+        status = agent.raw_call("whoami").status_code
         elapsed = time.monotonic() - start
         if status == wanted:
             return elapsed
@@ -110,7 +71,7 @@ def wait_for_status(agent: HttpsAgent, wanted: int, within: float) -> float:
 
 async def test_admin_lists_and_revokes_alices_grant(stack: RunningStack) -> None:
     name = f"Admin E2E agent {uuid.uuid4().hex[:6]}"
-    agent = HttpsAgent(stack, name)
+    agent = https_agent(stack, name)
     async with agent.session() as client:
         await client.call_tool("whoami", {})
     assert len(agent.browser.consent_pages) == 1
@@ -126,7 +87,7 @@ async def test_admin_lists_and_revokes_alices_grant(stack: RunningStack) -> None
     assert row["scopes"] == ["notes:read", "notes:write"]
 
     # Before the revocation the remembered consent covers a new authorization: no consent page.
-    again = HttpsAgent(stack, name, client_info=info)
+    again = https_agent(stack, name, client_info=info)
     async with again.session() as client:
         await client.call_tool("whoami", {})
     assert again.browser.consent_pages == []
@@ -144,7 +105,7 @@ async def test_admin_lists_and_revokes_alices_grant(stack: RunningStack) -> None
     assert after == []
 
     # Her next authorization of the same agent shows the consent page again.
-    third = HttpsAgent(stack, name, client_info=info)
+    third = https_agent(stack, name, client_info=info)
     async with third.session() as client:
         await client.call_tool("whoami", {})
     assert len(third.browser.consent_pages) == 1

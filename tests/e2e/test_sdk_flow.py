@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import httpx2
@@ -19,7 +19,7 @@ import pytest
 from mcp import Client
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientMetadata
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
 
 from tests.e2e.conftest import PASSWORD, RunningStack, free_port
 from tests.e2e.oauth_harness import Browser, CimdServer, HeadlessAgentUser, MemoryStorage
@@ -33,20 +33,36 @@ def anyio_backend() -> str:
 
 
 class Agent:
-    def __init__(self, stack: RunningStack, email: str, *, cimd_url: str | None = None, approve: bool = True) -> None:
+    """An official-SDK MCP client signing in as ``email``: by default a public client (DCR or
+    ``cimd_url``) with a loopback redirect URI; a confidential one with ``auth_method``,
+    ``redirect_uri`` and the ``client_info`` of an earlier registration to reuse."""
+
+    def __init__(
+        self,
+        stack: RunningStack,
+        email: str,
+        *,
+        cimd_url: str | None = None,
+        approve: bool = True,
+        client_name: str = "E2E agent <script>",
+        redirect_uri: str | None = None,
+        auth_method: Literal["none", "client_secret_post"] = "none",
+        client_info: OAuthClientInformationFull | None = None,
+    ) -> None:
         self.stack = stack
-        self.redirect_uri = f"http://localhost:{free_port()}/callback"
+        self.redirect_uri = redirect_uri or f"http://localhost:{free_port()}/callback"
         self.storage = MemoryStorage()
+        self.storage.client_info = client_info
         self.browser = Browser(email, PASSWORD, approve=approve)
         self.user = HeadlessAgentUser(self.browser, self.redirect_uri)
         self.provider = OAuthClientProvider(
             server_url=stack.cfg.base_url + "/mcp",
             client_metadata=OAuthClientMetadata(
-                client_name="E2E agent <script>",
+                client_name=client_name,
                 redirect_uris=[self.redirect_uri],
                 grant_types=["authorization_code", "refresh_token"],
                 response_types=["code"],
-                token_endpoint_auth_method="none",
+                token_endpoint_auth_method=auth_method,
             ),
             storage=self.storage,
             redirect_handler=self.user.redirect_handler,
