@@ -32,14 +32,9 @@ from local.config import ARTEFACTS_TABLE, CLIENTS_TABLE
 from local.gateway import build_event
 from tests.helpers import FakeContext
 from tests.integration.conftest import MotoStack
+from tests.unit.metadata_docs import meta
 
-PUBLIC: dict[str, Any] = {
-    "client_name": "Integration Agent",
-    "redirect_uris": ["http://127.0.0.1:3000/callback"],
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "token_endpoint_auth_method": "none",
-}
+PUBLIC: dict[str, Any] = meta(client_name="Integration Agent")
 
 
 def call(

@@ -16,15 +16,9 @@ from local.gateway import build_event
 from tests.fakes.clients import InMemoryClientStore
 from tests.fakes.state import InMemoryRateLimiter
 from tests.helpers import BASE_URL, FakeContext
+from tests.unit.metadata_docs import meta
 
-PUBLIC: dict[str, Any] = {
-    "client_name": "Agent",
-    "redirect_uris": ["http://127.0.0.1:3000/callback"],
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "token_endpoint_auth_method": "none",
-    "scope": "notes:read",
-}
+PUBLIC: dict[str, Any] = meta(scope="notes:read")
 CONFIDENTIAL: dict[str, Any] = {**PUBLIC, "token_endpoint_auth_method": "client_secret_post"}
 
 
