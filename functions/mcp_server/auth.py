@@ -139,6 +139,17 @@ class McpAuthenticator:
             description=f"tool {', '.join(tools)} requires more scopes",
         )
 
+    def _read_ahead(self, token: str) -> GrantReadAhead | None:
+        """This container's one :class:`GrantReadAhead`, for its first token while no JWKS was fetched."""
+        grant_id = self._verifier.unverified_grant_id(token) if self._read_ahead_left else None
+        if grant_id is None:
+            return None
+        self._read_ahead_left = False
+        try:
+            return GrantReadAhead(self._grants, grant_id)
+        except RuntimeError:  # no thread to be had: read in line, after verifying
+            return None
+
     def authenticate(self, authorization: str | None) -> Principal | Denied:
         """The caller behind an ``Authorization`` header value (None when absent); never raises.
 
@@ -154,14 +165,7 @@ class McpAuthenticator:
             return self.challenge("no bearer token", presented=False)
         token = authorization[len(_BEARER) :].strip()
         try:
-            ahead_id = self._verifier.unverified_grant_id(token) if self._read_ahead_left else None
-            ahead = None
-            if ahead_id is not None:
-                self._read_ahead_left = False
-                try:
-                    ahead = GrantReadAhead(self._grants, ahead_id)
-                except RuntimeError:  # no thread to be had: read in line, after verifying
-                    ahead = None
+            ahead = self._read_ahead(token)
             access = self._verifier.verify(token)
             if ahead is not None and ahead.grant_id == access.origin_jti:
                 grant = ahead.result()

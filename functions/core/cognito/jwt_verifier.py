@@ -102,6 +102,20 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> int | None:
     return int(value)
 
 
+def _compact_parts(token: str) -> tuple[str, str, str]:
+    """Header, payload and signature of a compact JWS (RFC 7515 section 7.1), still encoded.
+
+    Raises ``TokenRejected``: ``oversized`` past ``MAX_TOKEN_LENGTH`` (checked before anything
+    else is done with it), ``malformed`` unless it is three base64url parts.
+    """
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenRejected("oversized", "token too large")
+    if not _JWS_SHAPE.fullmatch(token):
+        raise TokenRejected("malformed", "token is not a compact JWS")
+    header, payload, signature = token.split(".")
+    return header, payload, signature
+
+
 def jwks_for(settings: CognitoSettings) -> JwksCache:
     """The per-container key cache for the pool's JWKS URL (``settings.jwks_url``)."""
     return JwksCache(settings.jwks_url, min_refresh_seconds=settings.jwks_min_refresh_seconds)
@@ -166,21 +180,17 @@ class CognitoAccessTokenVerifier:
         when the keys are already held (verifying is then microseconds: read after it) or the
         token is not even shaped like a compact JWS with that claim.
         """
-        if self._jwks.ever_fetched or len(token) > MAX_TOKEN_LENGTH or not _JWS_SHAPE.fullmatch(token):
+        if self._jwks.ever_fetched:
             return None
         try:
-            claims = _json_object(token.split(".")[1], "claims")
+            claims = _json_object(_compact_parts(token)[1], "claims")
         except TokenRejected:
             return None
         origin_jti = claims.get("origin_jti")
         return origin_jti if isinstance(origin_jti, str) and origin_jti else None
 
     def _verify_uncached(self, token: str) -> tuple[AccessToken, str, Key]:
-        if len(token) > MAX_TOKEN_LENGTH:
-            raise TokenRejected("oversized", "token too large")
-        if not _JWS_SHAPE.fullmatch(token):
-            raise TokenRejected("malformed", "token is not a compact JWS")
-        encoded_header, encoded_claims, encoded_signature = token.split(".")
+        encoded_header, encoded_claims, encoded_signature = _compact_parts(token)
         header = _json_object(encoded_header, "header")
         if header.get("alg") != ALGORITHM:
             raise TokenRejected("unsupported_alg", "token algorithm not accepted")
