@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,10 +40,13 @@ class Reads:
         return self.repo.get(grant_id)
 
 
-def authenticator(reads: Reads, fetcher: Any) -> McpAuthenticator:
+def authenticator(
+    reads: Reads, fetcher: Any, cache_seconds: float = 10, clock: Callable[[], float] = time.monotonic
+) -> McpAuthenticator:
     settings = mcp_settings()
     jwks = JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=fetcher)
-    return McpAuthenticator(settings, CognitoAccessTokenVerifier(settings, jwks), CachedGrants(reads, 10))
+    grants = CachedGrants(reads, cache_seconds, clock=clock)
+    return McpAuthenticator(settings, CognitoAccessTokenVerifier(settings, jwks), grants)
 
 
 def test_the_first_verification_and_the_grant_read_run_at_the_same_time() -> None:
@@ -119,11 +124,7 @@ def test_a_read_ahead_older_than_the_grant_cache_is_read_again() -> None:
         now[0] = 15.0  # ...and this fetch outlasted GRANT_CACHE_SECONDS (10)
         return {"keys": [KEY.public_jwk]}
 
-    settings = mcp_settings()
-    jwks = JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=slow_jwks_meanwhile_revoked)
-    auth = McpAuthenticator(
-        settings, CognitoAccessTokenVerifier(settings, jwks), CachedGrants(reads, 10, clock=lambda: now[0])
-    )
+    auth = authenticator(reads, slow_jwks_meanwhile_revoked, clock=lambda: now[0])
     denied = auth.authenticate("Bearer " + mint(KEY, access_claims()))
     assert isinstance(denied, Denied) and denied.answer.status == 401
     assert reads.threads == ["grant-read-ahead", "MainThread"]
@@ -131,9 +132,7 @@ def test_a_read_ahead_older_than_the_grant_cache_is_read_again() -> None:
 
 def test_no_read_ahead_without_a_grant_cache() -> None:
     reads = Reads()
-    settings = mcp_settings()
-    jwks = JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=FakeJwks([KEY.public_jwk]))
-    auth = McpAuthenticator(settings, CognitoAccessTokenVerifier(settings, jwks), CachedGrants(reads, 0))
+    auth = authenticator(reads, FakeJwks([KEY.public_jwk]), cache_seconds=0)
     assert isinstance(auth.authenticate("Bearer " + mint(KEY, access_claims())), Principal)
     # GRANT_CACHE_SECONDS=0: every answer is read after verifying, so a read ahead would be a wasted read.
     assert reads.threads == ["MainThread"]
