@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 # The kit's test app (its scopes are the ones the tokens below carry); the children inherit it.
 os.environ["KIT_APP_PATH"] = str(ROOT / "tests" / "fixtures" / "app")
 
+from functions.core.cognito.jwks import INITIALIZATION_TYPE  # noqa: E402
 from infra import packaging, runtime_probe  # noqa: E402
 from scripts.bench import children, layouts  # noqa: E402
 from scripts.bench.stack import bench_stack  # noqa: E402
@@ -69,8 +70,9 @@ def main() -> int:
     runtime = runtime_probe.runtime_dir()
     with bench_stack() as stack:
 
-        def run(asset: Path, code: str, *argv: str) -> dict[str, Any]:
-            return runtime_probe.run_in_asset(asset, runtime, code, *argv, env=stack.env)
+        def run(asset: Path, code: str, *argv: str, **env: str) -> dict[str, Any]:
+            """``code`` in a fresh interpreter on ``asset``, in the stack's environment plus ``env``."""
+            return runtime_probe.run_in_asset(asset, runtime, code, *argv, env={**stack.env, **env})
 
         # --- init of every function -----------------------------------------------------
         for name, spec in FUNCTIONS.items():
@@ -89,7 +91,6 @@ def main() -> int:
 
         # --- MCP cold start vs a bare SDK server and FastMCP ---------------------------------
         mcp_asset = twins["mcp_server"]["shipped"]
-        snapstart_env = {**stack.env, "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start"}
         list_event = json.dumps(stack.list_event)
         cold_samples = layouts.interleaved(
             args.rounds,
@@ -98,8 +99,8 @@ def main() -> int:
                 "bare": lambda: run(mcp_asset, children.COLD_BARE, list_event),
                 "floor": lambda: run(mcp_asset, children.COLD_FLOOR, list_event),
                 # A SnapStart init: no JWKS prefetch, so its first request is what a restore runs.
-                "snapstart": lambda: runtime_probe.run_in_asset(
-                    mcp_asset, runtime, children.COLD_KIT, list_event, env=snapstart_env
+                "snapstart": lambda: run(
+                    mcp_asset, children.COLD_KIT, list_event, **{INITIALIZATION_TYPE: "snap-start"}
                 ),
                 "fastmcp": lambda: layouts.run_fastmcp(fastmcp, stack.peer, list_event),
             },
@@ -115,8 +116,8 @@ def main() -> int:
         loop = run(mcp_asset, children.AUTH_LOOP, stack.token, str(args.loop))
         events = {"tools/list": list_event, "tools/call whoami": json.dumps(stack.whoami_event)}
         warm = run(mcp_asset, children.WARM, json.dumps(events), str(args.warm))
-        log_env = {**stack.env, "POWERTOOLS_LOG_LEVEL": "INFO"}  # what infra/functions.py deploys
-        logs = runtime_probe.run_in_asset(mcp_asset, runtime, children.LOGS, json.dumps(events), env=log_env)
+        # At the level infra/functions.py deploys.
+        logs = run(mcp_asset, children.LOGS, json.dumps(events), POWERTOOLS_LOG_LEVEL="INFO")
 
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:

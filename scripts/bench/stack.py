@@ -26,6 +26,7 @@ def bench_stack() -> Iterator[BenchStack]:
     """A moto server on a loopback port, seeded as ``make dev`` seeds it; stopped on exit."""
     from moto.server import ThreadedMotoServer
 
+    from functions.core.cognito.jwks import INITIALIZATION_TYPE
     from functions.core.platform.settings import Env
     from functions.core.state.grants import DynamoGrantRepository
     from local.config import FAKE_CREDENTIALS, GRANTS_TABLE, REGION, LocalConfig
@@ -51,7 +52,7 @@ def bench_stack() -> Iterator[BenchStack]:
             "AWS_DEFAULT_REGION": REGION,
             # What Lambda sets for a cold start without SnapStart or provisioned concurrency
             # (the MCP handler then fetches the JWKS during its init).
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            INITIALIZATION_TYPE: "on-demand",
         }
 
         class _Stack:
