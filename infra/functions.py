@@ -57,9 +57,10 @@ class Tuning:
 TUNING: Final[Mapping[str, Tuning]] = {
     # Init (importing the MCP SDK and its pydantic models) is ~1 s of CPU even with bytecode:
     # SnapStart restores an initialised snapshot instead of re-running it at this CPU share.
-    # 256 MB: peak RSS measured by `make bench` is 151-156 MiB (1.6x headroom); a warm call is
-    # ~1.3 ms of CPU (~9 ms at 256 / 1,769 of a vCPU), and the restore and snapshot-cache
-    # charges scale with memory (README, Cost: half of 512 MB's, for twice the CPU-bound latency).
+    # 256 MB for its CPU share, not its memory: peak RSS measured by `make bench` is 82 MiB
+    # (99 MiB with tracing on); a warm call is ~1.3 ms of CPU (~9 ms at 256 / 1,769 of a vCPU).
+    # The restore and snapshot-cache charges scale with memory (README, Cost: smaller sizes'
+    # cost and latency).
     "mcp_server": Tuning(memory_mb=256, timeout_seconds=20, snap_start=True),
     # A reconciliation run pages every grant holder (infra/deprovisioning.py): minutes, not seconds.
     "deprovisioning": Tuning(memory_mb=256, timeout_seconds=900),

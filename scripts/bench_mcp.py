@@ -53,6 +53,13 @@ from scripts.bench.table import build_table  # noqa: E402
 
 median = layouts.median
 
+# What Lambda active tracing sets for a sampled request (the daemon is UDP on loopback here).
+TRACING_ENV = {
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -118,6 +125,10 @@ def main() -> int:
         warm = run(mcp_asset, children.WARM, json.dumps(events), str(args.warm))
         # At the level infra/functions.py deploys.
         logs = run(mcp_asset, children.LOGS, json.dumps(events), POWERTOOLS_LOG_LEVEL="INFO")
+        # The same with active tracing as deployed: the runtime's daemon address (UDP on
+        # loopback here, nothing listens) and a sampled trace header make the kit load Tracer.
+        traced = run(mcp_asset, children.LOGS, json.dumps(events), POWERTOOLS_LOG_LEVEL="INFO", **TRACING_ENV)
+        logs["traced_peak_rss_mib"] = traced["peak_rss_mib"]
 
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -145,8 +145,8 @@ def build_table(
             on / off <= 1.08,
         )
     table.add(
-        "peak RSS of the MCP function (cold start and 22 warm calls, INFO logging)",
-        f"{logs['peak_rss_mib']:.0f} MiB",
+        "peak RSS of the MCP function (cold start and 22 warm calls, INFO logging), tracing off / on",
+        f"{logs['peak_rss_mib']:.0f} / {logs['traced_peak_rss_mib']:.0f} MiB",
         "",
         None,
     )
