@@ -8,6 +8,7 @@ from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_ver
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.crypto import s256
 from tests.facade_fakes import (
+    CHALLENGE,
     CONF_REDIRECT,
     GATEWAY_SECRET,
     PUBLIC_REDIRECT,
@@ -66,6 +67,8 @@ def test_loopback_redirect_matches_on_any_port(facade: Facade) -> None:
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"code_challenge_method": None}, "invalid_request"),  # RFC 7636: absent means plain
         ({"code_challenge": "too-short"}, "invalid_request"),
+        # RFC 7636 section 4.2: exactly 43 base64url characters; "$" would also match before a final newline.
+        ({"code_challenge": CHALLENGE + "\n"}, "invalid_request"),
         ({"resource": "https://other.example.com/mcp"}, "invalid_target"),
         ({"resource": BASE_URL}, "invalid_target"),
         ({"resource": MCP_URL + "//"}, "invalid_target"),
