@@ -7,6 +7,7 @@ import pytest
 from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.crypto import s256
+from functions.core.platform.errors import DependencyError
 from tests.facade_fakes import (
     CHALLENGE,
     CONF_REDIRECT,
@@ -89,6 +90,27 @@ def test_other_errors_redirect_with_error_state_and_iss(facade: Facade, override
     if "state" not in overrides:
         assert query["state"] == "client-state"
     assert not facade.txns.items
+
+
+class UnreadableSecret(StaticSecret):
+    """The gateway client's secret while DescribeUserPoolClient fails."""
+
+    def get(self) -> str:
+        raise DependencyError("DescribeUserPoolClient failed")
+
+
+def test_a_503_for_the_gateway_secret_stores_no_pending_request(
+    facade: Facade, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every 503 is safe to retry and leaves nothing behind: the upstream redirect, which needs
+    # the gateway secret (cookie key, PKCE verifier), is built before the request is stored.
+    service = facade.authorization()
+    monkeypatch.setattr(service, "_secret", UnreadableSecret(GATEWAY_SECRET))
+    with pytest.raises(DependencyError):
+        service.authorize(authorize_params())
+    assert not facade.txns.items
+    monkeypatch.setattr(service, "_secret", StaticSecret(GATEWAY_SECRET))
+    assert service.authorize(authorize_params()).status == 302 and len(facade.txns.items) == 1
 
 
 def test_client_not_registered_for_code_grant_is_unauthorized_client() -> None:
