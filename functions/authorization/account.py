@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import urlsplit
 
 from functions.authorization import account_pages, pages
@@ -52,6 +53,8 @@ from functions.core.state.grant_index import IndexNotDeployed
 from functions.core.state.grants import Grant, GrantReader
 
 SIGN_IN_AGAIN = "Open this server's connected-apps page again to sign in."
+# Longest grant id read from a form: 4-byte UTF-8 characters still keep GRANT#<id> under the key limit.
+MAX_GRANT_ID: Final = 256
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,10 @@ class AccountService:
         if isinstance(session, Answer):
             return session
         wanted = (form or {}).get("grant_id", "")
-        # A strongly consistent read of the grant, which must be the signed-in person's.
-        grant = self._grants.get(wanted) if wanted else None
+        # A strongly consistent read of the grant, which must be the signed-in person's. Grant ids
+        # are Cognito's origin_jti (a UUID): a longer one names no grant, and would exceed
+        # DynamoDB's 2,048-byte partition key (a ValidationException, so a 503 for bad input).
+        grant = self._grants.get(wanted) if wanted and len(wanted) <= MAX_GRANT_ID else None
         if grant is None or not same_bytes(grant.sub, session.sub):
             return self._back("gone")
         if grant.status == "revoked" and not grant.upstream_revocation_pending:

@@ -154,8 +154,11 @@ class AuthorizationService:
             created_at=now,
             expires_at=now + TXN_LIFETIME_SECONDS,
         )
+        # The redirect (it reads the gateway secret, which can fail) is built before the
+        # request is stored: a 503 leaves nothing behind.
+        answer = self._to_cognito(txn)
         self._txns.create(txn)
-        return self._to_cognito(txn)
+        return answer
 
     def _to_cognito(self, txn: PendingAuthorizationRequest, attempt: str = "") -> Answer:
         """Send the browser to Cognito's sign-in for ``txn`` (``attempt``: a restarted upstream leg)."""

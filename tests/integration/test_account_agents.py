@@ -297,6 +297,22 @@ def test_revoke_needs_the_sessions_csrf_and_only_ends_own_grants(account: Accoun
         assert account.facade.grants.get(grant_id).status == "active"  # type: ignore[union-attr]
 
 
+def test_an_overlong_grant_id_is_gone_without_a_read(account: Account, monkeypatch: pytest.MonkeyPatch) -> None:
+    # DynamoDB refuses a partition key over 2,048 bytes (moto does not): such an id must not
+    # reach the table, or bad input would be answered 503 (a ValidationException).
+    alice = connect(account, "alice@example.com")
+    session = page_session(account, "alice@example.com")
+    csrf = csrf_of(show(account, session)["body"])
+    read: list[str] = []
+    real_get = account.service._grants.get
+    monkeypatch.setattr(account.service._grants, "get", lambda grant_id: read.append(grant_id) or real_get(grant_id))
+    for grant_id in ("x" * 2100, "\U0001f600" * 600):
+        answer = post(account, PAGE + "/revoke", {"csrf": csrf, "grant_id": grant_id}, session)
+        assert answer["statusCode"] == 303 and answer["headers"]["Location"].endswith("?notice=gone")
+    assert read == []
+    assert account.facade.grants.get(origin_jti(alice["access_token"])).status == "active"  # type: ignore[union-attr]
+
+
 def test_revoke_all_ends_every_grant_of_the_person_only(account: Account) -> None:
     mine = [origin_jti(connect(account, "alice@example.com")["access_token"]) for _ in range(2)]
     bobs = origin_jti(connect(account, "bob@example.com")["access_token"])

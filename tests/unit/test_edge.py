@@ -4,6 +4,7 @@ authorization and token functions, and the one mapping of refusals to answers.""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from functions.core.platform.errors import (
 from functions.core.platform.http import Answer, RequestRejected
 from functions.core.platform.routes import ROUTES, TOKEN, Route
 from tests.helpers import FakeContext
+from tests.observability_capture import Captured, capturing
 
 PING = Route("POST", "/ping", "token")
 CORS = Cors(allow_headers=("mcp-protocol-version", "content-type"), expose_headers=("Retry-After",))
@@ -91,6 +93,31 @@ def test_dependency_error_is_the_routers_503_never_a_500() -> None:
     assert "down" not in result["body"]
     page = router_raising(DependencyError("down"), unavailable=lambda: Answer(503, "<p>later</p>"))
     assert page(ev("POST /ping"), FakeContext())["body"] == "<p>later</p>"
+
+
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
+    with capturing(monkeypatch, capsys) as captured:
+        yield captured
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        TokenError("invalid_grant", "no"),
+        TokenError("invalid_client", "no", 401),
+        RegistrationError("invalid_redirect_uri", "no"),
+        RequestRejected("parameter a is repeated"),
+    ],
+)
+def test_a_refusal_is_not_counted_as_a_dependency_503(seen: Captured, refusal: Exception) -> None:
+    # DependencyUnavailable counts every 503 + Retry-After and nothing else (README, Observability):
+    # a 4xx must not build (and so count) the router's 503 answer.
+    for router in (router_raising(refusal), router_raising(refusal, unavailable=lambda: Answer(503, "later"))):
+        assert router(ev("POST /ping"), FakeContext())["statusCode"] in (400, 401)
+    assert seen.counted("DependencyUnavailable") == 0
+    assert router_raising(DependencyError("down"))(ev("POST /ping"), FakeContext())["statusCode"] == 503
+    assert seen.counted("DependencyUnavailable") == 1
 
 
 def test_other_exceptions_are_not_swallowed() -> None:

@@ -11,6 +11,7 @@ import pytest
 from jose import jwt
 
 from functions.core.platform.crypto import (
+    PKCE_VERIFIER,
     derive_key,
     mac,
     mac_ok,
@@ -372,5 +373,7 @@ def test_constant_time_comparisons_never_raise(hostile: str) -> None:
     assert mac_ok(key, hostile, mac(key, hostile))
     assert not pkce_matches(hostile, CHALLENGE_OF_VERIFIER)
     assert not pkce_matches(VERIFIER, hostile)
+    # RFC 7636 section 4.1: the verifier's alphabet has no line break, not even a final one.
+    assert not PKCE_VERIFIER.match(VERIFIER + "\n") and not pkce_matches(VERIFIER + "\n", CHALLENGE_OF_VERIFIER)
     assert not same_bytes(hostile, "txn") and same_bytes(hostile, hostile)
     assert sha256_hex("\ud800") != sha256_hex("\ufffd")

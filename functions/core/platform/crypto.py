@@ -18,10 +18,11 @@ import re
 import secrets
 from typing import Final
 
-# RFC 7636 section 4.1: 43..128 characters of [A-Z a-z 0-9 - . _ ~].
-PKCE_VERIFIER: Final = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
-# An S256 challenge is base64url(sha256) without padding: exactly 43 characters.
-PKCE_CHALLENGE: Final = re.compile(r"^[A-Za-z0-9_-]{43}$")
+# RFC 7636 section 4.1: 43..128 characters of [A-Z a-z 0-9 - . _ ~]. Anchored with \Z, not $:
+# "$" also matches before a final newline, which neither alphabet has.
+PKCE_VERIFIER: Final = re.compile(r"^[A-Za-z0-9._~-]{43,128}\Z")
+# An S256 challenge is base64url(sha256) without padding: exactly 43 characters (RFC 7636 section 4.2).
+PKCE_CHALLENGE: Final = re.compile(r"^[A-Za-z0-9_-]{43}\Z")
 
 
 def new_secret(nbytes: int = 32) -> str:

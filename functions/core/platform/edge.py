@@ -141,7 +141,8 @@ class Router:
         try:
             return endpoint(request)
         except (OAuthError, RequestRejected, DependencyError) as exc:
-            return answer_for_error(exc, unavailable=self._unavailable())
+            # The 503 is built (and counted) only for a dependency failure, never for a refusal.
+            return answer_for_error(exc, unavailable=self._unavailable)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The Lambda handler: the payload 2.0 response to ``event``."""

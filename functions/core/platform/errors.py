@@ -12,6 +12,7 @@ one mapping of a failed request to its answer (``answer_for_error``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -142,17 +143,21 @@ def unavailable_answer(description: str = "a dependency is unavailable, retry la
     return Answer(503, json.dumps(body), {**JSON_HEADERS, "Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def answer_for_error(exc: OAuthError | RequestRejected | DependencyError, *, unavailable: Answer) -> Answer:
+def answer_for_error(
+    exc: OAuthError | RequestRejected | DependencyError, *, unavailable: Callable[[], Answer]
+) -> Answer:
     """The one mapping of a refused or failed request to its answer.
 
     ``OAuthError``: its JSON error. ``RequestRejected`` (unreadable parameters, RFC 6749
-    section 3.1): 400 ``invalid_request``. ``DependencyError``: ``unavailable`` (a 503 with
-    ``Retry-After``): fail closed, never a 500 and never an allow. Nothing here logs a
-    token: descriptions and dependency messages never carry one.
+    section 3.1): 400 ``invalid_request``. ``DependencyError``: ``unavailable()`` (a 503 with
+    ``Retry-After``): fail closed, never a 500 and never an allow. ``unavailable`` is called
+    only for a ``DependencyError``: building a 503 counts ``DependencyUnavailable``, which a
+    refusal must not. Nothing here logs a token: descriptions and dependency messages never
+    carry one.
     """
     if isinstance(exc, DependencyError):
         logger.warning("dependency failed", extra={"detail": str(exc)})
-        return unavailable
+        return unavailable()
     if isinstance(exc, RequestRejected):
         exc = OAuthError("invalid_request", str(exc))
     logger.info("request refused", extra={"error": exc.error})

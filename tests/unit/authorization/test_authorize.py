@@ -7,7 +7,9 @@ import pytest
 from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
 from functions.core.oauth import scopes as catalogue
 from functions.core.platform.crypto import s256
+from functions.core.platform.errors import DependencyError
 from tests.facade_fakes import (
+    CHALLENGE,
     CONF_REDIRECT,
     GATEWAY_SECRET,
     PUBLIC_REDIRECT,
@@ -66,6 +68,8 @@ def test_loopback_redirect_matches_on_any_port(facade: Facade) -> None:
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"code_challenge_method": None}, "invalid_request"),  # RFC 7636: absent means plain
         ({"code_challenge": "too-short"}, "invalid_request"),
+        # RFC 7636 section 4.2: exactly 43 base64url characters; "$" would also match before a final newline.
+        ({"code_challenge": CHALLENGE + "\n"}, "invalid_request"),
         ({"resource": "https://other.example.com/mcp"}, "invalid_target"),
         ({"resource": BASE_URL}, "invalid_target"),
         ({"resource": MCP_URL + "//"}, "invalid_target"),
@@ -86,6 +90,27 @@ def test_other_errors_redirect_with_error_state_and_iss(facade: Facade, override
     if "state" not in overrides:
         assert query["state"] == "client-state"
     assert not facade.txns.items
+
+
+class UnreadableSecret(StaticSecret):
+    """The gateway client's secret while DescribeUserPoolClient fails."""
+
+    def get(self) -> str:
+        raise DependencyError("DescribeUserPoolClient failed")
+
+
+def test_a_503_for_the_gateway_secret_stores_no_pending_request(
+    facade: Facade, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every 503 is safe to retry and leaves nothing behind: the upstream redirect, which needs
+    # the gateway secret (cookie key, PKCE verifier), is built before the request is stored.
+    service = facade.authorization()
+    monkeypatch.setattr(service, "_secret", UnreadableSecret(GATEWAY_SECRET))
+    with pytest.raises(DependencyError):
+        service.authorize(authorize_params())
+    assert not facade.txns.items
+    monkeypatch.setattr(service, "_secret", StaticSecret(GATEWAY_SECRET))
+    assert service.authorize(authorize_params()).status == 302 and len(facade.txns.items) == 1
 
 
 def test_client_not_registered_for_code_grant_is_unauthorized_client() -> None:
