@@ -13,6 +13,7 @@ from kit_app.store import MAX_TITLE_LENGTH, MemoryNotes, NoteStore
 from starlette.testclient import TestClient
 
 from functions.core.cognito.jwks import JwksCache
+from functions.mcp_server import factory
 from functions.mcp_server.factory import create_endpoint
 from tests.fakes.state import InMemoryGrantRepository
 from tests.helpers import (
@@ -183,6 +184,32 @@ def test_step_up_applies_to_batches(h: Harness) -> None:
     batch = [rpc("tools/list"), rpc("tools/call", {"name": "archive_note", "arguments": {"id": "0" * 24}}, 2)]
     resp = h.client.post("/mcp", content=json.dumps(batch), headers={**ACCEPT, **headers})
     assert resp.status_code == 403
+
+
+def test_a_tool_added_outside_the_registry_is_neither_listed_nor_callable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's ``extend(server, ctx)`` gets the SDK server, whose own ``tool()`` adds a tool the
+    registry knows nothing of (no scopes): hidden from tools/list, it must not run either."""
+    ran: list[str] = []
+
+    def extend(server: Any, _ctx: Any) -> None:
+        @server.tool(name="purge")
+        async def purge() -> str:
+            ran.append("purge")
+            return "purged"
+
+    monkeypatch.setattr(factory, "extend_hook", lambda _root: extend)
+    h = Harness()
+    settings = mcp_settings(grant_cache_seconds=0)
+    endpoint = create_endpoint(
+        settings, grants=h.grants, jwks=JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=h.jwks)
+    )
+    h.client = TestClient(endpoint, base_url=BASE_URL)
+    headers = h.authorize("alice")
+    assert "purge" not in h.tool_names(headers)
+    resp = h.call(headers, "purge")
+    assert resp.status_code == 200
+    assert resp.json()["result"]["isError"] is True
+    assert ran == []
 
 
 def test_whoami(h: Harness) -> None:
