@@ -304,6 +304,26 @@ def test_cors_preflight_for_an_allowed_origin(hc: Harness) -> None:
     assert "mcp-protocol-version" in resp.headers["access-control-allow-headers"]
 
 
+def test_cors_preflight_allows_the_mcp_param_headers_it_is_asked_for(hc: Harness) -> None:
+    # MCP 2026-07-28: an argument annotated x-mcp-header travels as Mcp-Param-<name> too; the
+    # browser asks for each name in the preflight. Other unknown headers are still not granted.
+    requested = "Authorization, Content-Type, Mcp-Method, Mcp-Name, Mcp-Param-Region, X-Other, mcp-param-bad header"
+    resp = hc.client.options(
+        "/mcp",
+        headers={
+            "origin": INSPECTOR,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": requested,
+        },
+    )
+    allowed = [h.strip() for h in resp.headers["access-control-allow-headers"].split(",")]
+    assert "mcp-param-region" in allowed
+    assert "x-other" not in allowed
+    assert not [h for h in allowed if " " in h]
+    assert {"authorization", "content-type", "mcp-method", "mcp-name"} <= set(allowed)
+    assert "Access-Control-Request-Headers" in resp.headers["vary"]
+
+
 def test_cors_preflight_for_a_foreign_origin_gets_no_grant(hc: Harness) -> None:
     resp = hc.client.options(
         "/mcp", headers={"origin": "https://evil.example", "access-control-request-method": "POST"}
