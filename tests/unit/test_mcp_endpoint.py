@@ -179,6 +179,30 @@ def test_step_up_403_names_the_held_and_needed_scopes(h: Harness) -> None:
     assert h.notes.items == {}
 
 
+def test_step_up_for_a_tool_named_outside_ascii_is_a_403_not_a_500(h: Harness) -> None:
+    # MCP allows any tool name (its character set is a SHOULD); the challenge header must stay
+    # encodable and within RFC 6750 section 3's characters whatever the app named its tool.
+    def register(tools: Any, _ctx: Any) -> None:
+        @tools.tool(scopes=("notes:write",), name="写笔记")
+        async def write() -> str:
+            return "written"
+
+    settings = mcp_settings(grant_cache_seconds=0)
+    endpoint = create_endpoint(
+        settings,
+        grants=h.grants,
+        register=register,
+        jwks=JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=h.jwks),
+    )
+    h.client = TestClient(endpoint, base_url=BASE_URL, raise_server_exceptions=False)
+    resp = h.call(h.authorize("bob", granted=("notes:read",)), "写笔记")
+    assert resp.status_code == 403
+    assert resp.headers["www-authenticate"].startswith(
+        'Bearer error="insufficient_scope", error_description="tool ??? requires more scopes", scope='
+    )
+    assert resp.json()["error_description"] == "tool 写笔记 requires more scopes"
+
+
 def test_step_up_applies_to_batches(h: Harness) -> None:
     headers = h.authorize("bob", granted=("notes:read",))
     batch = [rpc("tools/list"), rpc("tools/call", {"name": "archive_note", "arguments": {"id": "0" * 24}}, 2)]
