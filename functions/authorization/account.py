@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import urlsplit
 
 from functions.authorization import account_pages, pages
@@ -53,6 +54,9 @@ from functions.core.state.grant_index import IndexNotDeployed
 from functions.core.state.grants import Grant, GrantReader
 
 SIGN_IN_AGAIN = "Open this server's connected-apps page again to sign in."
+# Grant ids are Cognito origin_jti values (UUIDs). A longer form value names no grant, and DynamoDB
+# would refuse it as a key over 2048 bytes (ValidationException: a 503 for what is bad input).
+MAX_GRANT_ID_LENGTH: Final = 256
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ class AccountService:
             return session
         wanted = (form or {}).get("grant_id", "")
         # A strongly consistent read of the grant, which must be the signed-in person's.
-        grant = self._grants.get(wanted) if wanted else None
+        grant = self._grants.get(wanted) if 0 < len(wanted) <= MAX_GRANT_ID_LENGTH else None
         if grant is None or not same_bytes(grant.sub, session.sub):
             return self._back("gone")
         if grant.status == "revoked" and not grant.upstream_revocation_pending:

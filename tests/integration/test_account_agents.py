@@ -335,6 +335,22 @@ def test_revoke_needs_the_sessions_csrf_and_only_ends_own_grants(account: Accoun
         assert account.facade.grants.get(grant_id).status == "active"  # type: ignore[union-attr]
 
 
+def test_a_grant_id_no_grant_can_have_is_refused_without_a_read(
+    account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DynamoDB refuses a partition key over 2048 bytes (ValidationException, which the kit answers
+    # 503 "retry later"; moto does not check reads): a form value that long is bad input, not an outage.
+    connect(account, "alice@example.com")  # a grant, so the page has its forms
+    read: list[str] = []
+    real_get = DynamoGrantRepository.get
+    monkeypatch.setattr(DynamoGrantRepository, "get", lambda self, gid: read.append(gid) or real_get(self, gid))
+    session = page_session(account, "alice@example.com")
+    csrf = csrf_of(show(account, session)["body"])
+    answer = post(account, PAGE + "/revoke", {"csrf": csrf, "grant_id": "g" * 3000}, session)
+    assert answer["statusCode"] == 303 and answer["headers"]["Location"].endswith("?notice=gone")
+    assert read == []
+
+
 def test_revoke_all_ends_every_grant_of_the_person_only(account: Account) -> None:
     mine = [origin_jti(connect(account, "alice@example.com")["access_token"]) for _ in range(2)]
     bobs = origin_jti(connect(account, "bob@example.com")["access_token"])
