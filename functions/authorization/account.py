@@ -36,6 +36,7 @@ from functions.authorization.account_session import (
 )
 from functions.authorization.identity import learn_user
 from functions.authorization.web import redirect, set_cookie, with_query
+from functions.core.clients.ids import looks_like_url
 from functions.core.clients.records import ClientResolver
 from functions.core.cognito.gateway_secret import SecretSource, gateway_pkce_verifier
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
@@ -262,17 +263,20 @@ class AccountService:
         """How the page shows one grant (``DependencyError`` if the client's record is unreadable).
 
         The agent's name is the one the grant recorded at approval, else the client record's
-        (grants of schema version 2 carry none), else its client id or CIMD host.
+        (grants of schema version 2 carry none), else its client id or CIMD host. A Client ID
+        Metadata Document client has no registration to lose: its grant alone governs its access
+        (``/mcp`` reads no document either), so its document is fetched only for the name of a
+        grant that recorded none, and a failed fetch never shows it as "no longer registered".
         """
-        client = self._clients.resolve(grant.client_id)
-        cimd = client.kind == "cimd" if client is not None else grant.client_id.startswith("https://")
+        cimd = looks_like_url(grant.client_id)
+        client = None if cimd and grant.client_name else self._clients.resolve(grant.client_id)
         agent_id = (urlsplit(grant.client_id).hostname or grant.client_id) if cimd else grant.client_id
         return account_pages.AgentView(
             grant_id=grant.grant_id,
             agent_name=grant.client_name or (client.client_name if client is not None else "") or agent_id,
             agent_id=agent_id,
             cimd=cimd,
-            registered=client is not None,
+            registered=cimd or client is not None,
             scopes=tuple((s, pages._describe(s)) for s in catalogue.order(grant.scopes)),
             granted_at=grant.created_at,
             last_used_at=grant.last_used_at,

@@ -10,6 +10,7 @@ uvicorn, tests. The MCPServer itself (tools, schemas) is built once per containe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
@@ -47,6 +48,17 @@ CORS_ALLOW_HEADERS: Final = (
     "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
 )
 CORS_EXPOSE_HEADERS: Final = "www-authenticate, mcp-session-id, mcp-protocol-version"
+# MCP transport 2026-07-28 (SEP-2243): a tool argument annotated ``x-mcp-header`` also travels as
+# an ``Mcp-Param-<name>`` header, whose names only the tool's schema knows; a preflight may ask for
+# any of them. The name part is an RFC 9110 token (section 5.6.2).
+_MCP_PARAM_HEADER: Final = re.compile(r"mcp-param-[!#$%&'*+.^_`|~0-9a-z-]+")
+
+
+def cors_allow_headers(requested: str | None) -> str:
+    """``Access-Control-Allow-Headers`` of a preflight: the fixed list, plus the ``Mcp-Param-*``
+    names its ``Access-Control-Request-Headers`` (``requested``, None when absent) asks for."""
+    names = dict.fromkeys(name.strip().lower() for name in (requested or "").split(","))
+    return ", ".join([CORS_ALLOW_HEADERS, *(name for name in names if _MCP_PARAM_HEADER.fullmatch(name))])
 
 
 def _with_cors(send: Send, origin: str) -> Send:
@@ -147,12 +159,14 @@ class McpEndpoint:
         if scope["method"] == "OPTIONS":
             # A preflight carries no credentials: answer it before authentication. Foreign
             # origins get no CORS headers, so the browser refuses the real request.
-            headers = {"Vary": "Origin", "Cache-Control": "no-store"}
+            headers = {"Vary": "Origin, Access-Control-Request-Headers", "Cache-Control": "no-store"}
             if cors:
                 headers |= {
                     "Access-Control-Allow-Origin": origin or "",
                     "Access-Control-Allow-Methods": transport.ALLOWED_METHODS,
-                    "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                    "Access-Control-Allow-Headers": cors_allow_headers(
+                        request.headers.get("access-control-request-headers")
+                    ),
                     "Access-Control-Max-Age": "86400",
                 }
             await Response(status_code=204, headers=headers)(scope, receive, send)

@@ -70,19 +70,26 @@ class ScopedMCPServer(MCPServer):
         """``tools/call`` for the current principal; every call leaves one ``tool.called`` audit event.
 
         Raises ``ToolError`` (the SDK answers it as a result with ``isError``) when the principal
-        lacks a scope the tool needs, the tool is unknown or it failed. A ``DependencyError``
-        behind a tool's failure is reported to :mod:`outage`, so the request is answered 503
-        with ``Retry-After`` instead of a tool error.
+        lacks a scope the tool needs, the tool is not in the kit's registry or it failed. A
+        ``DependencyError`` behind a tool's failure is reported to :mod:`outage`, so the request
+        is answered 503 with ``Retry-After`` instead of a tool error.
         """
         principal = current_principal()
         needed = self._registry.required_scopes(name)
-        if needed is not None and not needed <= principal.scopes:
+        if needed is None:
+            # Fail closed: only the registry says which scopes a tool needs. A tool added to the
+            # SDK server another way (``server.tool()`` in an app's ``extend`` hook) is hidden from
+            # tools/list and must not run either (MCP tools spec, "Security Considerations":
+            # servers MUST implement proper access controls).
+            tool_called(principal, name, known=False, outcome="error", reason=None, duration_ms=None)
+            raise ToolError(f"Unknown tool: {name}")
+        if not needed <= principal.scopes:
             # Defence in depth: the HTTP layer already answered 403 for this case.
             tool_called(principal, name, known=True, outcome="denied", reason="insufficient_scope", duration_ms=None)
             raise ToolError(f"insufficient scope for tool {name}")
         started = time.monotonic()
         outcome: Outcome = "error"
-        reason: str | None = UNKNOWN_TOOL_REASON if needed is None else "tool_error"
+        reason: str | None = "tool_error"
         try:
             result = await super().call_tool(name, arguments, context)
             outcome, reason = ("error", "tool_error") if getattr(result, "is_error", False) else ("success", None)
@@ -96,7 +103,7 @@ class ScopedMCPServer(MCPServer):
             raise
         finally:
             elapsed = (time.monotonic() - started) * 1000
-            tool_called(principal, name, known=needed is not None, outcome=outcome, reason=reason, duration_ms=elapsed)
+            tool_called(principal, name, known=True, outcome=outcome, reason=reason, duration_ms=elapsed)
 
 
 def build_server(registry: ToolRegistry, *, name: str) -> ScopedMCPServer:

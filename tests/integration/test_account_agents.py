@@ -58,10 +58,23 @@ from tests.integration.facade_flow import (
 PAGE = "/account/agents"
 
 
+class RecordingResolver(FakeResolver):
+    """The facade's fake client resolver, remembering every client id it was asked for."""
+
+    def __init__(self, *clients: Any) -> None:
+        super().__init__(*clients)
+        self.asked: list[str] = []
+
+    def resolve(self, client_id: str) -> Any:
+        self.asked.append(client_id)
+        return super().resolve(client_id)
+
+
 @dataclasses.dataclass
 class Account:
     facade: Facade
     service: AccountService
+    resolver: RecordingResolver
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +85,7 @@ def account(facade: Facade) -> Account:
     import functions.token.handler as token_handler
 
     settings = facade.settings
-    resolver = FakeResolver(public_client(), confidential_client(method="client_secret_post"))
+    resolver = RecordingResolver(public_client(), confidential_client(method="client_secret_post"))
     authorization = authorization_handler.build_service(settings, resolver)
     service = authorization_handler.build_account(settings, resolver)
     token = token_handler.build_service(settings, resolver)
@@ -83,6 +96,7 @@ def account(facade: Facade) -> Account:
             token=token_api.make_handler(lambda: token),
         ),
         service,
+        resolver,
     )
 
 
@@ -216,6 +230,30 @@ def test_page_names_each_agent_as_its_grant_recorded_it(account: Account) -> Non
     assert "<bdi>Renamed Agent</bdi>" in card(renamed)
     assert "<bdi>Confidential agent</bdi>" in card(old)  # falls back to the client's record
     assert "<bdi>Gone Agent</bdi>" in card(gone)
+
+
+def test_a_cimd_agent_is_shown_as_its_grant_recorded_it_without_fetching_its_document(account: Account) -> None:
+    # A CIMD client has no registration: its grant alone governs it (/mcp fetches nothing), so the
+    # page fetches no agent-controlled URL for a grant that recorded the name, and an unreachable
+    # document (the fake resolver knows no CIMD client) never reads "no longer registered".
+    sub = _sub(connect(account, "bob@example.com"))
+    named, unnamed = (f"origin-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    named_client, unnamed_client = "https://agent.example.net/client.json", "https://old.example.org/agent.json"
+    repo = DynamoGrantRepository(GRANTS_TABLE)
+    repo.create(grant(named, sub, client_id=named_client, client_name="Web Agent"))
+    repo.create(grant(unnamed, sub, client_id=unnamed_client))  # schema version 2: no name recorded
+    account.resolver.asked.clear()
+    html = show(account, page_session(account, "bob@example.com"))["body"]
+
+    def card(grant_id: str) -> str:
+        start = html.index(f'data-grant="{grant_id}"')
+        return html[start : html.index("</section>", start)]
+
+    assert "<bdi>Web Agent</bdi>" in card(named) and "Web site: <code><bdi>agent.example.net</bdi>" in card(named)
+    assert "<bdi>old.example.org</bdi> <span class=tag>unverified name</span>" in card(unnamed)
+    assert "no longer registered" not in card(named) + card(unnamed)
+    assert named_client not in account.resolver.asked
+    assert unnamed_client in account.resolver.asked  # only for the name a version 2 grant lacks
 
 
 def _sub(token_response: dict[str, Any]) -> str:

@@ -16,9 +16,16 @@ def test_challenge_without_token_has_no_error() -> None:
     assert header == 'Bearer scope="a b", resource_metadata="https://x/.well-known/oauth-protected-resource/mcp"'
 
 
-def test_challenge_quotes_are_escaped() -> None:
-    header = bearer_challenge(resource_metadata="r", error="invalid_token", description='bad "token"')
-    assert 'error_description="bad \\"token\\""' in header
+def test_challenge_description_holds_only_the_characters_rfc_6750_allows() -> None:
+    # RFC 6750 section 3: no quote, no backslash, nothing outside %x20-7E (a tool's name may be
+    # anything); the header stays one quoted-string per parameter and encodable as Latin-1.
+    header = bearer_challenge(
+        resource_metadata="r", error="insufficient_scope", description='tool say"hi\\ 写 é requires more scopes'
+    )
+    assert 'error_description="tool say?hi? ? ? requires more scopes"' in header
+    header.encode("ascii")
+    # Other parameters are still quoted-strings with quotes and backslashes escaped (RFC 9110 section 5.6.4).
+    assert bearer_challenge(resource_metadata='a"b\\c') == 'Bearer resource_metadata="a\\"b\\\\c"'
 
 
 def test_redact_hides_tokens_and_secrets() -> None:

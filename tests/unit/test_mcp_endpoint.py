@@ -13,6 +13,7 @@ from kit_app.store import MAX_TITLE_LENGTH, MemoryNotes, NoteStore
 from starlette.testclient import TestClient
 
 from functions.core.cognito.jwks import JwksCache
+from functions.mcp_server import factory
 from functions.mcp_server.factory import create_endpoint
 from tests.fakes.state import InMemoryGrantRepository
 from tests.helpers import (
@@ -178,11 +179,61 @@ def test_step_up_403_names_the_held_and_needed_scopes(h: Harness) -> None:
     assert h.notes.items == {}
 
 
+def test_step_up_for_a_tool_named_outside_ascii_is_a_403_not_a_500(h: Harness) -> None:
+    # MCP allows any tool name (its character set is a SHOULD); the challenge header must stay
+    # encodable and within RFC 6750 section 3's characters whatever the app named its tool.
+    def register(tools: Any, _ctx: Any) -> None:
+        @tools.tool(scopes=("notes:write",), name="写笔记")
+        async def write() -> str:
+            return "written"
+
+    settings = mcp_settings(grant_cache_seconds=0)
+    endpoint = create_endpoint(
+        settings,
+        grants=h.grants,
+        register=register,
+        jwks=JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=h.jwks),
+    )
+    h.client = TestClient(endpoint, base_url=BASE_URL, raise_server_exceptions=False)
+    resp = h.call(h.authorize("bob", granted=("notes:read",)), "写笔记")
+    assert resp.status_code == 403
+    assert resp.headers["www-authenticate"].startswith(
+        'Bearer error="insufficient_scope", error_description="tool ??? requires more scopes", scope='
+    )
+    assert resp.json()["error_description"] == "tool 写笔记 requires more scopes"
+
+
 def test_step_up_applies_to_batches(h: Harness) -> None:
     headers = h.authorize("bob", granted=("notes:read",))
     batch = [rpc("tools/list"), rpc("tools/call", {"name": "archive_note", "arguments": {"id": "0" * 24}}, 2)]
     resp = h.client.post("/mcp", content=json.dumps(batch), headers={**ACCEPT, **headers})
     assert resp.status_code == 403
+
+
+def test_a_tool_added_outside_the_registry_is_neither_listed_nor_callable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app's ``extend(server, ctx)`` gets the SDK server, whose own ``tool()`` adds a tool the
+    registry knows nothing of (no scopes): hidden from tools/list, it must not run either."""
+    ran: list[str] = []
+
+    def extend(server: Any, _ctx: Any) -> None:
+        @server.tool(name="purge")
+        async def purge() -> str:
+            ran.append("purge")
+            return "purged"
+
+    monkeypatch.setattr(factory, "extend_hook", lambda _root: extend)
+    h = Harness()
+    settings = mcp_settings(grant_cache_seconds=0)
+    endpoint = create_endpoint(
+        settings, grants=h.grants, jwks=JwksCache(settings.jwks_url, min_refresh_seconds=60, fetcher=h.jwks)
+    )
+    h.client = TestClient(endpoint, base_url=BASE_URL)
+    headers = h.authorize("alice")
+    assert "purge" not in h.tool_names(headers)
+    resp = h.call(headers, "purge")
+    assert resp.status_code == 200
+    assert resp.json()["result"]["isError"] is True
+    assert ran == []
 
 
 def test_whoami(h: Harness) -> None:
@@ -275,6 +326,26 @@ def test_cors_preflight_for_an_allowed_origin(hc: Harness) -> None:
     assert resp.headers["access-control-allow-origin"] == INSPECTOR
     assert "authorization" in resp.headers["access-control-allow-headers"]
     assert "mcp-protocol-version" in resp.headers["access-control-allow-headers"]
+
+
+def test_cors_preflight_allows_the_mcp_param_headers_it_is_asked_for(hc: Harness) -> None:
+    # MCP 2026-07-28: an argument annotated x-mcp-header travels as Mcp-Param-<name> too; the
+    # browser asks for each name in the preflight. Other unknown headers are still not granted.
+    requested = "Authorization, Content-Type, Mcp-Method, Mcp-Name, Mcp-Param-Region, X-Other, mcp-param-bad header"
+    resp = hc.client.options(
+        "/mcp",
+        headers={
+            "origin": INSPECTOR,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": requested,
+        },
+    )
+    allowed = [h.strip() for h in resp.headers["access-control-allow-headers"].split(",")]
+    assert "mcp-param-region" in allowed
+    assert "x-other" not in allowed
+    assert not [h for h in allowed if " " in h]
+    assert {"authorization", "content-type", "mcp-method", "mcp-name"} <= set(allowed)
+    assert "Access-Control-Request-Headers" in resp.headers["vary"]
 
 
 def test_cors_preflight_for_a_foreign_origin_gets_no_grant(hc: Harness) -> None:

@@ -107,6 +107,18 @@ def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# RFC 6750 section 3: the challenge's error_description "MUST NOT include characters outside the
+# set %x20-21 / %x23-5B / %x5D-7E". A description naming a tool (whose name the app chose: non-ASCII,
+# a quote) keeps its shape with "?" in their place, and the header stays encodable (Latin-1)
+# instead of failing the answer with a 500. The JSON body keeps the description as it is.
+_DESCRIPTION_CHARS: Final = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def description_text(description: str) -> str:
+    """``description`` with every character RFC 6750 section 3 forbids in ``error_description`` replaced by ``?``."""
+    return "".join(ch if ch in _DESCRIPTION_CHARS else "?" for ch in description)
+
+
 def bearer_challenge(
     *,
     resource_metadata: str,
@@ -123,7 +135,7 @@ def bearer_challenge(
     if error is not None:
         params.append(("error", error))
         if description:
-            params.append(("error_description", description))
+            params.append(("error_description", description_text(description)))
     if scope:
         params.append(("scope", " ".join(scope)))
     params.append(("resource_metadata", resource_metadata))
