@@ -223,8 +223,8 @@ def _check_scope(value: object) -> str | None:
     """The requested ``scope`` narrowed to the catalogue; None when nothing is left.
 
     A blank string ("") is a request for no particular scope, like an omitted one (RFC 7591
-    section 3.2.1: the server may replace requested values): the MCP Inspector registers with
-    ``"scope": ""`` when it has discovered none. Not a string, or longer than
+    section 3.2.1: the server may replace requested values): the MCP Inspector and the Gemini
+    CLI register with ``"scope": ""`` when they have none to ask for. Not a string, or longer than
     ``MAX_SCOPE_LENGTH``: ``invalid_client_metadata``.
     """
     if not isinstance(value, str):

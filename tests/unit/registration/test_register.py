@@ -302,8 +302,9 @@ def test_claude_registers_and_is_told_what_was_registered(kit: Kit) -> None:
     ]
 
 
-# The MCP Inspector's registration (client/src/lib/auth.ts, clientMetadata): "scope" is ""
-# until it has discovered scopes.
+# Registrations with "scope": "" when no scope was configured or discovered: the MCP
+# Inspector (client/src/lib/auth.ts, clientMetadata) and the Gemini CLI
+# (packages/core/src/mcp/oauth-provider.ts, registerClient).
 MCP_INSPECTOR: dict[str, Any] = {
     "redirect_uris": ["http://localhost:6274/oauth/callback", "http://localhost:6274/oauth/callback/debug"],
     "token_endpoint_auth_method": "none",
@@ -313,13 +314,22 @@ MCP_INSPECTOR: dict[str, Any] = {
     "client_uri": "https://github.com/modelcontextprotocol/inspector",
     "scope": "",
 }
+GEMINI_CLI: dict[str, Any] = {
+    "client_name": "Gemini CLI MCP Client",
+    "redirect_uris": ["http://localhost:7777/oauth/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "scope": "",
+}
 
 
-def test_mcp_inspector_registers_with_an_empty_scope(kit: Kit) -> None:
-    reply = kit.register(MCP_INSPECTOR)
+@pytest.mark.parametrize("metadata", [MCP_INSPECTOR, GEMINI_CLI], ids=["inspector", "gemini-cli"])
+def test_inspector_and_gemini_cli_register_with_an_empty_scope(kit: Kit, metadata: dict[str, Any]) -> None:
+    reply = kit.register(metadata)
     assert reply.status == 201
     assert "scope" not in reply.json  # RFC 7591 section 3.2.1: the answer shows what was registered
-    assert reply.json["redirect_uris"] == MCP_INSPECTOR["redirect_uris"]
+    assert reply.json["redirect_uris"] == metadata["redirect_uris"]
 
 
 def test_registration_without_authorization_code_is_still_refused(kit: Kit) -> None:
