@@ -130,12 +130,17 @@ class Kit:
         return _client_row(self._client(client_id), full=True)
 
     def delete_client(self, client_id: str) -> dict[str, Any]:
-        """Delete a registered client, then revoke every grant given to it and forget its consents."""
+        """Revoke every grant given to a registered client and forget its consents, then delete it.
+
+        In that order so that a failure (``DependencyError``, exit 4) is safe to retry: the retry
+        still finds the client, revokes what is left and deletes it. Deleted first, the retry
+        found no client (exit 3) and left its grants active. ``NotFound`` for an unknown client.
+        """
         record = self._client(client_id)
-        self.plane.admin.require(GRANTS_BY_CLIENT)  # before deleting: all of it, or nothing
+        self.plane.admin.require(GRANTS_BY_CLIENT)  # before changing anything: all of it, or nothing
+        done = self.plane.admin.revoke_client(client_id, actor="admin", reason="client_deleted")
         self.clients.remove(record)
         audit("client.deleted", actor="admin", client_id=client_id, client_name=record.client_name)
-        done = self.plane.admin.revoke_client(client_id, actor="admin", reason="client_deleted")
         return {"client_id": client_id, "revoked": list(done.grant_ids)}
 
     def register_client(

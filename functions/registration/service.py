@@ -377,10 +377,13 @@ class RegistrationService:
         # RFC 7592 section 2.2: client_id MUST be included and equal; server-issued fields MUST NOT.
         if raw.get("client_id") != client_id:
             raise RegistrationError("invalid_client_metadata", "client_id must be included and match the client")
-        present = [name for name in FORBIDDEN_ON_UPDATE if name in raw]
+        # RFC 7592 section 2.2 treats omitted fields as null, so a member sent as null is omitted
+        # (as validate_client_metadata does for every field): a client echoing its stored
+        # information with "client_secret": null is not refused.
+        present = [name for name in FORBIDDEN_ON_UPDATE if raw.get(name) is not None]
         if present:
             raise RegistrationError("invalid_client_metadata", "the update must not include " + ", ".join(present))
-        if "client_secret" in raw:
+        if raw.get("client_secret") is not None:
             # RFC 7592 section 2.2: a presented secret MUST match; a client never chooses its own.
             presented = raw["client_secret"]
             if not isinstance(presented, str) or not same_hash(presented, record.client_secret_hash):

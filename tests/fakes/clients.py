@@ -131,13 +131,13 @@ class InMemoryClientStore:
         return updated
 
     def delete(self, record: ClientRecord, *, expected_token_hash: str) -> bool:
+        self._drop_dedupe(record)  # first, as DynamoClientStore._delete
         pk = CLIENT_PREFIX + record.client_id
         item = self.items.get(pk)
         if item is None or item.get("registration_access_token_hash") != expected_token_hash:
             return False
         del self.items[pk]
         self._add(record.client_id, item["ttl"], -1)
-        self._drop_dedupe(record)
         return True
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:

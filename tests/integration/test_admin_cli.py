@@ -16,7 +16,9 @@ import pytest
 from admin.cli import EXIT_AWS, EXIT_NOT_FOUND, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from admin.commands import Kit
 from admin.target import GRANT_INDEXES_OUTPUT, STACK_OUTPUTS
+from functions.core.platform.errors import DependencyError
 from functions.core.platform.settings import Env
+from functions.core.state.grant_admin import GrantAdministration
 from functions.core.state.grants import DynamoGrantRepository
 from functions.core.state.reconciliation import Reconciled
 from local.config import GRANTS_TABLE, REGION
@@ -76,6 +78,31 @@ def test_a_client_registered_by_hand_is_listed_shown_and_deleted_with_its_grants
     assert code == EXIT_OK and deleted["revoked"] == [grant_id]
     stored = grants.get(grant_id)
     assert stored is not None and stored.status == "revoked" and stored.revoked_reason == "client_deleted"
+    assert run(stack_name, "clients", "show", client_id)[0] == EXIT_NOT_FOUND
+
+
+def test_a_failed_client_delete_is_finished_by_its_retry(stack_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Exit 4 promises "safe to retry". The client used to be deleted before its grants were
+    # revoked: when a revocation failed, the retry found no client (exit 3) and the grants
+    # stayed active.
+    code, issued = run(stack_name, "clients", "register", "--name", "Doomed", "--redirect-uri", "https://d.example/cb")
+    assert code == EXIT_OK
+    client_id = issued["client_id"]
+    grants = DynamoGrantRepository(GRANTS_TABLE)
+    grant_id = f"origin-{uuid.uuid4().hex[:8]}"
+    grants.create(grant(grant_id, f"sub-{uuid.uuid4().hex[:6]}", client_id=client_id, username="someone"))
+    real = GrantAdministration.revoke_client
+
+    def failing(self: GrantAdministration, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(GrantAdministration, "revoke_client", real)  # fails once
+        raise DependencyError("revoke grant failed: ThrottlingException")
+
+    monkeypatch.setattr(GrantAdministration, "revoke_client", failing)
+    assert run(stack_name, "clients", "delete", client_id)[0] == EXIT_AWS
+    code, deleted = run(stack_name, "clients", "delete", client_id)
+    assert code == EXIT_OK and deleted["revoked"] == [grant_id]
+    stored = grants.get(grant_id)
+    assert stored is not None and stored.status == "revoked"
     assert run(stack_name, "clients", "show", client_id)[0] == EXIT_NOT_FOUND
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from functions.core.clients.cimd import CimdResolver
 from functions.core.clients.ids import CLIENT_PREFIX
@@ -23,6 +24,7 @@ from functions.core.clients.store import DEDUPE_PREFIX, ClientLimitReached, Dedu
 from functions.core.clients.store_count import DynamoClientCounter
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.ddb import from_item
+from functions.core.platform.errors import DependencyError
 from functions.core.platform.routes import ROUTES
 from functions.core.platform.settings import RegistrationSettings
 from functions.core.state.ratelimit import DynamoRateLimiter
@@ -352,3 +354,47 @@ def test_resolver_touches_registered_clients_at_most_daily(fresh_table: str) -> 
     assert resolver.resolve("t" * 22) is None
     assert resolver.resolve("no such client!") is None
     assert resolver.resolve("u" * 22) is None
+
+
+class FailingDelete:
+    """The DynamoDB client, except that its first ``DeleteItem`` of a ``pk`` starting with ``prefix`` is throttled."""
+
+    def __init__(self, prefix: str) -> None:
+        self._ddb = boto3.client("dynamodb")
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ddb, name)
+
+    def delete_item(self, **kwargs: Any) -> Any:
+        if self._prefix and kwargs["Key"]["pk"]["S"].startswith(self._prefix):
+            self._prefix = ""
+            raise ClientError({"Error": {"Code": "ThrottlingException"}}, "DeleteItem")
+        return self._ddb.delete_item(**kwargs)
+
+
+@pytest.mark.parametrize("failing", [DEDUPE_PREFIX, CLIENT_PREFIX])
+def test_an_operator_delete_failing_halfway_leaves_identical_registrations_working(
+    fresh_table: str, failing: str
+) -> None:
+    # The operator deletes a shared public client (mcp-kit-admin clients delete) and one of the
+    # two deletes fails. A DEDUPE item left naming the deleted client made every identical
+    # registration 503 until the item's ttl (CLIENT_IDLE_DAYS), and the retried delete found no
+    # client to delete (exit 3).
+    now = [1_800_000_000.0]
+    app = service(fresh_table, now, registration_rate_per_minute=100)
+    first = call(app, "POST", "/register", body=PUBLIC)[2]
+    store = DynamoClientStore(fresh_table, idle_days=30, client=FailingDelete(failing))
+    record = store.get(first["client_id"], int(now[0]))
+    assert record is not None
+    with pytest.raises(DependencyError):
+        store.remove(record)
+    status, _, again = call(app, "POST", "/register", body=PUBLIC)
+    assert status == 201
+    assert store.remove(record)  # the operator's retry finishes the delete
+    assert item(fresh_table, CLIENT_PREFIX + first["client_id"]) is None
+    status, _, fresh = call(app, "POST", "/register", body=PUBLIC)
+    assert status == 201
+    assert fresh["client_id"] != first["client_id"]
+    if failing == CLIENT_PREFIX:  # the mapping was gone: the registration meanwhile made the new client
+        assert again["client_id"] == fresh["client_id"]

@@ -79,6 +79,18 @@ def test_record_from_document_requires_an_object() -> None:
         record_from_document("https://a.example/c", ["x"])
 
 
+def test_a_document_with_a_wrongly_typed_field_is_refused_not_raised() -> None:
+    # An array application_type made validation raise TypeError: a 500 at /authorize and
+    # /token, never cached, so every request fetched the document again.
+    url = "https://app.example.com/client.json"
+    with pytest.raises(CimdError, match="application_type"):
+        record_from_document(url, document(url, application_type=["native"]))
+    stub = StubResolver(ttl=300, document_fields={"application_type": {"web": 1}})
+    assert stub.resolve(url) is None
+    assert stub.resolve(url) is None
+    assert stub.calls == 1  # the refusal is cached like any other (FAILURE_CACHE_SECONDS)
+
+
 # ----- caching ----------------------------------------------------------------------------
 
 
@@ -102,18 +114,21 @@ def test_cache_control_is_clamped(header: str | None, expected: int | None) -> N
 class StubResolver(CimdResolver):
     """The cache logic with a scripted fetch and a fake clock."""
 
-    def __init__(self, ttl: int | None, fail: bool = False, **kw: Any) -> None:
+    def __init__(
+        self, ttl: int | None, fail: bool = False, document_fields: dict[str, Any] | None = None, **kw: Any
+    ) -> None:
         self.now = 1000.0
         super().__init__(clock=lambda: self.now, **kw)
         self.ttl = ttl
         self.fail = fail
+        self.document_fields = document_fields or {}
         self.calls = 0
 
     def fetch(self, client_id: str) -> tuple[ClientRecord, int | None]:
         self.calls += 1
         if self.fail:
             raise CimdError("boom")
-        return record_from_document(client_id, document(client_id)), self.ttl
+        return record_from_document(client_id, document(client_id, **self.document_fields)), self.ttl
 
 
 URL = "https://app.example.com/client.json"

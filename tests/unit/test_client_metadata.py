@@ -69,6 +69,9 @@ def test_unknown_fields_are_ignored_not_echoed() -> None:
         ("scope", "notes:read " * 100, "longer"),
         ("scope", 5, "scope"),
         ("application_type", "desktop", "application_type"),
+        # Unhashable JSON values: a membership test alone raised TypeError (a 500).
+        ("application_type", ["native"], "application_type"),
+        ("application_type", {"native": True}, "application_type"),
         ("client_uri", "http://app.example.com", "https"),
         ("client_uri", "javascript:alert(1)", "https"),
         ("logo_uri", "https://user@app.example.com/logo.png", "userinfo"),
@@ -147,6 +150,16 @@ def test_scopes_outside_the_catalogue_are_dropped_not_fatal(requested: str, kept
     # for OIDC scopes, which must not make registration fail.
     meta = validate_client_metadata({"redirect_uris": ["https://app.example.com/cb"], "scope": requested})
     assert meta.scope == kept
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_scope_is_no_scope_requested(blank: str) -> None:
+    # The MCP Inspector registers with "scope": "" when it has discovered none (RFC 7591
+    # section 3.2.1: the server may replace requested values; it is the same as omitting it).
+    m = validate_client_metadata(meta(scope=blank))
+    assert m.scope is None
+    assert "scope" not in m.to_json()
+    assert m.dedupe_key() == validate_client_metadata(meta()).dedupe_key()
 
 
 def test_lone_surrogates_in_text_are_refused() -> None:

@@ -220,8 +220,15 @@ def _string_list(name: str, value: object, limit: int) -> tuple[str, ...]:
 
 
 def _check_scope(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        raise _metadata_error("scope must be a non-empty, space-separated string")
+    """The requested ``scope`` narrowed to the catalogue; None when nothing is left.
+
+    A blank string ("") is a request for no particular scope, like an omitted one (RFC 7591
+    section 3.2.1: the server may replace requested values): the MCP Inspector and the Gemini
+    CLI register with ``"scope": ""`` when they have none to ask for. Not a string, or longer than
+    ``MAX_SCOPE_LENGTH``: ``invalid_client_metadata``.
+    """
+    if not isinstance(value, str):
+        raise _metadata_error("scope must be a space-separated string")
     if len(value) > MAX_SCOPE_LENGTH:
         raise _metadata_error(f"scope is longer than {MAX_SCOPE_LENGTH} characters")
     # RFC 7591 section 2 ("scope") and 3.2.1: the server decides which scopes a client may use
@@ -295,7 +302,9 @@ def validate_client_metadata(
         raise _metadata_error("token_endpoint_auth_method must be one of: " + ", ".join(sorted(allowed_auth_methods)))
 
     application_type = raw.get("application_type", "web")
-    if application_type not in APPLICATION_TYPES:
+    # Type first: a JSON array or object is unhashable, so the membership test alone would
+    # raise TypeError (a 500 at /register, and at /authorize for a CIMD document).
+    if not isinstance(application_type, str) or application_type not in APPLICATION_TYPES:
         raise _metadata_error("application_type must be web or native")
 
     optional: dict[str, str | None] = {}

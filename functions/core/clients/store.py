@@ -392,6 +392,10 @@ class DynamoClientStore(DynamoClientReader):
         return self._delete(record, ConditionExpression="attribute_exists(pk)")
 
     def _delete(self, record: ClientRecord, **condition: Any) -> bool:
+        # The DEDUPE mapping goes first: left behind a deleted client, it would refuse every
+        # identical registration (503) until its ttl; dropped early, the worst case is a new
+        # client for identical metadata while this delete is retried.
+        self._drop_dedupe(record)
         try:
             with dependency_call("delete client"):
                 resp = self._ddb.delete_item(
@@ -403,7 +407,6 @@ class DynamoClientStore(DynamoClientReader):
         except ConditionFailed:
             return False
         self._count.undo(self._count.key(record.client_id, _old_ttl(resp, record)))
-        self._drop_dedupe(record)
         return True
 
     def touch(self, record: ClientRecord, now: int) -> ClientRecord:

@@ -247,6 +247,19 @@ def test_update_with_the_current_secret_keeps_it(kit: Kit) -> None:
     assert json.loads(item["metadata"])["client_name"] == "B"
 
 
+def test_null_server_issued_fields_count_as_omitted_on_update(kit: Kit) -> None:
+    # RFC 7592 section 2.2: omitted fields are treated as null; a null member is not a value,
+    # so it is neither a forbidden field nor a secret that fails to match.
+    reg = kit.register(CONFIDENTIAL).json
+    nulls = {"client_secret": None, "client_secret_expires_at": None, "registration_access_token": None}
+    body = {**CONFIDENTIAL, "client_id": reg["client_id"], "client_name": "B", **nulls}
+    reply = kit.manage("PUT", reg["client_id"], reg["registration_access_token"], body)
+    assert reply.status == 200
+    item = kit.store.items[CLIENT_PREFIX + reg["client_id"]]
+    assert item["client_secret_hash"] == sha256_hex(reg["client_secret"])
+    assert json.loads(item["metadata"])["client_name"] == "B"
+
+
 def test_confidential_client_cannot_become_public(kit: Kit) -> None:
     # Public clients are shared and read-only: the owner would lose its own management.
     reg = kit.register(CONFIDENTIAL).json

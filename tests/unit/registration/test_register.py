@@ -120,6 +120,7 @@ def test_dedupe_of_an_idle_expired_client_registers_anew(kit: Kit) -> None:
         ({**PUBLIC, "response_types": ["token"]}, "invalid_client_metadata"),
         ({**PUBLIC, "token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
         ({**PUBLIC, "scope": 7}, "invalid_client_metadata"),
+        ({**PUBLIC, "application_type": ["native"]}, "invalid_client_metadata"),
         ({**PUBLIC, "client_name": "x" * 500}, "invalid_client_metadata"),
         ([PUBLIC], "invalid_client_metadata"),
         (b"{not json", "invalid_client_metadata"),
@@ -299,6 +300,36 @@ def test_claude_registers_and_is_told_what_was_registered(kit: Kit) -> None:
         "authorization_code",
         "refresh_token",
     ]
+
+
+# Registrations with "scope": "" when no scope was configured or discovered: the MCP
+# Inspector (client/src/lib/auth.ts, clientMetadata) and the Gemini CLI
+# (packages/core/src/mcp/oauth-provider.ts, registerClient).
+MCP_INSPECTOR: dict[str, Any] = {
+    "redirect_uris": ["http://localhost:6274/oauth/callback", "http://localhost:6274/oauth/callback/debug"],
+    "token_endpoint_auth_method": "none",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "client_name": "MCP Inspector",
+    "client_uri": "https://github.com/modelcontextprotocol/inspector",
+    "scope": "",
+}
+GEMINI_CLI: dict[str, Any] = {
+    "client_name": "Gemini CLI MCP Client",
+    "redirect_uris": ["http://localhost:7777/oauth/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+    "scope": "",
+}
+
+
+@pytest.mark.parametrize("metadata", [MCP_INSPECTOR, GEMINI_CLI], ids=["inspector", "gemini-cli"])
+def test_inspector_and_gemini_cli_register_with_an_empty_scope(kit: Kit, metadata: dict[str, Any]) -> None:
+    reply = kit.register(metadata)
+    assert reply.status == 201
+    assert "scope" not in reply.json  # RFC 7591 section 3.2.1: the answer shows what was registered
+    assert reply.json["redirect_uris"] == metadata["redirect_uris"]
 
 
 def test_registration_without_authorization_code_is_still_refused(kit: Kit) -> None:
