@@ -72,11 +72,11 @@ def test_unknown_fields_are_ignored_not_echoed() -> None:
         # Unhashable JSON values: a membership test alone raised TypeError (a 500).
         ("application_type", ["native"], "application_type"),
         ("application_type", {"native": True}, "application_type"),
-        ("client_uri", "http://app.example.com", "https"),
-        ("client_uri", "javascript:alert(1)", "https"),
-        ("logo_uri", "https://user@app.example.com/logo.png", "userinfo"),
-        ("logo_uri", "https://app.example.com/" + "a" * MAX_URI_LENGTH, "longer"),
+        ("client_uri", 5, "string"),
+        ("logo_uri", ["https://app.example.com/logo.png"], "string"),
+        ("logo_uri", "", "string"),
         ("client_name", "x" * 201, "longer"),
+        ("client_name", "\ufb2c" * 100, "longer"),  # 100 characters, 300 once NFC-normalised
         ("client_name", "bad\nname", "control"),
         ("client_name", "bad\x85name", "control"),  # C1 control (NEL)
         ("client_name", "\u202e\u200b\u2066", "visible"),  # nothing visible is left
@@ -91,6 +91,27 @@ def test_refused_metadata(field: str, value: Any, fragment: str) -> None:
     err = rejected(meta(**{field: value}))
     assert err.error == "invalid_client_metadata"
     assert fragment in err.description
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("client_uri", "http://localhost:3000"),  # development clients send these
+        ("client_uri", "javascript:alert(1)"),
+        ("client_uri", "https://app.example.com/a b"),
+        ("logo_uri", "https://user@app.example.com/logo.png"),
+        ("logo_uri", "https://app.example.com/" + "a" * MAX_URI_LENGTH),
+        ("logo_uri", "https:///no-host.png"),
+        ("logo_uri", "https://app.example.com/\u00e9.png"),
+    ],
+)
+def test_a_display_url_that_is_not_a_plain_https_url_is_dropped_not_refused(field: str, value: str) -> None:
+    # RFC 7591 section 3.2.1: the server may replace requested values; no flow depends on these.
+    m = validate_client_metadata(meta(**{field: value}))
+    assert getattr(m, field) is None
+    assert field not in m.to_json()
+    kept = validate_client_metadata(meta(**{field: "https://app.example.com/x"}))
+    assert getattr(kept, field) == "https://app.example.com/x"
 
 
 @pytest.mark.parametrize("method", ["none", "client_secret_basic", "client_secret_post"])

@@ -120,17 +120,23 @@ def _redirect_error(description: str) -> OAuthError:
     return OAuthError("invalid_redirect_uri", description)
 
 
-def _check_https_uri(name: str, value: object) -> str:
+def _https_uri_or_none(name: str, value: object) -> str | None:
+    """``value`` when it is an https URL the kit keeps, ``None`` (dropped) for any other URL string.
+
+    Raises ``invalid_client_metadata`` only for a value that is not a non-empty string. Only
+    https URLs with a host and no userinfo, within MAX_URI_LENGTH, are kept. Clients send
+    others (``http://localhost:3000`` from development clients): RFC 7591 section 3.2.1
+    lets the server replace a requested value, so the registration goes on without it (the
+    response omits it) instead of failing for a field no flow depends on.
+    """
     if not isinstance(value, str) or not value:
         raise _metadata_error(f"{name} must be a non-empty string")
-    if len(value) > MAX_URI_LENGTH:
-        raise _metadata_error(f"{name} is longer than {MAX_URI_LENGTH} characters")
-    if URI_FORBIDDEN.search(value) or not value.isascii():
-        raise _metadata_error(f"{name} contains whitespace, control or non-ASCII characters")
+    if len(value) > MAX_URI_LENGTH or URI_FORBIDDEN.search(value) or not value.isascii():
+        return None
     parts = split_uri(value)
-    # These URIs are shown to (or fetched by) the user's browser: https only, no userinfo.
+    # Kept only as a URL a browser could be shown safely: https, a host, no userinfo.
     if parts is None or parts.scheme != "https" or not parts.hostname or "@" in parts.netloc:
-        raise _metadata_error(f"{name} must be an https URL with a host and no userinfo")
+        return None
     return value
 
 
@@ -206,6 +212,8 @@ def _check_text(name: str, value: object, limit: int) -> str:
     text = display_text(value)
     if not text:
         raise _metadata_error(f"{name} must contain visible characters")
+    if len(text) > limit:  # NFC can lengthen text (U+FB2C is three code points after it)
+        raise _metadata_error(f"{name} is longer than {limit} characters")
     return text
 
 
@@ -315,7 +323,7 @@ def validate_client_metadata(
     ):
         optional[name] = _check_text(name, raw[name], limit) if raw.get(name) is not None else None
     for name in ("client_uri", "logo_uri"):
-        optional[name] = _check_https_uri(name, raw[name]) if raw.get(name) is not None else None
+        optional[name] = _https_uri_or_none(name, raw[name]) if raw.get(name) is not None else None
     scope = _check_scope(raw["scope"]) if raw.get("scope") is not None else None
 
     return ClientMetadata(

@@ -332,6 +332,15 @@ def test_inspector_and_gemini_cli_register_with_an_empty_scope(kit: Kit, metadat
     assert reply.json["redirect_uris"] == metadata["redirect_uris"]
 
 
+def test_a_development_clients_http_client_uri_is_dropped_and_it_registers(kit: Kit) -> None:
+    # A client built on the TypeScript SDK during development: http display URLs for localhost.
+    reply = kit.register({**PUBLIC, "client_uri": "http://localhost:3000", "logo_uri": "http://localhost:3000/l.png"})
+    assert reply.status == 201
+    assert "client_uri" not in reply.json and "logo_uri" not in reply.json  # RFC 7591 section 3.2.1
+    shown = kit.manage("GET", reply.json["client_id"], reply.json["registration_access_token"])
+    assert shown.status == 200 and "client_uri" not in shown.json
+
+
 def test_registration_without_authorization_code_is_still_refused(kit: Kit) -> None:
     reply = kit.register({**CLAUDE_METADATA, "grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]})
     assert reply.status == 400 and reply.json["error"] == "invalid_client_metadata"
