@@ -63,17 +63,19 @@ SHARED_READ_ONLY: Final = (
 class InvalidRegistrationToken(RegistrationError):
     """RFC 7592 section 2: missing/wrong registration access token, or unknown client.
 
-    Always the same answer (section 2.1: no existence oracle): 401 ``invalid_token`` with
-    ``WWW-Authenticate: Bearer error="invalid_token"`` (RFC 6750 section 3.1); ``reason``
-    says which check failed and is never sent.
+    Always the same answer whatever the client (section 2.1: no existence oracle): 401
+    ``invalid_token`` with ``WWW-Authenticate: Bearer error="invalid_token"``, or a bare
+    ``WWW-Authenticate: Bearer`` when the request presented no bearer token at all
+    (``presented`` false: RFC 6750 section 3.1, such a challenge SHOULD NOT carry an error
+    code). ``reason`` says which check failed and is never sent.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, presented: bool = True) -> None:
         super().__init__(
             "invalid_token",
             "the registration access token is invalid",
             401,
-            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            {"WWW-Authenticate": 'Bearer error="invalid_token"' if presented else "Bearer"},
         )
         self.reason = reason
 
@@ -142,7 +144,9 @@ def _holds_token(token: str, hashes: tuple[str, ...]) -> bool:
 def _bearer(authorization: str | None) -> str:
     match = _BEARER.match(authorization or "")
     if match is None:
-        raise InvalidRegistrationToken("missing or malformed bearer token")
+        # No Authorization header, or another scheme (Basic...): no bearer token was presented.
+        presented = (authorization or "").strip()[:7].lower() == "bearer "
+        raise InvalidRegistrationToken("missing or malformed bearer token", presented=presented)
     return match.group(1)
 
 

@@ -46,14 +46,19 @@ def test_management_requires_the_registration_access_token(kit: Kit, method: str
     other = kit.register({**PUBLIC, "client_name": "Other"}).json
     body = {**PUBLIC, "client_id": reg["client_id"]}
     cid = reg["client_id"]
-    for token in (None, "wrong-token", other["registration_access_token"]):
+    for token in ("wrong-token", other["registration_access_token"]):
         reply = kit.manage(method, cid, token, body if method == "PUT" else None)
         assert reply.status == 401
         assert reply.json["error"] == "invalid_token"
         assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
-    # A non-Bearer scheme is not a registration access token.
-    basic = kit.call(method, f"/register/{cid}", headers={"authorization": "Basic " + reg["registration_access_token"]})
-    assert basic.status == 401
+    # RFC 6750 section 3.1: a request without a bearer token gets a challenge without an error
+    # code (absent header, or another scheme such as Basic); a malformed bearer token is invalid.
+    for headers in ({}, {"authorization": "Basic " + reg["registration_access_token"]}):
+        bare = kit.call(method, f"/register/{cid}", headers=headers)
+        assert bare.status == 401 and bare.json["error"] == "invalid_token"
+        assert bare.headers["www-authenticate"] == "Bearer"
+    malformed = kit.call(method, f"/register/{cid}", headers={"authorization": "Bearer a b"})
+    assert malformed.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     # An unknown client gets the same answer as a wrong token (RFC 7592 section 2.1).
     assert kit.manage(method, "A" * 22, reg["registration_access_token"], body).status == 401
     assert kit.manage(method, "not!an!id", reg["registration_access_token"], body).status == 401
