@@ -76,7 +76,12 @@ def csp_source(uri: str) -> str | None:
     if not _SCHEME.match(scheme):
         return None
     if scheme in ("http", "https"):
-        return f"{scheme}://{parts.netloc}" if _NETLOC.match(parts.netloc) else None
+        if not _NETLOC.match(parts.netloc):
+            return None
+        # CSP Level 3 host-source grammar has no IPv6 literals: a browser drops
+        # "http://[::1]:33418" as invalid, and form-action would then block the redirect to
+        # an RFC 8252 section 7.3 loopback URI. Only the scheme can name such a target.
+        return f"{scheme}:" if parts.netloc.startswith("[") else f"{scheme}://{parts.netloc}"
     return f"{scheme}:"
 
 

@@ -153,6 +153,24 @@ def test_consent_page_security_headers(facade: Facade) -> None:
     assert page.headers["Referrer-Policy"] == "no-referrer"
 
 
+@pytest.mark.parametrize(
+    ("redirect_uri", "source"),
+    [
+        ("http://127.0.0.1:33418/cb", "http://127.0.0.1:33418"),
+        ("http://localhost:8080/cb", "http://localhost:8080"),
+        ("https://agent.example.net/cb", "https://agent.example.net"),
+        # CSP host-source has no IPv6 literals (a browser drops the expression): the scheme only.
+        ("http://[::1]:33418/cb", "http:"),
+        ("com.example.agent:/oauth", "com.example.agent:"),
+        ("http://a b/cb", None),
+    ],
+)
+def test_the_consent_forms_csp_names_the_redirect_target_as_browsers_parse_it(
+    redirect_uri: str, source: str | None
+) -> None:
+    assert pages.csp_source(redirect_uri) == source
+
+
 def test_consent_page_for_a_cimd_client_shows_its_host() -> None:
     facade = Facade(resolver=FakeResolver(cimd_client()))
     _, page = to_consent_page(facade, client_id=CIMD_ID, redirect_uri="https://agent.example.net/cb")
