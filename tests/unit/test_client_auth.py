@@ -54,6 +54,24 @@ def test_a_method_other_than_the_registered_one_is_invalid_client() -> None:
     assert info.value.headers == {"WWW-Authenticate": 'Basic realm="token"'}
 
 
+@pytest.mark.parametrize(
+    ("authorization", "form"),
+    [
+        ("Basic " + base64.b64encode(b"public-agent:").decode(), {}),  # Go's x/oauth2 first try
+        ("", {"client_id": "public-agent", "client_secret": ""}),
+    ],
+)
+def test_an_empty_secret_from_a_public_client_is_no_secret(authorization: str, form: dict[str, str]) -> None:
+    # RFC 6749 section 2.3.1: a client may omit an empty secret; presenting one proves nothing more.
+    client = public_client(client_id="public-agent")
+    assert client_auth.authenticate_client(FakeResolver(client), authorization, form) is client
+    confidential = confidential_client("client_secret_basic", SECRET)
+    empty = "Basic " + base64.b64encode(f"{confidential.client_id}:".encode()).decode()
+    with pytest.raises(TokenError) as info:
+        client_auth.authenticate_client(FakeResolver(confidential), empty, {})
+    assert info.value.error == "invalid_client"
+
+
 def test_two_methods_at_once_are_invalid_request() -> None:
     client = confidential_client("client_secret_basic", SECRET)
     authorization, _ = _request("client_secret_basic", client.client_id)

@@ -71,6 +71,12 @@ def authenticate_client(resolver: ClientResolver, authorization: str, form: Mapp
     if client is None:
         raise invalid_client("unknown client")
     used: AuthMethod = "client_secret_basic" if basic else "client_secret_post" if form_secret is not None else "none"
+    if client.token_endpoint_auth_method == "none" and not (basic[1] if basic is not None else form_secret):
+        # RFC 6749 section 2.3.1: a client MAY omit an empty secret, so an empty one is none at
+        # all: a public client sending "Basic <id>:" (Go's x/oauth2 auto-detection tries that
+        # first) or client_secret="" authenticates as the none it registered, proving nothing
+        # more. A confidential client's empty secret still fails the comparison below.
+        used = "none"
     if used != client.token_endpoint_auth_method:
         raise invalid_client(f"the client must authenticate with {client.token_endpoint_auth_method}")
     if used != "none":
