@@ -127,7 +127,7 @@ def test_every_stage_is_validated_at_each_synth() -> None:
 
 def test_a_bad_flag_is_named_as_itself() -> None:
     app = cdk.App(context={**cdk_json_context(), "kit:registrationPolicy": "closd"})
-    with pytest.raises(ConfigError, match=r"^kit:registrationPolicy: one of 'open', 'cimd-only', 'closed'"):
+    with pytest.raises(ConfigError, match=r"^kit:registrationPolicy: one of 'open', 'cimd-only', 'dcr-only', 'closed'"):
         KitConfig.from_scope(app, explicit=frozenset({"kit:registrationPolicy"}))
 
 

@@ -36,8 +36,8 @@ FACADE_ENV = {
 
 
 @pytest.mark.parametrize("model", [MetadataSettings, RegistrationSettings, FacadeSettings])
-@pytest.mark.parametrize("value", ["closd", "Open", "", "cimd_only", "true"])
-def test_anything_but_the_three_policies_fails_at_cold_start(model: Any, value: str) -> None:
+@pytest.mark.parametrize("value", ["closd", "Open", "", "cimd_only", "dcr_only", "true"])
+def test_anything_but_the_four_policies_fails_at_cold_start(model: Any, value: str) -> None:
     with pytest.raises(SettingsError, match=Env.REGISTRATION_POLICY):
         model.from_env({**FACADE_ENV, Env.REGISTRATION_POLICY: value})
 
@@ -66,6 +66,14 @@ def test_cimd_only_omits_the_registration_endpoint() -> None:
     assert doc["client_id_metadata_document_supported"] is True
 
 
+def test_dcr_only_advertises_registration_and_no_metadata_documents() -> None:
+    # MCP authorization 2025-11-25: a client that prefers Client ID Metadata Documents uses
+    # them only where the server says it supports them, and registers otherwise.
+    doc = _metadata("dcr-only")
+    assert doc["registration_endpoint"] == BASE_URL + "/register"
+    assert doc["client_id_metadata_document_supported"] is False
+
+
 def test_closed_advertises_neither() -> None:
     doc = _metadata("closed")
     assert "registration_endpoint" not in doc
@@ -88,8 +96,8 @@ class _NoFetch(CimdResolver):
 def test_closed_resolver_never_fetches_a_metadata_document(monkeypatch: pytest.MonkeyPatch) -> None:
     fetcher = _NoFetch()
     monkeypatch.setattr(client_resolver, "CimdResolver", lambda *_, **__: fetcher)
-    closed = make_client_resolver(facade_settings(registration_policy="closed"))
-    assert closed.resolve(CIMD_ID) is None
+    for policy in ("closed", "dcr-only"):
+        assert make_client_resolver(facade_settings(registration_policy=policy)).resolve(CIMD_ID) is None
     assert fetcher.asked == []
     for policy in ("open", "cimd-only"):
         make_client_resolver(facade_settings(registration_policy=policy)).resolve(CIMD_ID)
@@ -107,7 +115,7 @@ def test_closed_still_resolves_clients_in_the_registry() -> None:
 
 
 def test_policy_properties() -> None:
-    assert [p.offers_registration for p in RegistrationPolicy] == [True, False, False]
-    assert [p.accepts_cimd for p in RegistrationPolicy] == [True, True, False]
+    assert [p.offers_registration for p in RegistrationPolicy] == [True, False, True, False]
+    assert [p.accepts_cimd for p in RegistrationPolicy] == [True, True, False, False]
     assert isinstance(facade_settings(registration_policy="cimd-only").registration_policy, RegistrationPolicy)
     assert FacadeSettings.model_fields["registration_policy"].default is RegistrationPolicy.OPEN

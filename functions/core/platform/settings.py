@@ -83,22 +83,26 @@ class RegistrationPolicy(StrEnum):
 
     * ``open``: RFC 7591 dynamic registration for anyone, and Client ID Metadata Documents;
     * ``cimd-only``: metadata documents only; ``/register`` is not offered;
+    * ``dcr-only``: RFC 7591 registration only; no metadata document is fetched, and the
+      RFC 8414 metadata says so, so clients that prefer documents register instead (for
+      clients whose document host refuses the function's egress, e.g. bot protection);
     * ``closed``: neither; only clients an operator put in the registry.
     """
 
     OPEN = "open"
     CIMD_ONLY = "cimd-only"
+    DCR_ONLY = "dcr-only"
     CLOSED = "closed"
 
     @property
     def offers_registration(self) -> bool:
         """Whether ``POST /register`` exists (RFC 8414 ``registration_endpoint``)."""
-        return self is RegistrationPolicy.OPEN
+        return self in (RegistrationPolicy.OPEN, RegistrationPolicy.DCR_ONLY)
 
     @property
     def accepts_cimd(self) -> bool:
         """Whether an https ``client_id`` is fetched as a Client ID Metadata Document."""
-        return self is not RegistrationPolicy.CLOSED
+        return self in (RegistrationPolicy.OPEN, RegistrationPolicy.CIMD_ONLY)
 
 
 class SettingsError(RuntimeError):

@@ -177,6 +177,7 @@ def test_registration_policy_is_an_enum_at_cold_start() -> None:
     with pytest.raises(ValidationError, match="registration_policy"):
         Kit(registration_policy="closd")
     assert Kit(registration_policy="open").register(PUBLIC).status == 201
+    assert Kit(registration_policy="dcr-only").register(PUBLIC).status == 201
 
 
 def test_operator_redirect_patterns() -> None:
