@@ -59,8 +59,10 @@ METRICS: Final[dict[MetricName, tuple[str, ...]]] = {
     "CodeReplayDetected": (),  # a redeemed code presented again (grant revoked)
     "ClientsRegistered": (),  # RFC 7591 registrations that created a client
     "RegistrationsThrottled": (),  # registrations answered 429
-    "CimdFetchFailures": (),  # client ID metadata documents refused or unreachable
-    "DependencyUnavailable": (),  # every 503 + Retry-After answer
+    # client ID metadata documents not admitted; outcome: refused (unknown client), unavailable
+    # (transient: the document host timed out, refused, reset, answered 408/429/5xx; a 503 "retry")
+    "CimdFetchFailures": ("outcome",),
+    "DependencyUnavailable": (),  # every 503 + Retry-After for the kit's own dependencies
 }
 
 # The ``tool`` dimension of a tools/call whose name the registry does not know (parentheses
