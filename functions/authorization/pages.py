@@ -159,7 +159,9 @@ def client_unavailable_page() -> Answer:
     """503 with ``Retry-After`` (seconds): the app's Client ID Metadata Document (its client_id URL)
     cannot be fetched for now (a timeout, its host down or busy). A page, never a redirect: the
     redirect URI is not verified without the document (RFC 6749 section 4.1.2.1). Nothing was
-    stored or spent, reloading is safe. Not ``DependencyUnavailable``: the host is the app's."""
+    stored or spent, reloading is safe. Counts ``ClientDocumentUnavailable``, not
+    ``DependencyUnavailable``: the host is the app's, not the kit's."""
+    count("ClientDocumentUnavailable")
     return _retry_page(
         "The app's information could not be fetched from its web site just now.",
         "Try again in a moment: reload this page, or start connecting again from your app.",

@@ -107,6 +107,7 @@ def test_a_transient_failure_at_token_is_503_and_spends_nothing(net: FakeNetwork
     assert rotated["statusCode"] == 200, rotated["body"]
     # A third party's host is not the kit's dependency: no DependencyUnavailable, no alarm.
     assert seen.counted("DependencyUnavailable") == 0
+    assert seen.counted("ClientDocumentUnavailable") == 3  # one per 503: code, refresh, revoke
     assert seen.counted("CimdFetchFailures", outcome="unavailable") >= 1
     assert seen.counted("CimdFetchFailures", outcome="refused") == 0
 

@@ -17,6 +17,7 @@ from functions.core.clients.cimd_fetch import CimdUnavailable
 from functions.core.clients.records import MAX_CLIENT_ID, AuthMethod, ClientRecord, ClientResolver
 from functions.core.platform.crypto import same_hash
 from functions.core.platform.errors import RETRY_AFTER_SECONDS, TokenError
+from functions.core.platform.metrics import count
 
 # RFC 8414 section 2: token_endpoint_auth_methods_supported / revocation_endpoint_auth_methods_supported.
 AUTH_METHODS: Final[tuple[AuthMethod, ...]] = get_args(AuthMethod)
@@ -40,8 +41,9 @@ def client_document_unavailable() -> TokenError:
     would be false: MCP clients discard their stored tokens and registration on it, so a blip at
     the client's own document host would force a new sign-in. A 503 with ``Retry-After`` (RFC 9110
     section 15.6.4) in the section 5.2 JSON shape says "retry": nothing was read or spent yet.
-    Not counted as ``DependencyUnavailable``: the host is the client's, not the kit's.
+    Counts ``ClientDocumentUnavailable``, not ``DependencyUnavailable``: the host is the client's.
     """
+    count("ClientDocumentUnavailable")
     return TokenError(
         "temporarily_unavailable",
         "the client's metadata document (its client_id URL) cannot be fetched now; retry later",

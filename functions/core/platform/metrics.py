@@ -44,6 +44,7 @@ MetricName = Literal[
     "ClientsRegistered",
     "RegistrationsThrottled",
     "CimdFetchFailures",
+    "ClientDocumentUnavailable",
     "DependencyUnavailable",
 ]
 
@@ -62,6 +63,9 @@ METRICS: Final[dict[MetricName, tuple[str, ...]]] = {
     # client ID metadata documents not admitted; outcome: refused (unknown client), unavailable
     # (transient: the document host timed out, refused, reset, answered 408/429/5xx; a 503 "retry")
     "CimdFetchFailures": ("outcome",),
+    # 503 + Retry-After answered because a client's metadata document cannot be fetched now: the
+    # client's host, not the kit, so the API 5xx alarm leaves them out (infra/monitoring.py)
+    "ClientDocumentUnavailable": (),
     "DependencyUnavailable": (),  # every 503 + Retry-After for the kit's own dependencies
 }
 

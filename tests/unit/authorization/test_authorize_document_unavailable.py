@@ -75,6 +75,7 @@ def test_a_transient_failure_at_authorize_is_a_503_page_and_stores_nothing(
     assert_try_again_page(get(facade, "GET /authorize", authorize_params(client_id=URL)))
     assert not facade.txns.items
     assert seen.counted("DependencyUnavailable") == 0  # the app's host, not the kit's dependency
+    assert seen.counted("ClientDocumentUnavailable") == 1
     net.fault, net.answer = None, None
     facade.clock.now += UNAVAILABLE_CACHE_SECONDS  # the retry after Retry-After
     retried = get(facade, "GET /authorize", authorize_params(client_id=URL))
@@ -96,6 +97,7 @@ def test_a_transient_failure_at_the_callback_keeps_the_request_and_cognitos_code
     assert txn.status == "pending"  # not abandoned
     assert not facade.cognito.exchanged  # Cognito's single-use code not spent
     assert seen.counted("DependencyUnavailable") == 0
+    assert seen.counted("ClientDocumentUnavailable") == 1
     net.fault, net.answer = None, None
     facade.clock.now += UNAVAILABLE_CACHE_SECONDS
     page = callback(facade, started)  # the reload
