@@ -26,8 +26,11 @@ from functions.core.clients.cimd_fetch import (
     resolve_public,
     transient_os_error,
 )
+from functions.core.clients.resolver import KitClientResolver
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from tests.cimd_support import FakeNetwork, document, http_answer
+from tests.facade_fakes import Facade
+from tests.fakes.clients import InMemoryClientStore
 from tests.observability_capture import Captured, capturing
 
 URL = "http://localhost/client.json"  # http on loopback: INSECURE_CIMD_LOOPBACK, as the local tests
@@ -58,6 +61,16 @@ class Clock:
 def resolver(net: FakeNetwork, clock: Clock | None = None) -> CimdResolver:
     fetcher = DocumentFetcher(allow_loopback=True, getaddrinfo=net.getaddrinfo)
     return CimdResolver(fetcher, clock=clock or Clock())
+
+
+def document_facade(net: FakeNetwork) -> Facade:
+    """A facade whose clients resolve as in production: ``KitClientResolver``, CIMD through the real
+    ``CimdResolver`` and ``DocumentFetcher`` over ``net`` (its cache on the facade's clock)."""
+    facade = Facade()
+    fetcher = DocumentFetcher(allow_loopback=True, getaddrinfo=net.getaddrinfo)
+    cimd = CimdResolver(fetcher, clock=facade.clock)
+    facade.resolver = KitClientResolver(InMemoryClientStore(), cimd, clock=facade.clock)  # type: ignore[assignment]
+    return facade
 
 
 def doc_answer(url: str = URL, **fields: object) -> bytes:

@@ -13,17 +13,15 @@ from typing import Any
 import pytest
 
 from functions.core.clients import cimd_fetch
-from functions.core.clients.cimd import UNAVAILABLE_CACHE_SECONDS, CimdResolver
-from functions.core.clients.resolver import KitClientResolver
+from functions.core.clients.cimd import UNAVAILABLE_CACHE_SECONDS
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from functions.token.api import make_handler
 from tests.cimd_support import FakeNetwork
 from tests.facade_fakes import Facade, approve
-from tests.fakes.clients import InMemoryClientStore
 from tests.helpers import FakeContext
 from tests.observability_capture import Captured, capturing
-from tests.unit.test_cimd_transient import DEFINITIVE, TRANSIENT, URL, script
+from tests.unit.test_cimd_transient import DEFINITIVE, TRANSIENT, URL, document_facade, script
 from tests.unit.test_token_refresh import assert_no_store, event
 
 
@@ -39,15 +37,6 @@ def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
 def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     with capturing(monkeypatch, capsys) as captured:
         yield captured
-
-
-def document_facade(net: FakeNetwork) -> Facade:
-    """A facade whose clients resolve as in production: CIMD through the real fetcher, over ``net``."""
-    facade = Facade()
-    fetcher = cimd_fetch.DocumentFetcher(allow_loopback=True, getaddrinfo=net.getaddrinfo)
-    cimd = CimdResolver(fetcher, clock=facade.clock)
-    facade.resolver = KitClientResolver(InMemoryClientStore(), cimd, clock=facade.clock)  # type: ignore[assignment]
-    return facade
 
 
 def token_form(code: str) -> dict[str, str]:

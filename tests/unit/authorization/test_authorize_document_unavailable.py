@@ -14,15 +14,13 @@ import pytest
 from functions.authorization.api import make_handler
 from functions.authorization.pages import error_page
 from functions.core.clients import cimd_fetch
-from functions.core.clients.cimd import UNAVAILABLE_CACHE_SECONDS, CimdResolver
-from functions.core.clients.resolver import KitClientResolver
+from functions.core.clients.cimd import UNAVAILABLE_CACHE_SECONDS
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from tests.cimd_support import FakeNetwork
 from tests.facade_fakes import Facade, authorize_params, callback, start
-from tests.fakes.clients import InMemoryClientStore
 from tests.helpers import FakeContext
 from tests.observability_capture import Captured, capturing
-from tests.unit.test_cimd_transient import DEFINITIVE, TRANSIENT, URL, script
+from tests.unit.test_cimd_transient import DEFINITIVE, TRANSIENT, URL, document_facade, script
 
 
 @pytest.fixture
@@ -37,14 +35,6 @@ def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
 def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
     with capturing(monkeypatch, capsys) as captured:
         yield captured
-
-
-def document_facade(net: FakeNetwork) -> Facade:
-    facade = Facade()
-    fetcher = cimd_fetch.DocumentFetcher(allow_loopback=True, getaddrinfo=net.getaddrinfo)
-    cimd = CimdResolver(fetcher, clock=facade.clock)
-    facade.resolver = KitClientResolver(InMemoryClientStore(), cimd, clock=facade.clock)  # type: ignore[assignment]
-    return facade
 
 
 def get(facade: Facade, route: str, query: dict[str, str], cookie: str | None = None) -> dict[str, Any]:
