@@ -54,7 +54,7 @@ def assert_retry_later(result: dict[str, Any]) -> None:
     assert result["statusCode"] == 503, result["body"]
     body = json.loads(result["body"])
     assert body["error"] == "temporarily_unavailable"
-    assert "metadata document" in body["error_description"]
+    assert body["error_description"].startswith("the client's metadata document (its client_id URL on localhost)")
     assert result["headers"]["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert result["headers"]["Content-Type"] == "application/json"
     assert "WWW-Authenticate" not in result["headers"]

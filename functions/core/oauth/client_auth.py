@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Final, get_args
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from functions.core.clients.cimd_fetch import CimdUnavailable
 from functions.core.clients.records import MAX_CLIENT_ID, AuthMethod, ClientRecord, ClientResolver
 from functions.core.platform.crypto import same_hash
-from functions.core.platform.errors import RETRY_AFTER_SECONDS, TokenError
+from functions.core.platform.errors import RETRY_AFTER_SECONDS, TokenError, description_text
 from functions.core.platform.metrics import count
 
 # RFC 8414 section 2: token_endpoint_auth_methods_supported / revocation_endpoint_auth_methods_supported.
@@ -32,9 +32,10 @@ def invalid_client(description: str) -> TokenError:
     return TokenError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'})
 
 
-def client_document_unavailable() -> TokenError:
-    """503 ``temporarily_unavailable`` with ``Retry-After`` (seconds): the client's metadata document
-    could not be fetched for now (``CimdUnavailable``).
+def client_document_unavailable(client_id: str) -> TokenError:
+    """503 ``temporarily_unavailable`` with ``Retry-After`` (seconds): the metadata document at
+    ``client_id`` (an https URL) could not be fetched for now (``CimdUnavailable``); the description
+    names its host, in the characters RFC 6749 section 5.2 allows there.
 
     RFC 6749 registers ``temporarily_unavailable`` for the authorization endpoint's error response
     (section 4.1.2.1) only; section 5.2 has no code for "cannot tell now", and ``invalid_client``
@@ -44,9 +45,10 @@ def client_document_unavailable() -> TokenError:
     Counts ``ClientDocumentUnavailable``, not ``DependencyUnavailable``: the host is the client's.
     """
     count("ClientDocumentUnavailable")
+    host = description_text(urlsplit(client_id).hostname or "")
     return TokenError(
         "temporarily_unavailable",
-        "the client's metadata document (its client_id URL) cannot be fetched now; retry later",
+        f"the client's metadata document (its client_id URL on {host}) cannot be fetched now; retry later",
         503,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
@@ -95,7 +97,7 @@ def authenticate_client(resolver: ClientResolver, authorization: str, form: Mapp
     try:
         client = resolver.resolve(client_id)
     except CimdUnavailable:
-        raise client_document_unavailable() from None
+        raise client_document_unavailable(client_id) from None
     if client is None:
         raise invalid_client("unknown client")
     used: AuthMethod = "client_secret_basic" if basic else "client_secret_post" if form_secret is not None else "none"
