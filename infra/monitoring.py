@@ -3,7 +3,8 @@
 The dashboard shows the kit's own metrics (functions/core/platform/metrics.py, namespace
 ``McpCognitoKit``, dimension ``service`` = the function's name; EMF lines, and metric filters
 on log lines that already carry the event: ``LOG_METRICS``) next to the API, Lambda and
-DynamoDB basics. Alarms: API 5xx rate, Lambda errors, throttles and p99 duration per
+DynamoDB basics. Alarms: API 5xx rate (less the 503s for a client's unreachable metadata
+document: ``DOCUMENT_ANSWERERS``), Lambda errors, throttles and p99 duration per
 function, DynamoDB throttling per table, and any refresh-token reuse or code replay (each is
 a revoked grant and possibly a stolen credential: OAuth 2.1 section 4.3.1, RFC 6749
 section 4.1.2). ``kit:alarmEmail`` subscribes someone to the topic.
@@ -38,6 +39,10 @@ MIN_REQUESTS: Final = 20
 P99_TIMEOUT_SHARE: Final = 0.8
 # Detections that revoke a grant: any one is worth a look (metric, function emitting it).
 DETECTIONS: Final = (("RefreshReuseDetected", "token"), ("CodeReplayDetected", "token"))
+# The functions that answer 503 when a client's metadata document cannot be fetched now
+# (ClientDocumentUnavailable): the client's own host is down or busy, not the kit, so those
+# 503s are left out of the API 5xx alarm and shown on the dashboard instead.
+DOCUMENT_ANSWERERS: Final = ("authorization", "token")
 
 
 def kit_metric(name: str, service: str, **dimensions: str) -> cw.Metric:
@@ -178,9 +183,13 @@ class KitMonitoring(Construct):
     def _api_alarms(self, api: apigw.HttpApi) -> None:
         errors = api.metric_server_error(period=PERIOD, statistic="Sum")
         count = api.metric_count(period=PERIOD, statistic="Sum")
+        documents = {
+            f"documents{i}": kit_metric("ClientDocumentUnavailable", s) for i, s in enumerate(DOCUMENT_ANSWERERS)
+        }
+        own = "errors" + "".join(f" - FILL({key}, 0)" for key in documents)
         rate = cw.MathExpression(
-            expression=f"IF(requests >= {MIN_REQUESTS}, 100 * errors / requests, 0)",
-            using_metrics={"errors": errors, "requests": count},
+            expression=f"IF(requests >= {MIN_REQUESTS}, 100 * ({own}) / requests, 0)",
+            using_metrics={"errors": errors, "requests": count, **documents},
             label="API 5xx %",
             period=PERIOD,
         )
@@ -275,6 +284,11 @@ class KitMonitoring(Construct):
             graph("Detections", [_search("RefreshReuseDetected"), _search("CodeReplayDetected")]),
             graph(
                 "Registrations",
-                [_search("ClientsRegistered"), _search("RegistrationsThrottled"), _search("CimdFetchFailures")],
+                [
+                    _search("ClientsRegistered"),
+                    _search("RegistrationsThrottled"),
+                    _search("CimdFetchFailures"),
+                    _search("ClientDocumentUnavailable"),
+                ],
             ),
         )

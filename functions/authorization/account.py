@@ -15,6 +15,7 @@ change: never an empty list that would claim no app has access.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ from functions.authorization.account_session import (
 )
 from functions.authorization.identity import learn_user
 from functions.authorization.web import redirect, set_cookie, with_query
+from functions.core.clients.cimd_fetch import CimdUnavailable
 from functions.core.clients.ids import looks_like_url
-from functions.core.clients.records import ClientResolver
+from functions.core.clients.records import ClientRecord, ClientResolver
 from functions.core.cognito.gateway_secret import SecretSource, gateway_pkce_verifier
 from functions.core.cognito.jwt_verifier import CognitoAccessTokenVerifier
 from functions.core.cognito.oauth_client import CognitoInvalidGrant, CognitoOAuth, authorize_url
@@ -266,10 +268,15 @@ class AccountService:
         (grants of schema version 2 carry none), else its client id or CIMD host. A Client ID
         Metadata Document client has no registration to lose: its grant alone governs its access
         (``/mcp`` reads no document either), so its document is fetched only for the name of a
-        grant that recorded none, and a failed fetch never shows it as "no longer registered".
+        grant that recorded none, and a failed fetch (refused or ``CimdUnavailable``) never shows it as
+        "no longer registered".
         """
         cimd = looks_like_url(grant.client_id)
-        client = None if cimd and grant.client_name else self._clients.resolve(grant.client_id)
+        client: ClientRecord | None = None
+        if not (cimd and grant.client_name):
+            # A document that cannot be fetched now only costs the page the agent's name.
+            with contextlib.suppress(CimdUnavailable):
+                client = self._clients.resolve(grant.client_id)
         agent_id = (urlsplit(grant.client_id).hostname or grant.client_id) if cimd else grant.client_id
         return account_pages.AgentView(
             grant_id=grant.grant_id,

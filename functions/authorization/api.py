@@ -2,7 +2,8 @@
 
 Every answer is a page or a redirect, never raw JSON: unreadable parameters reach the flow
 as None (it shows a page saying so), an unknown route is a 404 page and a dependency
-failure the 503 page with ``Retry-After``.
+failure the 503 page with ``Retry-After``; so is a client whose metadata document cannot be
+fetched now (``CimdUnavailable``: its own page, not counted as the kit's dependency outage).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functions.authorization import pages
 from functions.authorization.account import AccountService, Cookies
 from functions.authorization.account_session import state_nonce
 from functions.authorization.flow import AuthorizationService
+from functions.core.clients.cimd_fetch import CimdUnavailable
 from functions.core.platform.edge import Request, Router
 from functions.core.platform.http import Answer, RequestRejected
 from functions.core.platform.routes import (
@@ -38,6 +40,18 @@ def _readable(read: Callable[[], dict[str, str]]) -> dict[str, str] | None:
         return None
 
 
+def _document_may_fail(step: Callable[[], Answer]) -> Answer:
+    """``step``'s answer, or the 503 page when the client's metadata document cannot be fetched now.
+
+    RFC 6749 section 4.1.2.1: without the document the redirect URI is unverified, so a page,
+    never a redirect. The flow resolves the client before it stores or spends anything.
+    """
+    try:
+        return step()
+    except CimdUnavailable:
+        return pages.client_unavailable_page()
+
+
 def _cookies(page: AccountService, request: Request) -> Cookies:
     return Cookies(request.cookie(page.sign_in_cookie), request.cookie(page.session_cookie))
 
@@ -53,7 +67,7 @@ def make_handler(
 
     @router.route(AUTHORIZATION)
     def authorize(request: Request) -> Answer:
-        return service().authorize(_readable(request.query))
+        return _document_may_fail(lambda: service().authorize(_readable(request.query)))
 
     @router.route(CALLBACK)
     def callback(request: Request) -> Answer:
@@ -63,7 +77,7 @@ def make_handler(
             page = account()
             return page.callback(params, _cookies(page, request))
         svc = service()
-        return svc.callback(params, request.cookie(svc.cookie.name))
+        return _document_may_fail(lambda: svc.callback(params, request.cookie(svc.cookie.name)))
 
     @router.route(CONSENT)
     def consent(request: Request) -> Answer:

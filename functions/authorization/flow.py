@@ -88,7 +88,8 @@ class AuthorizationService:
         Unknown client or unregistered redirect URI: a 400 page. Other refusals redirect (section 4.1.2.1:
         ``invalid_request``, ``unsupported_response_type``, ``unauthorized_client``, ``invalid_target``); else
         a 302 to Cognito's sign-in, the pending request stored (``TXN_LIFETIME_SECONDS``) and cookie-bound.
-        Raises ``DependencyError`` (503) when the registry or the table is unreachable.
+        Raises ``DependencyError`` (503) when the registry or the table is unreachable, ``CimdUnavailable``
+        (the handler's 503 page) before anything is stored when the client's document cannot be fetched now.
         """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")
@@ -212,6 +213,7 @@ class AuthorizationService:
 
         The consent page, or the code redirect when a remembered consent covers it (RFC 8252 section 8.6);
         else an ``access_denied``/``server_error`` redirect (RFC 6749 section 4.1.2.1) or a 400 page.
+        ``CimdUnavailable`` (a 503 page) leaves the request pending and Cognito's code unspent: reload.
         """
         if params is None:
             return pages.error_page(400, "A request parameter was repeated.")

@@ -140,16 +140,37 @@ def finished_page() -> Answer:
     return Answer(400, _document("Nothing to approve", body), security_headers())
 
 
+def _retry_page(what: str, next_step: str) -> Answer:
+    """503 with ``Retry-After`` (seconds, RFC 9110 section 15.6.4): ``what`` failed, nothing was spent."""
+    body = (
+        f"<h1>Temporarily unavailable</h1><p id=error role=alert>{escape(what)}</p>"
+        f"<h2>What to do</h2><p id=next>{escape(next_step)}</p>"
+    )
+    headers = {**security_headers(), "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return Answer(503, _document("Temporarily unavailable", body), headers)
+
+
 def unavailable_page() -> Answer:
     """503 with ``Retry-After`` (seconds) for a dependency outage: nothing was spent, reloading is safe;
     counts ``DependencyUnavailable``."""
     count("DependencyUnavailable")
-    body = (
-        "<h1>Temporarily unavailable</h1><p>A service the sign-in depends on is unavailable.</p>"
-        "<h2>What to do</h2><p id=next>Wait a minute, then reload this page or start again from your app.</p>"
+    return _retry_page(
+        "A service the sign-in depends on is unavailable.",
+        "Wait a minute, then reload this page or start again from your app.",
     )
-    headers = {**security_headers(), "Retry-After": str(RETRY_AFTER_SECONDS)}
-    return Answer(503, _document("Temporarily unavailable", body), headers)
+
+
+def client_unavailable_page() -> Answer:
+    """503 with ``Retry-After`` (seconds): the app's Client ID Metadata Document (its client_id URL)
+    cannot be fetched for now (a timeout, its host down or busy). A page, never a redirect: the
+    redirect URI is not verified without the document (RFC 6749 section 4.1.2.1). Nothing was
+    stored or spent, reloading is safe. Counts ``ClientDocumentUnavailable``, not
+    ``DependencyUnavailable``: the host is the app's, not the kit's."""
+    count("ClientDocumentUnavailable")
+    return _retry_page(
+        "The app's information could not be fetched from its web site just now.",
+        "Try again in a moment: reload this page, or start connecting again from your app.",
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from functions.core.platform.metrics import METRICS
 from functions.core.platform.observability import NAMESPACE
 from functions.core.platform.routes import FUNCTIONS
 from infra.config import ConfigError, KitConfig
-from infra.monitoring import DETECTIONS
+from infra.monitoring import DETECTIONS, DOCUMENT_ANSWERERS
 from tests.infra.conftest import Synth
 from tests.infra.test_context import _ctx
 
@@ -39,7 +39,8 @@ def test_every_alarm_goes_to_the_one_topic(synth: Synth) -> None:
 
 def test_alarms_cover_api_lambda_dynamodb_and_detections(synth: Synth) -> None:
     names = [_metric_names(p) for p in _alarms(synth).values()]
-    assert names.count({"5xx", "Count"}) == 1  # the API 5xx rate
+    # The API 5xx rate, less the 503s answered for a client's unreachable metadata document.
+    assert names.count({"5xx", "Count", "ClientDocumentUnavailable"}) == 1
     for metric in ("Errors", "Throttles", "Duration"):
         assert names.count({metric}) == len(FUNCTIONS), metric
     assert names.count({"ReadThrottleEvents", "WriteThrottleEvents"}) == len(synth.stack.data.tables)
@@ -49,6 +50,24 @@ def test_alarms_cover_api_lambda_dynamodb_and_detections(synth: Synth) -> None:
     )
     p99 = [p for p in _alarms(synth).values() if p.get("MetricName") == "Duration"]
     assert all(p["ExtendedStatistic"] == "p99" for p in p99)
+
+
+def test_the_5xx_alarm_leaves_out_503s_for_a_clients_unreachable_metadata_document(synth: Synth) -> None:
+    # A client's own document host down or busy is answered 503 "retry" (CIMD); it is the
+    # client's outage, not the kit's, and must not page the operator.
+    [rate] = [p for p in _alarms(synth).values() if "ClientDocumentUnavailable" in _metric_names(p)]
+    metrics = {m["Id"]: m for m in rate["Metrics"]}
+    documents = {
+        key: m["MetricStat"]["Metric"]
+        for key, m in metrics.items()
+        if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == "ClientDocumentUnavailable"
+    }
+    assert sorted(d["Dimensions"][0]["Value"] for d in documents.values()) == sorted(DOCUMENT_ANSWERERS)
+    assert all(d["Namespace"] == NAMESPACE for d in documents.values())
+    [expression] = [m["Expression"] for m in metrics.values() if "Expression" in m]
+    for key in documents:
+        assert f"- FILL({key}, 0)" in expression
+    assert expression.startswith("IF(requests >= ") and "/ requests" in expression
 
 
 def test_the_alarm_topic_is_encrypted_tls_only_and_its_key_serves_cloudwatch_only(synth: Synth) -> None:

@@ -20,6 +20,7 @@ from jose import jwt
 
 from functions.authorization.account import AccountService, Cookies
 from functions.authorization.account_session import AccountCookies, DynamoAccountSignIns, Session
+from functions.core.clients.cimd_fetch import CimdUnavailable
 from functions.core.cognito.gateway_secret import StaticSecret, gateway_pkce_verifier
 from functions.core.cognito.token_cipher import grant_context
 from functions.core.platform.crypto import s256
@@ -64,9 +65,12 @@ class RecordingResolver(FakeResolver):
     def __init__(self, *clients: Any) -> None:
         super().__init__(*clients)
         self.asked: list[str] = []
+        self.unavailable: set[str] = set()  # client ids whose metadata document cannot be fetched now
 
     def resolve(self, client_id: str) -> Any:
         self.asked.append(client_id)
+        if client_id in self.unavailable:
+            raise CimdUnavailable("document fetch timed out")
         return super().resolve(client_id)
 
 
@@ -254,6 +258,24 @@ def test_a_cimd_agent_is_shown_as_its_grant_recorded_it_without_fetching_its_doc
     assert "no longer registered" not in card(named) + card(unnamed)
     assert named_client not in account.resolver.asked
     assert unnamed_client in account.resolver.asked  # only for the name a version 2 grant lacks
+
+
+def test_the_page_works_when_a_cimd_agents_document_cannot_be_fetched_now(account: Account) -> None:
+    # A transient failure (CimdUnavailable: the host timed out) costs the card the agent's name,
+    # never the page (no 503, no 500) and never a "no longer registered" or a hidden revoke button.
+    sub = _sub(connect(account, "bob@example.com"))
+    unnamed, client_id = f"origin-{uuid.uuid4().hex[:10]}", "https://down.example.org/agent.json"
+    DynamoGrantRepository(GRANTS_TABLE).create(grant(unnamed, sub, client_id=client_id))  # no name recorded
+    account.resolver.unavailable.add(client_id)
+    try:
+        html = show(account, page_session(account, "bob@example.com"))["body"]
+    finally:
+        account.resolver.unavailable.discard(client_id)
+    start = html.index(f'data-grant="{unnamed}"')
+    card = html[start : html.index("</section>", start)]
+    assert "<bdi>down.example.org</bdi> <span class=tag>unverified name</span>" in card
+    assert "no longer registered" not in card and "Revoke" in card
+    assert client_id in account.resolver.asked
 
 
 def _sub(token_response: dict[str, Any]) -> str:

@@ -111,7 +111,7 @@ def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) ->
     ],
 )
 def test_a_refusal_is_not_counted_as_a_dependency_503(seen: Captured, refusal: Exception) -> None:
-    # DependencyUnavailable counts every 503 + Retry-After and nothing else (README, Observability):
+    # DependencyUnavailable counts every 503 + Retry-After of a kit dependency and nothing else (README, Observability):
     # a 4xx must not build (and so count) the router's 503 answer.
     for router in (router_raising(refusal), router_raising(refusal, unavailable=lambda: Answer(503, "later"))):
         assert router(ev("POST /ping"), FakeContext())["statusCode"] in (400, 401)

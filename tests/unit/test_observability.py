@@ -366,7 +366,8 @@ def test_a_refused_client_metadata_document_is_counted(seen: Captured) -> None:
 
     # Refused by the URL rules (https only), before any network access.
     assert CimdResolver().resolve("http://agent.example/client.json") is None
-    assert seen.counted("CimdFetchFailures") == 1
+    assert seen.counted("CimdFetchFailures", outcome="refused") == 1
+    assert seen.counted("CimdFetchFailures", outcome="unavailable") == 0
 
 
 def test_the_authorization_outage_page_is_counted(seen: Captured) -> None:

@@ -10,7 +10,15 @@ deadline-bounded socket work is ``functions.core.clients.cimd_fetch``:
   metadata (including the operator's redirect URI patterns), public clients only
   (``token_endpoint_auth_method`` = ``none``);
 * results are cached in memory, bounded in entries, for ``max-age`` clamped to
-  60 s .. 1 day (``no-store``: not cached); failures for 30 s so a bad URL is not hammered.
+  60 s .. 1 day (``no-store``: not cached); refusals for 30 s so a bad URL is not hammered.
+
+A failure to get the document is either a refusal (``CimdError``: the client is unknown) or
+transient (``CimdUnavailable``: timeout, temporary DNS failure, refused or reset connection,
+HTTP 408, 429 or 5xx): ``resolve`` raises it so the caller answers 503 "retry", never "unknown
+client" (an MCP client told ``invalid_client`` discards its tokens). A transient failure is
+cached for ``UNAVAILABLE_CACHE_SECONDS`` only (the ``Retry-After`` the callers send), as itself:
+a down host is asked at most once per period per container, and a cached outage never becomes
+a cached unknown client.
 
 With the fetcher's ``allow_loopback`` (setting INSECURE_CIMD_LOOPBACK, local tests only),
 http:// URLs on loopback hosts are admitted too.
@@ -25,12 +33,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from functions.core.clients.cimd_fetch import CimdError, ClientIdUrl, DocumentFetcher
+from functions.core.clients.cimd_fetch import CimdError, CimdUnavailable, ClientIdUrl, DocumentFetcher
 from functions.core.clients.ids import looks_like_url
 from functions.core.clients.metadata import validate_client_metadata
 from functions.core.clients.records import ClientRecord
 from functions.core.oauth.uris import LOOPBACK_HOSTS, MAX_URI_LENGTH, split_uri
-from functions.core.platform.errors import OAuthError
+from functions.core.platform.errors import RETRY_AFTER_SECONDS, OAuthError
 from functions.core.platform.metrics import count
 from functions.core.platform.observability import logger
 
@@ -38,9 +46,19 @@ MIN_CACHE_SECONDS: Final = 60
 MAX_CACHE_SECONDS: Final = 86_400
 DEFAULT_CACHE_SECONDS: Final = 300  # no Cache-Control at all
 FAILURE_CACHE_SECONDS: Final = 30
+# A transient failure: cached as long as the Retry-After the callers answer, so the retry the
+# client makes then fetches again, and a host that is down is not asked by every request.
+UNAVAILABLE_CACHE_SECONDS: Final = RETRY_AFTER_SECONDS
 MAX_CACHE_ENTRIES: Final = 256
 
-__all__ = ["CimdError", "CimdResolver", "looks_like_url", "parse_client_id_url", "record_from_document"]
+__all__ = [
+    "CimdError",
+    "CimdResolver",
+    "CimdUnavailable",
+    "looks_like_url",
+    "parse_client_id_url",
+    "record_from_document",
+]
 
 
 def parse_client_id_url(url: str, *, allow_insecure_loopback: bool = False) -> ClientIdUrl:
@@ -127,6 +145,12 @@ def record_from_document(url: str, document: object, *, redirect_patterns: Seque
     )
 
 
+def transient_status(status: int) -> bool:
+    """True for an HTTP status a later try can get past: 408 Request Timeout, 429 Too Many
+    Requests, any 5xx (RFC 9110 sections 15.5.9 and 15.6, RFC 6585 section 4)."""
+    return status in (408, 429) or 500 <= status <= 599
+
+
 def _is_json(content_type: str | None) -> bool:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
@@ -151,38 +175,60 @@ class CimdResolver:
         self._redirect_patterns = tuple(redirect_patterns)
         self._clock = clock
         self._max_entries = max_entries
-        self._cache: OrderedDict[str, tuple[float, ClientRecord | None]] = OrderedDict()
+        # Entry: (expiry in monotonic seconds, the record | None for a refusal | the transient failure).
+        self._cache: OrderedDict[str, tuple[float, ClientRecord | CimdUnavailable | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def resolve(self, client_id: str) -> ClientRecord | None:
-        """The client described by the document at ``client_id``, or None if refused (fail closed, logged)."""
+        """The client described by the document at ``client_id``, or None if refused (fail closed, logged).
+
+        Raises ``CimdUnavailable`` when the document cannot be fetched for now (transient,
+        module docstring), also from the cache for ``UNAVAILABLE_CACHE_SECONDS``: the caller
+        answers 503 with ``Retry-After``, never "unknown client".
+        """
         now = self._clock()
         with self._lock:
             hit = self._cache.get(client_id)
             if hit is not None and hit[0] > now:
                 self._cache.move_to_end(client_id)
-                return hit[1]
+                cached = hit[1]
+                if isinstance(cached, CimdUnavailable):
+                    raise CimdUnavailable(str(cached))
+                return cached
         try:
             record, ttl = self.fetch(client_id)
+        except CimdUnavailable as exc:
+            logger.warning("client metadata document unavailable", extra={"reason": str(exc)})
+            count("CimdFetchFailures", outcome="unavailable")
+            self._remember(client_id, now + UNAVAILABLE_CACHE_SECONDS, exc)
+            raise
         except CimdError as exc:
             logger.warning("client metadata document refused", extra={"reason": str(exc)})
-            count("CimdFetchFailures")
+            count("CimdFetchFailures", outcome="refused")
             record, ttl = None, FAILURE_CACHE_SECONDS
         if ttl is not None:
-            with self._lock:
-                self._cache.pop(client_id, None)
-                while len(self._cache) >= self._max_entries:
-                    self._cache.popitem(last=False)
-                self._cache[client_id] = (now + ttl, record)
+            self._remember(client_id, now + ttl, record)
         return record
+
+    def _remember(self, client_id: str, expires: float, outcome: ClientRecord | CimdUnavailable | None) -> None:
+        """Cache ``outcome`` until ``expires`` (monotonic seconds), evicting the least recently used."""
+        with self._lock:
+            self._cache.pop(client_id, None)
+            while len(self._cache) >= self._max_entries:
+                self._cache.popitem(last=False)
+            self._cache[client_id] = (expires, outcome)
 
     def fetch(self, client_id: str) -> tuple[ClientRecord, int | None]:
         """Fetch and validate without the cache: the record and its cache lifetime (seconds; None: no-store).
 
-        Raises ``CimdError`` naming the rule the URL, the answer or the document broke.
+        Raises ``CimdError`` naming the rule the URL, the answer or the document broke, or
+        ``CimdUnavailable`` when a later try can succeed (the fetcher's transient failures,
+        HTTP 408, 429 and 5xx).
         """
         url = parse_client_id_url(client_id, allow_insecure_loopback=self.fetcher.allow_loopback)
         answer = self.fetcher.get(url)
+        if transient_status(answer.status):
+            raise CimdUnavailable(f"document host answered HTTP {answer.status}")
         # CIMD draft: the document is served with 200; redirects are not followed.
         if 300 <= answer.status < 400:
             raise CimdError("redirects are not followed for client metadata documents")

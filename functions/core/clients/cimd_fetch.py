@@ -12,6 +12,14 @@ draft, "Server-Side Request Forgery"; RFC 9700 section 4.16), so ``DocumentFetch
   DNS, connect, TLS handshake, request, headers and body: every blocking step is given only the
   time left, so a server dripping bytes cannot extend it.
 
+A failure is ``CimdError`` (definitive: the client is unknown) or its subclass ``CimdUnavailable``
+(transient: a later try can succeed): the deadline passed, the lookup failed temporarily
+(``EAI_AGAIN``; a name that does not exist stays definitive), the connection was refused, reset
+or the host unreachable, or the TLS handshake was cut off. A certificate that does not verify,
+and any other TLS failure (no common protocol or cipher), is definitive: it is a misconfiguration
+or an impersonation, not an outage, and a retry seconds later meets the same certificate
+(RFC 9110 section 4.3.4: a certificate not valid for the origin ends the connection as an error).
+
 What the answer must be (status, media type, the document itself, caching) is decided by
 ``functions.core.clients.cimd``. ``allow_loopback`` (setting INSECURE_CIMD_LOOPBACK) exists for
 local tests only: it admits loopback addresses.
@@ -19,6 +27,7 @@ local tests only: it admits loopback addresses.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import io
 import ipaddress
@@ -51,8 +60,27 @@ AddrInfo = list[tuple[Any, Any, Any, str, tuple[Any, ...]]]
 GetAddrInfo = Callable[..., AddrInfo]
 
 
+# OSError numbers that say the host cannot be reached now (a route or link that may come back).
+_UNREACHABLE: Final = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN})
+
+
 class CimdError(Exception):
     """The URL or its document is refused; the message names the rule (never secrets)."""
+
+
+class CimdUnavailable(CimdError):
+    """The document could not be fetched for now, and a later try can succeed (a timeout, a
+    temporary DNS failure, a refused or reset connection, HTTP 408, 429 or 5xx).
+
+    Not a refusal: callers answer "temporarily unavailable, retry" (503 + ``Retry-After``),
+    never "unknown client". The message names what failed (never secrets).
+    """
+
+
+def transient_os_error(exc: OSError) -> bool:
+    """True when ``exc`` (raised while connecting or reading) says the host cannot be reached now:
+    a refused, reset or aborted connection (``ConnectionError``) or an unreachable network or host."""
+    return isinstance(exc, ConnectionError) or exc.errno in _UNREACHABLE
 
 
 @dataclass(frozen=True)
@@ -110,9 +138,19 @@ def vet_address(text: str, *, allow_loopback: bool = False) -> str:
 
 
 def resolve_public(host: str, port: int, getaddrinfo: GetAddrInfo, *, allow_loopback: bool) -> list[str]:
-    """Resolve ``host``; every address must pass ``vet_address`` (a mixed answer is refused)."""
+    """Resolve ``host``; every address must pass ``vet_address`` (a mixed answer is refused).
+
+    Raises ``CimdUnavailable`` when the lookup failed temporarily (``EAI_AGAIN``), ``CimdError``
+    when the name does not resolve or an address is refused.
+    """
     try:
         infos = getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        # EAI_AGAIN: the resolver could not answer now (a server failure or timeout upstream);
+        # EAI_NONAME (NXDOMAIN) and the rest say the name is not usable: definitive.
+        if exc.errno == socket.EAI_AGAIN:
+            raise CimdUnavailable("host name lookup failed temporarily") from exc
+        raise CimdError("host does not resolve") from exc
     except (OSError, UnicodeError) as exc:
         raise CimdError("host does not resolve") from exc
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
@@ -121,7 +159,7 @@ def resolve_public(host: str, port: int, getaddrinfo: GetAddrInfo, *, allow_loop
     return [vet_address(a, allow_loopback=allow_loopback) for a in addresses]
 
 
-class _FetchTimeout(CimdError):
+class _FetchTimeout(CimdUnavailable):
     """The overall fetch deadline passed."""
 
     def __init__(self) -> None:
@@ -237,9 +275,12 @@ class DocumentFetcher:
     def get(self, url: ClientIdUrl) -> FetchedDocument:
         """Resolve, vet, connect, and read the answer to ``GET url.target``.
 
-        Raises ``CimdError`` for a refused address, an unreachable or slow host (one deadline,
-        monotonic seconds from the call), a TLS failure, or an answer over the size caps.
-        A 2xx body is at most ``max_bytes``; other answers carry no body.
+        Raises ``CimdUnavailable`` (transient) when the deadline (monotonic seconds from the call)
+        passes, the lookup fails temporarily, the host refuses, resets or cannot be reached, or
+        the TLS handshake is cut off; ``CimdError`` for a refused address, a name that does not
+        resolve, a certificate that does not verify or another TLS failure, a malformed answer,
+        or an answer over the size caps. A 2xx body is at most ``max_bytes``; other answers carry
+        no body. The status is not judged here (``functions.core.clients.cimd`` does).
         """
         # ONE deadline for DNS + connect + TLS + request + headers + body (CIMD draft,
         # "Server-Side Request Forgery": bound the work an anonymous caller can cause).
@@ -265,7 +306,7 @@ class DocumentFetcher:
             return future.result(timeout=_time_left(deadline))
         except TimeoutError as exc:
             future.cancel()  # still queued behind stuck lookups: drop it
-            raise CimdError("host name lookup timed out") from exc
+            raise CimdUnavailable("host name lookup timed out") from exc
 
     def _get(self, url: ClientIdUrl, address: str, deadline: float) -> FetchedDocument:
         sock: socket.socket | None = None
@@ -306,9 +347,18 @@ class DocumentFetcher:
             return FetchedDocument(resp.status, resp.getheader("Content-Type"), resp.getheader("Cache-Control"), body)
         except TimeoutError as exc:
             raise _FetchTimeout from exc
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError) as exc:
+            # The handshake or the stream was cut off (the TLS form of a reset): transient.
+            raise CimdUnavailable("TLS connection to the document host was cut off") from exc
         except ssl.SSLError as exc:
+            # A certificate that does not verify (SSLCertVerificationError) or no common protocol
+            # or cipher: the same on every retry, so definitive (module docstring).
             raise CimdError("TLS to the document host failed") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
+            if transient_os_error(exc):  # refused, reset (RemoteDisconnected too), unreachable
+                raise CimdUnavailable(f"document host unreachable: {exc.__class__.__name__}") from exc
+            raise CimdError(f"document fetch failed: {exc.__class__.__name__}") from exc
+        except http.client.HTTPException as exc:
             raise CimdError(f"document fetch failed: {exc.__class__.__name__}") from exc
         finally:
             if sock is not None:

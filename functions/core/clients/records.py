@@ -74,5 +74,7 @@ class ClientResolver(Protocol):
     """
 
     def resolve(self, client_id: str) -> ClientRecord | None:
-        """The client, or None when unknown or invalid; ``DependencyError`` when the registry is down (503)."""
+        """The client, or None when unknown or invalid; ``DependencyError`` when the registry is down (503);
+        ``CimdUnavailable`` (``functions.core.clients.cimd_fetch``) when its metadata document cannot be
+        fetched for now (503, retry; never "unknown client")."""
         ...

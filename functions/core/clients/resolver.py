@@ -41,7 +41,9 @@ class KitClientResolver:
     def resolve(self, client_id: str) -> ClientRecord | None:
         """The client behind ``client_id``, or ``None`` when unknown, invalid or not admitted.
 
-        Raises ``DependencyError`` when the registry cannot be read (503, never an allow).
+        Raises ``DependencyError`` when the registry cannot be read (503, never an allow), and
+        ``CimdUnavailable`` when a client's metadata document cannot be fetched for now (503
+        "retry", not the kit's own outage: no ``DependencyUnavailable``).
         """
         if looks_like_url(client_id):
             # Fail closed: with CIMD off, the URL is not fetched at all (no outbound request).

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Final, get_args
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
+from functions.core.clients.cimd_fetch import CimdUnavailable
 from functions.core.clients.records import MAX_CLIENT_ID, AuthMethod, ClientRecord, ClientResolver
 from functions.core.platform.crypto import same_hash
-from functions.core.platform.errors import TokenError
+from functions.core.platform.errors import RETRY_AFTER_SECONDS, TokenError, description_text
+from functions.core.platform.metrics import count
 
 # RFC 8414 section 2: token_endpoint_auth_methods_supported / revocation_endpoint_auth_methods_supported.
 AUTH_METHODS: Final[tuple[AuthMethod, ...]] = get_args(AuthMethod)
@@ -28,6 +30,28 @@ def invalid_client(description: str) -> TokenError:
     MUST be 401 with WWW-Authenticate; the kit answers every one the same way.
     """
     return TokenError("invalid_client", description, 401, {"WWW-Authenticate": 'Basic realm="token"'})
+
+
+def client_document_unavailable(client_id: str) -> TokenError:
+    """503 ``temporarily_unavailable`` with ``Retry-After`` (seconds): the metadata document at
+    ``client_id`` (an https URL) could not be fetched for now (``CimdUnavailable``); the description
+    names its host, in the characters RFC 6749 section 5.2 allows there.
+
+    RFC 6749 registers ``temporarily_unavailable`` for the authorization endpoint's error response
+    (section 4.1.2.1) only; section 5.2 has no code for "cannot tell now", and ``invalid_client``
+    would be false: MCP clients discard their stored tokens and registration on it, so a blip at
+    the client's own document host would force a new sign-in. A 503 with ``Retry-After`` (RFC 9110
+    section 15.6.4) in the section 5.2 JSON shape says "retry": nothing was read or spent yet.
+    Counts ``ClientDocumentUnavailable``, not ``DependencyUnavailable``: the host is the client's.
+    """
+    count("ClientDocumentUnavailable")
+    host = description_text(urlsplit(client_id).hostname or "")
+    return TokenError(
+        "temporarily_unavailable",
+        f"the client's metadata document (its client_id URL on {host}) cannot be fetched now; retry later",
+        503,
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _parse_basic(value: str) -> tuple[str, str]:
@@ -55,7 +79,10 @@ def authenticate_client(resolver: ClientResolver, authorization: str, form: Mapp
     form parameters. Raises ``TokenError`` ``invalid_client`` (401) when the client is
     unknown, uses another method than its registered one, or the secret does not match
     (compared as SHA-256 in constant time), and ``invalid_request`` when two methods are
-    used at once (RFC 6749 section 2.3). ``DependencyError`` when the resolver's store fails.
+    used at once (RFC 6749 section 2.3), ``temporarily_unavailable`` (503) when the client's
+    metadata document cannot be fetched for now. ``DependencyError`` when the resolver's store fails.
+    Nothing is read or spent before the client is known, so every refusal here leaves codes and
+    refresh tokens as they were.
     """
     basic = _parse_basic(authorization) if authorization else None
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
@@ -67,7 +94,10 @@ def authenticate_client(resolver: ClientResolver, authorization: str, form: Mapp
     client_id = basic[0] if basic is not None else form_id
     if not client_id or len(client_id) > MAX_CLIENT_ID:
         raise invalid_client("client authentication is required")
-    client = resolver.resolve(client_id)
+    try:
+        client = resolver.resolve(client_id)
+    except CimdUnavailable:
+        raise client_document_unavailable(client_id) from None
     if client is None:
         raise invalid_client("unknown client")
     used: AuthMethod = "client_secret_basic" if basic else "client_secret_post" if form_secret is not None else "none"

@@ -44,6 +44,7 @@ MetricName = Literal[
     "ClientsRegistered",
     "RegistrationsThrottled",
     "CimdFetchFailures",
+    "ClientDocumentUnavailable",
     "DependencyUnavailable",
 ]
 
@@ -59,8 +60,13 @@ METRICS: Final[dict[MetricName, tuple[str, ...]]] = {
     "CodeReplayDetected": (),  # a redeemed code presented again (grant revoked)
     "ClientsRegistered": (),  # RFC 7591 registrations that created a client
     "RegistrationsThrottled": (),  # registrations answered 429
-    "CimdFetchFailures": (),  # client ID metadata documents refused or unreachable
-    "DependencyUnavailable": (),  # every 503 + Retry-After answer
+    # client ID metadata documents not admitted; outcome: refused (unknown client), unavailable
+    # (transient: the document host timed out, refused, reset, answered 408/429/5xx; a 503 "retry")
+    "CimdFetchFailures": ("outcome",),
+    # 503 + Retry-After answered because a client's metadata document cannot be fetched now: the
+    # client's host, not the kit, so the API 5xx alarm leaves them out (infra/monitoring.py)
+    "ClientDocumentUnavailable": (),
+    "DependencyUnavailable": (),  # every 503 + Retry-After for the kit's own dependencies
 }
 
 # The ``tool`` dimension of a tools/call whose name the registry does not know (parentheses

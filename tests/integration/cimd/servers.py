@@ -151,6 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.dumps(document(url, token_endpoint_auth_method="private_key_jwt")).encode()
         elif path == "/badredirect.json":
             body = json.dumps(document(url, redirect_uris=["http://evil.example/cb"])).encode()
+        elif path.startswith("/status/"):  # /status/503: that status, no document
+            status, body = int(path.rsplit("/", 1)[1]), b"{}"
         elif path == "/notjson.json":
             body = b"{not json"
         elif path == "/nested.json":  # 2,000 levels deep in 4,000 bytes: RecursionError in json

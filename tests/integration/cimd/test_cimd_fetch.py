@@ -16,6 +16,7 @@ from functions.core.clients.cimd import CimdResolver
 from functions.core.clients.cimd_fetch import (
     MAX_HEADER_BYTES,
     CimdError,
+    CimdUnavailable,
     DocumentFetcher,
 )
 from functions.core.clients.resolver import make_client_resolver
@@ -57,8 +58,11 @@ def test_connects_to_the_vetted_address_and_checks_tls_name(servers: Servers) ->
 
 def test_untrusted_certificate_is_refused(servers: Servers) -> None:
     resolver = CimdResolver(DocumentFetcher(allow_loopback=True))  # default CA store only
-    with pytest.raises(CimdError, match="TLS"):
+    with pytest.raises(CimdError, match="TLS") as info:
         resolver.fetch(f"https://localhost:{servers.https.port}/client.json")
+    # Definitive, not transient: a retry meets the same certificate (an unknown client).
+    assert not isinstance(info.value, CimdUnavailable)
+    assert resolver.resolve(f"https://localhost:{servers.https.port}/client.json") is None
 
 
 def test_http_document_only_with_insecure_loopback(servers: Servers) -> None:
@@ -80,7 +84,7 @@ def test_size_cap(servers: Servers) -> None:
 
 def test_timeout(servers: Servers) -> None:
     resolver = loopback_resolver(servers, timeout=0.3)
-    with pytest.raises(CimdError, match="timed out"):
+    with pytest.raises(CimdUnavailable, match="timed out"):  # transient: a 503 "retry", not unknown
         resolver.fetch(f"https://localhost:{servers.https.port}/stall.json")
 
 
@@ -161,7 +165,7 @@ def test_drip_feeding_server_is_cut_off_at_the_deadline(
     resolver = loopback_resolver(servers, timeout=DEADLINE)
     with drip_server(prefix, drip) as port:
         started = time.monotonic()
-        with pytest.raises(CimdError, match="timed out"):
+        with pytest.raises(CimdUnavailable, match="timed out"):
             resolver.fetch(f"{scheme}://localhost:{port}{path}")
         elapsed = time.monotonic() - started
     assert elapsed < DEADLINE * 2
