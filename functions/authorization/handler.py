@@ -81,7 +81,8 @@ def build_account(settings: FacadeSettings, clients: ClientResolver | None = Non
             index=DynamoGrantIndex(settings.grants_table, settings.grant_indexes), revoker=revoker, consents=consents
         ),
         grants=grants,
-        clients=clients or make_client_resolver(settings),
+        # Showing an agent on the page is not the agent's use: no idle-expiry refresh.
+        clients=clients or make_client_resolver(settings, touch=False),
         sign_ins=DynamoAccountSignIns(settings.artefacts_table),
         cognito=cognito,
         secret=secret,

@@ -373,6 +373,22 @@ def test_an_overlong_grant_id_is_gone_without_a_read(account: Account, monkeypat
     assert account.facade.grants.get(origin_jti(alice["access_token"])).status == "active"  # type: ignore[union-attr]
 
 
+def test_the_pages_production_wiring_looks_clients_up_without_renewing_them(
+    facade: Facade, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functions.authorization.handler as authorization_handler
+    from functions.core.clients import resolver as client_resolver
+
+    made: list[dict[str, Any]] = []
+    real = client_resolver.make_client_resolver
+    monkeypatch.setattr(
+        client_resolver, "make_client_resolver", lambda settings, **kw: made.append(kw) or real(settings, **kw)
+    )
+    authorization_handler.build_account(facade.settings)
+    authorization_handler.build_service(facade.settings)
+    assert made == [{"touch": False}, {}]  # the page only looks; /authorize is the client acting
+
+
 def test_revoke_all_ends_every_grant_of_the_person_only(account: Account) -> None:
     mine = [origin_jti(connect(account, "alice@example.com")["access_token"]) for _ in range(2)]
     bobs = origin_jti(connect(account, "bob@example.com")["access_token"])

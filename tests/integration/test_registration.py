@@ -356,6 +356,21 @@ def test_resolver_touches_registered_clients_at_most_daily(fresh_table: str) -> 
     assert resolver.resolve("u" * 22) is None
 
 
+def test_a_resolver_that_only_looks_never_renews_a_clients_idle_expiry(fresh_table: str) -> None:
+    # The connected-agents page shows agents; showing one is not its use (CLIENT_IDLE_DAYS).
+    store = DynamoClientStore(fresh_table, idle_days=30)
+    store.create(_record("v" * 22, "vk"), max_clients=10, now=1_800_000_000)
+    before = item(fresh_table, CLIENT_PREFIX + "v" * 22)
+    later = 1_800_000_000.0 + 3 * 86_400
+    looking = KitClientResolver(store, CimdResolver(), clock=lambda: later, touch=False)
+    found = looking.resolve("v" * 22)
+    assert found is not None and found.client_id == "v" * 22
+    assert item(fresh_table, CLIENT_PREFIX + "v" * 22) == before
+    # ...while an acting client's resolution renews it.
+    assert KitClientResolver(store, CimdResolver(), clock=lambda: later).resolve("v" * 22) is not None
+    assert item(fresh_table, CLIENT_PREFIX + "v" * 22)["last_used_at"] == int(later)  # type: ignore[index]
+
+
 class FailingDelete:
     """The DynamoDB client, except that its first ``DeleteItem`` of a ``pk`` starting with ``prefix`` is throttled."""
 

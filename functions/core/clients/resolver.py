@@ -26,17 +26,26 @@ from functions.core.platform.settings import FacadeSettings
 
 
 class KitClientResolver:
-    """``ClientResolver`` over the DynamoDB registry and, when the policy admits them, CIMD clients."""
+    """``ClientResolver`` over the DynamoDB registry and, when the policy admits them, CIMD clients.
+
+    ``touch``: whether a resolved registered client counts as used (its idle expiry,
+    CLIENT_IDLE_DAYS, refreshed). True where the client itself is acting (/authorize, /token);
+    False where someone only looks at it (the connected-agents page), so a person viewing their
+    page does not keep an abandoned agent's registration alive.
+    """
 
     def __init__(
         self,
         store: ClientStore,
         cimd: CimdResolver | None,
         clock: Callable[[], float] = time.time,
+        *,
+        touch: bool = True,
     ) -> None:
         self._store = store
         self._cimd = cimd
         self._clock = clock
+        self._touch = touch
 
     def resolve(self, client_id: str) -> ClientRecord | None:
         """The client behind ``client_id``, or ``None`` when unknown, invalid or not admitted.
@@ -52,8 +61,8 @@ class KitClientResolver:
             return None
         now = int(self._clock())
         record = self._store.get(client_id, now)  # DependencyError propagates: 503, never allow
-        if record is None:
-            return None
+        if record is None or not self._touch:
+            return record
         try:
             return self._store.touch(record, now)
         except DependencyError as exc:
@@ -62,8 +71,11 @@ class KitClientResolver:
             return record
 
 
-def make_client_resolver(settings: FacadeSettings) -> ClientResolver:
-    """The production resolver for ``settings``: DynamoDB registry, CIMD if the policy admits it."""
+def make_client_resolver(settings: FacadeSettings, *, touch: bool = True) -> ClientResolver:
+    """The production resolver for ``settings``: DynamoDB registry, CIMD if the policy admits it.
+
+    ``touch`` as in :class:`KitClientResolver` (False: looking a client up is not its use).
+    """
     store = DynamoClientStore(settings.clients_table, idle_days=settings.client_idle_days)
     # RFC 9700 section 4.1.3: CIMD clients obey the operator's redirect URI policy, as DCR ones do.
     cimd = (
@@ -74,4 +86,4 @@ def make_client_resolver(settings: FacadeSettings) -> ClientResolver:
         if settings.registration_policy.accepts_cimd
         else None
     )
-    return KitClientResolver(store, cimd)
+    return KitClientResolver(store, cimd, touch=touch)
