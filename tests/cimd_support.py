@@ -6,6 +6,10 @@ import json
 import socket
 from typing import Any
 
+# A document URL on loopback over http (INSECURE_CIMD_LOOPBACK, as the local tests): what the
+# ``net`` fixture (tests/unit/conftest.py) serves.
+URL = "http://localhost/client.json"
+
 
 def document(client_id: str, **extra: Any) -> dict[str, Any]:
     """A valid public client's metadata document for ``client_id``, with ``extra`` members."""

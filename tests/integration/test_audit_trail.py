@@ -4,24 +4,15 @@ security-relevant action, with the user, and not one token, code or secret in an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from functions.core.platform.routes import ROUTES
 from local.gateway import build_event
 from tests.facade_fakes import PUBLIC_REDIRECT, VERIFIER
 from tests.helpers import FakeContext, modern_meta, rpc
 from tests.integration.facade_flow import PASSWORD, Facade, consent, exchange, invoke, sign_in, token
-from tests.observability_capture import Captured, capturing
+from tests.observability_capture import Captured
 from tests.unit.test_audit import SCHEMA_FIELDS
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
 
 
 def call_tool(facade: Facade, access_token: str, name: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import importlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -18,7 +17,7 @@ from functions.core.state.grants import GRANTS, DynamoGrantRepository
 from local.config import GRANTS_TABLE, app_table_name
 from tests.helpers import FakeContext, grant, http_api_event, rpc
 from tests.integration.conftest import MotoStack
-from tests.observability_capture import Captured, capturing
+from tests.observability_capture import Captured
 
 ACCEPT = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
@@ -114,12 +113,6 @@ def test_grant_repository_round_trip(moto_stack: MotoStack) -> None:
     repo.create(g)
     assert repo.get("origin-rt") == g
     assert repo.get("missing") is None
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
 
 
 def test_a_tools_call_event_carries_the_agents_name_from_the_grant(

@@ -8,7 +8,6 @@ import errno
 import json
 import socket
 import ssl
-from collections.abc import Iterator
 
 import pytest
 
@@ -28,26 +27,10 @@ from functions.core.clients.cimd_fetch import (
 )
 from functions.core.clients.resolver import KitClientResolver
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
-from tests.cimd_support import FakeNetwork, document, http_answer
+from tests.cimd_support import URL, FakeNetwork, document, http_answer
 from tests.facade_fakes import Facade
 from tests.fakes.clients import InMemoryClientStore
-from tests.observability_capture import Captured, capturing
-
-URL = "http://localhost/client.json"  # http on loopback: INSECURE_CIMD_LOOPBACK, as the local tests
-
-
-@pytest.fixture
-def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
-    network = FakeNetwork(URL)
-    monkeypatch.setattr(cimd_fetch.socket, "create_connection", network.create_connection)
-    yield network
-    network.close()
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
+from tests.observability_capture import Captured
 
 
 class Clock:

@@ -4,7 +4,6 @@ authorization and token functions, and the one mapping of refusals to answers.""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from functions.core.platform.errors import (
 from functions.core.platform.http import Answer, RequestRejected
 from functions.core.platform.routes import ROUTES, TOKEN, Route
 from tests.helpers import FakeContext
-from tests.observability_capture import Captured, capturing
+from tests.observability_capture import Captured
 
 PING = Route("POST", "/ping", "token")
 CORS = Cors(allow_headers=("mcp-protocol-version", "content-type"), expose_headers=("Retry-After",))
@@ -93,12 +92,6 @@ def test_dependency_error_is_the_routers_503_never_a_500() -> None:
     assert "down" not in result["body"]
     page = router_raising(DependencyError("down"), unavailable=lambda: Answer(503, "<p>later</p>"))
     assert page(ev("POST /ping"), FakeContext())["body"] == "<p>later</p>"
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,17 +16,10 @@ from functions.core.platform.errors import unavailable_answer
 from functions.core.platform.metrics import LOG_METRICS, METRICS, count, flushed
 from functions.core.platform.observability import CONSTANT_KEYS, NAMESPACE, logger, metrics, tracing_enabled
 from functions.mcp_server.server import UNKNOWN_TOOL
-from tests.observability_capture import Captured, capturing, filtered
+from tests.observability_capture import Captured, filtered
 from tests.unit.registration.support import CONFIDENTIAL, PUBLIC, Kit
 from tests.unit.test_audit import SCHEMA_FIELDS
 from tests.unit.test_mcp_endpoint import Harness
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
-
 
 # ----- every tools/call -------------------------------------------------------------------
 

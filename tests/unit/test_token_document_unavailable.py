@@ -7,12 +7,10 @@ over ``FakeNetwork`` (no traffic)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from functions.core.clients import cimd_fetch
 from functions.core.clients.cimd import UNAVAILABLE_CACHE_SECONDS
 from functions.core.platform.crypto import sha256_hex
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
@@ -20,23 +18,15 @@ from functions.token.api import make_handler
 from tests.cimd_support import FakeNetwork
 from tests.facade_fakes import Facade, approve
 from tests.helpers import FakeContext
-from tests.observability_capture import Captured, capturing
-from tests.unit.test_cimd_transient import DEFINITIVE, TRANSIENT, URL, document_facade, script
+from tests.observability_capture import Captured
+from tests.unit.test_cimd_transient import (
+    DEFINITIVE,
+    TRANSIENT,
+    URL,
+    document_facade,
+    script,
+)
 from tests.unit.test_token_refresh import assert_no_store, event
-
-
-@pytest.fixture
-def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
-    network = FakeNetwork(URL)
-    monkeypatch.setattr(cimd_fetch.socket, "create_connection", network.create_connection)
-    yield network
-    network.close()
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
 
 
 def token_form(code: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ the retry completes; a definitive refusal stays the 400 "not registered" page.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,28 +12,19 @@ import pytest
 
 from functions.authorization.api import make_handler
 from functions.authorization.pages import error_page
-from functions.core.clients import cimd_fetch
 from functions.core.clients.cimd import UNAVAILABLE_CACHE_SECONDS
 from functions.core.platform.errors import RETRY_AFTER_SECONDS
 from tests.cimd_support import FakeNetwork
 from tests.facade_fakes import Facade, authorize_params, callback, start
 from tests.helpers import FakeContext
-from tests.observability_capture import Captured, capturing
-from tests.unit.test_cimd_transient import DEFINITIVE, TRANSIENT, URL, document_facade, script
-
-
-@pytest.fixture
-def net(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeNetwork]:
-    network = FakeNetwork(URL)
-    monkeypatch.setattr(cimd_fetch.socket, "create_connection", network.create_connection)
-    yield network
-    network.close()
-
-
-@pytest.fixture
-def seen(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Captured]:
-    with capturing(monkeypatch, capsys) as captured:
-        yield captured
+from tests.observability_capture import Captured
+from tests.unit.test_cimd_transient import (
+    DEFINITIVE,
+    TRANSIENT,
+    URL,
+    document_facade,
+    script,
+)
 
 
 def get(facade: Facade, route: str, query: dict[str, str], cookie: str | None = None) -> dict[str, Any]:
