@@ -92,7 +92,7 @@ ACCESS: Final[Mapping[str, Access]] = {
     ),
     "metadata": Access(),
     # docs/storage-schema.md, "Who may touch what". TransactWriteItems is authorized per
-    # contained operation (Put/Update/ConditionCheck), so those are the actions granted.
+    # contained operation: the registration's transaction holds two Puts (client, DEDUPE).
     "registration": Access(
         tables={
             "clients": (
@@ -100,7 +100,6 @@ ACCESS: Final[Mapping[str, Access]] = {
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",
-                "dynamodb:ConditionCheckItem",
                 "dynamodb:BatchGetItem",
             ),
             "artefacts": ("dynamodb:UpdateItem",),

@@ -126,6 +126,27 @@ class KitMonitoring(Construct):
                 conditions={"Bool": {"aws:SecureTransport": "false"}},
             )
         )
+        # A topic policy replaces SNS's default one, whose account-wide Allow is what lets
+        # CloudWatch publish: without this statement every alarm action fails with "not
+        # authorized to perform: SNS:Publish" (alarm history only). This account's alarms only.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name="*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    }
+                },
+            )
+        )
         if email is not None:
             self.topic.add_subscription(subs.EmailSubscription(email))
         self.alarms: dict[str, cw.Alarm] = {}

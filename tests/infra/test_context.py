@@ -185,6 +185,12 @@ def test_policy_is_the_functions_enum() -> None:
         assert cfg.function_settings()[Env.REGISTRATION_POLICY] == policy.value
 
 
+def test_cdk_json_documents_every_registration_policy() -> None:
+    # An operator reads the choices in cdk.json's kit:doc: each value synth accepts is named there.
+    doc = cdk_json_context()["kit:doc"]["kit:registrationPolicy"]
+    assert [p.value for p in RegistrationPolicy if f"'{p.value}'" not in doc] == []
+
+
 def test_grant_lifetime_defaults_to_the_refresh_token_days() -> None:
     assert KitConfig.from_mapping(_ctx(refreshTokenDays=90)).grant_lifetime_days == 90
     assert KitConfig.from_mapping(_ctx(refreshTokenDays=90, grantLifetimeDays=14)).grant_lifetime_days == 14

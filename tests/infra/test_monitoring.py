@@ -13,6 +13,7 @@ from functions.core.platform.routes import FUNCTIONS
 from infra.config import ConfigError, KitConfig
 from infra.monitoring import DETECTIONS, DOCUMENT_ANSWERERS
 from tests.infra.conftest import Synth
+from tests.infra.template import logical_id
 from tests.infra.test_context import _ctx
 
 
@@ -81,8 +82,23 @@ def test_the_alarm_topic_is_encrypted_tls_only_and_its_key_serves_cloudwatch_onl
     assert len(cloudwatch) == 1 and set(cloudwatch[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
     assert "aws:SourceAccount" in cloudwatch[0]["Condition"]["StringEquals"]
     _, policy = synth.one("AWS::SNS::TopicPolicy")
-    [deny] = policy["Properties"]["PolicyDocument"]["Statement"]
+    [deny, allow] = sorted(policy["Properties"]["PolicyDocument"]["Statement"], key=lambda s: s["Effect"] != "Deny")
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # The topic policy replaces SNS's default one: without an Allow for CloudWatch every alarm
+    # action fails ("not authorized to perform: SNS:Publish"), only in the alarm's history.
+    assert allow["Effect"] == "Allow" and allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert logical_id(allow["Resource"]) == logical_id(policy["Properties"]["Topics"][0])
+    source = allow["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Join"][1]
+    assert source == [
+        "arn:",
+        {"Ref": "AWS::Partition"},
+        ":cloudwatch:",
+        {"Ref": "AWS::Region"},
+        ":",
+        {"Ref": "AWS::AccountId"},
+        ":alarm:*",
+    ]
     assert synth.resources("AWS::SNS::Subscription") == {}  # kit:alarmEmail is null by default
 
 

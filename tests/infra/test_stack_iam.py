@@ -81,6 +81,32 @@ def test_mcp_role_holds_exactly_its_table_actions(synth: Synth) -> None:
     assert not [s for s in stmts if any(a.startswith(("kms:", "cognito-idp:")) for a in actions(s))]
 
 
+def test_registration_role_holds_exactly_the_actions_its_code_calls(synth: Synth) -> None:
+    """Put, Get, Update, Delete and BatchGet on clients; the rate limit's Update on artefacts.
+
+    Its one transaction (a client and its DEDUPE item) holds two Puts: TransactWriteItems is
+    authorized per contained operation, so no ConditionCheckItem, which no registration code
+    path sends (least privilege: an unused grant only widens what a compromised function can do).
+    """
+    tables = table_ids(synth)
+    ddb: dict[str, set[str]] = {}
+    for stmt in statements_of_role(synth, role_of(synth, "registration")):
+        if any(a.startswith("dynamodb:") for a in actions(stmt)):
+            resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+            for resource in resources:
+                ddb.setdefault(logical_id(resource), set()).update(actions(stmt))
+    assert ddb == {
+        tables["clients"]: {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:BatchGetItem",
+        },
+        tables["artefacts"]: {"dynamodb:UpdateItem"},
+    }
+
+
 def test_metadata_role_has_no_aws_access(synth: Synth) -> None:
     stmts = statements_of_role(synth, role_of(synth, "metadata"))
     for stmt in stmts:

@@ -86,6 +86,10 @@ def test_parallel_refreshes_through_dynamodb_never_revoke(facade: Facade) -> Non
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda _: token(facade, form), range(6)))
     won = [body for status, body in results if status == 200]
-    assert won and all(body["error"] == "invalid_grant" for status, body in results if status != 200)
+    # A loser is refused (invalid_grant) or, when its upstream call to Cognito timed out (the
+    # local emulator under a loaded machine), told to retry (503 temporarily_unavailable, which
+    # is safe to retry): never anything that ends the session.
+    lost = [(status, body["error"]) for status, body in results if status != 200]
+    assert won and all(answer in {(400, "invalid_grant"), (503, "temporarily_unavailable")} for answer in lost), lost
     assert facade.grants.get(origin_jti(first["access_token"])).status == "active"
     assert all(mcp_tools(facade, body["access_token"])[0] == 200 for body in won)
