@@ -149,6 +149,8 @@ def _audit_to_stderr() -> None:
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(sys.stderr)
+    # What wrote the lines (the functions' lines carry their function's name here).
+    logger.append_keys(service="mcp-kit-admin")
 
 
 def _dispatch(args: argparse.Namespace) -> tuple[Any, Render]:

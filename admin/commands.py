@@ -164,8 +164,7 @@ class Kit:
             answer = self.registration.register_by_operator(metadata)
         except OAuthError as exc:
             raise Refused(f"{exc.error}: {exc.description}") from exc
-        issued = json.loads(answer.body)
-        audit("client.registered", actor="admin", client_id=issued["client_id"], client_name=name)
+        issued = json.loads(answer.body)  # the registration wrote client.registered, actor=admin
         return {k: issued[k] for k in ("client_id", "client_secret", "client_name", "redirect_uris") if k in issued}
 
     # ------------------------------------------------------------------ helpers

@@ -28,7 +28,8 @@ from local.seed import Seeded, seed
 from local.state_file import remove_state, write_state
 
 READY_LINE = "mcp-cognito-kit local stack ready"
-INSPECTOR_ORIGIN = "http://localhost:6274"
+# The MCP Inspector's UI: it prints http://127.0.0.1:6274 and is as often opened as localhost.
+INSPECTOR_ORIGINS = ("http://localhost:6274", "http://127.0.0.1:6274")
 
 
 def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
@@ -47,7 +48,7 @@ def function_environment(cfg: LocalConfig, seeded: Seeded) -> dict[str, str]:
         **topology.table_environment(kit_app.current(), table_name),
         Env.GRANT_CACHE_SECONDS: os.environ.get(Env.GRANT_CACHE_SECONDS, "10"),
         # Browser-based clients allowed on /mcp locally: MCP Inspector's UI by default.
-        Env.ALLOWED_ORIGINS: os.environ.get(Env.ALLOWED_ORIGINS, INSPECTOR_ORIGIN),
+        Env.ALLOWED_ORIGINS: os.environ.get(Env.ALLOWED_ORIGINS, ",".join(INSPECTOR_ORIGINS)),
         Env.COGNITO_DOMAIN_URL: cfg.cognito_url,
         Env.KMS_KEY_ID: seeded.kms_key_id,
         Env.SCOPE_GROUP_CEILINGS: json.dumps(scope_group_ceilings()),

@@ -22,7 +22,7 @@ from functions.core.clients.ids import REGISTERED_CLIENT_ID
 from functions.core.clients.metadata import ClientMetadata, validate_client_metadata
 from functions.core.clients.records import ClientRecord
 from functions.core.clients.store import ClientLimitReached, ClientStore, DedupeConflict
-from functions.core.platform.audit import audit
+from functions.core.platform.audit import Actor, audit
 from functions.core.platform.crypto import new_secret, same_hash, sha256_hex
 from functions.core.platform.errors import JSON_HEADERS, DependencyError, RegistrationError
 from functions.core.platform.http import Answer
@@ -279,7 +279,7 @@ class RegistrationService:
         the secret included. Raises ``OAuthError`` (invalid metadata, client limit) and
         ``DependencyError``.
         """
-        return self._create(self._validate(raw), int(self._clock()), new_secret(), None)
+        return self._create(self._validate(raw), int(self._clock()), new_secret(), None, actor="admin")
 
     def _spend_rate_limit(
         self, source_ip: str, charged: list[tuple[str, int]], bucket: str = RATE_BUCKET, factor: int = 1
@@ -300,7 +300,10 @@ class RegistrationService:
                 {"Retry-After": str(decision.retry_after)},
             )
 
-    def _create(self, meta: ClientMetadata, now: int, rat: str, dedupe_key: str | None) -> Answer:
+    def _create(
+        self, meta: ClientMetadata, now: int, rat: str, dedupe_key: str | None, *, actor: Actor = "client"
+    ) -> Answer:
+        """Store a new client and answer its information (201); one ``client.registered`` event by ``actor``."""
         secret = None if meta.is_public else new_secret()
         record = ClientRecord(
             client_id=new_secret(16),  # 128 random bits, base64url
@@ -325,7 +328,7 @@ class RegistrationService:
                 "this server has reached its maximum number of registered clients; try again later",
                 403,
             ) from None
-        audit("client.registered", actor="client", client_id=stored.client_id, client_name=stored.client_name)
+        audit("client.registered", actor=actor, client_id=stored.client_id, client_name=stored.client_name)
         count("ClientsRegistered")
         return self._information(stored, Issued(rat, secret), 201)
 

@@ -56,6 +56,28 @@ def run(stack_name: str, *args: str) -> tuple[int, Any]:
     return code, json.loads(out.getvalue()) if code == EXIT_OK else None
 
 
+def test_a_client_registered_by_hand_is_one_audit_event_by_the_admin(
+    stack_name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.core.platform.observability import logger
+
+    # The CLI points the kit's log handler at this test's stderr: the next tests get theirs back.
+    monkeypatch.setattr(logger.registered_handler, "stream", logger.registered_handler.stream)
+    capsys.readouterr()
+    try:
+        code, issued = run(
+            stack_name, "clients", "register", "--name", "Audited", "--redirect-uri", "https://a.example/cb"
+        )
+    finally:
+        logger.append_keys(service=logger.service)  # and their service key
+    assert code == EXIT_OK
+    lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    events = [(line["service"], line["audit"]) for line in lines if "audit" in line]
+    assert [(service, e["action"], e["actor"], e["client_id"]) for service, e in events] == [
+        ("mcp-kit-admin", "client.registered", "admin", issued["client_id"])
+    ]
+
+
 def test_a_client_registered_by_hand_is_listed_shown_and_deleted_with_its_grants(stack_name: str) -> None:
     code, issued = run(
         stack_name, "clients", "register", "--name", "Ops agent", "--redirect-uri", "https://ops.example.com/cb"

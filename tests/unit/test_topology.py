@@ -34,6 +34,13 @@ def _available() -> dict[str, str]:
     return function_environment(LocalConfig(), SEEDED)
 
 
+def test_make_dev_allows_the_inspector_under_both_of_its_loopback_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Inspector prints http://127.0.0.1:6274; people open it as localhost too.
+    monkeypatch.delenv(Env.ALLOWED_ORIGINS, raising=False)
+    mcp = McpSettings.from_env(topology.function_environment("mcp_server", _available(), local=True))
+    assert set(mcp.allowed_origins) == {"http://localhost:6274", "http://127.0.0.1:6274"}
+
+
 # --- settings models: one home -------------------------------------------------------------
 
 
