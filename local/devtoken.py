@@ -132,8 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     cfg = LocalConfig.from_env()
-    token = sign_in(cfg, args.email, args.password, wanted)
-    record_grant(cfg, token, args.email, wanted, args.client_id)
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        token = sign_in(cfg, args.email, args.password, wanted)
+        record_grant(cfg, token, args.email, wanted, args.client_id)
+    except RuntimeError as exc:  # the emulated sign-in refused: wrong password, disabled user
+        parser.exit(1, f"{parser.prog}: {exc}; the password is the one make dev printed for {args.email}\n")
+    except (httpx.HTTPError, BotoCoreError) as exc:
+        parser.exit(
+            1,
+            f"{parser.prog}: cannot reach make dev ({exc.__class__.__name__}): is it running, on the same "
+            "PORT, MOTO_PORT and COGNITO_PORT?\n",
+        )
     sys.stdout.write(token.access_token + "\n")
     return 0
 
