@@ -31,6 +31,7 @@ from constructs import Construct
 from functions.core.platform.kit_app import AppManifest
 from functions.core.platform.routes import FunctionSpec
 from functions.core.platform.topology import GRANT_INDEX_NAMES, GRANTS_BY_USER
+from infra.context import ConfigError
 from infra.nag import acknowledge, acknowledge_warning
 from infra.packaging import APP_FUNCTION, lambda_code
 
@@ -199,6 +200,33 @@ class SharedResources:
     user_pool: cognito.IUserPool
 
 
+# Lambda refuses a function whose environment variables total more than 4 KB (keys and values).
+ENVIRONMENT_LIMIT_BYTES: Final = 4096
+# What a value CloudFormation resolves at deploy (a table name, a key id, an ARN, a URL) is counted as.
+TOKEN_ESTIMATE_BYTES: Final = 128
+
+
+def check_environment_size(function: str, environment: Mapping[str, str]) -> None:
+    """Fail at synth, not at deploy, when ``environment`` cannot fit Lambda's 4 KB.
+
+    Values not known before deploy (CloudFormation tokens) count ``TOKEN_ESTIMATE_BYTES``.
+    Raises ``ConfigError`` naming the function and its largest variables (operator settings such
+    as ``kit:redirectPatterns`` or ``kit:allowedOrigins`` are what grow).
+    """
+
+    def size(name: str, value: str) -> int:
+        estimated = TOKEN_ESTIMATE_BYTES if cdk.Token.is_unresolved(value) else len(value.encode())
+        return len(name.encode()) + estimated
+
+    total = sum(size(name, value) for name, value in environment.items())
+    if total > ENVIRONMENT_LIMIT_BYTES:
+        largest = sorted(environment, key=lambda name: -size(name, environment[name]))[:3]
+        raise ConfigError(
+            f"{function}: its environment would be about {total} bytes, over Lambda's 4 KB "
+            f"({ENVIRONMENT_LIMIT_BYTES} bytes); largest: {', '.join(largest)}"
+        )
+
+
 class KitFunction(Construct):
     """One Lambda function with the kit's shared defaults; route traffic to :attr:`alias`."""
 
@@ -217,6 +245,15 @@ class KitFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         tuning = tuning or TUNING.get(spec.name, Tuning())
+        environment = {
+            **environment,
+            "POWERTOOLS_SERVICE_NAME": spec.name,
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            # Events carry bearer tokens, codes and secrets: never log them.
+            "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+            "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+        }
+        check_environment_size(spec.name, environment)
         self.spec = spec
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=removal_policy)
         # An explicit role instead of AWSLambdaBasicExecutionRole: it may write to its own log
@@ -251,14 +288,7 @@ class KitFunction(Construct):
             # its snapshot cache billed (per GB-second, for as long as the version exists).
             current_version_options=lambda_.VersionOptions(removal_policy=cdk.RemovalPolicy.DESTROY),
             description=f"mcp-cognito-kit {spec.name}",
-            environment={
-                **environment,
-                "POWERTOOLS_SERVICE_NAME": spec.name,
-                "POWERTOOLS_LOG_LEVEL": "INFO",
-                # Events carry bearer tokens, codes and secrets: never log them.
-                "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-            },
+            environment=environment,
         )
         acknowledge(self.function, "AwsSolutions-L1", RUNTIME_REASON)
         # API Gateway invokes a published version through an alias: with SnapStart only

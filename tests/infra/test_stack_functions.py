@@ -143,3 +143,15 @@ def test_table_spec_indexes_become_global_secondary_indexes() -> None:
     assert index["Projection"] == {"ProjectionType": "ALL"}
     names = {a["AttributeName"] for a in table["Properties"]["AttributeDefinitions"]}
     assert names == {"pk", "user_sub", "created_at"}
+
+
+def test_an_environment_over_lambdas_4_kb_fails_at_synth(tmp_path: Any) -> None:
+    from app import build_app
+    from infra.context import ConfigError
+    from tests.conftest import TEST_APP
+
+    patterns = [f"https://agents-{i:03d}.corp.example/oauth/callback/*" for i in range(100)]  # ~5 KB
+    with pytest.raises(ConfigError, match=r"over Lambda's 4 KB .*REGISTRATION_REDIRECT_PATTERNS"):
+        build_app({"kit:app": str(TEST_APP), "kit:redirectPatterns": patterns}, outdir=str(tmp_path))
+    # What cdk.json deploys fits, CloudFormation's deploy-time values counted generously.
+    build_app({"kit:app": str(TEST_APP)}, outdir=str(tmp_path / "default"))
