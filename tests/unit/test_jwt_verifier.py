@@ -123,9 +123,12 @@ def test_without_binding_issuer_and_gateway_client_stand_in_for_aud() -> None:
     other_pool = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other"
     rejected(mint(KEY, access_claims(aud=None, iss=other_pool)), "wrong_issuer", resource_binding=False)
     rejected(mint(KEY, access_claims(aud=None, token_use="id")), "wrong_token_use", resource_binding=False)
-    # Lost: a token of the same pool and gateway client bound to another resource is accepted,
-    # which is why the gateway client must never serve another application.
-    assert verifier(resource_binding=False).verify(mint(KEY, access_claims(aud="https://other.example/api")))
+    # A token that does carry an audience must name this resource (RFC 8707 section 2)...
+    rejected(mint(KEY, access_claims(aud="https://other.example/api")), "wrong_audience", resource_binding=False)
+    rejected(mint(KEY, access_claims(aud=["https://other.example/api"])), "wrong_audience", resource_binding=False)
+    assert verifier(resource_binding=False).verify(mint(KEY, access_claims()))  # its own aud: accepted
+    # ...lost: one without aud minted for another resource server of the same pool through the
+    # same gateway client is accepted, which is why the gateway client must never serve another app.
 
 
 def test_expired() -> None:

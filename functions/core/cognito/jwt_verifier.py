@@ -135,7 +135,8 @@ class CognitoAccessTokenVerifier:
     ) -> None:
         self._issuer = settings.cognito_issuer
         self._client_id = settings.gateway_client_id
-        self._audience = settings.mcp_url if settings.resource_binding else None
+        self._audience = settings.mcp_url
+        self._audience_required = settings.resource_binding
         self._leeway = settings.token_leeway_seconds
         self._jwks = jwks or jwks_for(settings)
         self._clock = clock
@@ -236,19 +237,20 @@ class CognitoAccessTokenVerifier:
         # must not reach the MCP server).
         if claims.get("client_id") != self._client_id:
             raise TokenRejected("wrong_client", "token issued to another client")
-        if self._audience is not None:
+        aud = claims.get("aud")
+        if aud is not None or self._audience_required:
             # RFC 8707 section 2 + MCP spec "Token Audience Binding": a token must have been
-            # issued for this resource; Cognito sets aud to the bound resource.
-            aud = claims.get("aud")
+            # issued for this resource; Cognito sets aud to the bound resource. Without resource
+            # binding (COGNITO_RESOURCE_BINDING=false: Lite plan or classic hosted UI) Cognito's
+            # access tokens carry no aud, but one that does must still name this resource.
             audiences = aud if isinstance(aud, list) else [aud]
             if self._audience not in audiences:
                 raise TokenRejected("wrong_audience", "token not issued for this resource")
-        # Without resource binding (COGNITO_RESOURCE_BINDING=false: Lite plan or classic hosted
-        # UI), Cognito access tokens have no aud. What stands in for it: the issuer (this pool),
-        # client_id (the kit's own gateway client, which no other application may use), the
-        # scopes under the resource-server prefix <B>/mcp (the MCP function reads no others) and
-        # the grant behind origin_jti, which only this kit writes. What is lost: a token minted
-        # for another resource server of the same pool through the same gateway client would be
+        # Without resource binding, what stands in for aud: the issuer (this pool), client_id (the
+        # kit's own gateway client, which no other application may use), the scopes under the
+        # resource-server prefix <B>/mcp (the MCP function reads no others) and the grant behind
+        # origin_jti, which only this kit writes. What is lost: a token without aud minted for
+        # another resource server of the same pool through the same gateway client would be
         # accepted, so the gateway client must never be shared (README, "Use an existing user pool").
         sub, origin_jti, jti = claims.get("sub"), claims.get("origin_jti"), claims.get("jti")
         if not (isinstance(sub, str) and isinstance(origin_jti, str) and origin_jti and isinstance(jti, str)):
