@@ -104,6 +104,27 @@ def test_registrations_share_no_item(ddb: Any) -> None:
     assert len(keys) == 3 and not any(k.startswith(COUNTER_PREFIX) for k in keys)
 
 
+@pytest.fixture
+def atomic_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each write atomically; moto's in-process backend, shared by the server's
+    request threads, does not (two concurrent ADDs to the counter can lose one). One lock around
+    moto's writes gives the test DynamoDB's atomicity, and the requests still race each other."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()  # transact_write_items calls the others
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def atomic(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, atomic)
+
+
+@pytest.mark.usefixtures("atomic_writes")
 def test_concurrent_registrations_all_succeed(ddb: Any) -> None:
     store = DynamoClientStore(ddb.table, idle_days=30, client=ddb)
     with ThreadPoolExecutor(max_workers=6) as pool:
