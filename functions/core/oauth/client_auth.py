@@ -100,8 +100,9 @@ def authenticate_client(resolver: ClientResolver, authorization: str, form: Mapp
         raise client_document_unavailable(client_id) from None
     if client is None:
         raise invalid_client("unknown client")
+    secret = basic[1] if basic is not None else (form_secret or "")
     used: AuthMethod = "client_secret_basic" if basic else "client_secret_post" if form_secret is not None else "none"
-    if client.token_endpoint_auth_method == "none" and not (basic[1] if basic is not None else form_secret):
+    if client.token_endpoint_auth_method == "none" and not secret:
         # RFC 6749 section 2.3.1: a client MAY omit an empty secret, so an empty one is none at
         # all: a public client sending "Basic <id>:" (Go's x/oauth2 auto-detection tries that
         # first) or client_secret="" authenticates as the none it registered, proving nothing
@@ -109,9 +110,7 @@ def authenticate_client(resolver: ClientResolver, authorization: str, form: Mapp
         used = "none"
     if used != client.token_endpoint_auth_method:
         raise invalid_client(f"the client must authenticate with {client.token_endpoint_auth_method}")
-    if used != "none":
-        secret = basic[1] if basic is not None else (form_secret or "")
-        # Constant-time comparison against the stored SHA-256 (docs/storage-schema.md).
-        if not same_hash(secret, client.client_secret_hash):
-            raise invalid_client("client authentication failed")
+    # Constant-time comparison against the stored SHA-256 (docs/storage-schema.md).
+    if used != "none" and not same_hash(secret, client.client_secret_hash):
+        raise invalid_client("client authentication failed")
     return client
