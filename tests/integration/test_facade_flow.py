@@ -30,6 +30,7 @@ from tests.integration.facade_flow import (
     sign_in,
     token,
 )
+from tests.unit.metadata_docs import meta
 
 
 def test_full_flow_with_refresh_reuse_detection_and_revocation(facade: Facade) -> None:
@@ -130,13 +131,7 @@ def test_dcr_client_through_the_production_resolver(facade: Facade) -> None:
 
     registration = importlib.reload(importlib.import_module("functions.registration.handler")).handler
     route = next(r for r in ROUTES if r.method == "POST" and r.path == "/register")
-    metadata = {
-        "client_name": "Integration agent",
-        "redirect_uris": ["http://127.0.0.1:1/callback"],
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-    }
+    metadata = meta(client_name="Integration agent", redirect_uris=["http://127.0.0.1:1/callback"])
     event = build_event(
         method="POST",
         path="/register",

@@ -36,6 +36,7 @@ from local.config import table_name
 from local.gateway import build_event
 from tests.helpers import FakeContext
 from tests.integration.facade_flow import Facade, code_for, exchange, invoke, mcp_tools, token
+from tests.unit.metadata_docs import meta
 
 # TransactWriteItems element -> the action IAM checks for it.
 _TRANSACT_ACTIONS = {
@@ -134,13 +135,7 @@ def test_every_call_of_a_full_flow_is_granted(facade: Facade, recorded: list[Cal
 def test_every_call_of_registration_and_its_management_is_granted(facade: Facade, recorded: list[Call]) -> None:
     """RFC 7591 registration (count, transaction, rate limit), then RFC 7592 read, update and delete."""
     registration = importlib.reload(importlib.import_module("functions.registration.handler")).handler
-    metadata = {
-        "client_name": "IAM coverage agent",
-        "redirect_uris": ["https://agent.example.com/callback"],
-        "token_endpoint_auth_method": "none",
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-    }
+    metadata = meta(client_name="IAM coverage agent", redirect_uris=["https://agent.example.com/callback"])
 
     def call(route: Route, path: str, body: dict[str, Any] | None = None, bearer: str | None = None) -> Any:
         headers = [("host", "localhost:8000"), ("content-type", "application/json")]
